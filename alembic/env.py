@@ -1,0 +1,32 @@
+"""Alembic environment: the shared tables of objects/catalog.py.
+
+The database URL comes from the caller (`solo migrate` passes it in the
+config's attributes) or from DATABASE_URL through Settings.
+"""
+
+from alembic import context
+
+from objects.catalog import make_engine, metadata
+from objects.settings import Settings
+
+config = context.config
+url = config.attributes.get("database_url") or Settings.from_env().database_url
+connection = config.attributes.get("connection")
+
+
+def run(conn) -> None:
+    context.configure(connection=conn, target_metadata=metadata, compare_type=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if connection is not None:
+    run(connection)
+else:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            run(conn)
+            conn.commit()
+    finally:
+        engine.dispose()

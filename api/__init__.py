@@ -1,0 +1,1 @@
+"""The HTTP API (Starlette) and its Python clients."""

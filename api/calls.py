@@ -1,0 +1,98 @@
+"""Submitting calls: validate, enqueue into the mailbox, wake or activate, await the outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from objects.calls import Call, Outcome
+from objects.definition import ClassRegistry
+from objects.errors import CallTimeout, InvalidName
+from objects.mailbox import AsyncMailbox
+from objects.naming import check_class_name, check_object_name, idempotent_call_id, new_call_id, object_id
+
+from .replies import ReplyListener
+
+MAX_IDEMPOTENCY_KEY_CHARS = 255
+
+
+class InvalidIdempotencyKey(InvalidName):
+    code = "invalid_idempotency_key"
+
+
+@dataclass(frozen=True)
+class Address:
+    class_name: str
+    name: str
+    object_id: str
+
+
+class CallService:
+    def __init__(
+        self,
+        *,
+        namespace: str,
+        registry: ClassRegistry,
+        mailbox: AsyncMailbox,
+        replies: ReplyListener,
+        dispatch: Callable[[str], None],
+    ) -> None:
+        self.namespace = namespace
+        self.registry = registry
+        self.mailbox = mailbox
+        self.replies = replies
+        self._dispatch = dispatch
+
+    def address(self, class_name: str, name: str) -> Address:
+        check_class_name(class_name)
+        check_object_name(name)
+        self.registry.get(class_name)
+        return Address(class_name, name, object_id(self.namespace, class_name, name))
+
+    def prepare(
+        self, address: Address, method: str, arguments: Any, *, idempotency_key: str | None, wait: bool
+    ) -> Call:
+        """Check everything about a call before anything is written."""
+        spec = self.registry.method(address.class_name, method)
+        kwargs = spec.bind(arguments)
+        if idempotency_key is not None:
+            if not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_CHARS or not idempotency_key.isprintable():
+                raise InvalidIdempotencyKey(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable characters")
+            call_id = idempotent_call_id(address.object_id, idempotency_key)
+        else:
+            call_id = new_call_id()
+        return Call(
+            call_id=call_id,
+            object_id=address.object_id,
+            class_name=address.class_name,
+            object_name=address.name,
+            method=method,
+            args=kwargs,
+            reply_to=self.replies.key if wait else None,
+            enqueued_ms=time.time_ns() // 1_000_000,
+        )
+
+    async def submit(self, call: Call) -> Outcome | None:
+        """Enqueue; returns the outcome if it was already recorded (idempotent retry), else None."""
+        enqueued = await self.mailbox.enqueue(call)
+        if enqueued.decision == "dispatch":
+            await asyncio.to_thread(self._dispatch, call.object_id)
+        return enqueued.outcome
+
+    async def call(self, call: Call, timeout_s: float) -> Outcome:
+        future = self.replies.expect(call.call_id)
+        try:
+            recorded = await self.submit(call)
+            if recorded is not None:
+                return recorded
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            raise CallTimeout(
+                f"no result within {timeout_s:g} s; the call still completes: GET /v1/calls/{call.call_id}",
+                call.call_id,
+            ) from None
+        finally:
+            self.replies.forget(call.call_id, future)

@@ -1,0 +1,78 @@
+"""Waiting for call outcomes: one blocking pop per API process, not one per request.
+
+Workers push each outcome to the reply list named in the call (this process's
+list); a single task pops them and resolves the waiting requests' futures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import defaultdict
+
+import redis
+import redis.asyncio
+
+from objects.calls import Outcome
+from objects.keys import Keys
+
+log = logging.getLogger(__name__)
+
+
+class ReplyListener:
+    def __init__(self, client: redis.asyncio.Redis, keys: Keys) -> None:
+        self._redis = client
+        self.listener_id = uuid.uuid4().hex
+        self.key = keys.replies(self.listener_id)
+        self._waiting: dict[str, list[asyncio.Future[Outcome]]] = defaultdict(list)
+        self._task: asyncio.Task | None = None
+
+    def expect(self, call_id: str) -> asyncio.Future[Outcome]:
+        """Register interest before enqueueing, so a fast reply cannot be missed."""
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._waiting[call_id].append(future)
+        return future
+
+    def forget(self, call_id: str, future: asyncio.Future[Outcome]) -> None:
+        futures = self._waiting.get(call_id)
+        if futures and future in futures:
+            futures.remove(future)
+            if not futures:
+                del self._waiting[call_id]
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="solo-replies")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for futures in self._waiting.values():
+            for future in futures:
+                if not future.done():
+                    future.cancel()
+        self._waiting.clear()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                item = await self._redis.blpop([self.key], timeout=1)
+            except redis.RedisError as exc:
+                log.warning("reply listener: %s; retrying", exc)
+                await asyncio.sleep(0.2)
+                continue
+            if item is None:
+                continue
+            batch = [item[1]]
+            # Drain what else is already there without blocking.
+            more = await self._redis.lpop(self.key, 256)
+            if more:
+                batch.extend(more)
+            for raw in batch:
+                outcome = Outcome.from_payload(raw)
+                for future in self._waiting.pop(outcome.call_id, []):
+                    if not future.done():
+                        future.set_result(outcome)

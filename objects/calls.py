@@ -1,0 +1,66 @@
+"""Records that travel through the mailbox and back: a Call and its Outcome."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One invocation of an @rpc method, as it sits in the object's mailbox."""
+
+    call_id: str
+    object_id: str
+    class_name: str
+    object_name: str
+    method: str
+    args: dict[str, Any]
+    reply_to: str | None = None  # the waiting process's reply list, if any
+    enqueued_ms: int = 0
+
+    def to_json(self) -> str:
+        return dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Call:
+        return cls(**json.loads(raw))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a call produced: a JSON result, or an error with a code and a message."""
+
+    call_id: str
+    ok: bool
+    result: Any = None
+    error: dict[str, Any] | None = None
+
+    @classmethod
+    def success(cls, call_id: str, result: Any) -> Outcome:
+        return cls(call_id=call_id, ok=True, result=result)
+
+    @classmethod
+    def failure(
+        cls, call_id: str, code: str, message: str, *, status: int | None = None, type_: str | None = None
+    ) -> Outcome:
+        error: dict[str, Any] = {"code": code, "message": message}
+        if status is not None:  # only UserError picks its own status
+            error["status"] = status
+        if type_:
+            error["type"] = type_
+        return cls(call_id=call_id, ok=False, error=error)
+
+    def payload(self) -> str:
+        """The JSON stored for exactly-once replays and sent to waiting callers."""
+        return dumps({"call_id": self.call_id, "ok": self.ok, "result": self.result, "error": self.error})
+
+    @classmethod
+    def from_payload(cls, raw: str | bytes) -> Outcome:
+        data = json.loads(raw)
+        return cls(call_id=data["call_id"], ok=data["ok"], result=data.get("result"), error=data.get("error"))

@@ -1,0 +1,170 @@
+"""The shared database's object catalog and activation ledger (SQLAlchemy Core).
+
+Postgres in production, a SQLite file in the embedded default. The schema is
+owned by Alembic (alembic/versions); ``metadata`` here is what those
+migrations must produce, and a test compares the two.
+
+The catalog mints fencing epochs: every takeover increments the object's
+epoch in the same transaction that records the activation, so two owners can
+never hold the same epoch, even across a Redis restart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+metadata = sa.MetaData()
+
+_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
+
+objects_table = sa.Table(
+    "objects",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("namespace", sa.String(64), nullable=False),
+    sa.Column("class_name", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(1024), nullable=False),
+    sa.Column("epoch", sa.BigInteger, nullable=False),
+    sa.Column("schema_version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("state_bytes", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_active_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("namespace", "class_name", "name", name="objects_address_key"),
+)
+
+activations_table = sa.Table(
+    "activations",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("object_id", sa.String(32), nullable=False),
+    sa.Column("epoch", sa.BigInteger, nullable=False),
+    sa.Column("worker_id", sa.String(200), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("stopped_at", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("object_id", "epoch", name="activations_object_epoch_key"),
+)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain postgres:// URLs and use the psycopg 3 driver for them."""
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme) :]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        database = sa.engine.make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _wal(dbapi_connection, _record):  # readers and the writer must not block each other
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    id: str
+    namespace: str
+    class_name: str
+    name: str
+    epoch: int
+    schema_version: int
+    state_bytes: int
+    created_at: dt.datetime
+    last_active_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Activation:
+    object_id: str
+    epoch: int
+    worker_id: str
+    started_at: dt.datetime
+    stopped_at: dt.datetime | None
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    # SQLite hands back naive datetimes; every time stored here is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+class Catalog:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    def take_over(self, object_id: str, namespace: str, class_name: str, name: str, worker_id: str) -> int:
+        """Mint the next epoch for an object (creating its entry) and record the activation."""
+        now = utcnow()
+        t = objects_table
+        upsert = (
+            self._insert(t)
+            .values(id=object_id, namespace=namespace, class_name=class_name, name=name, epoch=1,
+                    created_at=now, last_active_at=now)
+            .on_conflict_do_update(index_elements=[t.c.id], set_={"epoch": t.c.epoch + 1, "last_active_at": now})
+            .returning(t.c.epoch)
+        )
+        with self.engine.begin() as conn:
+            epoch = int(conn.execute(upsert).scalar_one())
+            conn.execute(
+                activations_table.insert().values(
+                    object_id=object_id, epoch=epoch, worker_id=worker_id, started_at=now
+                )
+            )
+        return epoch
+
+    def record_stop(self, object_id: str, epoch: int, *, state_bytes: int, schema_version: int) -> None:
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                activations_table.update()
+                .where(activations_table.c.object_id == object_id, activations_table.c.epoch == epoch)
+                .values(stopped_at=now)
+            )
+            conn.execute(
+                objects_table.update()
+                .where(objects_table.c.id == object_id, objects_table.c.epoch == epoch)
+                .values(last_active_at=now, state_bytes=state_bytes, schema_version=schema_version)
+            )
+
+    def get(self, object_id: str) -> ObjectInfo | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(objects_table).where(objects_table.c.id == object_id)).mappings().first()
+        if row is None:
+            return None
+        values = dict(row)
+        values["created_at"] = _aware(values["created_at"])
+        values["last_active_at"] = _aware(values["last_active_at"])
+        return ObjectInfo(**values)
+
+    def history(self, object_id: str) -> list[Activation]:
+        a = activations_table
+        query = sa.select(a.c.object_id, a.c.epoch, a.c.worker_id, a.c.started_at, a.c.stopped_at)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.where(a.c.object_id == object_id).order_by(a.c.epoch)).all()
+        return [Activation(r[0], r[1], r[2], _aware(r[3]), _aware(r[4])) for r in rows]
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))

@@ -1,0 +1,27 @@
+"""The one object a handler's code needs: identity, SQL, key-value storage and a clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .sql import SqlHandle
+from .storage import Storage
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class ObjectContext:
+    object_id: str
+    class_name: str
+    name: str
+    sql: SqlHandle
+    storage: Storage
+    clock_ms: Callable[[], int] = field(default=wall_clock_ms)
+
+    def now_ms(self) -> int:
+        return self.clock_ms()

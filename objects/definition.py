@@ -1,0 +1,202 @@
+"""The user's surface: DurableObject, @rpc, and the registry of classes.
+
+A class is checked when it is defined; every problem is reported at once in
+one DefinitionError, so a bad deploy fails at import, not at the first call.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import threading
+import typing
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .errors import DefinitionError, UnknownClass, UnknownMethod
+from .naming import check_class_name
+from .signatures import MethodSpec, annotation_problem
+
+if TYPE_CHECKING:
+    from .context import ObjectContext
+    from .sql import SqlHandle
+    from .storage import Storage
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_RPC_MARK = "__solo_rpc__"
+
+# Names the base class owns; user code may not define @rpc methods with these names.
+RESERVED_NAMES = frozenset(
+    {"id", "name", "class_name", "sql", "storage", "ctx", "objects", "on_start", "alarm", "migrations",
+     "call", "schedule", "cancel_schedule", "schedules"}
+)
+
+
+def rpc(function: F) -> F:
+    """Mark a method as callable from outside the object (HTTP, clients, other objects)."""
+    setattr(function, _RPC_MARK, True)
+    return function
+
+
+class DurableObject:
+    """Base class of every durable object.
+
+    Subclasses define ``migrations`` (ordered SQL strings or callables taking
+    the SQL handle), an optional ``on_start()``, and ``@rpc`` methods. State
+    lives in ``self.sql`` and ``self.storage``; plain attributes are in-memory
+    only and disappear when the object is evicted.
+    """
+
+    migrations: typing.ClassVar[list[str | Callable[[Any], Any]]] = []
+    __solo_methods__: typing.ClassVar[dict[str, MethodSpec]] = {}
+    _solo_ctx: ObjectContext
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        problems = _problems_of(cls)
+        if problems:
+            raise DefinitionError(cls.__name__, problems)
+        cls.__solo_methods__ = _method_specs(cls)
+        _REGISTRY.add(cls)
+
+    def on_start(self) -> None:
+        """Runs after the object's state is loaded and migrated, before any call."""
+
+    # The context, exposed under short names.
+    @property
+    def ctx(self) -> ObjectContext:
+        return self._solo_ctx
+
+    @property
+    def id(self) -> str:
+        return self._solo_ctx.object_id
+
+    @property
+    def name(self) -> str:
+        return self._solo_ctx.name
+
+    @property
+    def class_name(self) -> str:
+        return self._solo_ctx.class_name
+
+    @property
+    def sql(self) -> SqlHandle:
+        return self._solo_ctx.sql
+
+    @property
+    def storage(self) -> Storage:
+        return self._solo_ctx.storage
+
+
+def _rpc_functions(cls: type) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        for attr, value in vars(klass).items():
+            if callable(value) and getattr(value, _RPC_MARK, False):
+                found[attr] = value
+    return found
+
+
+def _problems_of(cls: type) -> list[str]:
+    problems: list[str] = []
+    try:
+        check_class_name(cls.__name__)
+    except Exception as exc:  # InvalidName
+        problems.append(str(exc))
+    if "__init__" in vars(cls):
+        problems.append("do not override __init__: set in-memory fields in on_start()")
+    migrations = vars(cls).get("migrations", cls.migrations)
+    if not isinstance(migrations, (list, tuple)):
+        problems.append("migrations must be a list of SQL strings or callables")
+    else:
+        for i, m in enumerate(migrations):
+            if not (isinstance(m, str) or callable(m)):
+                problems.append(f"migrations[{i}] must be an SQL string or a callable, not {type(m).__name__}")
+    for attr in RESERVED_NAMES - {"on_start", "alarm", "migrations"}:
+        if attr in vars(cls):
+            problems.append(f"{attr!r} is reserved by DurableObject and cannot be redefined")
+    for attr, function in _rpc_functions(cls).items():
+        where = f"@rpc {attr}"
+        if attr.startswith("_"):
+            problems.append(f"{where}: rpc method names must not start with '_'")
+        if attr in RESERVED_NAMES:
+            problems.append(f"{where}: {attr!r} is a reserved name")
+        if inspect.iscoroutinefunction(function):
+            problems.append(f"{where}: must be a plain def; calls already run one at a time")
+        try:
+            hints = typing.get_type_hints(function)
+        except Exception as exc:
+            problems.append(f"{where}: annotations cannot be resolved ({exc})")
+            continue
+        params = list(inspect.signature(function).parameters.values())
+        if not params or params[0].kind not in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
+            problems.append(f"{where}: first parameter must be self")
+            continue
+        for p in params[1:]:
+            if p.kind in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL):
+                problems.append(f"{where}: parameter {p.name!r} must be passable by keyword")
+            problem = annotation_problem(hints.get(p.name, inspect.Parameter.empty))
+            if problem and p.kind is not p.VAR_KEYWORD:
+                problems.append(f"{where}: parameter {p.name!r}: {problem}")
+        problem = annotation_problem(hints.get("return", inspect.Parameter.empty))
+        if problem:
+            problems.append(f"{where}: return type: {problem}")
+    if _REGISTRY.conflicts(cls):
+        other = _REGISTRY.get(cls.__name__)
+        problems.append(f"class name {cls.__name__!r} is already registered by {other.__module__}.{other.__qualname__}")
+    return problems
+
+
+def _method_specs(cls: type) -> dict[str, MethodSpec]:
+    return {
+        attr: MethodSpec.of(attr, function, typing.get_type_hints(function))
+        for attr, function in _rpc_functions(cls).items()
+    }
+
+
+class ClassRegistry:
+    """Durable object classes by name. Process-wide, because classes register as they are defined."""
+
+    def __init__(self) -> None:
+        self._classes: dict[str, type[DurableObject]] = {}
+        self._lock = threading.Lock()
+
+    def conflicts(self, cls: type) -> bool:
+        other = self._classes.get(cls.__name__)
+        # The same class imported again (reload, test re-collection) replaces itself.
+        return other is not None and (other.__module__, other.__qualname__) != (cls.__module__, cls.__qualname__)
+
+    def add(self, cls: type[DurableObject]) -> None:
+        with self._lock:
+            self._classes[cls.__name__] = cls
+
+    def get(self, class_name: str) -> type[DurableObject]:
+        try:
+            return self._classes[class_name]
+        except KeyError:
+            raise UnknownClass(f"no durable object class named {class_name!r}") from None
+
+    def method(self, class_name: str, method: str) -> MethodSpec:
+        cls = self.get(class_name)
+        try:
+            return cls.__solo_methods__[method]
+        except KeyError:
+            raise UnknownMethod(f"{class_name} has no rpc method {method!r}") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._classes)
+
+
+_REGISTRY = ClassRegistry()
+
+
+def registry() -> ClassRegistry:
+    return _REGISTRY
+
+
+def load_object_modules(modules: Iterable[str]) -> ClassRegistry:
+    """Import the modules named in SOLO_OBJECTS so their classes register themselves."""
+    for module in modules:
+        importlib.import_module(module)
+    return _REGISTRY

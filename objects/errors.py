@@ -1,0 +1,121 @@
+"""Errors of the object model. Every error solo raises derives from SoloError.
+
+The API maps these classes to HTTP statuses (api/errors.py); nothing here
+knows about HTTP beyond the optional status a user picks for UserError.
+"""
+
+from __future__ import annotations
+
+
+class SoloError(Exception):
+    """Root of every error raised by solo itself."""
+
+    code = "internal_error"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class DefinitionError(SoloError):
+    """Raised at import when a DurableObject subclass is malformed; lists every problem."""
+
+    code = "definition_error"
+
+    def __init__(self, class_name: str, problems: list[str]) -> None:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{class_name} is not a valid durable object:\n{lines}")
+        self.problems = problems
+
+
+class InvalidName(SoloError):
+    """Raised when an object name or class name is not acceptable."""
+
+    code = "invalid_name"
+
+
+class UnknownClass(SoloError):
+    """Raised when no registered class has the requested name."""
+
+    code = "unknown_class"
+
+
+class UnknownMethod(SoloError):
+    """Raised when the class has no @rpc method of the requested name."""
+
+    code = "unknown_method"
+
+
+class InvalidArguments(SoloError):
+    """Raised when call arguments are not JSON, unknown, missing, or of the wrong type."""
+
+    code = "invalid_arguments"
+
+
+class PayloadTooLarge(SoloError):
+    """Raised when a request body exceeds the configured limit."""
+
+    code = "payload_too_large"
+
+
+class ObjectNotFound(SoloError):
+    """Raised when metadata is asked for an object that never existed."""
+
+    code = "object_not_found"
+
+
+class CallNotFound(SoloError):
+    """Raised when a call id is unknown or its record has expired."""
+
+    code = "call_not_found"
+
+
+class CallTimeout(SoloError):
+    """Raised when a caller stops waiting; the call itself still completes."""
+
+    code = "timeout"
+
+    def __init__(self, message: str, call_id: str) -> None:
+        super().__init__(message)
+        self.call_id = call_id
+
+
+class UserError(SoloError):
+    """Raised by user code to return a chosen status and message to the caller.
+
+    The call's writes are rolled back like any other failure, but the caller
+    sees ``status`` (default 400) and ``code`` instead of a 500.
+    """
+
+    code = "user_error"
+
+    def __init__(self, message: str, status: int = 400, code: str = "user_error") -> None:
+        if not 400 <= status <= 599:
+            raise ValueError(f"UserError status must be 4xx or 5xx, not {status}")
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class SchemaTooNew(SoloError):
+    """Raised when an object's schema has more migrations than this code knows.
+
+    The worker refuses to open it and leaves it for a worker with newer code.
+    """
+
+    code = "schema_too_new"
+
+
+class OwnershipLost(SoloError):
+    """Raised when a worker finds that another owner has taken its object over.
+
+    The worker drops the object at once; its unfinished calls are retried by the new owner.
+    """
+
+    code = "ownership_lost"
+
+
+class StartFailed(SoloError):
+    """Raised when an object's on_start() or a migration fails; no call runs on it."""
+
+    code = "start_failed"

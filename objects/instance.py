@@ -1,0 +1,281 @@
+"""One hydrated object on one worker: its SQLite database and the user's instance.
+
+This module knows nothing of Redis or of how calls arrive: it opens the
+database, applies migrations, runs on_start(), and runs batches of calls in
+one transaction with a savepoint per call. It is the unit the host drives and
+the unit tests exercise directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .calls import Call, Outcome, dumps
+from .context import ObjectContext, wall_clock_ms
+from .definition import DurableObject
+from .errors import OwnershipLost, SchemaTooNew, SoloError, StartFailed, UserError
+from .sql import SqlHandle, UserCodeGuard, split_statements
+from .storage import KV_TABLE_DDL, Storage
+
+log = logging.getLogger(__name__)
+
+_INTERNAL_DDL = (
+    "CREATE TABLE IF NOT EXISTS _solo_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+    # Exactly-once: a call id found here is answered from its recorded outcome and never run again.
+    "CREATE TABLE IF NOT EXISTS _solo_calls (call_id TEXT PRIMARY KEY, payload TEXT NOT NULL,"
+    " finished_ms INTEGER NOT NULL) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS _solo_calls_by_time ON _solo_calls (finished_ms)",
+    KV_TABLE_DDL,
+)
+_PRUNE_EVERY_BATCHES = 1000
+
+
+def open_connection(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+class ObjectInstance:
+    def __init__(
+        self,
+        cls: type[DurableObject],
+        *,
+        object_id: str,
+        name: str,
+        path: Path,
+        epoch: int,
+        call_retention_ms: int = 24 * 3600 * 1000,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self.cls = cls
+        self.object_id = object_id
+        self.name = name
+        self.path = path
+        self.epoch = epoch
+        self.call_retention_ms = call_retention_ms
+        self.clock_ms = clock_ms
+        self._guard = UserCodeGuard()
+        self._conn: sqlite3.Connection | None = None
+        self._user: DurableObject | None = None
+        self._batches = 0
+
+    # -- lifecycle -------------------------------------------------------
+
+    def hydrate(self) -> None:
+        """Open the database, claim it for this epoch, migrate, and run on_start()."""
+        self._connect()
+        try:
+            self._migrate()
+            user = self.cls.__new__(self.cls)
+            user._solo_ctx = self._context()
+            self._transaction(user.on_start, what="on_start()")
+            self._user = user
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None
+
+    def suspend(self) -> None:
+        """Close the database file but keep the in-memory object (to bound open files)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def resume(self) -> None:
+        if self._conn is None:
+            self._connect()
+            assert self._user is not None
+            self._user._solo_ctx = self._context()
+
+    def close(self) -> None:
+        self.suspend()
+        self._user = None
+
+    # -- calls -------------------------------------------------------------
+
+    def run_batch(self, calls: Sequence[Call]) -> list[Outcome]:
+        """Run calls in order in one transaction; one savepoint per call.
+
+        Raises OwnershipLost (nothing committed) if another owner has claimed
+        the database since this instance was hydrated.
+        """
+        if self._user is None:
+            raise RuntimeError("run_batch on an instance that is not hydrated")
+        self.resume()
+        conn = self._conn
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._check_epoch(conn)
+            outcomes = [self._run_one(conn, call) for call in calls]
+            self._batches += 1
+            if self._batches % _PRUNE_EVERY_BATCHES == 0:
+                self._prune_call_records(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return outcomes
+
+    def _run_one(self, conn: sqlite3.Connection, call: Call) -> Outcome:
+        recorded = conn.execute("SELECT payload FROM _solo_calls WHERE call_id = ?", (call.call_id,)).fetchone()
+        if recorded is not None:
+            return Outcome.from_payload(recorded[0])
+        conn.execute("SAVEPOINT solo_call")
+        outcome = self._invoke(call)
+        if not outcome.ok:
+            conn.execute("ROLLBACK TO solo_call")
+        conn.execute("RELEASE solo_call")
+        conn.execute(
+            "INSERT INTO _solo_calls (call_id, payload, finished_ms) VALUES (?, ?, ?)",
+            (call.call_id, outcome.payload(), self.clock_ms()),
+        )
+        return outcome
+
+    def _invoke(self, call: Call) -> Outcome:
+        spec = self.cls.__solo_methods__.get(call.method)
+        if spec is None:  # the method was removed by a deploy after the call was queued
+            return Outcome.failure(call.call_id, "unknown_method", f"{self.cls.__name__} has no rpc method {call.method!r}")
+        try:
+            kwargs = spec.bind(call.args)
+            self._guard.user_code_running = True
+            try:
+                result = getattr(self._user, call.method)(**kwargs)
+            finally:
+                self._guard.user_code_running = False
+        except UserError as exc:
+            return Outcome.failure(call.call_id, exc.code, exc.message, status=exc.status, type_="UserError")
+        except SoloError as exc:
+            return Outcome.failure(call.call_id, exc.code, exc.message, type_=type(exc).__name__)
+        except Exception as exc:
+            return Outcome.failure(call.call_id, "method_error", str(exc), type_=type(exc).__name__)
+        try:
+            dumps(result)
+        except (TypeError, ValueError) as exc:  # a result that cannot be sent is a failed call
+            return Outcome.failure(call.call_id, "method_error", f"result is not JSON-serialisable: {exc}",
+                                   type_=type(exc).__name__)
+        return Outcome.success(call.call_id, result)
+
+    # -- internals ---------------------------------------------------------
+
+    def _connect(self) -> None:
+        conn = open_connection(self.path)
+        try:
+            conn.set_authorizer(self._guard)
+            conn.execute("BEGIN IMMEDIATE")
+            for ddl in _INTERNAL_DDL:
+                conn.execute(ddl)
+            stored = self._meta(conn, "epoch")
+            if stored > self.epoch:
+                raise OwnershipLost(f"object {self.object_id} was claimed by epoch {stored} (ours: {self.epoch})")
+            conn.execute("INSERT OR REPLACE INTO _solo_meta (key, value) VALUES ('epoch', ?)", (self.epoch,))
+            self._prune_call_records(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def _context(self) -> ObjectContext:
+        assert self._conn is not None
+        return ObjectContext(
+            object_id=self.object_id,
+            class_name=self.cls.__name__,
+            name=self.name,
+            sql=SqlHandle(self._conn),
+            storage=Storage(self._conn),
+            clock_ms=self.clock_ms,
+        )
+
+    @staticmethod
+    def _meta(conn: sqlite3.Connection, key: str) -> int:
+        row = conn.execute("SELECT value FROM _solo_meta WHERE key = ?", (key,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def _check_epoch(self, conn: sqlite3.Connection) -> None:
+        stored = self._meta(conn, "epoch")
+        if stored != self.epoch:
+            raise OwnershipLost(f"object {self.object_id} now belongs to epoch {stored} (ours: {self.epoch})")
+
+    def schema_version(self) -> int:
+        assert self._conn is not None
+        return self._meta(self._conn, "schema_version")
+
+    def _migrate(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        migrations = list(self.cls.migrations)
+        version = self._meta(conn, "schema_version")
+        if version > len(migrations):
+            raise SchemaTooNew(
+                f"{self.cls.__name__}/{self.name} has schema version {version};"
+                f" this code knows {len(migrations)} migrations"
+            )
+        for number, migration in enumerate(migrations[version:], start=version + 1):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._check_epoch(conn)
+                if callable(migration):
+                    migration(SqlHandle(conn))
+                else:
+                    for statement in split_statements(migration):
+                        conn.execute(statement)
+                conn.execute("INSERT OR REPLACE INTO _solo_meta (key, value) VALUES ('schema_version', ?)", (number,))
+                conn.execute("COMMIT")
+            except OwnershipLost:
+                conn.execute("ROLLBACK")
+                raise
+            except Exception as exc:
+                conn.execute("ROLLBACK")
+                raise StartFailed(f"{self.cls.__name__} migration {number} failed: {type(exc).__name__}: {exc}") from exc
+
+    def _transaction(self, body: Callable[[], object], *, what: str) -> None:
+        conn = self._conn
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._check_epoch(conn)
+            self._guard.user_code_running = True
+            try:
+                body()
+            finally:
+                self._guard.user_code_running = False
+            conn.execute("COMMIT")
+        except OwnershipLost:
+            conn.execute("ROLLBACK")
+            raise
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StartFailed(f"{self.cls.__name__}.{what} failed: {type(exc).__name__}: {exc}") from exc
+
+    def _prune_call_records(self, conn: sqlite3.Connection) -> None:
+        conn.execute("DELETE FROM _solo_calls WHERE finished_ms < ?", (self.clock_ms() - self.call_retention_ms,))
+
+    def state_bytes(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+
+def recorded_outcomes(path: Path) -> dict[str, Outcome]:
+    """Every recorded outcome in an object's file (for tests and diagnostics)."""
+    conn = sqlite3.connect(path)
+    try:
+        return {cid: Outcome.from_payload(p) for cid, p in conn.execute("SELECT call_id, payload FROM _solo_calls")}
+    finally:
+        conn.close()
+

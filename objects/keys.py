@@ -1,0 +1,53 @@
+"""Every Redis key solo uses is built here, and only here.
+
+Keys of one object share the hash tag ``{id}`` so that a Redis Cluster keeps
+them on one slot; cross-object keys (the live index, wake lists) are only
+touched by single-key commands or scripts that do not mix slots with them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str
+
+    # one object
+    def mailbox(self, object_id: str) -> str:
+        return f"{self.prefix}:obj:{{{object_id}}}:mailbox"
+
+    def lease(self, object_id: str) -> str:
+        return f"{self.prefix}:obj:{{{object_id}}}:lease"
+
+    # one call
+    def call(self, call_id: str) -> str:
+        return f"{self.prefix}:call:{call_id}"
+
+    # processes
+    def wake(self, worker_id: str) -> str:
+        """List a worker process blocks on: object ids whose mailbox just became non-empty."""
+        return f"{self.prefix}:wake:{worker_id}"
+
+    def replies(self, listener_id: str) -> str:
+        """List an API process blocks on: replies to the calls it is waiting for."""
+        return f"{self.prefix}:replies:{listener_id}"
+
+    # indexes
+    @property
+    def live(self) -> str:
+        """ZSET of objects that have a lease or queued calls, scored by a deadline (ms).
+
+        A member past its deadline is either owned by a dead worker or waiting
+        for an activation that was lost: the sweeper re-dispatches it.
+        """
+        return f"{self.prefix}:live"
+
+    @property
+    def dramatiq_namespace(self) -> str:
+        return f"{self.prefix}-dramatiq"
+
+    def pattern(self) -> str:
+        """Glob matching every key under this prefix (for tests and `solo reset`)."""
+        return f"{self.prefix}:*"

@@ -1,0 +1,110 @@
+"""Each object's FIFO queue of calls, in Redis, and the scripts that move calls through it.
+
+A mailbox entry is ``"<call_id> <call json>"`` so that scripts can find the
+call id without decoding JSON. Calls stay in the mailbox until their batch is
+committed; only then does complete.lua publish the outcomes and pop them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import redis
+import redis.asyncio
+
+from . import scripts
+from .calls import Call, Outcome
+from .keys import Keys
+
+Decision = Literal["done", "owned", "pending", "dispatch"]
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    decision: Decision
+    outcome: Outcome | None = None  # set when decision == "done"
+
+
+def encode_entry(call: Call) -> str:
+    return f"{call.call_id} {call.to_json()}"
+
+
+def decode_entry(raw: str | bytes) -> Call:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    return Call.from_json(text.split(" ", 1)[1])
+
+
+@dataclass(frozen=True)
+class MailboxConfig:
+    keys: Keys
+    call_record_ttl_s: int
+    activation_grace_ms: int
+    reply_ttl_ms: int = 60_000
+
+    def enqueue_keys(self, call: Call) -> list[str]:
+        k = self.keys
+        return [k.mailbox(call.object_id), k.lease(call.object_id), k.call(call.call_id), k.live]
+
+    def enqueue_args(self, call: Call) -> list[str | int]:
+        return [
+            encode_entry(call),
+            call.object_id,
+            self.call_record_ttl_s,
+            self.keys.wake(""),
+            self.activation_grace_ms,
+            self.activation_grace_ms * 10,
+        ]
+
+    @staticmethod
+    def parse_enqueued(reply: list) -> Enqueued:
+        decision = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
+        outcome = Outcome.from_payload(reply[1]) if decision == "done" else None
+        return Enqueued(decision, outcome)
+
+
+class Mailbox:
+    """Synchronous mailbox operations, used by workers (and by Python callers)."""
+
+    def __init__(self, client: redis.Redis, config: MailboxConfig) -> None:
+        self._redis = client
+        self.config = config
+        self._enqueue = client.register_script(scripts.source("enqueue"))
+        self._claim = client.register_script(scripts.source("claim"))
+        self._complete = client.register_script(scripts.source("complete"))
+
+    def enqueue(self, call: Call) -> Enqueued:
+        reply = self._enqueue(keys=self.config.enqueue_keys(call), args=self.config.enqueue_args(call))
+        return self.config.parse_enqueued(reply)
+
+    def claim(self, object_id: str, lease_value: str, batch_size: int) -> list[Call] | None:
+        """The next calls in order, or None if the lease is no longer ours."""
+        k = self.config.keys
+        entries = self._claim(keys=[k.mailbox(object_id), k.lease(object_id)], args=[lease_value, batch_size, k.call("")])
+        if entries is None:
+            return None
+        return [decode_entry(e) for e in entries]
+
+    def complete(self, object_id: str, lease_value: str, calls: Sequence[Call], outcomes: Sequence[Outcome]) -> int:
+        """Publish outcomes and pop the batch; -1 if the lease was lost, else calls still queued."""
+        k = self.config.keys
+        args: list[str | int] = [lease_value, len(calls), k.call(""), self.config.call_record_ttl_s, self.config.reply_ttl_ms]
+        for call, outcome in zip(calls, outcomes, strict=True):
+            args += [call.call_id, call.reply_to or "", "done" if outcome.ok else "failed", outcome.payload()]
+        return int(self._complete(keys=[k.mailbox(object_id), k.lease(object_id)], args=args))
+
+    def depth(self, object_id: str) -> int:
+        return int(self._redis.llen(self.config.keys.mailbox(object_id)))
+
+
+class AsyncMailbox:
+    """The enqueue side for asyncio callers (the HTTP API)."""
+
+    def __init__(self, client: redis.asyncio.Redis, config: MailboxConfig) -> None:
+        self.config = config
+        self._enqueue = client.register_script(scripts.source("enqueue"))
+
+    async def enqueue(self, call: Call) -> Enqueued:
+        reply = await self._enqueue(keys=self.config.enqueue_keys(call), args=self.config.enqueue_args(call))
+        return self.config.parse_enqueued(reply)

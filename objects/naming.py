@@ -1,0 +1,56 @@
+"""Object addresses: name validation and deterministic object ids.
+
+An object id is a hash of (namespace, class, name). It is safe to use in
+Redis keys and file paths; the user's name never is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+
+from .errors import InvalidName
+
+MAX_NAME_CHARS = 256
+_CLASS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# Printable text without '/', control characters or surrounding whitespace.
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f/]")
+
+
+def check_class_name(class_name: str) -> str:
+    if not isinstance(class_name, str) or not _CLASS_NAME.match(class_name):
+        raise InvalidName(f"class name {class_name!r} must be a Python identifier of at most 128 characters")
+    return class_name
+
+
+def check_object_name(name: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise InvalidName("object name must be a non-empty string")
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidName(f"object name is longer than {MAX_NAME_CHARS} characters")
+    if _FORBIDDEN.search(name):
+        raise InvalidName("object name must not contain '/' or control characters")
+    if name != name.strip():
+        raise InvalidName("object name must not start or end with whitespace")
+    return name
+
+
+def object_id(namespace: str, class_name: str, name: str) -> str:
+    digest = hashlib.sha256(f"{namespace}\x00{class_name}\x00{name}".encode()).hexdigest()
+    return digest[:32]
+
+
+def unique_name() -> str:
+    """A fresh random name, for objects that need no natural key (new_unique_id)."""
+    return uuid.uuid4().hex
+
+
+def new_call_id() -> str:
+    return uuid.uuid4().hex
+
+
+def idempotent_call_id(object_id_: str, idempotency_key: str) -> str:
+    """Call id for an Idempotency-Key: the same key on the same object is the same call."""
+    digest = hashlib.sha256(f"{object_id_}\x00{idempotency_key}".encode()).hexdigest()
+    return "k" + digest[:31]

@@ -1,0 +1,39 @@
+-- Append a call to an object's mailbox and decide who runs it.
+-- KEYS[1] mailbox   KEYS[2] lease   KEYS[3] call record   KEYS[4] live index
+-- ARGV[1] mailbox entry ("<call_id> <json>")   ARGV[2] object id
+-- ARGV[3] call record ttl (s)   ARGV[4] wake key prefix (+ owner worker id)
+-- ARGV[5] activation grace (ms)   ARGV[6] wake list ttl (ms)
+-- Returns {"done", outcome}  the call id already finished (idempotent retry)
+--         {"owned"}          an owner holds the lease; it was woken if idle
+--         {"pending"}        an activation was requested recently; nothing to send
+--         {"dispatch"}       no owner: the caller must send an activation
+local outcome = redis.call("HGET", KEYS[3], "outcome")
+if outcome then
+  return {"done", outcome}
+end
+if redis.call("EXISTS", KEYS[3]) == 0 then
+  redis.call("HSET", KEYS[3], "status", "queued", "object", ARGV[2])
+  redis.call("EXPIRE", KEYS[3], tonumber(ARGV[3]))
+end
+local length = redis.call("RPUSH", KEYS[1], ARGV[1])
+local lease = redis.call("GET", KEYS[2])
+if lease then
+  -- The owner drains until it sees an empty mailbox, so only the first call
+  -- after "empty" needs a wake-up. The wake key is built here from the lease
+  -- value (it names the owner), which a cluster-aware Redis would reject.
+  if length == 1 then
+    local owner = string.sub(lease, 1, string.find(lease, "|", 1, true) - 1)
+    local wake = ARGV[4] .. owner
+    redis.call("RPUSH", wake, ARGV[2])
+    redis.call("PEXPIRE", wake, tonumber(ARGV[6]))
+  end
+  return {"owned"}
+end
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local deadline = redis.call("ZSCORE", KEYS[4], ARGV[2])
+if deadline and tonumber(deadline) > now then
+  return {"pending"}
+end
+redis.call("ZADD", KEYS[4], now + tonumber(ARGV[5]), ARGV[2])
+return {"dispatch"}

@@ -1,0 +1,110 @@
+"""Settings, read once at start-up into a frozen object.
+
+``Settings.from_env()`` is called by the process entry points (CLI, app
+factories); tests build ``Settings.from_mapping({...})`` directly. Every
+variable is listed in README.md.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+# environment variable -> (field name, parser)
+_ENV = {
+    "REDIS_URL": ("redis_url", str),
+    "DATABASE_URL": ("database_url", str),
+    "SOLO_DATA_DIR": ("data_dir", str),
+    "SOLO_OBJECTS": ("object_modules", lambda v: tuple(m.strip() for m in v.split(",") if m.strip())),
+    "SOLO_KEY_PREFIX": ("key_prefix", str),
+    "SOLO_NAMESPACE": ("namespace", str),
+    "SOLO_LEASE_TTL_MS": ("lease_ttl_ms", int),
+    "SOLO_IDLE_EVICT_S": ("idle_evict_s", float),
+    "SOLO_CALL_TIMEOUT_S": ("call_timeout_s", float),
+    "SOLO_MAX_BODY_BYTES": ("max_body_bytes", int),
+    "SOLO_CALL_RECORD_TTL_S": ("call_record_ttl_s", int),
+    "SOLO_WORKER_THREADS": ("worker_threads", int),
+    "SOLO_BATCH_SIZE": ("batch_size", int),
+    "SOLO_MAX_OPEN_DATABASES": ("max_open_databases", int),
+    "SOLO_DRAMATIQ_TIMEOUT_MS": ("dramatiq_timeout_ms", int),
+    "SOLO_WORKER_ID": ("worker_id", str),
+}
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    database_url: str = "sqlite:///var/solo.db"
+    data_dir: str = "var/objects"
+    object_modules: tuple[str, ...] = ("examples",)
+    key_prefix: str = "solo"
+    namespace: str = "default"
+    lease_ttl_ms: int = 2000
+    idle_evict_s: float = 60.0
+    call_timeout_s: float = 30.0
+    max_body_bytes: int = 1024 * 1024
+    call_record_ttl_s: int = 24 * 3600
+    worker_threads: int = 16
+    batch_size: int = 128
+    max_open_databases: int = 4000
+    dramatiq_timeout_ms: int = 100
+    worker_id: str = field(default_factory=_default_worker_id)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.lease_ttl_ms < 300:
+            problems.append("SOLO_LEASE_TTL_MS must be at least 300")
+        if self.batch_size < 1:
+            problems.append("SOLO_BATCH_SIZE must be at least 1")
+        if self.worker_threads < 1:
+            problems.append("SOLO_WORKER_THREADS must be at least 1")
+        if self.max_open_databases < 16:
+            problems.append("SOLO_MAX_OPEN_DATABASES must be at least 16")
+        if "|" in self.worker_id:
+            problems.append("SOLO_WORKER_ID must not contain '|'")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for var, (name, parse) in _ENV.items():
+            raw = environ.get(var)
+            if raw is not None and raw != "":
+                try:
+                    values[name] = parse(raw)
+                except ValueError as exc:
+                    raise ValueError(f"{var}={raw!r}: {exc}") from None
+        return cls(**values)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown settings: {sorted(unknown)}")
+        values = dict(values)
+        if isinstance(values.get("object_modules"), str):
+            values["object_modules"] = tuple(values["object_modules"].split(","))
+        return cls(**values)
+
+    def with_changes(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @property
+    def lease_renew_interval_s(self) -> float:
+        return self.lease_ttl_ms / 3 / 1000
+
+
+def environment_variables() -> list[str]:
+    """The variables Settings.from_env reads, for docs and `solo --help`."""
+    return list(_ENV)

@@ -1,0 +1,130 @@
+"""JSON-able method signatures: checked when a class is defined, enforced per call.
+
+Only types that survive a JSON round trip are allowed in @rpc signatures, so
+that what a caller sends over HTTP is exactly what the method receives.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidArguments
+
+_SCALARS = (int, float, str, bool, type(None))
+
+
+def annotation_problem(annotation: Any) -> str | None:
+    """Why `annotation` is not JSON-able, or None if it is."""
+    if annotation is inspect.Parameter.empty or annotation is Any or annotation is object:
+        return None
+    if annotation is None or annotation in _SCALARS or annotation in (list, dict):
+        return None
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return next((p for p in map(annotation_problem, args) if p), None)
+    if origin is typing.Literal:
+        if all(isinstance(a, _SCALARS) for a in args):
+            return None
+        return f"{annotation!r} has non-JSON literal values"
+    if origin is list:
+        return annotation_problem(args[0]) if args else None
+    if origin is dict:
+        if args and args[0] is not str:
+            return f"{annotation!r}: JSON object keys are strings"
+        return annotation_problem(args[1]) if args else None
+    return f"{annotation!r} is not a JSON type (use int, float, str, bool, None, list, dict, Literal, unions)"
+
+
+def matches(value: Any, annotation: Any) -> bool:
+    """Whether a decoded JSON value fits the annotation."""
+    if annotation is inspect.Parameter.empty or annotation is Any or annotation is object:
+        return True
+    if annotation is None or annotation is type(None):
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    if annotation is list:
+        return isinstance(value, list)
+    if annotation is dict:
+        return isinstance(value, dict)
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(matches(value, a) for a in args)
+    if origin is typing.Literal:
+        return any(value == a and type(value) is type(a) for a in args)
+    if origin is list:
+        return isinstance(value, list) and (not args or all(matches(v, args[0]) for v in value))
+    if origin is dict:
+        return isinstance(value, dict) and (not args or all(matches(v, args[1]) for v in value.values()))
+    return False
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or repr(annotation).replace("typing.", "")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """What a caller may send to one @rpc method."""
+
+    name: str
+    parameters: tuple[inspect.Parameter, ...]
+    hints: dict[str, Any]
+    accepts_any_keyword: bool
+    doc: str | None
+
+    @classmethod
+    def of(cls, name: str, function: Any, hints: dict[str, Any]) -> MethodSpec:
+        params = tuple(inspect.signature(function).parameters.values())[1:]  # drop self
+        return cls(
+            name=name,
+            parameters=tuple(p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)),
+            hints=hints,
+            accepts_any_keyword=any(p.kind is p.VAR_KEYWORD for p in params),
+            doc=inspect.getdoc(function),
+        )
+
+    def bind(self, arguments: Any) -> dict[str, Any]:
+        """Check decoded JSON arguments against the signature; every problem is reported."""
+        if not isinstance(arguments, dict):
+            raise InvalidArguments("the request body must be a JSON object of keyword arguments")
+        problems = []
+        known = {p.name for p in self.parameters}
+        if not self.accepts_any_keyword:
+            problems += [f"unknown argument {k!r}" for k in arguments if k not in known]
+        for p in self.parameters:
+            if p.name not in arguments:
+                if p.default is inspect.Parameter.empty:
+                    problems.append(f"missing argument {p.name!r}")
+                continue
+            annotation = self.hints.get(p.name, inspect.Parameter.empty)
+            if not matches(arguments[p.name], annotation):
+                problems.append(f"argument {p.name!r} must be {_type_name(annotation)}")
+        if problems:
+            raise InvalidArguments(f"{self.name}: " + "; ".join(problems))
+        return arguments
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON description for the OpenAPI document."""
+        return {
+            "parameters": {
+                p.name: {
+                    "type": _type_name(self.hints.get(p.name, Any)),
+                    "required": p.default is inspect.Parameter.empty,
+                }
+                for p in self.parameters
+            },
+            "doc": self.doc,
+        }

@@ -1,0 +1,1 @@
+"""Worker processes: Dramatiq broker and actors, the object host."""

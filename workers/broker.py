@@ -1,0 +1,49 @@
+"""Dramatiq on Redis: the broker, the activation message, and the actors.
+
+Dramatiq carries activations only (and later alarms and background work) on a
+few shared queues; the order of an object's calls lives in its mailbox, so a
+duplicated or reordered activation is harmless.
+"""
+
+from __future__ import annotations
+
+import redis
+from dramatiq import Actor, Message
+from dramatiq.brokers.redis import RedisBroker
+
+from objects.keys import Keys
+from objects.settings import Settings
+
+ACTIVATE_QUEUE = "solo-activate"
+ACTIVATE_ACTOR = "activate"
+
+
+def make_broker(settings: Settings, client: redis.Redis) -> RedisBroker:
+    """A fresh broker (never the global one): each host and each test gets its own."""
+    return RedisBroker(client=client, namespace=Keys(settings.key_prefix).dramatiq_namespace)
+
+
+def activation_message(object_id: str) -> Message:
+    return Message(queue_name=ACTIVATE_QUEUE, actor_name=ACTIVATE_ACTOR, args=(object_id,), kwargs={}, options={})
+
+
+class DramatiqDispatcher:
+    """Sends activation messages; used by the API and by workers' sweepers."""
+
+    def __init__(self, broker: RedisBroker) -> None:
+        self._broker = broker
+
+    def __call__(self, object_id: str) -> None:
+        self._broker.enqueue(activation_message(object_id))
+
+
+def declare_actors(broker: RedisBroker, activate) -> Actor:
+    """Bind the activation actor to `broker`. No retries: the sweeper is the recovery path."""
+    return Actor(
+        activate,
+        broker=broker,
+        actor_name=ACTIVATE_ACTOR,
+        queue_name=ACTIVATE_QUEUE,
+        priority=0,
+        options={"max_retries": 0, "time_limit": 60_000},
+    )

@@ -1,0 +1,377 @@
+"""The object host: runs the objects a worker process owns.
+
+One host per worker process. It takes objects through leases, hydrates them,
+drains their mailboxes one batch at a time on a thread pool (at most one
+drain per object at once, so an object's calls never overlap), renews all its
+leases in one round trip, evicts idle objects, and drains on shutdown.
+
+Threads:
+  wake listener  BLPOP on this worker's wake list: objects it owns that got a call
+  maintainer     lease renewal, idle eviction, and the sweeper that re-dispatches
+                 objects whose owner died or whose activation was lost
+  pool           drains, `worker_threads` at a time
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from objects.calls import Call, Outcome
+from objects.catalog import Catalog
+from objects.definition import ClassRegistry
+from objects.errors import OwnershipLost, SchemaTooNew, SoloError, StartFailed, UnknownClass
+from objects.instance import ObjectInstance
+from objects.keys import Keys
+from objects.leases import LOST, RELEASED_WITH_CALLS, Leases, lease_value
+from objects.mailbox import Mailbox, MailboxConfig
+from objects.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Dispatch = Callable[[str], None]  # send an activation for an object id
+
+
+@dataclass(eq=False)
+class _Owned:
+    """An object this worker holds the lease of."""
+
+    object_id: str
+    lease: str
+    instance: ObjectInstance | None = None
+    epoch: int = 0
+    running: bool = False  # a drain is scheduled or in progress
+    again: bool = False  # a wake-up arrived during the drain
+    gone: bool = False  # lease lost or released: never touch again
+    lost: bool = False  # renewal found the lease taken while a drain was running
+    last_active: float = field(default_factory=time.monotonic)
+
+
+def object_path(data_dir: Path, object_id: str) -> Path:
+    """Files are named by object id (a hash), never by the user's name."""
+    return data_dir / object_id[:2] / f"{object_id}.sqlite"
+
+
+class ObjectHost:
+    def __init__(
+        self,
+        settings: Settings,
+        client: redis.Redis,
+        catalog: Catalog,
+        registry: ClassRegistry,
+        dispatch: Dispatch,
+    ) -> None:
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix)
+        self.worker_id = settings.worker_id
+        self._redis = client
+        self.catalog = catalog
+        self.registry = registry
+        self._dispatch = dispatch
+        grace_ms = settings.lease_ttl_ms
+        self.mailbox = Mailbox(client, MailboxConfig(self.keys, settings.call_record_ttl_s, grace_ms))
+        self.leases = Leases(client, self.keys, settings.lease_ttl_ms, grace_ms)
+        self.data_dir = Path(settings.data_dir)
+        self._owned: dict[str, _Owned] = {}
+        self._open: OrderedDict[str, None] = OrderedDict()  # objects with an open database, LRU first
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="solo-object")
+        self._stopping = threading.Event()
+        self._accepting = True
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> None:
+        for target, name in ((self._listen_for_wakes, "solo-wake"), (self._maintain, "solo-maintain")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("object host %s started", self.worker_id)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Drain: finish current batches, commit, release every lease, stop threads."""
+        with self._lock:
+            self._accepting = False
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not any(o.running for o in self._owned.values()):
+                    break
+            time.sleep(0.01)
+        with self._lock:
+            owned = list(self._owned.values())
+        for entry in owned:
+            self._release(entry, mode="drain")
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        log.info("object host %s stopped", self.worker_id)
+
+    @property
+    def owned_count(self) -> int:
+        with self._lock:
+            return len(self._owned)
+
+    def owns(self, object_id: str) -> bool:
+        with self._lock:
+            return object_id in self._owned
+
+    # -- activation and wake-ups --------------------------------------------
+
+    def activate(self, object_id: str) -> None:
+        """Run an object's queued calls here, taking its lease if nobody holds it."""
+        with self._lock:
+            entry = self._owned.get(object_id)
+            if entry is not None:
+                self._schedule_locked(entry)
+                return
+            if not self._accepting:
+                return
+        value = lease_value(self.worker_id)
+        if not self.leases.acquire(object_id, value):
+            return  # owned elsewhere; that owner was woken by enqueue.lua
+        with self._lock:
+            entry = _Owned(object_id, value)
+            self._owned[object_id] = entry
+            self._schedule_locked(entry)
+
+    def _schedule_locked(self, entry: _Owned) -> None:
+        if entry.gone:
+            return
+        if entry.running:
+            entry.again = True
+            return
+        entry.running = True
+        entry.again = False
+        self._pool.submit(self._drain, entry)
+
+    # -- draining ----------------------------------------------------------
+
+    def _drain(self, entry: _Owned) -> None:
+        try:
+            while not entry.gone:
+                if entry.lost:
+                    self._forget(entry, "lease lost")
+                    return
+                calls = self.mailbox.claim(entry.object_id, entry.lease, self.settings.batch_size)
+                if calls is None:
+                    self._forget(entry, "lease lost")
+                    return
+                if not calls:
+                    break
+                if entry.instance is None and not self._hydrate(entry, calls):
+                    return
+                self._make_room_for(entry)
+                try:
+                    outcomes = entry.instance.run_batch(calls)
+                except OwnershipLost as exc:
+                    self._forget(entry, str(exc))
+                    return
+                remaining = self.mailbox.complete(entry.object_id, entry.lease, calls, outcomes)
+                entry.last_active = time.monotonic()
+                if remaining == LOST:
+                    self._forget(entry, "lease lost before publishing")
+                    return
+                if remaining == 0:
+                    break
+        except Exception:
+            # Redis or disk trouble: keep nothing we are unsure of; the calls stay
+            # queued and the sweeper hands the object to a worker once the lease lapses.
+            log.exception("drain of %s failed; dropping it", entry.object_id)
+            self._forget(entry, "drain failed", release=True)
+        finally:
+            with self._lock:
+                entry.running = False
+                if entry.again and not entry.gone:
+                    self._schedule_locked(entry)
+
+    def _hydrate(self, entry: _Owned, calls: list[Call]) -> bool:
+        first = calls[0]
+        try:
+            cls = self.registry.get(first.class_name)
+        except UnknownClass as exc:
+            self._fail_batch(entry, calls, exc)
+            return False
+        epoch = self.catalog.take_over(
+            entry.object_id, self.settings.namespace, first.class_name, first.object_name, self.worker_id
+        )
+        instance = ObjectInstance(
+            cls,
+            object_id=entry.object_id,
+            name=first.object_name,
+            path=object_path(self.data_dir, entry.object_id),
+            epoch=epoch,
+            call_retention_ms=self.settings.call_record_ttl_s * 1000,
+        )
+        self._make_room_for(entry)
+        try:
+            instance.hydrate()
+        except SchemaTooNew as exc:
+            log.warning("refusing %s: %s", entry.object_id, exc)
+            self._forget(entry, str(exc), release=True)
+            return False
+        except StartFailed as exc:
+            log.warning("start of %s failed: %s", entry.object_id, exc)
+            self._fail_batch(entry, calls, exc)
+            return False
+        except OwnershipLost as exc:
+            self._forget(entry, str(exc))
+            return False
+        entry.instance, entry.epoch = instance, epoch
+        return True
+
+    def _fail_batch(self, entry: _Owned, calls: list[Call], error: SoloError) -> None:
+        """Answer a batch that cannot run at all, then let the object go."""
+        outcomes = [Outcome.failure(c.call_id, error.code, error.message, type_=type(error).__name__) for c in calls]
+        self.mailbox.complete(entry.object_id, entry.lease, calls, outcomes)
+        self._forget(entry, error.message, release=True)
+
+    def _make_room_for(self, entry: _Owned) -> None:
+        """Keep at most max_open_databases files open; idle objects keep their lease and memory."""
+        with self._lock:
+            self._open[entry.object_id] = None
+            self._open.move_to_end(entry.object_id)
+            excess = len(self._open) - self.settings.max_open_databases
+            if excess <= 0:
+                return
+            for object_id in list(self._open):
+                if excess <= 0:
+                    break
+                other = self._owned.get(object_id)
+                if other is None or other.instance is None:
+                    del self._open[object_id]
+                    excess -= 1
+                elif not other.running:
+                    other.instance.suspend()
+                    del self._open[object_id]
+                    excess -= 1
+
+    # -- letting go --------------------------------------------------------
+
+    def _forget(self, entry: _Owned, reason: str, *, release: bool = False) -> None:
+        """Drop an object at once: close it, optionally give its lease back."""
+        with self._lock:
+            if entry.gone:
+                return
+            entry.gone = True
+            self._owned.pop(entry.object_id, None)
+            self._open.pop(entry.object_id, None)
+        log.info("dropping %s: %s", entry.object_id, reason)
+        self._close(entry)
+        if release:
+            try:
+                result = self.leases.release(entry.object_id, entry.lease, "drain")
+                if result == RELEASED_WITH_CALLS:
+                    self._dispatch(entry.object_id)
+            except redis.RedisError:
+                log.exception("could not release %s; its lease will lapse", entry.object_id)
+
+    def _close(self, entry: _Owned) -> None:
+        instance, entry.instance = entry.instance, None
+        if instance is None:
+            return
+        try:
+            state_bytes = instance.state_bytes()
+            version = instance.schema_version() if instance.is_open else 0
+            instance.close()
+            if version:
+                self.catalog.record_stop(entry.object_id, entry.epoch, state_bytes=state_bytes, schema_version=version)
+        except Exception:
+            log.exception("closing %s failed", entry.object_id)
+
+    def _release(self, entry: _Owned, *, mode: str) -> None:
+        """Evict (mode idle: only if nothing is queued) or hand off (mode drain)."""
+        with self._lock:
+            if entry.gone or entry.running:
+                return
+            entry.running = True  # keep drains out while closing
+        try:
+            self._close(entry)
+            result = self.leases.release(entry.object_id, entry.lease, mode)  # type: ignore[arg-type]
+        except redis.RedisError:
+            log.exception("release of %s failed", entry.object_id)
+            result = None
+        with self._lock:
+            entry.running = False
+            if result == 0:  # a call arrived while closing: keep the lease and serve it
+                self._open.pop(entry.object_id, None)
+                self._schedule_locked(entry)
+                return
+            entry.gone = True
+            self._owned.pop(entry.object_id, None)
+            self._open.pop(entry.object_id, None)
+        if result == RELEASED_WITH_CALLS:
+            self._dispatch(entry.object_id)
+
+    # -- background threads ------------------------------------------------
+
+    def _listen_for_wakes(self) -> None:
+        key = self.keys.wake(self.worker_id)
+        while not self._stopping.is_set():
+            try:
+                item = self._redis.blpop([key], timeout=1)
+            except redis.RedisError:
+                log.warning("wake listener: Redis unavailable; retrying")
+                self._stopping.wait(0.5)
+                continue
+            if item is not None:
+                object_id = item[1].decode() if isinstance(item[1], bytes) else item[1]
+                self.activate(object_id)
+
+    def _maintain(self) -> None:
+        interval = self.settings.lease_renew_interval_s
+        next_renew = next_sweep = 0.0
+        while not self._stopping.wait(0.05):
+            now = time.monotonic()
+            try:
+                if now >= next_renew:
+                    next_renew = now + interval
+                    self._renew_leases()
+                    self._evict_idle()
+                if now >= next_sweep:
+                    next_sweep = now + interval
+                    self.sweep()
+            except redis.RedisError:
+                log.warning("maintenance: Redis unavailable; retrying")
+            except Exception:
+                log.exception("maintenance failed")
+
+    def _renew_leases(self) -> None:
+        with self._lock:
+            held = [(o.object_id, o.lease) for o in self._owned.values()]
+        for start in range(0, len(held), 1000):
+            for object_id in self.leases.renew(held[start : start + 1000]):
+                with self._lock:
+                    entry = self._owned.get(object_id)
+                if entry is None:
+                    continue
+                if entry.running:
+                    entry.lost = True  # the drain notices before its next batch
+                else:
+                    self._forget(entry, "lease lost")
+
+    def _evict_idle(self) -> None:
+        cutoff = time.monotonic() - self.settings.idle_evict_s
+        with self._lock:
+            idle = [o for o in self._owned.values() if not o.running and o.last_active < cutoff]
+        for entry in idle:
+            self._release(entry, mode="idle")
+
+    def sweep(self) -> int:
+        """Re-dispatch overdue objects (dead owner, lost activation). Returns how many."""
+        sent = 0
+        for object_id in self.leases.overdue():
+            if self.leases.claim_redispatch(object_id):
+                self._dispatch(object_id)
+                sent += 1
+        return sent
