@@ -60,12 +60,17 @@ def outcome_response(outcome: Outcome) -> JSONResponse:
 class Api:
     """Holds what the handlers need; built once per process by create_app()."""
 
-    def __init__(self, settings: Settings, registry: ClassRegistry, catalog: Catalog, dispatch) -> None:
+    def __init__(
+        self, settings: Settings, registry: ClassRegistry, catalog: Catalog, dispatch,
+        client: redis.asyncio.Redis | None = None,
+    ) -> None:
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
         self.registry = registry
         self.catalog = catalog
-        self.redis = redis.asyncio.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+        self.redis = client or redis.asyncio.Redis.from_url(
+            settings.redis_url, socket_timeout=10, socket_connect_timeout=5
+        )
         self.replies = ReplyListener(self.redis, self.keys)
         config = MailboxConfig(self.keys, settings.call_record_ttl_s, settings.lease_ttl_ms)
         self.calls = CallService(
@@ -165,8 +170,13 @@ class Api:
         ]
 
 
-def create_app(settings: Settings | None = None, *, dispatch=None) -> Starlette:
-    """Build the app. Without `dispatch`, activations go out as Dramatiq messages."""
+def create_app(
+    settings: Settings | None = None, *, dispatch=None, client: redis.asyncio.Redis | None = None
+) -> Starlette:
+    """Build the app. Without `dispatch`, activations go out as Dramatiq messages.
+
+    Tests pass `dispatch` (activate in-process) and `client` (a fakeredis client).
+    """
     settings = settings or Settings.from_env()
     registry = load_object_modules(settings.object_modules)
     engine = make_engine(settings.database_url)
@@ -178,7 +188,7 @@ def create_app(settings: Settings | None = None, *, dispatch=None) -> Starlette:
 
         broker = make_broker(settings, sync_redis.Redis.from_url(settings.redis_url, socket_timeout=10))
         dispatch = DramatiqDispatcher(broker)
-    api = Api(settings, registry, Catalog(engine), dispatch)
+    api = Api(settings, registry, Catalog(engine), dispatch, client)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):

@@ -1,0 +1,144 @@
+"""Shared fixtures: every test gets its own key prefix, data directory and shared database.
+
+Backends are parametrised: "fake" runs on fakeredis and a SQLite shared
+database; "real" runs the same test body on the real Redis and a fresh
+Postgres database. In CI (CI=true) a missing real service fails the run
+instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+import sqlalchemy as sa
+
+from objects.catalog import make_engine, normalize_url
+from objects.migrate import upgrade
+from objects.settings import Settings
+
+REDIS_URL = os.environ.get("SOLO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+POSTGRES_URL = os.environ.get("SOLO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _service_missing(what: str, exc: Exception) -> None:
+    message = f"{what} is not reachable ({exc}); run `make services` or see README"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def real_redis_url() -> str:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        _service_missing("Redis", exc)
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh Postgres database for this test session, migrated, dropped at the end."""
+    admin = sa.create_engine(normalize_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    name = f"solo_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        _service_missing("Postgres", exc)
+    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def key_prefix() -> str:
+    return f"solo-test-{uuid.uuid4().hex[:10]}"
+
+
+def delete_prefix(client: redis.Redis, prefix: str) -> None:
+    for pattern in (f"{prefix}:*", f"{prefix}-dramatiq*"):
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+
+
+@pytest.fixture(params=["fake", "real"])
+def backend(request) -> str:
+    """Which services a test body runs on: fakeredis + SQLite, or real Redis + Postgres."""
+    return request.param
+
+
+@pytest.fixture
+def fake_server():
+    import fakeredis
+
+    return fakeredis.FakeServer()
+
+
+@pytest.fixture
+def redis_client(backend, request, key_prefix, fake_server) -> Iterator[redis.Redis]:
+    if backend == "fake":
+        import fakeredis
+
+        client = fakeredis.FakeRedis(server=fake_server)
+        yield client
+        return
+    url = request.getfixturevalue("real_redis_url")
+    client = redis.Redis.from_url(url, socket_timeout=10)
+    yield client
+    delete_prefix(client, key_prefix)
+    client.close()
+
+
+@pytest.fixture
+def async_redis_client(backend, request, fake_server):
+    """An asyncio client on the same Redis as redis_client."""
+    if backend == "fake":
+        import fakeredis
+
+        return fakeredis.FakeAsyncRedis(server=fake_server)
+    import redis.asyncio
+
+    return redis.asyncio.Redis.from_url(request.getfixturevalue("real_redis_url"), socket_timeout=10)
+
+
+@pytest.fixture
+def database_url(backend, request, tmp_path) -> str:
+    if backend == "fake":
+        url = f"sqlite:///{tmp_path / 'shared.db'}"
+        upgrade(url)
+        return url
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def settings(key_prefix, database_url, tmp_path, backend, request) -> Settings:
+    redis_url = REDIS_URL if backend == "real" else "redis://fake"
+    return Settings.from_mapping(
+        {
+            "redis_url": redis_url,
+            "database_url": database_url,
+            "data_dir": str(tmp_path / "objects"),
+            "key_prefix": key_prefix,
+            "object_modules": ("examples", "tests.objects"),
+            "lease_ttl_ms": 1000,
+            "idle_evict_s": 60.0,
+            "call_timeout_s": 10.0,
+            "worker_threads": 4,
+        }
+    )
+
+
+@pytest.fixture
+def engine(database_url):
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
