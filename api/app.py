@@ -24,7 +24,13 @@ from objects.mailbox import AsyncMailbox, MailboxConfig
 from objects.settings import Settings
 
 from .calls import CallService
-from .errors import http_error_handler, outcome_error_response, solo_error_handler, unexpected_error_handler
+from .errors import (
+    http_error_handler,
+    outcome_error_response,
+    redis_error_handler,
+    solo_error_handler,
+    unexpected_error_handler,
+)
 from .openapi import openapi_document
 from .replies import ReplyListener
 
@@ -68,8 +74,11 @@ class Api:
         self.keys = Keys(settings.key_prefix)
         self.registry = registry
         self.catalog = catalog
-        self.redis = client or redis.asyncio.Redis.from_url(
-            settings.redis_url, socket_timeout=10, socket_connect_timeout=5
+        # A blocking pool: under a burst, requests wait for a connection instead of failing.
+        self.redis = client or redis.asyncio.Redis(
+            connection_pool=redis.asyncio.BlockingConnectionPool.from_url(
+                settings.redis_url, max_connections=512, timeout=10, socket_timeout=10, socket_connect_timeout=5
+            )
         )
         self.replies = ReplyListener(self.redis, self.keys)
         config = MailboxConfig(self.keys, settings.call_record_ttl_s, settings.lease_ttl_ms)
@@ -205,8 +214,12 @@ def create_app(
     app = Starlette(
         routes=api.routes(),
         lifespan=lifespan,
-        exception_handlers={SoloError: solo_error_handler, HTTPException: http_error_handler,
-                            Exception: unexpected_error_handler},
+        exception_handlers={
+            SoloError: solo_error_handler,
+            HTTPException: http_error_handler,
+            redis.RedisError: redis_error_handler,
+            Exception: unexpected_error_handler,
+        },
     )
     app.state.api = api
     return app

@@ -54,5 +54,10 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return error_response(code, str(getattr(exc, "detail", "")) or code, status)
 
 
+async def redis_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    # Nothing was acknowledged; the caller may retry (with an Idempotency-Key to be safe).
+    return error_response("unavailable", f"Redis is unavailable: {type(exc).__name__}: {exc}", 503)
+
+
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return error_response("internal_error", f"{type(exc).__name__}: {exc}", 500)

@@ -1,0 +1,150 @@
+"""End to end: the API and two workers as real processes, under concurrent load and kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+import uuid
+from collections import Counter as Tally
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+async def _post_all(url: str, requests: list[tuple[str, dict]], concurrency: int, timeout_s: float = 60):
+    """POST every (path, body) with at most `concurrency` in flight; returns responses in input order."""
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=timeout_s, limits=limits) as http:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(path: str, body: dict) -> httpx.Response:
+            async with gate:
+                return await http.post(path, json=body)
+
+        return await asyncio.gather(*(one(p, b) for p, b in requests))
+
+
+def test_concurrent_calls_run_one_at_a_time_per_object_and_in_order(cluster):
+    # Given an API and two workers
+    cluster.start_worker()
+    cluster.start_worker()
+    cluster.start_api()
+    names = [f"ledger-{uuid.uuid4().hex[:8]}" for _ in range(20)]
+
+    # When 500 calls over 20 objects arrive, up to 100 at once
+    requests = [(f"/v1/objects/Ledger/{names[i % 20]}/append", {"tag": f"t{i}"}) for i in range(500)]
+    responses = asyncio.run(_post_all(cluster.url, requests, concurrency=100))
+
+    # Then every call succeeded and each object's calls never overlapped
+    assert [r.status_code for r in responses] == [200] * 500, [r.text for r in responses if r.status_code != 200][:3]
+    with httpx.Client(base_url=cluster.url, timeout=30) as http:
+        for name in names:
+            entries = http.post(f"/v1/objects/Ledger/{name}/entries").json()["result"]
+            assert [e["seq"] for e in entries] == list(range(1, 26))
+            for before, after in zip(entries, entries[1:], strict=False):
+                assert before["ended_ns"] <= after["started_ns"], f"{name}: calls overlapped"
+    # and each call's returned sequence number is its row: results are a permutation of 1..25 per object
+    per_object: dict[str, list[int]] = {}
+    for (path, _), response in zip(requests, responses, strict=True):
+        per_object.setdefault(path, []).append(response.json()["result"])
+    assert all(sorted(v) == list(range(1, 26)) for v in per_object.values())
+
+    # When each of 20 clients sends its own calls one after another
+    async def sequential(name: str) -> None:
+        async with httpx.AsyncClient(base_url=cluster.url, timeout=30) as http:
+            for i in range(10):
+                r = await http.post(f"/v1/objects/Ledger/{name}/append", json={"tag": f"s{i}"})
+                assert r.status_code == 200
+
+    async def all_sequential() -> None:
+        await asyncio.gather(*(sequential(n) for n in names))
+
+    asyncio.run(all_sequential())
+    # Then each object saw that client's calls in the order they were sent
+    with httpx.Client(base_url=cluster.url, timeout=30) as http:
+        for name in names:
+            entries = http.post(f"/v1/objects/Ledger/{name}/entries").json()["result"]
+            tags = [e["tag"] for e in entries if e["tag"].startswith("s")]
+            assert tags == [f"s{i}" for i in range(10)]
+
+
+def test_kill_9_of_a_worker_under_load_loses_no_acknowledged_call(cluster):
+    # Given two workers serving 20 counters
+    victim = cluster.start_worker()
+    cluster.start_worker()
+    cluster.start_api()
+    names = [f"c-{uuid.uuid4().hex[:8]}" for _ in range(20)]
+    requests = [(f"/v1/objects/Counter/{names[i % 20]}/increment", {"by": 1}) for i in range(600)]
+
+    async def load_with_kill() -> list[httpx.Response]:
+        task = asyncio.create_task(_post_all(cluster.url, requests, concurrency=50))
+        await asyncio.sleep(1.0)  # mid-load
+        victim.send_signal(signal.SIGKILL)
+        return await task
+
+    # When one worker is killed with SIGKILL in the middle of the load
+    started = time.monotonic()
+    responses = asyncio.run(load_with_kill())
+    assert victim.wait(timeout=5) == -signal.SIGKILL
+
+    # Then every call was answered (its objects moved to the other worker)
+    acknowledged = Tally(path for (path, _), r in zip(requests, responses, strict=True) if r.status_code == 200)
+    failures = [r.text for r in responses if r.status_code != 200]
+    assert not failures, failures[:3]
+    # and each counter equals the number of increments acknowledged on it: none lost, none applied twice
+    with httpx.Client(base_url=cluster.url, timeout=30) as http:
+        for name in names:
+            path = f"/v1/objects/Counter/{name}/increment"
+            value = http.post(f"/v1/objects/Counter/{name}/get").json()["result"]
+            assert value == acknowledged[path], name
+    assert time.monotonic() - started < 120
+
+
+def test_sigterm_drains_a_worker_without_failing_calls(cluster):
+    # Given two workers and a steady stream of calls
+    leaving = cluster.start_worker()
+    cluster.start_worker()
+    cluster.start_api()
+    names = [f"d-{uuid.uuid4().hex[:8]}" for _ in range(10)]
+    requests = [(f"/v1/objects/Counter/{names[i % 10]}/increment", {"by": 1}) for i in range(300)]
+
+    async def load_with_drain() -> list[httpx.Response]:
+        task = asyncio.create_task(_post_all(cluster.url, requests, concurrency=20))
+        await asyncio.sleep(0.7)
+        leaving.send_signal(signal.SIGTERM)
+        return await task
+
+    # When one worker is asked to stop mid-load
+    responses = asyncio.run(load_with_drain())
+
+    # Then it exits cleanly and no call failed
+    assert leaving.wait(timeout=30) == 0
+    assert [r.status_code for r in responses] == [200] * 300
+    with httpx.Client(base_url=cluster.url, timeout=30) as http:
+        total = sum(http.post(f"/v1/objects/Counter/{n}/get").json()["result"] for n in names)
+    assert total == 300
+
+
+def test_an_idle_object_is_evicted_and_comes_back_with_its_state(cluster):
+    # Given a worker that evicts objects after one idle second
+    cluster.start_worker(SOLO_IDLE_EVICT_S="1")
+    cluster.start_api()
+    name = f"e-{uuid.uuid4().hex[:8]}"
+    with httpx.Client(base_url=cluster.url, timeout=30) as http:
+        assert http.post(f"/v1/objects/Counter/{name}/increment", json={"by": 5}).json()["result"] == 5
+        assert http.get(f"/v1/objects/Counter/{name}").json()["active"] is True
+
+        # When it stays idle
+        deadline = time.monotonic() + 15
+        while http.get(f"/v1/objects/Counter/{name}").json()["active"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+        # Then it is no longer active, and the next call finds its state
+        info = http.get(f"/v1/objects/Counter/{name}").json()
+        assert info["active"] is False
+        assert info["state_bytes"] > 0
+        assert http.post(f"/v1/objects/Counter/{name}/increment").json()["result"] == 6
+        assert http.get(f"/v1/objects/Counter/{name}").json()["epoch"] == 2
