@@ -96,8 +96,10 @@ def cmd_api(args) -> int:
 
     from api.app import create_app
 
+    # Keep-alive longer than common load balancers' idle timeouts, so the server
+    # is never the side that closes a connection a client is about to reuse.
     uvicorn.run(create_app(Settings.from_env()), host=args.host, port=args.port, log_level="warning",
-                access_log=False)
+                access_log=False, timeout_keep_alive=75)
     return 0
 
 

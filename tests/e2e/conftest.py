@@ -7,75 +7,12 @@ key prefix and data directory, and every process is stopped afterwards.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-import httpx
 import pytest
 import redis
 
+from bench.cluster import ROOT, Cluster
 from tests.conftest import delete_prefix
-
-ROOT = Path(__file__).resolve().parents[2]
-SOLO = [sys.executable, "-m", "cli.main"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Cluster:
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = env
-        self.log_dir = log_dir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.api: subprocess.Popen | None = None
-        self.workers: list[subprocess.Popen] = []
-
-    def _spawn(self, args: list[str], name: str, **extra_env: str) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "ab")
-        return subprocess.Popen([*SOLO, *args], cwd=ROOT, env={**self.env, **extra_env}, stdout=log,
-                                stderr=subprocess.STDOUT)
-
-    def start_api(self) -> None:
-        self.api = self._spawn(["api", "--host", "127.0.0.1", "--port", str(self.port)], "api")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"API did not become ready; see {self.log_dir / 'api.log'}")
-
-    def start_worker(self, **extra_env: str) -> subprocess.Popen:
-        index = len(self.workers)
-        worker = self._spawn(["worker"], f"worker{index}", SOLO_WORKER_ID=f"w{index}-{os.urandom(3).hex()}",
-                             **extra_env)
-        self.workers.append(worker)
-        return worker
-
-    def stop(self) -> None:
-        procs = [p for p in [self.api, *self.workers] if p is not None and p.poll() is None]
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-
-    def log(self, name: str) -> str:
-        return (self.log_dir / f"{name}.log").read_text(errors="replace")
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Benchmarks and the process launcher they share with the end-to-end tests."""

@@ -1,0 +1,39 @@
+"""One worker process holds 10,000 active objects at once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+import httpx
+import redis
+
+from objects.keys import Keys
+from tests.e2e.test_real_processes import _post_all
+
+pytestmark = pytest.mark.e2e
+
+
+def test_one_worker_keeps_ten_thousand_objects_active(cluster, key_prefix, real_redis_url):
+    # Given one worker that may keep only 1,000 database files open at a time
+    cluster.start_worker(SOLO_MAX_OPEN_DATABASES="1000", SOLO_WORKER_THREADS="8")
+    cluster.start_api()
+    run = uuid.uuid4().hex[:6]
+    paths = [f"/v1/objects/Counter/{run}-{i}/increment" for i in range(10_000)]
+
+    # When 10,000 different objects are called
+    first = asyncio.run(_post_all(cluster.url, [(p, {}) for p in paths], concurrency=64, timeout_s=120))
+    failed = [r for r in first if not isinstance(r, httpx.Response) or r.status_code != 200]
+    assert not failed, (len(failed), failed[:3])
+
+    # Then all of them are active in that one process at once
+    client = redis.Redis.from_url(real_redis_url)
+    leases = sum(1 for _ in client.scan_iter(match=Keys(key_prefix).lease("*"), count=5000))
+    client.close()
+    assert leases == 10_000
+
+    # and each still serves calls with its state (most reopen their file)
+    second = asyncio.run(_post_all(cluster.url, [(p, {}) for p in paths], concurrency=64, timeout_s=120))
+    assert {r.json()["result"] for r in second} == {2}
+    assert cluster.workers[0].poll() is None
