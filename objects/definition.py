@@ -90,10 +90,11 @@ class DurableObject:
 
 
 def _rpc_functions(cls: type) -> dict[str, Any]:
+    """@rpc methods by name; an override of an @rpc method stays @rpc (and is checked as one)."""
     found: dict[str, Any] = {}
     for klass in reversed(cls.__mro__):
         for attr, value in vars(klass).items():
-            if callable(value) and getattr(value, _RPC_MARK, False):
+            if callable(value) and (getattr(value, _RPC_MARK, False) or attr in found):
                 found[attr] = value
     return found
 

@@ -9,6 +9,7 @@ the unit tests exercise directly.
 from __future__ import annotations
 
 import logging
+import secrets
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,6 +32,18 @@ _INTERNAL_DDL = (
     KV_TABLE_DDL,
 )
 _PRUNE_EVERY_BATCHES = 1000
+
+# solo's own transaction statements carry a tag that no user statement has. The guard
+# (sql.UserCodeGuard) sees a statement only when it is prepared, and sqlite3 reuses prepared
+# statements by their exact text: without the tag, user code running "COMMIT" or
+# "SAVEPOINT solo_call" would get solo's statement, prepared while the guard was off.
+_TAG = f" /* solo {secrets.token_hex(8)} */"
+_BEGIN = "BEGIN IMMEDIATE" + _TAG
+_COMMIT = "COMMIT" + _TAG
+_ROLLBACK = "ROLLBACK" + _TAG
+_SAVEPOINT = "SAVEPOINT solo_call" + _TAG
+_ROLLBACK_TO_SAVEPOINT = "ROLLBACK TO solo_call" + _TAG
+_RELEASE_SAVEPOINT = "RELEASE solo_call" + _TAG
 
 
 def open_connection(path: Path) -> sqlite3.Connection:
@@ -115,17 +128,17 @@ class ObjectInstance:
         self.resume()
         conn = self._conn
         assert conn is not None
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(_BEGIN)
         try:
             self._check_epoch(conn)
             outcomes = [self._run_one(conn, call) for call in calls]
             self._batches += 1
             if self._batches % _PRUNE_EVERY_BATCHES == 0:
                 self._prune_call_records(conn)
-            conn.execute("COMMIT")
+            conn.execute(_COMMIT)
         except BaseException:
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                conn.execute(_ROLLBACK)
             raise
         return outcomes
 
@@ -133,11 +146,11 @@ class ObjectInstance:
         recorded = conn.execute("SELECT payload FROM _solo_calls WHERE call_id = ?", (call.call_id,)).fetchone()
         if recorded is not None:
             return Outcome.from_payload(recorded[0])
-        conn.execute("SAVEPOINT solo_call")
+        conn.execute(_SAVEPOINT)
         outcome = self._invoke(call)
         if not outcome.ok:
-            conn.execute("ROLLBACK TO solo_call")
-        conn.execute("RELEASE solo_call")
+            conn.execute(_ROLLBACK_TO_SAVEPOINT)
+        conn.execute(_RELEASE_SAVEPOINT)
         conn.execute(
             "INSERT INTO _solo_calls (call_id, payload, finished_ms) VALUES (?, ?, ?)",
             (call.call_id, outcome.payload(), self.clock_ms()),
@@ -161,9 +174,12 @@ class ObjectInstance:
             return Outcome.failure(call.call_id, exc.code, exc.message, type_=type(exc).__name__)
         except Exception as exc:
             return Outcome.failure(call.call_id, "method_error", str(exc), type_=type(exc).__name__)
+        # A result that cannot be sent is a failed call. RecursionError (a result nested too
+        # deeply) must be caught here too: escaping, it would fail the drain and the call
+        # would be retried forever, leaving the object unable to serve.
         try:
             dumps(result)
-        except (TypeError, ValueError) as exc:  # a result that cannot be sent is a failed call
+        except (TypeError, ValueError, RecursionError) as exc:
             return Outcome.failure(call.call_id, "method_error", f"result is not JSON-serialisable: {exc}",
                                    type_=type(exc).__name__)
         return Outcome.success(call.call_id, result)
@@ -174,7 +190,7 @@ class ObjectInstance:
         conn = open_connection(self.path)
         try:
             conn.set_authorizer(self._guard)
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(_BEGIN)
             for ddl in _INTERNAL_DDL:
                 conn.execute(ddl)
             stored = self._meta(conn, "epoch")
@@ -182,7 +198,7 @@ class ObjectInstance:
                 raise OwnershipLost(f"object {self.object_id} was claimed by epoch {stored} (ours: {self.epoch})")
             conn.execute("INSERT OR REPLACE INTO _solo_meta (key, value) VALUES ('epoch', ?)", (self.epoch,))
             self._prune_call_records(conn)
-            conn.execute("COMMIT")
+            conn.execute(_COMMIT)
         except BaseException:
             conn.close()
             raise
@@ -224,27 +240,31 @@ class ObjectInstance:
                 f" this code knows {len(migrations)} migrations"
             )
         for number, migration in enumerate(migrations[version:], start=version + 1):
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(_BEGIN)
             try:
                 self._check_epoch(conn)
-                if callable(migration):
-                    migration(SqlHandle(conn))
-                else:
-                    for statement in split_statements(migration):
-                        conn.execute(statement)
+                self._guard.user_code_running = True  # a migration is user code: it may not end its transaction
+                try:
+                    if callable(migration):
+                        migration(SqlHandle(conn))
+                    else:
+                        for statement in split_statements(migration):
+                            conn.execute(statement)
+                finally:
+                    self._guard.user_code_running = False
                 conn.execute("INSERT OR REPLACE INTO _solo_meta (key, value) VALUES ('schema_version', ?)", (number,))
-                conn.execute("COMMIT")
+                conn.execute(_COMMIT)
             except OwnershipLost:
-                conn.execute("ROLLBACK")
+                conn.execute(_ROLLBACK)
                 raise
             except Exception as exc:
-                conn.execute("ROLLBACK")
+                conn.execute(_ROLLBACK)
                 raise StartFailed(f"{self.cls.__name__} migration {number} failed: {type(exc).__name__}: {exc}") from exc
 
     def _transaction(self, body: Callable[[], object], *, what: str) -> None:
         conn = self._conn
         assert conn is not None
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(_BEGIN)
         try:
             self._check_epoch(conn)
             self._guard.user_code_running = True
@@ -252,13 +272,13 @@ class ObjectInstance:
                 body()
             finally:
                 self._guard.user_code_running = False
-            conn.execute("COMMIT")
+            conn.execute(_COMMIT)
         except OwnershipLost:
-            conn.execute("ROLLBACK")
+            conn.execute(_ROLLBACK)
             raise
         except Exception as exc:
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                conn.execute(_ROLLBACK)
             raise StartFailed(f"{self.cls.__name__}.{what} failed: {type(exc).__name__}: {exc}") from exc
 
     def _prune_call_records(self, conn: sqlite3.Connection) -> None:

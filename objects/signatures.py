@@ -75,6 +75,13 @@ def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or repr(annotation).replace("typing.", "")
 
 
+def _expected(annotation: Any) -> str:
+    """The full type for an error message: "list[int]" or "Literal['a', 'b']", not "list" or "Literal"."""
+    if typing.get_origin(annotation) is not None:
+        return repr(annotation).replace("typing.", "")
+    return _type_name(annotation)
+
+
 @dataclass(frozen=True)
 class MethodSpec:
     """What a caller may send to one @rpc method."""
@@ -111,7 +118,7 @@ class MethodSpec:
                 continue
             annotation = self.hints.get(p.name, inspect.Parameter.empty)
             if not matches(arguments[p.name], annotation):
-                problems.append(f"argument {p.name!r} must be {_type_name(annotation)}")
+                problems.append(f"argument {p.name!r} must be {_expected(annotation)}")
         if problems:
             raise InvalidArguments(f"{self.name}: " + "; ".join(problems))
         return arguments

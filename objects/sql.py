@@ -52,13 +52,19 @@ class SqlHandle:
 
 
 def split_statements(script: str) -> list[str]:
-    """Split an SQL script into complete statements (quotes and comments respected by SQLite)."""
+    """Split an SQL script into complete statements (quotes and comments respected by SQLite).
+
+    Split at every ';' that ends a complete statement, not only at line ends: several
+    statements may share a line, and sqlite3 executes one statement at a time.
+    """
     statements, current = [], ""
-    for line in script.splitlines(keepends=True):
-        current += line
+    *pieces, tail = script.split(";")
+    for piece in pieces:
+        current += piece + ";"
         if sqlite3.complete_statement(current):
             statements.append(current.strip())
             current = ""
+    current += tail
     if current.strip():
         statements.append(current.strip())
     return [s for s in statements if s.rstrip(";").strip()]
