@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 from typing import Any
 
 import redis.asyncio
@@ -47,13 +48,70 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+def _reject_constant(name: str) -> Any:
+    raise InvalidArguments(f"the request body is not valid JSON: {name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise InvalidArguments(f"the request body is not valid JSON: the number {text[:40]} is out of range")
+    return value
+
+
+MAX_ARGUMENT_DEPTH = 64  # nesting of arrays and objects in a request body
+
+
+def _check_text(text: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidArguments("the request body has a string with an unpaired surrogate") from None
+
+
+def _check_encodable(value: Any) -> None:
+    """Refuse what the JSON decoder lets through but the call's path cannot carry.
+
+    Deep nesting overflows the recursion of the encoders downstream (a 500 after
+    validation), and strings with unpaired surrogates ("\\ud800") cannot be
+    encoded as UTF-8 by SQLite or in the response. Iterative, so it cannot
+    overflow itself.
+    """
+    if isinstance(value, str):
+        _check_text(value)
+    if not isinstance(value, (dict, list)):
+        return
+    stack: list[tuple[dict | list, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_ARGUMENT_DEPTH:
+            raise InvalidArguments(f"the request body is nested deeper than {MAX_ARGUMENT_DEPTH} levels")
+        if isinstance(item, dict):
+            for key in item:
+                _check_text(key)
+            children = item.values()
+        else:
+            children = item
+        for child in children:
+            if isinstance(child, str):
+                _check_text(child)
+            elif isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+
+
 def parse_arguments(body: bytes) -> Any:
     if not body.strip():
         return {}
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidArguments(f"the request body is not valid JSON: {exc}") from None
+        # Strict JSON: Python's parser would accept NaN, Infinity and 1e999, which
+        # the mailbox cannot encode again (a 500 after validation).
+        arguments = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError) as exc:  # includes bad UTF-8, integers over the digit limit, deep nesting
+        reason = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise InvalidArguments(f"the request body is not valid JSON: {reason}") from None
+    _check_encodable(arguments)
+    return arguments
 
 
 def outcome_response(outcome: Outcome) -> JSONResponse:

@@ -74,8 +74,11 @@ class ObjectRef:
 
 
 class Client:
-    def __init__(self, url: str = "http://127.0.0.1:8000", *, timeout_s: float = 60.0) -> None:
-        self.http = httpx.Client(base_url=url, timeout=timeout_s)
+    def __init__(
+        self, url: str = "http://127.0.0.1:8000", *, timeout_s: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.http = httpx.Client(base_url=url, timeout=timeout_s, transport=transport)
 
     def object(self, class_name: str, name: str) -> ObjectRef:
         return ObjectRef(self, class_name, name)
@@ -102,6 +105,12 @@ class AsyncObjectRef:
                                                 headers=_headers(idempotency_key, False))
         return _result(response)["result"]
 
+    async def call_async(self, method: str, /, *, idempotency_key: str | None = None, **kwargs: Any) -> str:
+        """Queue a call and return its call id without waiting (Prefer: respond-async)."""
+        response = await self._client.http.post(f"{self._path}/{quote(method, safe='')}", json=kwargs,
+                                                headers=_headers(idempotency_key, True))
+        return _result(response)["call_id"]
+
     async def info(self) -> dict[str, Any]:
         return _result(await self._client.http.get(self._path))
 
@@ -116,8 +125,11 @@ class AsyncObjectRef:
 
 
 class AsyncClient:
-    def __init__(self, url: str = "http://127.0.0.1:8000", *, timeout_s: float = 60.0) -> None:
-        self.http = httpx.AsyncClient(base_url=url, timeout=timeout_s)
+    def __init__(
+        self, url: str = "http://127.0.0.1:8000", *, timeout_s: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.http = httpx.AsyncClient(base_url=url, timeout=timeout_s, transport=transport)
 
     def object(self, class_name: str, name: str) -> AsyncObjectRef:
         return AsyncObjectRef(self, class_name, name)

@@ -8,13 +8,14 @@ the unit tests exercise directly.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .calls import Call, Outcome, dumps
+from .calls import Call, Outcome
 from .context import ObjectContext, wall_clock_ms
 from .definition import DurableObject
 from .errors import OwnershipLost, SchemaTooNew, SoloError, StartFailed, UserError
@@ -178,8 +179,8 @@ class ObjectInstance:
         # deeply) must be caught here too: escaping, it would fail the drain and the call
         # would be retried forever, leaving the object unable to serve.
         try:
-            dumps(result)
-        except (TypeError, ValueError, RecursionError) as exc:
+            json.dumps(result, ensure_ascii=False, allow_nan=False).encode()  # lone surrogates are not UTF-8
+        except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
             return Outcome.failure(call.call_id, "method_error", f"result is not JSON-serialisable: {exc}",
                                    type_=type(exc).__name__)
         return Outcome.success(call.call_id, result)

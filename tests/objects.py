@@ -67,6 +67,11 @@ class Fragile(DurableObject):
         return {"when": object()}  # type: ignore[dict-item]
 
     @rpc
+    def lone_surrogate(self, text: str) -> str:
+        self.sql.execute("INSERT INTO notes VALUES (?)", (text,))
+        return "\ud800"  # valid in Python, not encodable as UTF-8
+
+    @rpc
     def slow(self, ms: int) -> int:
         time.sleep(ms / 1000)
         return ms

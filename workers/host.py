@@ -112,6 +112,10 @@ class ObjectHost:
         for entry in owned:
             self._release(entry, mode="drain")
         self._stopping.set()
+        try:  # unblock the wake listener's BLPOP instead of waiting out its timeout
+            self._redis.rpush(self.keys.wake(self.worker_id), "")
+        except redis.RedisError:
+            pass
         for thread in self._threads:
             thread.join(timeout=5)
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -324,7 +328,7 @@ class ObjectHost:
                 log.warning("wake listener: Redis unavailable; retrying")
                 self._stopping.wait(0.5)
                 continue
-            if item is not None:
+            if item is not None and item[1]:
                 object_id = item[1].decode() if isinstance(item[1], bytes) else item[1]
                 self.activate(object_id)
 

@@ -345,6 +345,13 @@ def test_a_non_json_result_is_a_failed_call_and_its_writes_are_rolled_back(open_
     assert run(fragile, "unsendable").error["code"] == "method_error"
 
 
+def test_a_result_that_is_not_valid_utf8_is_a_failed_call_and_is_rolled_back(open_instance):
+    fragile = open_instance(Fragile)
+    outcome = run(fragile, "lone_surrogate", text="kept?")
+    assert outcome.error["code"] == "method_error"
+    assert run(fragile, "count").result == 0
+
+
 def test_an_unknown_method_or_bad_arguments_fail_only_that_call(open_instance):
     instance = open_instance(Fragile)
     outcomes = instance.run_batch([
