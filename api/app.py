@@ -125,7 +125,11 @@ class Api:
     """Holds what the handlers need; built once per process by create_app()."""
 
     def __init__(
-        self, settings: Settings, registry: ClassRegistry, catalog: Catalog, dispatch,
+        self,
+        settings: Settings,
+        registry: ClassRegistry,
+        catalog: Catalog,
+        dispatch,
         client: redis.asyncio.Redis | None = None,
     ) -> None:
         self.settings = settings
@@ -162,8 +166,9 @@ class Api:
             if recorded is not None:
                 return outcome_response(recorded)
             status_url = f"/v1/calls/{call.call_id}"
-            return JSONResponse({"call_id": call.call_id, "status_url": status_url}, status_code=202,
-                                headers={"Location": status_url})
+            return JSONResponse(
+                {"call_id": call.call_id, "status_url": status_url}, status_code=202, headers={"Location": status_url}
+            )
         return outcome_response(await self.calls.call(call, self.settings.call_timeout_s))
 
     async def get_call(self, request: Request) -> JSONResponse:
@@ -220,8 +225,9 @@ class Api:
         except Exception as exc:
             checks["database"] = f"{type(exc).__name__}: {exc}"
         ready = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ok" if ready else "unavailable", "checks": checks},
-                            status_code=200 if ready else 503)
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
+        )
 
     async def openapi(self, request: Request) -> JSONResponse:
         return JSONResponse(openapi_document(self.registry))

@@ -60,7 +60,9 @@ class CallService:
         kwargs = spec.bind(arguments)
         if idempotency_key is not None:
             if not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_CHARS or not idempotency_key.isprintable():
-                raise InvalidIdempotencyKey(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable characters")
+                raise InvalidIdempotencyKey(
+                    f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable characters"
+                )
             call_id = idempotent_call_id(address.object_id, idempotency_key)
         else:
             call_id = new_call_id()

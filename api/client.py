@@ -1,7 +1,7 @@
 """Python clients for the HTTP API.
 
-    from api.client import Client
-    Client("http://127.0.0.1:8000").object("Counter", "a").increment(by=2)
+from api.client import Client
+Client("http://127.0.0.1:8000").object("Counter", "a").increment(by=2)
 """
 
 from __future__ import annotations
@@ -54,14 +54,16 @@ class ObjectRef:
         self._client, self._path = client, _path(class_name, name)
 
     def call(self, method: str, /, *, idempotency_key: str | None = None, **kwargs: Any) -> Any:
-        response = self._client.http.post(f"{self._path}/{quote(method, safe='')}", json=kwargs,
-                                          headers=_headers(idempotency_key, False))
+        response = self._client.http.post(
+            f"{self._path}/{quote(method, safe='')}", json=kwargs, headers=_headers(idempotency_key, False)
+        )
         return _result(response)["result"]
 
     def call_async(self, method: str, /, *, idempotency_key: str | None = None, **kwargs: Any) -> str:
         """Queue a call and return its call id without waiting (Prefer: respond-async)."""
-        response = self._client.http.post(f"{self._path}/{quote(method, safe='')}", json=kwargs,
-                                          headers=_headers(idempotency_key, True))
+        response = self._client.http.post(
+            f"{self._path}/{quote(method, safe='')}", json=kwargs, headers=_headers(idempotency_key, True)
+        )
         return _result(response)["call_id"]
 
     def info(self) -> dict[str, Any]:
@@ -75,7 +77,10 @@ class ObjectRef:
 
 class Client:
     def __init__(
-        self, url: str = "http://127.0.0.1:8000", *, timeout_s: float = 60.0,
+        self,
+        url: str = "http://127.0.0.1:8000",
+        *,
+        timeout_s: float = 60.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.http = httpx.Client(base_url=url, timeout=timeout_s, transport=transport)
@@ -101,14 +106,16 @@ class AsyncObjectRef:
         self._client, self._path = client, _path(class_name, name)
 
     async def call(self, method: str, /, *, idempotency_key: str | None = None, **kwargs: Any) -> Any:
-        response = await self._client.http.post(f"{self._path}/{quote(method, safe='')}", json=kwargs,
-                                                headers=_headers(idempotency_key, False))
+        response = await self._client.http.post(
+            f"{self._path}/{quote(method, safe='')}", json=kwargs, headers=_headers(idempotency_key, False)
+        )
         return _result(response)["result"]
 
     async def call_async(self, method: str, /, *, idempotency_key: str | None = None, **kwargs: Any) -> str:
         """Queue a call and return its call id without waiting (Prefer: respond-async)."""
-        response = await self._client.http.post(f"{self._path}/{quote(method, safe='')}", json=kwargs,
-                                                headers=_headers(idempotency_key, True))
+        response = await self._client.http.post(
+            f"{self._path}/{quote(method, safe='')}", json=kwargs, headers=_headers(idempotency_key, True)
+        )
         return _result(response)["call_id"]
 
     async def info(self) -> dict[str, Any]:
@@ -126,7 +133,10 @@ class AsyncObjectRef:
 
 class AsyncClient:
     def __init__(
-        self, url: str = "http://127.0.0.1:8000", *, timeout_s: float = 60.0,
+        self,
+        url: str = "http://127.0.0.1:8000",
+        *,
+        timeout_s: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.http = httpx.AsyncClient(base_url=url, timeout=timeout_s, transport=transport)

@@ -36,8 +36,9 @@ class Cluster:
 
     def _spawn(self, args: list[str], name: str, **extra_env: str) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")
-        return subprocess.Popen([*SOLO, *args], cwd=ROOT, env={**self.env, **extra_env}, stdout=log,
-                                stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [*SOLO, *args], cwd=ROOT, env={**self.env, **extra_env}, stdout=log, stderr=subprocess.STDOUT
+        )
 
     def start_api(self) -> None:
         self.api = self._spawn(["api", "--host", "127.0.0.1", "--port", str(self.port)], "api")
@@ -53,8 +54,9 @@ class Cluster:
 
     def start_worker(self, **extra_env: str) -> subprocess.Popen:
         index = len(self.workers)
-        worker = self._spawn(["worker"], f"worker{index}", SOLO_WORKER_ID=f"w{index}-{os.urandom(3).hex()}",
-                             **extra_env)
+        worker = self._spawn(
+            ["worker"], f"worker{index}", SOLO_WORKER_ID=f"w{index}-{os.urandom(3).hex()}", **extra_env
+        )
         self.workers.append(worker)
         return worker
 

@@ -58,8 +58,14 @@ async def closed_loop(url: str, paths: list[str], concurrency: int, seconds: flo
         began = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
-    return {"calls": len(latencies), "errors": errors, "seconds": elapsed, "calls_per_s": len(latencies) / elapsed,
-            "p50_ms": percentile(latencies, 0.5) * 1000, "p99_ms": percentile(latencies, 0.99) * 1000}
+    return {
+        "calls": len(latencies),
+        "errors": errors,
+        "seconds": elapsed,
+        "calls_per_s": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 0.5) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+    }
 
 
 async def open_loop(url: str, paths: list[str], rate: float, seconds: float) -> dict:
@@ -86,9 +92,15 @@ async def open_loop(url: str, paths: list[str], rate: float, seconds: float) -> 
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one()))
         await asyncio.gather(*tasks)
-    return {"rate": rate, "calls": len(latencies), "errors": errors,
-            "p50_ms": percentile(latencies, 0.5) * 1000, "p99_ms": percentile(latencies, 0.99) * 1000,
-            "max_ms": max(latencies) * 1000, "mean_ms": statistics.fmean(latencies) * 1000}
+    return {
+        "rate": rate,
+        "calls": len(latencies),
+        "errors": errors,
+        "p50_ms": percentile(latencies, 0.5) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "max_ms": max(latencies) * 1000,
+        "mean_ms": statistics.fmean(latencies) * 1000,
+    }
 
 
 def fresh_database(admin_url: str) -> tuple[str, str]:
@@ -123,12 +135,24 @@ def main() -> None:
     db_name, db_url = fresh_database(admin_url)
     workdir = Path(tempfile.mkdtemp(prefix="solo-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOLO_")}
-    env.update(REDIS_URL=redis_url, DATABASE_URL=db_url, SOLO_KEY_PREFIX=prefix, SOLO_DATA_DIR=str(workdir / "objects"),
-               SOLO_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
+    env.update(
+        REDIS_URL=redis_url,
+        DATABASE_URL=db_url,
+        SOLO_KEY_PREFIX=prefix,
+        SOLO_DATA_DIR=str(workdir / "objects"),
+        SOLO_LOG_LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+    )
     cluster = Cluster(env, workdir)
-    results: dict = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": f"{platform.node()} {os.cpu_count()} cpus",
-                     "python": platform.python_version(), "workers": args.workers,
-                     "concurrency": args.concurrency, "seconds": args.seconds, "runs": []}
+    results: dict = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "machine": f"{platform.node()} {os.cpu_count()} cpus",
+        "python": platform.python_version(),
+        "workers": args.workers,
+        "concurrency": args.concurrency,
+        "seconds": args.seconds,
+        "runs": [],
+    }
     try:
         for _ in range(args.workers):
             cluster.start_worker()
@@ -147,13 +171,17 @@ def main() -> None:
         drop_database(admin_url, db_name)
 
     print(f"\nwarm durable calls over HTTP ({args.workers} worker, {args.concurrency} clients, {args.seconds:g} s)")
-    print(f"{'objects':>8} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} | {'at rate':>8} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'max ms':>8} {'errors':>7}")
+    print(
+        f"{'objects':>8} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} | {'at rate':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'max ms':>8} {'errors':>7}"
+    )
     for run in results["runs"]:
         t, lat = run["throughput"], run["latency_at_half_rate"]
-        print(f"{run['objects']:>8} {t['calls_per_s']:>9.0f} {t['p50_ms']:>8.2f} {t['p99_ms']:>8.2f} | "
-              f"{lat['rate']:>8.0f} {lat['p50_ms']:>8.2f} {lat['p99_ms']:>8.2f} {lat['max_ms']:>8.2f} "
-              f"{t['errors'] + lat['errors']:>7}")
+        print(
+            f"{run['objects']:>8} {t['calls_per_s']:>9.0f} {t['p50_ms']:>8.2f} {t['p99_ms']:>8.2f} | "
+            f"{lat['rate']:>8.0f} {lat['p50_ms']:>8.2f} {lat['p99_ms']:>8.2f} {lat['max_ms']:>8.2f} "
+            f"{t['errors'] + lat['errors']:>7}"
+        )
     out = ROOT / "bench" / "out"
     out.mkdir(exist_ok=True)
     (out / "http_load.json").write_text(json.dumps(results, indent=2))

@@ -26,34 +26,97 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_embedded_redis(port: int) -> None:
+def embedded_redis(port: int):
+    """A fakeredis TCP server bound to 127.0.0.1:port; call serve_in_background() on it."""
     from fakeredis import TcpFakeServer
 
     server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
+    server.RequestHandlerClass = _keep_open_on_error_replies(server.RequestHandlerClass)
+    server.daemon_threads = True  # a connected client must not keep `solo dev` from exiting
+    return server
+
+
+def serve_in_background(server) -> None:
     threading.Thread(target=server.serve_forever, name="embedded-redis", daemon=True).start()
+
+
+def start_embedded_redis(port: int) -> None:
+    serve_in_background(embedded_redis(port))
+
+
+def _keep_open_on_error_replies(handler_class):
+    """fakeredis 2.40's TCP handler closes the connection after any error reply.
+
+    Its handler reads each reply through a redis-py connection, which raises
+    error replies as exceptions; the handler writes the error and then drops
+    the client. A real Redis keeps the connection, and clients rely on it: the
+    first EVALSHA of a script gets NOSCRIPT, redis-py loads the script and
+    retries on the same connection, which fakeredis had just closed ("Connection
+    closed by server"). Returning the error as the reply value instead makes the
+    handler write it like any other reply and go on serving the connection.
+    """
+    import redis
+
+    class Handler(handler_class):
+        def setup(self) -> None:
+            super().setup()
+            client = self.current_client
+            read_response = client.read_response
+
+            def read_response_keeping_errors(*args, **kwargs):
+                try:
+                    return read_response(*args, **kwargs)
+                except redis.ResponseError as exc:
+                    return exc  # encoded as an error reply; the connection stays open
+
+            client.read_response = read_response_keeping_errors
+
+    return Handler
+
+
+def _exit_with_parent():
+    """A preexec_fn: the child gets SIGTERM if `solo dev` dies, even by SIGKILL (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before prctl
+            os._exit(1)
+
+    return preexec
 
 
 def run_dev(host: str, port: int) -> int:
     env = dict(os.environ)
+    server = None
     if not env.get("REDIS_URL"):
         redis_port = free_port()
-        start_embedded_redis(redis_port)
+        server = embedded_redis(redis_port)  # listening; it serves once the children are started
         env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
         print(f"embedded Redis (fakeredis) on 127.0.0.1:{redis_port}")
     env.setdefault("DATABASE_URL", "sqlite:///var/solo.db")
     env.setdefault("SOLO_DATA_DIR", "var/objects")
     settings = Settings.from_env(env)
     upgrade(settings.database_url)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Children are forked before any thread of ours runs, so the preexec_fn is safe.
+    preexec = _exit_with_parent()
     solo = [sys.executable, "-m", "cli.main"]
     children = [
-        subprocess.Popen([*solo, "api", "--host", host, "--port", str(port)], env=env),
-        subprocess.Popen([*solo, "worker"], env=env),
+        subprocess.Popen([*solo, "api", "--host", host, "--port", str(port)], env=env, preexec_fn=preexec),
+        subprocess.Popen([*solo, "worker"], env=env, preexec_fn=preexec),
     ]
+    if server is not None:
+        serve_in_background(server)
     url = f"http://{host}:{port}"
     print(f"\nsolo is running at {url}  (Ctrl-C stops it)\n")
     print(f"  curl -s -X POST {url}/v1/objects/Counter/hello/increment -d '{{\"by\": 2}}'\n")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         while not stop.is_set() and all(c.poll() is None for c in children):
             time.sleep(0.2)
@@ -67,4 +130,5 @@ def run_dev(host: str, port: int) -> int:
             child.wait(timeout=30)
         except subprocess.TimeoutExpired:
             child.kill()
+            child.wait()
     return max((c.returncode or 0) for c in children)

@@ -1,12 +1,12 @@
 """solo — durable objects for Python.
 
-  solo dev                          the whole system, embedded services (make run)
-  solo api [--host H --port P]      the HTTP API (uvicorn)
-  solo worker                       a worker process (Dramatiq + object host)
-  solo migrate                      apply the shared database's migrations
-  solo call Counter/a increment by=2
-  solo objects info Counter/a
-  solo objects history Counter/a
+solo dev                          the whole system, embedded services (make run)
+solo api [--host H --port P]      the HTTP API (uvicorn)
+solo worker                       a worker process (Dramatiq + object host)
+solo migrate                      apply the shared database's migrations
+solo call Counter/a increment by=2
+solo objects info Counter/a
+solo objects history Counter/a
 """
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ def cmd_call(args) -> int:
     class_name, name = split_address(args.object)
     with _client(args) as client:
         try:
-            result = client.object(class_name, name).call(args.method, idempotency_key=args.idempotency_key,
-                                                          **parse_kv(args.args))
+            result = client.object(class_name, name).call(
+                args.method, idempotency_key=args.idempotency_key, **parse_kv(args.args)
+            )
         except CallError as exc:
             print(json.dumps({"error": exc.error}), file=sys.stderr)
             return 1
@@ -98,8 +99,14 @@ def cmd_api(args) -> int:
 
     # Keep-alive longer than common load balancers' idle timeouts, so the server
     # is never the side that closes a connection a client is about to reuse.
-    uvicorn.run(create_app(Settings.from_env()), host=args.host, port=args.port, log_level="warning",
-                access_log=False, timeout_keep_alive=75)
+    uvicorn.run(
+        create_app(Settings.from_env()),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=75,
+    )
     return 0
 
 
@@ -128,7 +135,9 @@ def cmd_dev(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="solo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="solo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="environment: " + ", ".join(environment_variables()),
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -163,8 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("SOLO_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("SOLO_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     args = build_parser().parse_args(argv)
     return args.func(args)
 

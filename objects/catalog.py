@@ -120,17 +120,22 @@ class Catalog:
         t = objects_table
         upsert = (
             self._insert(t)
-            .values(id=object_id, namespace=namespace, class_name=class_name, name=name, epoch=1,
-                    created_at=now, last_active_at=now)
+            .values(
+                id=object_id,
+                namespace=namespace,
+                class_name=class_name,
+                name=name,
+                epoch=1,
+                created_at=now,
+                last_active_at=now,
+            )
             .on_conflict_do_update(index_elements=[t.c.id], set_={"epoch": t.c.epoch + 1, "last_active_at": now})
             .returning(t.c.epoch)
         )
         with self.engine.begin() as conn:
             epoch = int(conn.execute(upsert).scalar_one())
             conn.execute(
-                activations_table.insert().values(
-                    object_id=object_id, epoch=epoch, worker_id=worker_id, started_at=now
-                )
+                activations_table.insert().values(object_id=object_id, epoch=epoch, worker_id=worker_id, started_at=now)
             )
         return epoch
 

@@ -28,8 +28,22 @@ _RPC_MARK = "__solo_rpc__"
 
 # Names the base class owns; user code may not define @rpc methods with these names.
 RESERVED_NAMES = frozenset(
-    {"id", "name", "class_name", "sql", "storage", "ctx", "objects", "on_start", "alarm", "migrations",
-     "call", "schedule", "cancel_schedule", "schedules"}
+    {
+        "id",
+        "name",
+        "class_name",
+        "sql",
+        "storage",
+        "ctx",
+        "objects",
+        "on_start",
+        "alarm",
+        "migrations",
+        "call",
+        "schedule",
+        "cancel_schedule",
+        "schedules",
+    }
 )
 
 

@@ -161,7 +161,9 @@ class ObjectInstance:
     def _invoke(self, call: Call) -> Outcome:
         spec = self.cls.__solo_methods__.get(call.method)
         if spec is None:  # the method was removed by a deploy after the call was queued
-            return Outcome.failure(call.call_id, "unknown_method", f"{self.cls.__name__} has no rpc method {call.method!r}")
+            return Outcome.failure(
+                call.call_id, "unknown_method", f"{self.cls.__name__} has no rpc method {call.method!r}"
+            )
         try:
             kwargs = spec.bind(call.args)
             self._guard.user_code_running = True
@@ -181,8 +183,9 @@ class ObjectInstance:
         try:
             json.dumps(result, ensure_ascii=False, allow_nan=False).encode()  # lone surrogates are not UTF-8
         except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
-            return Outcome.failure(call.call_id, "method_error", f"result is not JSON-serialisable: {exc}",
-                                   type_=type(exc).__name__)
+            return Outcome.failure(
+                call.call_id, "method_error", f"result is not JSON-serialisable: {exc}", type_=type(exc).__name__
+            )
         return Outcome.success(call.call_id, result)
 
     # -- internals ---------------------------------------------------------
@@ -260,7 +263,9 @@ class ObjectInstance:
                 raise
             except Exception as exc:
                 conn.execute(_ROLLBACK)
-                raise StartFailed(f"{self.cls.__name__} migration {number} failed: {type(exc).__name__}: {exc}") from exc
+                raise StartFailed(
+                    f"{self.cls.__name__} migration {number} failed: {type(exc).__name__}: {exc}"
+                ) from exc
 
     def _transaction(self, body: Callable[[], object], *, what: str) -> None:
         conn = self._conn
@@ -299,4 +304,3 @@ def recorded_outcomes(path: Path) -> dict[str, Outcome]:
         return {cid: Outcome.from_payload(p) for cid, p in conn.execute("SELECT call_id, payload FROM _solo_calls")}
     finally:
         conn.close()
-

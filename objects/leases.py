@@ -61,7 +61,9 @@ class Leases:
 
     def release(self, object_id: str, value: str, mode: ReleaseMode) -> int:
         k = self._keys
-        return int(self._release(keys=[k.lease(object_id), k.mailbox(object_id), k.live], args=[value, object_id, mode]))
+        return int(
+            self._release(keys=[k.lease(object_id), k.mailbox(object_id), k.live], args=[value, object_id, mode])
+        )
 
     def owner(self, object_id: str) -> str | None:
         return owner_of(self._redis.get(self._keys.lease(object_id)))

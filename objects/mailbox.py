@@ -81,7 +81,9 @@ class Mailbox:
     def claim(self, object_id: str, lease_value: str, batch_size: int) -> list[Call] | None:
         """The next calls in order, or None if the lease is no longer ours."""
         k = self.config.keys
-        entries = self._claim(keys=[k.mailbox(object_id), k.lease(object_id)], args=[lease_value, batch_size, k.call("")])
+        entries = self._claim(
+            keys=[k.mailbox(object_id), k.lease(object_id)], args=[lease_value, batch_size, k.call("")]
+        )
         if entries is None:
             return None
         return [decode_entry(e) for e in entries]
@@ -89,7 +91,13 @@ class Mailbox:
     def complete(self, object_id: str, lease_value: str, calls: Sequence[Call], outcomes: Sequence[Outcome]) -> int:
         """Publish outcomes and pop the batch; -1 if the lease was lost, else calls still queued."""
         k = self.config.keys
-        args: list[str | int] = [lease_value, len(calls), k.call(""), self.config.call_record_ttl_s, self.config.reply_ttl_ms]
+        args: list[str | int] = [
+            lease_value,
+            len(calls),
+            k.call(""),
+            self.config.call_record_ttl_s,
+            self.config.reply_ttl_ms,
+        ]
         for call, outcome in zip(calls, outcomes, strict=True):
             args += [call.call_id, call.reply_to or "", "done" if outcome.ok else "failed", outcome.payload()]
         return int(self._complete(keys=[k.mailbox(object_id), k.lease(object_id)], args=args))

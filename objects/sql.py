@@ -12,7 +12,14 @@ from typing import Any
 
 # Statements that would break the call's savepoint, the batch commit or the WAL layout.
 _DENIED_ACTIONS = {sqlite3.SQLITE_TRANSACTION, sqlite3.SQLITE_SAVEPOINT, sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH}
-_DENIED_PRAGMAS = {"journal_mode", "locking_mode", "wal_autocheckpoint", "wal_checkpoint", "synchronous", "writable_schema"}
+_DENIED_PRAGMAS = {
+    "journal_mode",
+    "locking_mode",
+    "wal_autocheckpoint",
+    "wal_checkpoint",
+    "synchronous",
+    "writable_schema",
+}
 
 
 class UserCodeGuard:

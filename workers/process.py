@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 
 def redis_client(settings: Settings) -> redis.Redis:
     # Blocking pops use at most 1 s; keep the socket timeout well above it.
-    return redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5,
-                                health_check_interval=30)
+    return redis.Redis.from_url(
+        settings.redis_url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
+    )
 
 
 class WorkerProcess:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import pytest
 import httpx
+import pytest
 import redis
 
 from objects.keys import Keys

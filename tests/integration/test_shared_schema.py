@@ -8,11 +8,11 @@ constraints). Also: the migrations can be walked down and up again.
 from __future__ import annotations
 
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from alembic import command
 from objects.catalog import Catalog, make_engine, metadata
 from objects.migrate import alembic_config, upgrade
 

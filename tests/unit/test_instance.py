@@ -284,11 +284,13 @@ def test_calls_in_a_batch_run_in_order(open_instance):
 
 def test_a_method_that_raises_changes_nothing_and_earlier_calls_in_the_batch_stay_committed(open_instance):
     instance = open_instance(Fragile)
-    outcomes = instance.run_batch([
-        call(instance, "add", text="kept"),
-        call(instance, "add_then_fail", text="dropped"),
-        call(instance, "count"),
-    ])
+    outcomes = instance.run_batch(
+        [
+            call(instance, "add", text="kept"),
+            call(instance, "add_then_fail", text="dropped"),
+            call(instance, "count"),
+        ]
+    )
     assert [o.ok for o in outcomes] == [True, False, True]
     assert outcomes[0].result == 1
     assert outcomes[1].error == {"code": "method_error", "message": "boom", "type": "ValueError"}
@@ -313,8 +315,12 @@ def test_a_user_error_outcome_carries_its_status_and_code(open_instance):
 
     shop = open_instance(define("Shop", reserve=rpc(reserve)))
     outcome = run(shop, "reserve", sku="hat")
-    assert outcome.error == {"code": "out_of_stock", "message": "hat is out of stock", "status": 422,
-                             "type": "UserError"}
+    assert outcome.error == {
+        "code": "out_of_stock",
+        "message": "hat is out of stock",
+        "status": 422,
+        "type": "UserError",
+    }
     assert peek(shop.path, "SELECT count(*) FROM _solo_kv") == [(0,)]
 
 
@@ -331,8 +337,9 @@ def test_a_non_json_result_is_a_failed_call_and_its_writes_are_rolled_back(open_
     def count(self) -> int:
         return self.sql.execute("SELECT count(*) FROM t").fetchone()[0]
 
-    instance = open_instance(define("Leaky", migrations=["CREATE TABLE t (x)"], leak=rpc(leak), nan=rpc(nan),
-                                    count=rpc(count)))
+    instance = open_instance(
+        define("Leaky", migrations=["CREATE TABLE t (x)"], leak=rpc(leak), nan=rpc(nan), count=rpc(count))
+    )
     outcomes = instance.run_batch([call(instance, "leak"), call(instance, "nan"), call(instance, "count")])
     assert [o.ok for o in outcomes] == [False, False, True]
     for failed in outcomes[:2]:
@@ -354,13 +361,15 @@ def test_a_result_that_is_not_valid_utf8_is_a_failed_call_and_is_rolled_back(ope
 
 def test_an_unknown_method_or_bad_arguments_fail_only_that_call(open_instance):
     instance = open_instance(Fragile)
-    outcomes = instance.run_batch([
-        call(instance, "add", text="a"),
-        call(instance, "no_such_method"),
-        call(instance, "add", text=3),
-        call(instance, "add", text="b", extra=True),
-        call(instance, "add", text="c"),
-    ])
+    outcomes = instance.run_batch(
+        [
+            call(instance, "add", text="a"),
+            call(instance, "no_such_method"),
+            call(instance, "add", text=3),
+            call(instance, "add", text="b", extra=True),
+            call(instance, "add", text="c"),
+        ]
+    )
     assert [o.ok for o in outcomes] == [True, False, False, False, True]
     assert outcomes[1].error["code"] == "unknown_method"
     assert outcomes[2].error["code"] == "invalid_arguments"
@@ -510,11 +519,13 @@ def test_user_sql_cannot_control_transactions_attach_or_change_the_journal(open_
 
     cls = define("Guarded", migrations=["CREATE TABLE t (x TEXT)"], write_then=rpc(write_then), add=rpc(add))
     instance = open_instance(cls)
-    outcomes = instance.run_batch([
-        call(instance, "add", x="before"),
-        call(instance, "write_then", statement=statement),
-        call(instance, "add", x="after"),
-    ])
+    outcomes = instance.run_batch(
+        [
+            call(instance, "add", x="before"),
+            call(instance, "write_then", statement=statement),
+            call(instance, "add", x="after"),
+        ]
+    )
     assert [o.ok for o in outcomes] == [True, False, True], outcomes
     assert outcomes[1].error["code"] == "method_error"
     assert outcomes[2].result == 2
@@ -526,12 +537,20 @@ def test_user_sql_cannot_control_transactions_attach_or_change_the_journal(open_
 def test_rows_from_self_sql_work_by_index_and_by_column_name(open_instance):
     def row(self) -> dict:
         r = self.sql.execute("SELECT 7 AS number, 'seven' AS word").fetchone()
-        return {"by_index": [r[0], r[1]], "by_name": [r["number"], r["word"]], "keys": list(r.keys()),
-                "as_dict": dict(r)}
+        return {
+            "by_index": [r[0], r[1]],
+            "by_name": [r["number"], r["word"]],
+            "keys": list(r.keys()),
+            "as_dict": dict(r),
+        }
 
     result = run(open_instance(define("Rows", row=rpc(row))), "row").result
-    assert result == {"by_index": [7, "seven"], "by_name": [7, "seven"], "keys": ["number", "word"],
-                      "as_dict": {"number": 7, "word": "seven"}}
+    assert result == {
+        "by_index": [7, "seven"],
+        "by_name": [7, "seven"],
+        "keys": ["number", "word"],
+        "as_dict": {"number": 7, "word": "seven"},
+    }
 
 
 # -- suspend / resume ---------------------------------------------------------------

@@ -33,8 +33,9 @@ def new_object() -> str:
     return uuid.uuid4().hex
 
 
-def make_call(object_id: str, method: str = "increment", *, reply_to: str | None = None, call_id: str | None = None,
-              **args) -> Call:
+def make_call(
+    object_id: str, method: str = "increment", *, reply_to: str | None = None, call_id: str | None = None, **args
+) -> Call:
     return Call(
         call_id=call_id or uuid.uuid4().hex,
         object_id=object_id,
@@ -116,8 +117,7 @@ def test_enqueue_asks_for_a_dispatch_again_once_the_grace_period_is_over(mailbox
     assert mailbox.enqueue(make_call(oid)).decision == "pending"
 
 
-def test_enqueue_with_a_lease_held_wakes_the_owner_only_when_the_mailbox_was_empty(mailbox, leases, redis_client,
-                                                                                    keys):
+def test_enqueue_with_a_lease_held_wakes_the_owner_only_when_the_mailbox_was_empty(mailbox, leases, redis_client, keys):
     oid, worker = new_object(), f"worker-{uuid.uuid4().hex[:6]}"
     value = lease_value(worker)
     assert leases.acquire(oid, value)
@@ -137,8 +137,9 @@ def test_enqueue_with_a_lease_held_wakes_the_owner_only_when_the_mailbox_was_emp
     assert wake_list(redis_client, keys, "someone-else") == []
 
 
-def test_enqueue_of_a_finished_call_id_returns_done_with_its_outcome_and_queues_nothing(mailbox, leases,
-                                                                                         redis_client, keys):
+def test_enqueue_of_a_finished_call_id_returns_done_with_its_outcome_and_queues_nothing(
+    mailbox, leases, redis_client, keys
+):
     oid, value = new_object(), lease_value("w1")
     call = make_call(oid, by=5)
     assert mailbox.enqueue(call).decision == "dispatch"
@@ -180,8 +181,7 @@ def test_claim_with_a_lease_that_is_not_ours_returns_none_and_changes_nothing(ma
     assert mailbox.depth(oid) == 1
 
 
-def test_claim_returns_calls_in_order_up_to_the_batch_size_and_marks_them_running(mailbox, leases, redis_client,
-                                                                                    keys):
+def test_claim_returns_calls_in_order_up_to_the_batch_size_and_marks_them_running(mailbox, leases, redis_client, keys):
     oid, value = new_object(), lease_value("w")
     calls = [make_call(oid, by=i) for i in range(5)]
     for c in calls:
@@ -206,8 +206,9 @@ def test_claim_on_an_empty_mailbox_returns_an_empty_list(mailbox, leases):
 # -- complete -----------------------------------------------------------------------
 
 
-def test_complete_publishes_each_outcome_pops_exactly_the_batch_and_returns_what_is_left(mailbox, leases,
-                                                                                          redis_client, keys):
+def test_complete_publishes_each_outcome_pops_exactly_the_batch_and_returns_what_is_left(
+    mailbox, leases, redis_client, keys
+):
     oid, value = new_object(), lease_value("w")
     reply = keys.replies(f"api-{uuid.uuid4().hex[:6]}")
     ok_call = make_call(oid, reply_to=reply)
@@ -239,8 +240,9 @@ def test_complete_publishes_each_outcome_pops_exactly_the_batch_and_returns_what
     assert record(redis_client, keys, later.call_id)["status"] == "queued"
 
 
-def test_complete_with_a_lease_that_is_not_ours_returns_minus_one_and_publishes_nothing(mailbox, leases,
-                                                                                       redis_client, keys):
+def test_complete_with_a_lease_that_is_not_ours_returns_minus_one_and_publishes_nothing(
+    mailbox, leases, redis_client, keys
+):
     oid, value = new_object(), lease_value("w")
     reply = keys.replies("api")
     call = make_call(oid, reply_to=reply)
@@ -294,8 +296,9 @@ def test_renew_extends_held_leases_and_reports_the_lost_ones(leases, redis_clien
     assert leases.renew([]) == []
 
 
-def test_release_idle_keeps_the_lease_while_calls_are_queued_and_releases_when_empty(mailbox, leases, redis_client,
-                                                                                      keys):
+def test_release_idle_keeps_the_lease_while_calls_are_queued_and_releases_when_empty(
+    mailbox, leases, redis_client, keys
+):
     oid, value = new_object(), lease_value("w")
     assert leases.acquire(oid, value)
     call = make_call(oid)
@@ -348,8 +351,9 @@ def test_after_release_the_next_enqueue_dispatches_again(mailbox, leases):
 # -- redispatch ------------------------------------------------------------------------------
 
 
-def test_redispatch_wins_once_per_grace_period_for_an_overdue_object_with_calls_and_no_lease(mailbox, leases,
-                                                                                            redis_client, keys):
+def test_redispatch_wins_once_per_grace_period_for_an_overdue_object_with_calls_and_no_lease(
+    mailbox, leases, redis_client, keys
+):
     oid = new_object()
     assert mailbox.enqueue(make_call(oid)).decision == "dispatch"
     assert oid not in leases.overdue()

@@ -145,16 +145,19 @@ def test_nested_containers_are_checked_all_the_way_down():
 
 def test_every_problem_is_reported_together():
     message = problems_of(spec_of(transfer), {"amount": "ten", "colour": "red", "size": 3})
-    for problem in ("unknown argument 'colour'", "unknown argument 'size'", "missing argument 'source'",
-                    "argument 'amount' must be int"):
+    for problem in (
+        "unknown argument 'colour'",
+        "unknown argument 'size'",
+        "missing argument 'source'",
+        "argument 'amount' must be int",
+    ):
         assert problem in message, message
 
 
 def test_var_keyword_parameters_accept_unknown_keys_but_still_check_named_ones():
     spec = spec_of(open_ended)
     assert spec.accepts_any_keyword
-    assert spec.bind({"required": 1, "whatever": [1], "other": None}) == {"required": 1, "whatever": [1],
-                                                                            "other": None}
+    assert spec.bind({"required": 1, "whatever": [1], "other": None}) == {"required": 1, "whatever": [1], "other": None}
     message = problems_of(spec, {"required": "x", "whatever": 1})
     assert "argument 'required' must be int" in message
     assert "unknown argument" not in message

@@ -1,0 +1,45 @@
+# solo: make run | make test | make lint | make check
+#
+#   make run       the whole system with embedded services (no Redis or Postgres needed)
+#   make services  make sure Redis and PostgreSQL are reachable for the tests
+#   make test      the whole test suite (needs the services above; make sets them up)
+#   make lint      ruff check + ruff format --check
+#   make check     lint + test
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.solo-installed
+SOURCES := objects api workers cli examples tests bench alembic
+PYTEST_ARGS ?=
+
+.PHONY: venv run services test lint check
+
+# Internal: create .venv if missing; (re)install when pyproject.toml is newer than the stamp.
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if [ ! -x $(BIN)/python ]; then \
+		echo "creating $(VENV) with $(PYTHON)"; \
+		$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+			|| { echo "solo needs Python >= 3.11; run: make PYTHON=python3.11 ..." >&2; exit 1; }; \
+		$(PYTHON) -m venv $(VENV); \
+	fi
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+run: venv
+	$(BIN)/solo dev
+
+services:
+	bash scripts/services.sh
+
+test: venv services
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
+
+check: lint test
