@@ -5,6 +5,7 @@
 #   make test      the whole test suite (needs the services above; make sets them up)
 #   make lint      ruff check + ruff format --check
 #   make check     lint + test
+#   make bench     warm-call throughput and latency over HTTP (needs the services)
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -14,7 +15,7 @@ STAMP := $(VENV)/.solo-installed
 SOURCES := objects api workers cli examples tests bench alembic
 PYTEST_ARGS ?=
 
-.PHONY: venv run services test lint check
+.PHONY: venv run services test lint check bench
 
 # Internal: create .venv if missing; (re)install when pyproject.toml is newer than the stamp.
 venv: $(STAMP)
@@ -43,3 +44,6 @@ lint: venv
 	$(BIN)/ruff format --check $(SOURCES)
 
 check: lint test
+
+bench: venv services
+	$(BIN)/python -m bench.http_load --objects 1 100 --seconds 10 --concurrency 64 --workers 1

@@ -17,90 +17,18 @@ import asyncio
 import json
 import os
 import platform
-import random
-import statistics
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-import httpx
 import redis
 import sqlalchemy as sa
 
 from bench.cluster import ROOT, Cluster
+from bench.loadgen import closed_loop, open_loop
 from objects.catalog import normalize_url
 from objects.migrate import upgrade
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def closed_loop(url: str, paths: list[str], concurrency: int, seconds: float) -> dict:
-    latencies: list[float] = []
-    errors = 0
-    stop_at = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as http:
-
-        async def client() -> None:
-            nonlocal errors
-            while time.perf_counter() < stop_at:
-                started = time.perf_counter()
-                response = await http.post(random.choice(paths), content=b"{}")
-                if response.status_code == 200:
-                    latencies.append(time.perf_counter() - started)
-                else:
-                    errors += 1
-
-        began = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - began
-    return {
-        "calls": len(latencies),
-        "errors": errors,
-        "seconds": elapsed,
-        "calls_per_s": len(latencies) / elapsed,
-        "p50_ms": percentile(latencies, 0.5) * 1000,
-        "p99_ms": percentile(latencies, 0.99) * 1000,
-    }
-
-
-async def open_loop(url: str, paths: list[str], rate: float, seconds: float) -> dict:
-    """Send at a fixed rate regardless of replies, so latency is not hidden by back-pressure."""
-    latencies: list[float] = []
-    errors = 0
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=httpx.Limits(max_connections=256)) as http:
-
-        async def one() -> None:
-            nonlocal errors
-            started = time.perf_counter()
-            response = await http.post(random.choice(paths), content=b"{}")
-            if response.status_code == 200:
-                latencies.append(time.perf_counter() - started)
-            else:
-                errors += 1
-
-        tasks = []
-        began = time.perf_counter()
-        total = int(rate * seconds)
-        for i in range(total):
-            delay = began + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one()))
-        await asyncio.gather(*tasks)
-    return {
-        "rate": rate,
-        "calls": len(latencies),
-        "errors": errors,
-        "p50_ms": percentile(latencies, 0.5) * 1000,
-        "p99_ms": percentile(latencies, 0.99) * 1000,
-        "max_ms": max(latencies) * 1000,
-        "mean_ms": statistics.fmean(latencies) * 1000,
-    }
 
 
 def fresh_database(admin_url: str) -> tuple[str, str]:
@@ -160,8 +88,9 @@ def main() -> None:
         for count in args.objects:
             paths = [f"/v1/objects/Counter/bench-{count}-{i}/increment" for i in range(count)]
             asyncio.run(closed_loop(cluster.url, paths, min(args.concurrency, 4 * count), 2))  # warm up
-            throughput = asyncio.run(closed_loop(cluster.url, paths, args.concurrency, args.seconds))
-            latency = asyncio.run(open_loop(cluster.url, paths, throughput["calls_per_s"] / 2, args.seconds))
+            throughput = asyncio.run(closed_loop(cluster.url, paths, args.concurrency, args.seconds)).summary()
+            half = throughput["calls_per_s"] / 2
+            latency = {"rate": half, **asyncio.run(open_loop(cluster.url, paths, half, args.seconds)).summary()}
             results["runs"].append({"objects": count, "throughput": throughput, "latency_at_half_rate": latency})
     finally:
         cluster.stop()

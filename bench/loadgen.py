@@ -1,0 +1,124 @@
+"""A small, fast HTTP/1.1 load generator on asyncio streams (keep-alive, POST only).
+
+httpx tops out near 250 requests/s here at 64 connections, far below what
+the server does, so the benchmarks use this instead. Closed loop measures
+throughput; open loop sends at a fixed rate so that queueing shows up as
+latency instead of being hidden by back-pressure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+
+@dataclass
+class Sample:
+    latencies_s: list[float] = field(default_factory=list)
+    errors: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies_s) / self.elapsed_s if self.elapsed_s else 0.0
+
+    def percentile_ms(self, q: float) -> float:
+        ordered = sorted(self.latencies_s)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
+
+    def summary(self) -> dict:
+        return {
+            "calls": len(self.latencies_s),
+            "errors": self.errors,
+            "seconds": round(self.elapsed_s, 3),
+            "calls_per_s": round(self.rate, 1),
+            "p50_ms": round(self.percentile_ms(0.50), 3),
+            "p99_ms": round(self.percentile_ms(0.99), 3),
+            "max_ms": round(self.percentile_ms(1.0), 3),
+        }
+
+
+class Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str) -> None:
+        self.reader, self.writer, self.host = reader, writer, host
+
+    @classmethod
+    async def open(cls, url: str) -> Connection:
+        parts = urlsplit(url)
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        return cls(reader, writer, parts.netloc)
+
+    async def post(self, path: str, body: bytes) -> int:
+        self.writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        status_line = await self.reader.readline()
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        return int(status_line.split()[1])
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def closed_loop(url: str, paths: list[str], connections: int, seconds: float) -> Sample:
+    """`connections` clients, each sending its next call as soon as the last one returns."""
+    sample = Sample()
+    conns = [await Connection.open(url) for _ in range(connections)]
+    stop_at = time.perf_counter() + seconds
+
+    async def client(conn: Connection) -> None:
+        while time.perf_counter() < stop_at:
+            started = time.perf_counter()
+            status = await conn.post(random.choice(paths), b"{}")
+            if status == 200:
+                sample.latencies_s.append(time.perf_counter() - started)
+            else:
+                sample.errors += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client(c) for c in conns))
+    sample.elapsed_s = time.perf_counter() - began
+    for c in conns:
+        c.close()
+    return sample
+
+
+async def open_loop(url: str, paths: list[str], rate: float, seconds: float, connections: int = 256) -> Sample:
+    """Start one call every 1/rate seconds on an idle connection, whatever the replies do."""
+    sample = Sample()
+    idle: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(connections):
+        idle.put_nowait(await Connection.open(url))
+
+    async def one(scheduled: float) -> None:
+        conn = await idle.get()
+        status = await conn.post(random.choice(paths), b"{}")
+        if status == 200:
+            sample.latencies_s.append(time.perf_counter() - scheduled)  # includes waiting for a connection
+        else:
+            sample.errors += 1
+        idle.put_nowait(conn)
+
+    tasks = []
+    began = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        scheduled = began + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(scheduled)))
+    await asyncio.gather(*tasks)
+    sample.elapsed_s = time.perf_counter() - began
+    while not idle.empty():
+        idle.get_nowait().close()
+    return sample
