@@ -16,7 +16,7 @@ import redis
 from . import scripts
 from .keys import Keys
 
-ReleaseMode = Literal["idle", "drain"]
+ReleaseMode = Literal["idle", "drain", "backoff"]
 LOST, KEPT, RELEASED, RELEASED_WITH_CALLS = -1, 0, 1, 2
 
 
@@ -62,7 +62,10 @@ class Leases:
     def release(self, object_id: str, value: str, mode: ReleaseMode) -> int:
         k = self._keys
         return int(
-            self._release(keys=[k.lease(object_id), k.mailbox(object_id), k.live], args=[value, object_id, mode])
+            self._release(
+                keys=[k.lease(object_id), k.mailbox(object_id), k.live],
+                args=[value, object_id, mode, self.activation_grace_ms],
+            )
         )
 
     def owner(self, object_id: str) -> str | None:

@@ -31,7 +31,7 @@ from objects.definition import ClassRegistry
 from objects.errors import OwnershipLost, SchemaTooNew, SoloError, StartFailed, UnknownClass
 from objects.instance import ObjectInstance
 from objects.keys import Keys
-from objects.leases import LOST, RELEASED_WITH_CALLS, Leases, lease_value
+from objects.leases import LOST, RELEASED_WITH_CALLS, Leases, ReleaseMode, lease_value
 from objects.mailbox import Mailbox, MailboxConfig
 from objects.settings import Settings
 
@@ -192,7 +192,7 @@ class ObjectHost:
             # Redis or disk trouble: keep nothing we are unsure of; the calls stay
             # queued and the sweeper hands the object to a worker once the lease lapses.
             log.exception("drain of %s failed; dropping it", entry.object_id)
-            self._forget(entry, "drain failed", release=True)
+            self._forget(entry, "drain failed", release="backoff")
         finally:
             with self._lock:
                 entry.running = False
@@ -222,7 +222,7 @@ class ObjectHost:
             instance.hydrate()
         except SchemaTooNew as exc:
             log.warning("refusing %s: %s", entry.object_id, exc)
-            self._forget(entry, str(exc), release=True)
+            self._forget(entry, str(exc), release="backoff")  # leave it for a worker with newer code
             return False
         except StartFailed as exc:
             log.warning("start of %s failed: %s", entry.object_id, exc)
@@ -238,7 +238,7 @@ class ObjectHost:
         """Answer a batch that cannot run at all, then let the object go."""
         outcomes = [Outcome.failure(c.call_id, error.code, error.message, type_=type(error).__name__) for c in calls]
         self.mailbox.complete(entry.object_id, entry.lease, calls, outcomes)
-        self._forget(entry, error.message, release=True)
+        self._forget(entry, error.message, release="drain")
 
     def _make_room_for(self, entry: _Owned) -> None:
         """Keep at most max_open_databases files open; idle objects keep their lease and memory."""
@@ -262,8 +262,8 @@ class ObjectHost:
 
     # -- letting go --------------------------------------------------------
 
-    def _forget(self, entry: _Owned, reason: str, *, release: bool = False) -> None:
-        """Drop an object at once: close it, optionally give its lease back."""
+    def _forget(self, entry: _Owned, reason: str, *, release: ReleaseMode | None = None) -> None:
+        """Drop an object at once: close it, and give its lease back if `release` says how."""
         with self._lock:
             if entry.gone:
                 return
@@ -274,8 +274,8 @@ class ObjectHost:
         self._close(entry)
         if release:
             try:
-                result = self.leases.release(entry.object_id, entry.lease, "drain")
-                if result == RELEASED_WITH_CALLS:
+                result = self.leases.release(entry.object_id, entry.lease, release)
+                if result == RELEASED_WITH_CALLS and release == "drain":
                     self._dispatch(entry.object_id)
             except redis.RedisError:
                 log.exception("could not release %s; its lease will lapse", entry.object_id)
@@ -293,7 +293,7 @@ class ObjectHost:
         except Exception:
             log.exception("closing %s failed", entry.object_id)
 
-    def _release(self, entry: _Owned, *, mode: str) -> None:
+    def _release(self, entry: _Owned, *, mode: ReleaseMode) -> None:
         """Evict (mode idle: only if nothing is queued) or hand off (mode drain)."""
         with self._lock:
             if entry.gone or entry.running:
@@ -301,7 +301,7 @@ class ObjectHost:
             entry.running = True  # keep drains out while closing
         try:
             self._close(entry)
-            result = self.leases.release(entry.object_id, entry.lease, mode)  # type: ignore[arg-type]
+            result = self.leases.release(entry.object_id, entry.lease, mode)
         except redis.RedisError:
             log.exception("release of %s failed", entry.object_id)
             result = None

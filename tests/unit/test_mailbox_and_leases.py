@@ -404,3 +404,17 @@ def test_overdue_lists_only_objects_past_their_deadline_up_to_a_limit(leases, re
 
     assert sorted(leases.overdue()) == sorted(late)
     assert len(leases.overdue(limit=2)) == 2
+
+
+def test_release_backoff_gives_up_the_lease_but_makes_queued_calls_due_only_after_the_grace_period(
+    mailbox, leases, redis_client, keys
+):
+    oid, value = new_object(), lease_value("w")
+    assert leases.acquire(oid, value)
+    mailbox.enqueue(make_call(oid))
+
+    assert leases.release(oid, value, "backoff") == RELEASED_WITH_CALLS
+    assert leases.owner(oid) is None
+    assert mailbox.depth(oid) == 1
+    assert oid not in leases.overdue()
+    assert live_score(redis_client, keys, oid) > 0
