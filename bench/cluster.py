@@ -25,6 +25,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def process_env(*, redis_url: str, database_url: str, key_prefix: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """This process's environment minus any SOLO_ settings, pointed at the given services."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOLO_")}
+    env.update(
+        REDIS_URL=redis_url,
+        DATABASE_URL=database_url,
+        SOLO_KEY_PREFIX=key_prefix,
+        SOLO_DATA_DIR=str(data_dir),
+        SOLO_LOG_LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+        **extra,
+    )
+    return env
+
+
 class Cluster:
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
         self.env = env

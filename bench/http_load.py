@@ -25,7 +25,7 @@ from pathlib import Path
 import redis
 import sqlalchemy as sa
 
-from bench.cluster import ROOT, Cluster
+from bench.cluster import ROOT, Cluster, process_env
 from bench.loadgen import closed_loop, open_loop
 from objects.catalog import normalize_url
 from objects.migrate import upgrade
@@ -62,15 +62,7 @@ def main() -> None:
     prefix = f"solo-bench-{uuid.uuid4().hex[:6]}"
     db_name, db_url = fresh_database(admin_url)
     workdir = Path(tempfile.mkdtemp(prefix="solo-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOLO_")}
-    env.update(
-        REDIS_URL=redis_url,
-        DATABASE_URL=db_url,
-        SOLO_KEY_PREFIX=prefix,
-        SOLO_DATA_DIR=str(workdir / "objects"),
-        SOLO_LOG_LEVEL="WARNING",
-        PYTHONPATH=str(ROOT),
-    )
+    env = process_env(redis_url=redis_url, database_url=db_url, key_prefix=prefix, data_dir=workdir / "objects")
     cluster = Cluster(env, workdir)
     results: dict = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
