@@ -52,6 +52,9 @@ class Connection:
         return cls(reader, writer, parts.netloc)
 
     async def post(self, path: str, body: bytes) -> int:
+        return (await self.post_for_body(path, body))[0]
+
+    async def post_for_body(self, path: str, body: bytes) -> tuple[int, bytes]:
         self.writer.write(
             f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n".encode()
@@ -63,8 +66,8 @@ class Connection:
             name, _, value = line.partition(b":")
             if name.lower() == b"content-length":
                 length = int(value)
-        await self.reader.readexactly(length)
-        return int(status_line.split()[1])
+        content = await self.reader.readexactly(length)
+        return int(status_line.split()[1]), content
 
     def close(self) -> None:
         self.writer.close()
@@ -122,3 +125,19 @@ async def open_loop(url: str, paths: list[str], rate: float, seconds: float, con
     while not idle.empty():
         idle.get_nowait().close()
     return sample
+
+
+async def post_each(url: str, requests: list[tuple[str, bytes]], connections: int) -> list[tuple[int, bytes]]:
+    """POST every (path, body) once over `connections` keep-alive connections; replies in input order."""
+    replies: list[tuple[int, bytes]] = [(0, b"")] * len(requests)
+    pending = iter(enumerate(requests))
+    conns = [await Connection.open(url) for _ in range(connections)]
+
+    async def client(conn: Connection) -> None:
+        for index, (path, body) in pending:
+            replies[index] = await conn.post_for_body(path, body)
+
+    await asyncio.gather(*(client(c) for c in conns))
+    for c in conns:
+        c.close()
+    return replies

@@ -12,12 +12,14 @@ never hold the same epoch, even across a Redis restart.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+
+from .errors import SchemaTooNew
 
 metadata = sa.MetaData()
 
@@ -35,7 +37,35 @@ objects_table = sa.Table(
     sa.Column("state_bytes", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_active_at", sa.DateTime(timezone=True), nullable=False),
+    # The object's durable state: snapshot at snapshot_seq plus log records up to head_seq.
+    sa.Column("head_seq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("snapshot_seq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("log_bytes", sa.BigInteger, nullable=False, server_default="0"),  # shipped since the snapshot
+    # Deleted objects keep their row so that epochs keep growing: a former owner stays fenced.
+    sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("namespace", "class_name", "name", name="objects_address_key"),
+)
+
+log_table = sa.Table(
+    "object_log",
+    metadata,
+    sa.Column("object_id", sa.String(32), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True),
+    sa.Column("epoch", sa.BigInteger, nullable=False),
+    sa.Column("page_size", sa.Integer, nullable=False),
+    sa.Column("db_pages", sa.BigInteger, nullable=False),
+    sa.Column("frames", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+snapshots_table = sa.Table(
+    "object_snapshots",
+    metadata,
+    sa.Column("object_id", sa.String(32), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True),
+    sa.Column("epoch", sa.BigInteger, nullable=False),
+    sa.Column("image", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 activations_table = sa.Table(
@@ -77,7 +107,9 @@ def make_engine(url: str) -> Engine:
             dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # No pre-ping: it would add a round trip to every shipment. A dropped connection fails
+    # that one shipment; the worker drops the object and it comes back from durable state.
+    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
 
 
 @dataclass(frozen=True)
@@ -91,6 +123,13 @@ class ObjectInfo:
     state_bytes: int
     created_at: dt.datetime
     last_active_at: dt.datetime
+    head_seq: int
+
+
+@dataclass(frozen=True)
+class Takeover:
+    epoch: int
+    head_seq: int  # the last durable log record: hydrate restores up to here
 
 
 @dataclass(frozen=True)
@@ -114,8 +153,14 @@ class Catalog:
         self.engine = engine
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
-    def take_over(self, object_id: str, namespace: str, class_name: str, name: str, worker_id: str) -> int:
-        """Mint the next epoch for an object (creating its entry) and record the activation."""
+    def take_over(
+        self, object_id: str, namespace: str, class_name: str, name: str, worker_id: str, known_schema: int
+    ) -> Takeover:
+        """Mint the next epoch for an object (creating or reviving its entry) and record the activation.
+
+        Refuses (SchemaTooNew, nothing changed) when the object's schema is newer
+        than the `known_schema` migrations of the calling worker's code.
+        """
         now = utcnow()
         t = objects_table
         upsert = (
@@ -129,15 +174,38 @@ class Catalog:
                 created_at=now,
                 last_active_at=now,
             )
-            .on_conflict_do_update(index_elements=[t.c.id], set_={"epoch": t.c.epoch + 1, "last_active_at": now})
-            .returning(t.c.epoch)
+            .on_conflict_do_update(
+                index_elements=[t.c.id],
+                set_={
+                    "epoch": t.c.epoch + 1,
+                    "last_active_at": now,
+                    "deleted": False,
+                    "schema_version": sa.case((t.c.deleted, 0), else_=t.c.schema_version),
+                },
+                where=sa.or_(t.c.schema_version <= known_schema, t.c.deleted),
+            )
+            .returning(t.c.epoch, t.c.head_seq)
         )
         with self.engine.begin() as conn:
-            epoch = int(conn.execute(upsert).scalar_one())
+            row = conn.execute(upsert).first()
+            if row is None:
+                version = conn.execute(sa.select(t.c.schema_version).where(t.c.id == object_id)).scalar()
+                raise SchemaTooNew(
+                    f"{class_name}/{name} has schema version {version}; this code knows {known_schema} migrations"
+                )
+            epoch, head_seq = int(row[0]), int(row[1])
             conn.execute(
                 activations_table.insert().values(object_id=object_id, epoch=epoch, worker_id=worker_id, started_at=now)
             )
-        return epoch
+        return Takeover(epoch, head_seq)
+
+    def record_schema(self, object_id: str, epoch: int, schema_version: int) -> None:
+        """After migrations: older code must now refuse this object."""
+        t = objects_table
+        with self.engine.begin() as conn:
+            conn.execute(
+                t.update().where(t.c.id == object_id, t.c.epoch == epoch).values(schema_version=schema_version)
+            )
 
     def record_stop(self, object_id: str, epoch: int, *, state_bytes: int, schema_version: int) -> None:
         now = utcnow()
@@ -155,7 +223,15 @@ class Catalog:
 
     def get(self, object_id: str) -> ObjectInfo | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(objects_table).where(objects_table.c.id == object_id)).mappings().first()
+            row = (
+                conn.execute(
+                    sa.select(*(objects_table.c[f.name] for f in fields(ObjectInfo))).where(
+                        objects_table.c.id == object_id, objects_table.c.deleted.is_(False)
+                    )
+                )
+                .mappings()
+                .first()
+            )
         if row is None:
             return None
         values = dict(row)

@@ -19,7 +19,9 @@ from .calls import Call, Outcome
 from .context import ObjectContext, wall_clock_ms
 from .definition import DurableObject
 from .errors import OwnershipLost, SchemaTooNew, SoloError, StartFailed, UserError
+from .shipping import LogShipper, prepare_local_file
 from .sql import SqlHandle, UserCodeGuard, split_statements
+from .statestore import StateStore
 from .storage import KV_TABLE_DDL, Storage
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ def open_connection(path: Path) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoint only frames that were shipped (shipping.py)
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
 
@@ -68,6 +71,8 @@ class ObjectInstance:
         epoch: int,
         call_retention_ms: int = 24 * 3600 * 1000,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        store: StateStore | None = None,
+        head_seq: int = 0,
     ) -> None:
         self.cls = cls
         self.object_id = object_id
@@ -80,17 +85,32 @@ class ObjectInstance:
         self._conn: sqlite3.Connection | None = None
         self._user: DurableObject | None = None
         self._batches = 0
+        self._store = store
+        self._head_seq = head_seq
+        self.shipper: LogShipper | None = None  # None: a local-only instance (tests of the object model)
 
     # -- lifecycle -------------------------------------------------------
 
     def hydrate(self) -> None:
-        """Open the database, claim it for this epoch, migrate, and run on_start()."""
-        self._connect()
+        """Restore the durable state, claim it for this epoch, migrate, and run on_start()."""
+        if self._store is not None:
+            prepare_local_file(self._store, self.object_id, self.path, self._head_seq)
+            head = self._store.head(self.object_id)
+            self.shipper = LogShipper(
+                self._store, self.object_id, self.epoch, self.path, self._head_seq, head.log_bytes if head else 0
+            )
+        self._open()
         try:
+            if self.shipper is not None:
+                self.shipper.deferred = True  # claim, migrations and on_start ship as one record
+            self._claim()
             self._migrate()
             user = self.cls.__new__(self.cls)
             user._solo_ctx = self._context()
             self._transaction(user.on_start, what="on_start()")
+            if self.shipper is not None:
+                self.shipper.deferred = False
+                self.shipper.after_commit(self._conn)
             self._user = user
         except BaseException:
             self.close()
@@ -105,16 +125,26 @@ class ObjectInstance:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+            if self.shipper is not None:
+                self.shipper.connection_closed()
 
     def resume(self) -> None:
         if self._conn is None:
-            self._connect()
+            self._open()
             assert self._user is not None
             self._user._solo_ctx = self._context()
 
     def close(self) -> None:
+        """Close for good; a fully shipped file is marked clean so this worker may reuse it."""
         self.suspend()
+        if self.shipper is not None and self._user is not None:
+            self.shipper.mark_clean()
         self._user = None
+
+    @property
+    def seq(self) -> int:
+        """The last durable log record of this object's state."""
+        return self.shipper.seq if self.shipper is not None else 0
 
     # -- calls -------------------------------------------------------------
 
@@ -136,11 +166,10 @@ class ObjectInstance:
             self._batches += 1
             if self._batches % _PRUNE_EVERY_BATCHES == 0:
                 self._prune_call_records(conn)
-            conn.execute(_COMMIT)
         except BaseException:
-            if conn.in_transaction:
-                conn.execute(_ROLLBACK)
+            self._rollback(conn)
             raise
+        self._commit(conn)
         return outcomes
 
     def _run_one(self, conn: sqlite3.Connection, call: Call) -> Outcome:
@@ -190,11 +219,17 @@ class ObjectInstance:
 
     # -- internals ---------------------------------------------------------
 
-    def _connect(self) -> None:
+    def _open(self) -> None:
         conn = open_connection(self.path)
+        conn.set_authorizer(self._guard)
+        self._conn = conn
+
+    def _claim(self) -> None:
+        """Create solo's tables and stamp this epoch into the file (one shipped commit)."""
+        conn = self._conn
+        assert conn is not None
+        conn.execute(_BEGIN)
         try:
-            conn.set_authorizer(self._guard)
-            conn.execute(_BEGIN)
             for ddl in _INTERNAL_DDL:
                 conn.execute(ddl)
             stored = self._meta(conn, "epoch")
@@ -202,11 +237,25 @@ class ObjectInstance:
                 raise OwnershipLost(f"object {self.object_id} was claimed by epoch {stored} (ours: {self.epoch})")
             conn.execute("INSERT OR REPLACE INTO _solo_meta (key, value) VALUES ('epoch', ?)", (self.epoch,))
             self._prune_call_records(conn)
+        except BaseException:
+            self._rollback(conn)
+            raise
+        self._commit(conn)
+
+    def _commit(self, conn: sqlite3.Connection) -> None:
+        """COMMIT, then ship the commit: nothing of it may be visible before this returns."""
+        try:
             conn.execute(_COMMIT)
         except BaseException:
-            conn.close()
+            self._rollback(conn)
             raise
-        self._conn = conn
+        if self.shipper is not None:
+            self.shipper.after_commit(conn)
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            conn.execute(_ROLLBACK)
 
     def _context(self) -> ObjectContext:
         assert self._conn is not None
@@ -257,15 +306,15 @@ class ObjectInstance:
                 finally:
                     self._guard.user_code_running = False
                 conn.execute("INSERT OR REPLACE INTO _solo_meta (key, value) VALUES ('schema_version', ?)", (number,))
-                conn.execute(_COMMIT)
             except OwnershipLost:
-                conn.execute(_ROLLBACK)
+                self._rollback(conn)
                 raise
             except Exception as exc:
-                conn.execute(_ROLLBACK)
+                self._rollback(conn)
                 raise StartFailed(
                     f"{self.cls.__name__} migration {number} failed: {type(exc).__name__}: {exc}"
                 ) from exc
+            self._commit(conn)
 
     def _transaction(self, body: Callable[[], object], *, what: str) -> None:
         conn = self._conn
@@ -278,14 +327,13 @@ class ObjectInstance:
                 body()
             finally:
                 self._guard.user_code_running = False
-            conn.execute(_COMMIT)
         except OwnershipLost:
-            conn.execute(_ROLLBACK)
+            self._rollback(conn)
             raise
         except Exception as exc:
-            if conn.in_transaction:
-                conn.execute(_ROLLBACK)
+            self._rollback(conn)
             raise StartFailed(f"{self.cls.__name__}.{what} failed: {type(exc).__name__}: {exc}") from exc
+        self._commit(conn)
 
     def _prune_call_records(self, conn: sqlite3.Connection) -> None:
         conn.execute("DELETE FROM _solo_calls WHERE finished_ms < ?", (self.clock_ms() - self.call_retention_ms,))

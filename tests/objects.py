@@ -75,3 +75,23 @@ class Fragile(DurableObject):
     def slow(self, ms: int) -> int:
         time.sleep(ms / 1000)
         return ms
+
+
+class Bulky(DurableObject):
+    """Grows to any size, then changes one row: what one small update costs to ship."""
+
+    migrations = [
+        "CREATE TABLE filler (id INTEGER PRIMARY KEY, data BLOB NOT NULL)",
+        "CREATE TABLE cell (id INTEGER PRIMARY KEY CHECK (id = 0), value INTEGER NOT NULL)",
+        "INSERT INTO cell VALUES (0, 0)",
+    ]
+
+    @rpc
+    def grow(self, kib: int) -> int:
+        self.sql.executemany("INSERT INTO filler (data) VALUES (randomblob(1024))", [()] * kib)
+        return self.sql.execute("SELECT count(*) FROM filler").fetchone()[0]
+
+    @rpc
+    def touch(self) -> int:
+        self.sql.execute("UPDATE cell SET value = value + 1")
+        return self.sql.execute("SELECT value FROM cell").fetchone()[0]

@@ -34,6 +34,9 @@ from objects.keys import Keys
 from objects.leases import LOST, RELEASED_WITH_CALLS, Leases, ReleaseMode, lease_value
 from objects.mailbox import Mailbox, MailboxConfig
 from objects.settings import Settings
+from objects.statestore import StateStore
+
+from .datadir import WorkerDir, claim_worker_dir
 
 log = logging.getLogger(__name__)
 
@@ -68,18 +71,21 @@ class ObjectHost:
         catalog: Catalog,
         registry: ClassRegistry,
         dispatch: Dispatch,
+        store: StateStore | None = None,
     ) -> None:
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
         self.worker_id = settings.worker_id
         self._redis = client
         self.catalog = catalog
+        self.store = store or StateStore(catalog.engine)
         self.registry = registry
         self._dispatch = dispatch
         grace_ms = settings.lease_ttl_ms
         self.mailbox = Mailbox(client, MailboxConfig(self.keys, settings.call_record_ttl_s, grace_ms))
         self.leases = Leases(client, self.keys, settings.lease_ttl_ms, grace_ms)
-        self.data_dir = Path(settings.data_dir)
+        self._worker_dir: WorkerDir | None = None
+        self.data_dir = Path(settings.data_dir)  # this worker's own directory once started
         self._owned: dict[str, _Owned] = {}
         self._open: OrderedDict[str, None] = OrderedDict()  # objects with an open database, LRU first
         self._lock = threading.Lock()
@@ -91,6 +97,8 @@ class ObjectHost:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> None:
+        self._worker_dir = claim_worker_dir(Path(self.settings.data_dir), self.worker_id)
+        self.data_dir = self._worker_dir.path
         for target, name in ((self._listen_for_wakes, "solo-wake"), (self._maintain, "solo-maintain")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -119,6 +127,8 @@ class ObjectHost:
         for thread in self._threads:
             thread.join(timeout=5)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._worker_dir is not None:
+            self._worker_dir.release()
         log.info("object host %s stopped", self.worker_id)
 
     @property
@@ -179,7 +189,10 @@ class ObjectHost:
                 try:
                     outcomes = entry.instance.run_batch(calls)
                 except OwnershipLost as exc:
-                    self._forget(entry, str(exc))
+                    # Taken over, replaced or deleted: nothing of this batch is durable or
+                    # published. If the lease is still ours (an operator replaced the state),
+                    # hand the queued calls to a fresh activation.
+                    self._forget(entry, str(exc), release="drain")
                     return
                 remaining = self.mailbox.complete(entry.object_id, entry.lease, calls, outcomes)
                 entry.last_active = time.monotonic()
@@ -206,17 +219,30 @@ class ObjectHost:
         except UnknownClass as exc:
             self._fail_batch(entry, calls, exc)
             return False
-        epoch = self.catalog.take_over(
-            entry.object_id, self.settings.namespace, first.class_name, first.object_name, self.worker_id
-        )
+        try:
+            takeover = self.catalog.take_over(
+                entry.object_id,
+                self.settings.namespace,
+                first.class_name,
+                first.object_name,
+                self.worker_id,
+                known_schema=len(cls.migrations),
+            )
+        except SchemaTooNew as exc:
+            log.warning("refusing %s: %s", entry.object_id, exc)
+            self._forget(entry, str(exc), release="backoff")  # leave it for a worker with newer code
+            return False
         instance = ObjectInstance(
             cls,
             object_id=entry.object_id,
             name=first.object_name,
             path=object_path(self.data_dir, entry.object_id),
-            epoch=epoch,
+            epoch=takeover.epoch,
             call_retention_ms=self.settings.call_record_ttl_s * 1000,
+            store=self.store,
+            head_seq=takeover.head_seq,
         )
+        epoch = takeover.epoch
         self._make_room_for(entry)
         try:
             instance.hydrate()
@@ -232,6 +258,7 @@ class ObjectHost:
             self._forget(entry, str(exc))
             return False
         entry.instance, entry.epoch = instance, epoch
+        self.catalog.record_schema(entry.object_id, epoch, instance.schema_version())
         return True
 
     def _fail_batch(self, entry: _Owned, calls: list[Call], error: SoloError) -> None:

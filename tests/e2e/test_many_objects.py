@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
-import httpx
 import pytest
 import redis
 
+from bench.loadgen import post_each
 from objects.keys import Keys
-from tests.e2e.test_real_processes import _post_all
 
 pytestmark = pytest.mark.e2e
 
@@ -23,8 +23,8 @@ def test_one_worker_keeps_ten_thousand_objects_active(cluster, key_prefix, real_
     paths = [f"/v1/objects/Counter/{run}-{i}/increment" for i in range(10_000)]
 
     # When 10,000 different objects are called
-    first = asyncio.run(_post_all(cluster.url, [(p, {}) for p in paths], concurrency=64, timeout_s=120))
-    failed = [r for r in first if not isinstance(r, httpx.Response) or r.status_code != 200]
+    first = asyncio.run(post_each(cluster.url, [(p, b"{}") for p in paths], connections=64))
+    failed = [reply for reply in first if reply[0] != 200]
     assert not failed, (len(failed), failed[:3])
 
     # Then all of them are active in that one process at once
@@ -35,6 +35,6 @@ def test_one_worker_keeps_ten_thousand_objects_active(cluster, key_prefix, real_
 
     # and they still serve calls with their state (most reopen their file)
     sample = paths[::10]
-    second = asyncio.run(_post_all(cluster.url, [(p, {}) for p in sample], concurrency=64, timeout_s=120))
-    assert [r.json()["result"] for r in second] == [2] * len(sample)
+    second = asyncio.run(post_each(cluster.url, [(p, b"{}") for p in sample], connections=64))
+    assert [json.loads(body)["result"] for _, body in second] == [2] * len(sample)
     assert cluster.workers[0].poll() is None

@@ -1,0 +1,117 @@
+"""The output gate's durable half: ship every commit of an object to the shared database.
+
+`LogShipper.after_commit` runs right after each COMMIT on the object's
+connection and before any reply is published: it reads the commit's new WAL
+frames, appends them to the object's log for this epoch, writes a snapshot
+when the log has outgrown the database, and checkpoints the WAL from time to
+time (frames are checkpointed only after they have been shipped).
+
+`prepare_local_file` decides at hydrate whether a worker's local copy may be
+reused (only after a clean close at exactly the durable head) or must be
+rebuilt from the shared database.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+from .errors import OwnershipLost, SoloError
+from .statestore import StateStore
+from .wal import FRAME_HEADER_BYTES, WalReader
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_AFTER_FRAMES = 1000
+
+
+class ShippingFailed(SoloError):
+    """Raised when a commit could not be made durable (shared database unreachable).
+
+    The local copy is then ahead of the durable state, so the worker drops the
+    object; its calls stay queued and run again from the durable state.
+    """
+
+    code = "unavailable"
+
+
+def _clean_marker(path: Path) -> Path:
+    return Path(f"{path}.clean")
+
+
+class LogShipper:
+    def __init__(self, store: StateStore, object_id: str, epoch: int, path: Path, seq: int, log_bytes: int) -> None:
+        self.store = store
+        self.object_id = object_id
+        self.epoch = epoch
+        self.path = path
+        self.seq = seq  # the last durable record; the local file matches it whenever `in_sync`
+        self.log_bytes = log_bytes  # shipped since the last snapshot
+        self.in_sync = True
+        self.deferred = False  # while hydrating: commits are shipped together at the end
+        self.shipped_bytes = 0  # this activation's total, for metrics
+        self._reader = WalReader(path)
+        self._frames_since_checkpoint = 0
+
+    def after_commit(self, conn: sqlite3.Connection) -> None:
+        self.in_sync = False
+        if self.deferred:
+            return  # nothing is visible yet; the next shipment carries these frames too
+        frames = self._reader.read_committed()
+        if frames is None:
+            self.in_sync = True
+            return
+        try:
+            accepted = self.store.ship(self.object_id, self.epoch, self.seq + 1, frames)
+        except Exception as exc:
+            raise ShippingFailed(f"could not ship {self.object_id} seq {self.seq + 1}: {exc}") from exc
+        if not accepted:
+            raise OwnershipLost(f"object {self.object_id}: shipment for epoch {self.epoch} refused; taken over")
+        self.seq += 1
+        self.in_sync = True
+        self.shipped_bytes += len(frames.data)
+        self.log_bytes += len(frames.data)
+        self._frames_since_checkpoint += frames.count
+        # A restore reads the last snapshot plus the log after it: keep that under about
+        # twice the database. (A new object's first record is its whole file: no snapshot yet.)
+        if self.log_bytes > frames.db_pages * (frames.page_size + FRAME_HEADER_BYTES):
+            self._snapshot(conn)
+        if self._frames_since_checkpoint >= CHECKPOINT_AFTER_FRAMES:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._reader.forget_position()
+            self._frames_since_checkpoint = 0
+
+    def _snapshot(self, conn: sqlite3.Connection) -> None:
+        try:
+            if self.store.snapshot(self.object_id, self.epoch, self.seq, conn.serialize()):
+                self.log_bytes = 0
+        except Exception:  # the log alone still restores the object; try again after the next commit
+            log.exception("snapshot of %s at seq %d failed", self.object_id, self.seq)
+
+    def connection_closed(self) -> None:
+        """Closing the last connection checkpoints and deletes the WAL: the next frames start a new log."""
+        self._reader.forget_position()
+        self._frames_since_checkpoint = 0
+
+    def mark_clean(self) -> None:
+        """After the connection is closed: the local file may be reused at this sequence."""
+        if self.in_sync:
+            _clean_marker(self.path).write_text(str(self.seq))
+
+
+def prepare_local_file(store: StateStore, object_id: str, path: Path, seq: int) -> None:
+    """Make `path` hold the object's durable state at `seq`, reusing it only if provably current."""
+    marker = _clean_marker(path)
+    try:
+        reusable = path.exists() and int(marker.read_text()) == seq
+    except (FileNotFoundError, ValueError):
+        reusable = False
+    marker.unlink(missing_ok=True)  # from here on the file may change: it is no longer known clean
+    if reusable:
+        return
+    for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        stale.unlink(missing_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if seq > 0:
+        path.write_bytes(store.image_at(object_id, seq))

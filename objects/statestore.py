@@ -1,0 +1,251 @@
+"""Objects' durable state in the shared database: a log of WAL frames plus snapshots.
+
+Every commit an owner makes is shipped as one log record, in one transaction
+that first moves the object's head from ``seq - 1`` to ``seq`` *for the
+owner's epoch*. If another owner has taken over (a higher epoch), or the
+object was replaced or deleted, that update matches no row and the shipment
+is refused: the former owner can never write again.
+
+An object's state at sequence ``n`` is the newest snapshot at or before ``n``
+with the log records after it applied (objects/wal.py). A snapshot is written
+when the log since the last one outgrows the database, so restoring reads at
+most about twice the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from .catalog import log_table, objects_table, snapshots_table, utcnow
+from .errors import SoloError
+from .wal import Frames, apply_frames, page_size_of
+
+
+class InvalidImage(SoloError):
+    """Raised when an imported file is not a sound SQLite database for this class."""
+
+    code = "invalid_image"
+
+
+@dataclass(frozen=True)
+class Head:
+    seq: int
+    snapshot_seq: int
+    log_bytes: int
+
+
+class StateStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- the owner's side --------------------------------------------------
+
+    def ship(self, object_id: str, epoch: int, seq: int, frames: Frames) -> bool:
+        """Append log record `seq`; False (nothing written) if this owner has been fenced off."""
+        o = objects_table
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                o.update()
+                .where(o.c.id == object_id, o.c.epoch == epoch, o.c.head_seq == seq - 1, o.c.deleted.is_(False))
+                .values(head_seq=seq, log_bytes=o.c.log_bytes + len(frames.data))
+            ).rowcount
+            if moved != 1:
+                conn.rollback()
+                return False
+            conn.execute(
+                log_table.insert().values(
+                    object_id=object_id,
+                    seq=seq,
+                    epoch=epoch,
+                    page_size=frames.page_size,
+                    db_pages=frames.db_pages,
+                    frames=frames.data,
+                    created_at=utcnow(),
+                )
+            )
+        return True
+
+    def snapshot(self, object_id: str, epoch: int, seq: int, image: bytes) -> bool:
+        """Record the full image at head `seq`, so that later restores start from here."""
+        o = objects_table
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                o.update()
+                .where(o.c.id == object_id, o.c.epoch == epoch, o.c.head_seq == seq, o.c.deleted.is_(False))
+                .values(snapshot_seq=seq, log_bytes=0)
+            ).rowcount
+            if moved != 1:
+                conn.rollback()
+                return False
+            conn.execute(
+                snapshots_table.insert().values(
+                    object_id=object_id, seq=seq, epoch=epoch, image=image, created_at=utcnow()
+                )
+            )
+        return True
+
+    def head(self, object_id: str) -> Head | None:
+        o = objects_table
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(o.c.head_seq, o.c.snapshot_seq, o.c.log_bytes).where(
+                    o.c.id == object_id, o.c.deleted.is_(False)
+                )
+            ).first()
+        return None if row is None else Head(*row)
+
+    # -- reading state -----------------------------------------------------
+
+    def image_at(self, object_id: str, seq: int) -> bytes:
+        """The database image after log record `seq` (empty for seq 0)."""
+        if seq <= 0:
+            return b""
+        s, lg = snapshots_table, log_table
+        with self.engine.connect() as conn:
+            snap = conn.execute(
+                sa.select(s.c.seq, s.c.image)
+                .where(s.c.object_id == object_id, s.c.seq <= seq)
+                .order_by(s.c.seq.desc())
+                .limit(1)
+            ).first()
+            start, image = (snap[0], bytearray(snap[1])) if snap else (0, bytearray())
+            records = conn.execute(
+                sa.select(lg.c.seq, lg.c.page_size, lg.c.frames)
+                .where(lg.c.object_id == object_id, lg.c.seq > start, lg.c.seq <= seq)
+                .order_by(lg.c.seq)
+            )
+            expected = start + 1
+            for record_seq, page_size, frames in records:
+                if record_seq != expected:
+                    raise RuntimeError(f"log of {object_id} has a gap before seq {record_seq}")
+                apply_frames(image, frames, page_size)
+                expected += 1
+        if expected != seq + 1:
+            raise RuntimeError(f"log of {object_id} ends at {expected - 1}, not {seq}")
+        return bytes(image)
+
+    def seq_at(self, object_id: str, at: dt.datetime) -> int:
+        """The last sequence committed at or before `at` (0 if none)."""
+        lg = log_table
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(sa.func.max(lg.c.seq)).where(lg.c.object_id == object_id, lg.c.created_at <= at)
+            ).scalar()
+        return int(value or 0)
+
+    def oldest_seq(self, object_id: str) -> int:
+        """The earliest sequence that can still be restored."""
+        s = snapshots_table
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(sa.func.min(s.c.seq)).where(s.c.object_id == object_id)).scalar()
+        return int(value or 0)
+
+    # -- operators' side ---------------------------------------------------
+
+    def replace(self, object_id: str, namespace: str, class_name: str, name: str, image: bytes) -> int:
+        """Make `image` the object's state (import, restore). Fences any owner; returns the new seq."""
+        now = utcnow()
+        o = objects_table
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(o.c.head_seq).where(o.c.id == object_id).with_for_update()).first()
+            if row is None:
+                conn.execute(
+                    o.insert().values(
+                        id=object_id,
+                        namespace=namespace,
+                        class_name=class_name,
+                        name=name,
+                        epoch=1,
+                        created_at=now,
+                        last_active_at=now,
+                        head_seq=1,
+                        snapshot_seq=1,
+                    )
+                )
+                seq, epoch = 1, 1
+            else:
+                seq = row[0] + 1
+                epoch = conn.execute(
+                    o.update()
+                    .where(o.c.id == object_id)
+                    .values(
+                        epoch=o.c.epoch + 1,
+                        head_seq=seq,
+                        snapshot_seq=seq,
+                        log_bytes=0,
+                        deleted=False,
+                        last_active_at=now,
+                    )
+                    .returning(o.c.epoch)
+                ).scalar_one()
+            conn.execute(
+                snapshots_table.insert().values(object_id=object_id, seq=seq, epoch=epoch, image=image, created_at=now)
+            )
+        return seq
+
+    def delete(self, object_id: str) -> bool:
+        """Remove all state; the row stays as a tombstone whose epoch keeps former owners fenced."""
+        o = objects_table
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                o.update()
+                .where(o.c.id == object_id, o.c.deleted.is_(False))
+                .values(
+                    epoch=o.c.epoch + 1,
+                    deleted=True,
+                    head_seq=0,
+                    snapshot_seq=0,
+                    log_bytes=0,
+                    schema_version=0,
+                    state_bytes=0,
+                )
+            ).rowcount
+            conn.execute(log_table.delete().where(log_table.c.object_id == object_id))
+            conn.execute(snapshots_table.delete().where(snapshots_table.c.object_id == object_id))
+        return moved == 1
+
+    def shipped_bytes(self, object_id: str, seq: int) -> int:
+        """Size of one log record (for benchmarks and tests)."""
+        lg = log_table
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(sa.func.length(lg.c.frames)).where(lg.c.object_id == object_id, lg.c.seq == seq)
+            ).scalar()
+        return int(value or 0)
+
+
+def check_image(image: bytes, known_migrations: int) -> None:
+    """An importable image: a sound SQLite file whose schema this code knows."""
+    try:
+        page_size_of(image)
+    except Exception as exc:
+        raise InvalidImage(f"not an SQLite database: {exc}") from None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "import.sqlite"
+        path.write_bytes(image)
+        try:
+            conn = sqlite3.connect(path)
+            try:
+                verdict = conn.execute("PRAGMA integrity_check").fetchone()[0]
+                version = 0
+                has_meta = conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_solo_meta'"
+                ).fetchone()
+                if has_meta:
+                    row = conn.execute("SELECT value FROM _solo_meta WHERE key = 'schema_version'").fetchone()
+                    version = int(row[0]) if row else 0
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            raise InvalidImage(f"not a readable SQLite database: {exc}") from None
+    if verdict != "ok":
+        raise InvalidImage(f"integrity check failed: {verdict}")
+    if version > known_migrations:
+        raise InvalidImage(f"the file has schema version {version}; this code knows {known_migrations} migrations")
