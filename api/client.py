@@ -2,14 +2,26 @@
 
 from api.client import Client
 Client("http://127.0.0.1:8000").object("Counter", "a").increment(by=2)
+
+An ObjectRef's own methods (info, export, import_, restore, delete, call,
+call_async) take precedence over the object's @rpc methods of the same name;
+reach those with ``ref.call("delete", key="k")``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import httpx
+
+TRANSFER_CHUNK_BYTES = 256 * 1024
+SQLITE_MEDIA_TYPE = "application/octet-stream"
+
+Progress = Callable[[int, int | None], None]
+"""progress(bytes_done, bytes_total or None): called as a transfer advances."""
 
 
 class CallError(Exception):
@@ -47,6 +59,32 @@ def _result(response: httpx.Response) -> Any:
     return body
 
 
+def _raise_for_error(response: httpx.Response) -> None:
+    """For responses that are not JSON when they succeed (export)."""
+    if response.status_code >= 400:
+        response.read()
+        _result(response)
+
+
+def _restore_body(seq: int | None, at: dt.datetime | str | None) -> dict[str, Any]:
+    if (seq is None) == (at is None):
+        raise ValueError("restore needs exactly one of seq= or at=")
+    if seq is not None:
+        return {"seq": seq}
+    return {"at": at.isoformat() if isinstance(at, dt.datetime) else at}
+
+
+def _file_chunks(file: BinaryIO, total: int | None, progress: Progress | None) -> Iterator[bytes]:
+    done = 0
+    if progress:
+        progress(0, total)
+    while chunk := file.read(TRANSFER_CHUNK_BYTES):
+        yield chunk
+        done += len(chunk)
+        if progress:
+            progress(done, total)
+
+
 class ObjectRef:
     """A handle on one object; attribute access gives its methods."""
 
@@ -68,6 +106,71 @@ class ObjectRef:
 
     def info(self) -> dict[str, Any]:
         return _result(self._client.http.get(self._path))
+
+    # -- durable state ------------------------------------------------------
+
+    def export(self) -> bytes:
+        """The object's state as the bytes of a plain .sqlite file."""
+        response = self._client.http.get(f"{self._path}/export")
+        _raise_for_error(response)
+        return response.content
+
+    def export_to(self, file: BinaryIO, *, progress: Progress | None = None, timeout_s: float | None = None) -> int:
+        """Stream the export into `file`; returns the sequence exported."""
+        timeout = httpx.USE_CLIENT_DEFAULT if timeout_s is None else timeout_s
+        with self._client.http.stream("GET", f"{self._path}/export", timeout=timeout) as response:
+            _raise_for_error(response)
+            length = response.headers.get("content-length")
+            total = int(length) if length and length.isdigit() else None
+            done = 0
+            if progress:
+                progress(0, total)
+            for chunk in response.iter_bytes(TRANSFER_CHUNK_BYTES):
+                file.write(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, total)
+            return int(response.headers.get("solo-seq", "0"))
+
+    def import_(self, data: bytes) -> int:
+        """Replace the object's state with a .sqlite file's bytes; returns the new sequence."""
+        response = self._client.http.put(
+            f"{self._path}/import", content=data, headers={"Content-Type": SQLITE_MEDIA_TYPE}
+        )
+        return _result(response)["seq"]
+
+    def import_from(
+        self,
+        file: BinaryIO,
+        *,
+        size: int | None = None,
+        progress: Progress | None = None,
+        timeout_s: float | None = None,
+    ) -> int:
+        """Stream a .sqlite file's bytes from `file` (`size` bytes, if known); returns the new sequence."""
+        headers = {"Content-Type": SQLITE_MEDIA_TYPE}
+        if size is not None:
+            headers["Content-Length"] = str(size)  # lets the server refuse an oversized file at once
+        response = self._client.http.put(
+            f"{self._path}/import",
+            content=_file_chunks(file, size, progress),
+            headers=headers,
+            timeout=httpx.USE_CLIENT_DEFAULT if timeout_s is None else timeout_s,
+        )
+        return _result(response)["seq"]
+
+    def restore(self, seq: int | None = None, at: dt.datetime | str | None = None) -> dict[str, int]:
+        """Return the object to sequence `seq` or to time `at`: {"seq": new, "restored_from": n}."""
+        return _result(self._client.http.post(f"{self._path}/restore", json=_restore_body(seq, at)))
+
+    def delete(self) -> bool:
+        """Remove the object's state; False if it had none. The next call starts empty."""
+        try:
+            return _result(self._client.http.delete(self._path))["deleted"]
+        except CallError as exc:
+            if exc.code == "object_not_found":
+                return False
+            raise
 
     def __getattr__(self, method: str):
         if method.startswith("_"):
@@ -120,6 +223,29 @@ class AsyncObjectRef:
 
     async def info(self) -> dict[str, Any]:
         return _result(await self._client.http.get(self._path))
+
+    async def export(self) -> bytes:
+        response = await self._client.http.get(f"{self._path}/export")
+        if response.status_code >= 400:
+            _result(response)
+        return response.content
+
+    async def import_(self, data: bytes) -> int:
+        response = await self._client.http.put(
+            f"{self._path}/import", content=data, headers={"Content-Type": SQLITE_MEDIA_TYPE}
+        )
+        return _result(response)["seq"]
+
+    async def restore(self, seq: int | None = None, at: dt.datetime | str | None = None) -> dict[str, int]:
+        return _result(await self._client.http.post(f"{self._path}/restore", json=_restore_body(seq, at)))
+
+    async def delete(self) -> bool:
+        try:
+            return _result(await self._client.http.delete(self._path))["deleted"]
+        except CallError as exc:
+            if exc.code == "object_not_found":
+                return False
+            raise
 
     def __getattr__(self, method: str):
         if method.startswith("_"):

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from objects import errors as e
+from objects.statestore import InvalidImage
 
 STATUS_BY_CODE: dict[str, int] = {
     e.InvalidName.code: 400,
@@ -19,11 +20,17 @@ STATUS_BY_CODE: dict[str, int] = {
     "not_found": 404,
     "method_not_allowed": 405,
     e.PayloadTooLarge.code: 413,
+    "unsupported_media_type": 415,
     e.InvalidArguments.code: 422,
+    InvalidImage.code: 422,
+    "out_of_retention": 422,
     e.CallTimeout.code: 504,
     e.SchemaTooNew.code: 503,
     e.OwnershipLost.code: 503,
     "unavailable": 503,
+    "call_cycle": 508,
+    "remote_call_timeout": 504,
+    "remote_call_failed": 502,
 }
 
 

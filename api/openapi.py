@@ -67,14 +67,109 @@ def _method_operation(class_name: str, method: str, description: dict[str, Any])
     }
 
 
+_OBJECT_PARAMETERS = [
+    {"name": "class", "in": "path", "required": True, "schema": {"type": "string"}},
+    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+]
+_SQLITE_FILE = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+_SEQ = {"type": "integer", "description": "sequence number of the object's state"}
+
+
+def _json_body(properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"application/json": {"schema": {"type": "object", "properties": properties, **extra}}}
+
+
+def _lifecycle_paths() -> dict[str, Any]:
+    """Export, import, restore and delete of an object's durable state (api/lifecycle.py)."""
+    return {
+        "/v1/objects/{class}/{name}/export": {
+            "get": {
+                "operationId": "objects.export",
+                "summary": "the object's state at its latest sequence, as a plain .sqlite file",
+                "parameters": _OBJECT_PARAMETERS,
+                "responses": {
+                    "200": {
+                        "description": "the raw database file",
+                        "headers": {
+                            "Solo-Seq": {"description": "the sequence exported", "schema": {"type": "integer"}},
+                            "Content-Disposition": {"schema": {"type": "string"}},
+                        },
+                        "content": _SQLITE_FILE,
+                    },
+                    **_error_responses(400, 404),
+                },
+            }
+        },
+        "/v1/objects/{class}/{name}/import": {
+            "put": {
+                "operationId": "objects.import",
+                "summary": "replace the object's state with a .sqlite file (creates the object if needed)",
+                "parameters": _OBJECT_PARAMETERS,
+                "requestBody": {"required": True, "content": _SQLITE_FILE},
+                "responses": {
+                    "200": {"description": "the new sequence", "content": _json_body({"seq": _SEQ})},
+                    **_error_responses(400, 404, 413, 415, 422),
+                },
+            }
+        },
+        "/v1/objects/{class}/{name}/restore": {
+            "post": {
+                "operationId": "objects.restore",
+                "summary": "return the object to an earlier sequence or time within the retention window",
+                "parameters": _OBJECT_PARAMETERS,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "oneOf": [
+                                    {
+                                        "type": "object",
+                                        "properties": {"seq": _SEQ},
+                                        "required": ["seq"],
+                                        "additionalProperties": False,
+                                    },
+                                    {
+                                        "type": "object",
+                                        "properties": {"at": {"type": "string", "format": "date-time"}},
+                                        "required": ["at"],
+                                        "additionalProperties": False,
+                                    },
+                                ]
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "the new sequence, and the one restored",
+                        "content": _json_body({"seq": _SEQ, "restored_from": _SEQ}),
+                    },
+                    **_error_responses(400, 404, 422),
+                },
+            }
+        },
+    }
+
+
 def openapi_document(registry: ClassRegistry) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/v1/objects/{class}/{name}": {
             "get": {
                 "summary": "object metadata",
                 "responses": {"200": {"description": "metadata"}, **_error_responses(400, 404)},
-            }
+            },
+            "delete": {
+                "operationId": "objects.delete",
+                "summary": "remove the object's state; the next call starts empty",
+                "parameters": _OBJECT_PARAMETERS,
+                "responses": {
+                    "200": {"description": "deleted", "content": _json_body({"deleted": {"type": "boolean"}})},
+                    **_error_responses(400, 404),
+                },
+            },
         },
+        **_lifecycle_paths(),
         "/v1/calls/{call_id}": {
             "get": {
                 "summary": "status and outcome of a call",

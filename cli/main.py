@@ -7,16 +7,24 @@ solo migrate                      apply the shared database's migrations
 solo call Counter/a increment by=2
 solo objects info Counter/a
 solo objects history Counter/a
+solo objects export Counter/a counter-a.sqlite
+solo objects import Counter/b counter-a.sqlite
+solo objects restore Counter/a --seq 12 | --at 2024-05-01T12:00:00Z
+solo objects delete Counter/a
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
-from typing import Any
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, TextIO
 
 from objects.settings import Settings, environment_variables
 
@@ -45,7 +53,107 @@ def split_address(address: str) -> tuple[str, str]:
 def _client(args):
     from api.client import Client
 
-    return Client(args.url)
+    return Client(args.url, timeout_s=getattr(args, "timeout", 60.0))
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+class ProgressBar:
+    """A one-line progress bar (bytes done of total) redrawn in place on a terminal.
+
+    Silent unless enabled; by default enabled when `stream` is a terminal.
+    """
+
+    def __init__(
+        self,
+        label: str,
+        *,
+        stream: TextIO | None = None,
+        enabled: bool | None = None,
+        width: int = 30,
+        min_interval_s: float = 0.1,
+    ) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.width = width
+        self.min_interval_s = min_interval_s
+        self._drawn_at = -1.0
+        self._drawn = False
+        self._last = (0, None)
+
+    def line(self, done: int, total: int | None) -> str:
+        if total:
+            fraction = min(done / total, 1.0)
+            filled = int(fraction * self.width)
+            bar = "#" * filled + "-" * (self.width - filled)
+            return f"{self.label} [{bar}] {_size(done)} / {_size(total)} {fraction:4.0%}"
+        return f"{self.label} {_size(done)}"
+
+    def __call__(self, done: int, total: int | None) -> None:
+        self._last = (done, total)
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        finished = total is not None and done >= total
+        if not finished and now - self._drawn_at < self.min_interval_s:
+            return
+        self._drawn_at = now
+        self._draw(done, total)
+
+    def _draw(self, done: int, total: int | None) -> None:
+        self.stream.write("\r" + self.line(done, total) + "\x1b[K")  # erase what a longer line left
+        self.stream.flush()
+        self._drawn = True
+
+    def finish(self) -> None:
+        """Draw the final state and end the line (if a bar was drawn at all)."""
+        if self.enabled and self._drawn:
+            self._draw(*self._last)
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _print_error(exc) -> int:
+    print(json.dumps({"error": exc.error}), file=sys.stderr)
+    return 1
+
+
+def _export(ref, args, bar: ProgressBar) -> dict[str, Any]:
+    if args.file == "-":
+        seq = ref.export_to(sys.stdout.buffer, progress=bar)
+        sys.stdout.buffer.flush()
+        return {"seq": seq}
+    target = Path(args.file)
+    # Into a temporary file next to the target, renamed at the end: a failed export leaves no partial file.
+    fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            seq = ref.export_to(file, progress=bar)
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+        raise
+    return {"seq": seq, "file": str(target), "bytes": target.stat().st_size}
+
+
+def _import(ref, args, bar: ProgressBar) -> dict[str, Any]:
+    if args.file == "-":
+        return {"seq": ref.import_from(sys.stdin.buffer, progress=bar)}
+    try:
+        file = open(args.file, "rb")
+    except OSError as exc:
+        raise SystemExit(f"cannot read {args.file}: {exc.strerror}") from None
+    with file:
+        size = os.fstat(file.fileno()).st_size
+        return {"seq": ref.import_from(file, size=size, progress=bar)}
 
 
 def cmd_call(args) -> int:
@@ -66,16 +174,39 @@ def cmd_call(args) -> int:
 
 def cmd_objects(args) -> int:
     class_name, name = split_address(args.object)
-    if args.action == "info":
-        from api.client import CallError
+    if args.action == "history":
+        return _history(class_name, name)
+    from api.client import CallError
 
-        with _client(args) as client:
-            try:
-                print(json.dumps(client.object(class_name, name).info(), indent=2))
-            except CallError as exc:
-                print(json.dumps({"error": exc.error}), file=sys.stderr)
-                return 1
-        return 0
+    with _client(args) as client:
+        ref = client.object(class_name, name)
+        try:
+            if args.action == "info":
+                print(json.dumps(ref.info(), indent=2))
+                return 0
+            if args.action in ("export", "import"):
+                bar = ProgressBar(f"{args.action} {args.object}", enabled=args.progress)
+                try:
+                    result = (_export if args.action == "export" else _import)(ref, args, bar)
+                finally:
+                    bar.finish()
+            elif args.action == "restore":
+                result = ref.restore(seq=args.seq, at=args.at)
+            else:
+                if not ref.delete():
+                    print(
+                        json.dumps({"error": {"code": "object_not_found", "message": f"{args.object} has no state"}}),
+                        file=sys.stderr,
+                    )
+                    return 1
+                result = {"deleted": True}
+        except CallError as exc:
+            return _print_error(exc)
+    print(json.dumps(result), file=sys.stderr if args.action == "export" and args.file == "-" else sys.stdout)
+    return 0
+
+
+def _history(class_name: str, name: str) -> int:
     from objects.catalog import Catalog, make_engine
     from objects.naming import object_id
 
@@ -163,11 +294,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default=url)
     p.set_defaults(func=cmd_call)
 
-    p = sub.add_parser("objects", help="inspect objects")
-    p.add_argument("action", choices=["info", "history"])
-    p.add_argument("object")
-    p.add_argument("--url", default=url)
-    p.set_defaults(func=cmd_objects)
+    p = sub.add_parser("objects", help="inspect and operate on objects")
+    actions = p.add_subparsers(dest="action", required=True)
+
+    def action(name: str, help: str) -> argparse.ArgumentParser:
+        a = actions.add_parser(name, help=help)
+        a.add_argument("object", help="Class/name")
+        a.add_argument("--url", default=url, help="the API (default $SOLO_URL); not used by history")
+        a.set_defaults(func=cmd_objects)
+        return a
+
+    action("info", "the object's metadata")
+    action("history", "the object's activations, from the shared database at DATABASE_URL")
+    for name, what in (
+        ("export", "write the object's state to FILE as a plain .sqlite file ('-': stdout)"),
+        ("import", "replace the object's state with the .sqlite file FILE ('-': stdin)"),
+    ):
+        a = action(name, what)
+        a.add_argument("file", metavar="FILE")
+        a.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the server (default 600)")
+        a.add_argument(
+            "--progress",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="show a progress bar on stderr (default: when stderr is a terminal)",
+        )
+    a = action("restore", "return the object to an earlier sequence or time within the retention window")
+    point = a.add_mutually_exclusive_group(required=True)
+    point.add_argument("--seq", type=int, help="a sequence number (see `solo objects info`: seq)")
+    point.add_argument("--at", help="an ISO-8601 time, e.g. 2024-05-01T12:00:00Z (UTC when no offset)")
+    a.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the server (default 600)")
+    action("delete", "remove the object's state; the next call starts empty")
     return parser
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -23,6 +23,9 @@ class Call:
     args: dict[str, Any]
     reply_to: str | None = None  # the waiting process's reply list, if any
     enqueued_ms: int = 0
+    # Objects waiting on this call ("Class/name", outermost first): a call from another
+    # object's call carries its caller's chain plus the caller. Empty for calls from outside.
+    chain: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return dumps(asdict(self))

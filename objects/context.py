@@ -1,13 +1,17 @@
-"""The one object a handler's code needs: identity, SQL, key-value storage and a clock."""
+"""The one object a handler's code needs: identity, SQL, key-value storage, other objects and a clock."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .sql import SqlHandle
 from .storage import Storage
+
+if TYPE_CHECKING:
+    from .remote import ObjectDirectory
 
 
 def wall_clock_ms() -> int:
@@ -22,6 +26,7 @@ class ObjectContext:
     sql: SqlHandle
     storage: Storage
     clock_ms: Callable[[], int] = field(default=wall_clock_ms)
+    objects: ObjectDirectory | None = None
 
     def now_ms(self) -> int:
         return self.clock_ms()

@@ -13,12 +13,13 @@ import typing
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import DefinitionError, UnknownClass, UnknownMethod
+from .errors import DefinitionError, SoloError, UnknownClass, UnknownMethod
 from .naming import check_class_name
 from .signatures import MethodSpec, annotation_problem
 
 if TYPE_CHECKING:
     from .context import ObjectContext
+    from .remote import ObjectDirectory
     from .sql import SqlHandle
     from .storage import Storage
 
@@ -43,6 +44,10 @@ RESERVED_NAMES = frozenset(
         "schedule",
         "cancel_schedule",
         "schedules",
+        # paths of the object's own HTTP routes (api/lifecycle.py)
+        "restore",
+        "import",
+        "export",
     }
 )
 
@@ -101,6 +106,15 @@ class DurableObject:
     @property
     def storage(self) -> Storage:
         return self._solo_ctx.storage
+
+    @property
+    def objects(self) -> ObjectDirectory:
+        """Other objects: ``self.objects.get("Class", "name").method(**kw)`` waits for the result;
+        ``.send("method", **kw)`` delivers after this call commits (see objects/remote.py)."""
+        directory = self._solo_ctx.objects
+        if directory is None:
+            raise SoloError("calls between objects are not available here")
+        return directory
 
 
 def _rpc_functions(cls: type) -> dict[str, Any]:

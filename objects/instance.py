@@ -17,8 +17,9 @@ from pathlib import Path
 
 from .calls import Call, Outcome
 from .context import ObjectContext, wall_clock_ms
-from .definition import DurableObject
+from .definition import DurableObject, registry
 from .errors import OwnershipLost, SchemaTooNew, SoloError, StartFailed, UserError
+from .remote import CallScope, ObjectDirectory, RemoteCallError, Transport, cycle_error
 from .shipping import LogShipper, prepare_local_file
 from .sql import SqlHandle, UserCodeGuard, split_statements
 from .statestore import StateStore
@@ -33,6 +34,10 @@ _INTERNAL_DDL = (
     " finished_ms INTEGER NOT NULL) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS _solo_calls_by_time ON _solo_calls (finished_ms)",
     KV_TABLE_DDL,
+    # Calls sent with stub.send(): written in the sending call's savepoint, enqueued by the host
+    # after the batch is committed and shipped, deleted in a later transaction.
+    "CREATE TABLE IF NOT EXISTS _solo_outbox (seq INTEGER PRIMARY KEY, call_id TEXT NOT NULL UNIQUE,"
+    " call TEXT NOT NULL, created_ms INTEGER NOT NULL)",
 )
 _PRUNE_EVERY_BATCHES = 1000
 
@@ -73,6 +78,9 @@ class ObjectInstance:
         clock_ms: Callable[[], int] = wall_clock_ms,
         store: StateStore | None = None,
         head_seq: int = 0,
+        namespace: str = "default",
+        transport: Transport | None = None,
+        call_timeout_s: float = 30.0,
     ) -> None:
         self.cls = cls
         self.object_id = object_id
@@ -88,6 +96,17 @@ class ObjectInstance:
         self._store = store
         self._head_seq = head_seq
         self.shipper: LogShipper | None = None  # None: a local-only instance (tests of the object model)
+        self.ref = f"{cls.__name__}/{name}"
+        self._scope: CallScope | None = None  # the running call's, while user code runs
+        self._unsent: list[Call] = []  # committed outbox entries the host has not sent yet
+        self._sent: list[str] = []  # sent outbox entries to delete in the next transaction
+        self._directory = ObjectDirectory(
+            namespace=namespace,
+            registry=registry(),
+            scope=lambda: self._scope,
+            transport=transport,
+            timeout_s=call_timeout_s,
+        )
 
     # -- lifecycle -------------------------------------------------------
 
@@ -107,10 +126,18 @@ class ObjectInstance:
             self._migrate()
             user = self.cls.__new__(self.cls)
             user._solo_ctx = self._context()
-            self._transaction(user.on_start, what="on_start()")
+            # Calls made by on_start() get ids derived from this activation: its sends commit with it.
+            self._scope = CallScope(f"start\x00{self.object_id}\x00{self.epoch}", [self.ref], self._record_send)
+            try:
+                self._transaction(user.on_start, what="on_start()")
+            finally:
+                self._scope = None
             if self.shipper is not None:
                 self.shipper.deferred = False
                 self.shipper.after_commit(self._conn)
+            # Entries left by a former owner that shipped but did not send, and on_start()'s own.
+            self._unsent = self._read_outbox()
+            self._sent = []
             self._user = user
         except BaseException:
             self.close()
@@ -160,9 +187,11 @@ class ObjectInstance:
         conn = self._conn
         assert conn is not None
         conn.execute(_BEGIN)
+        sends: list[Call] = []
         try:
             self._check_epoch(conn)
-            outcomes = [self._run_one(conn, call) for call in calls]
+            self._delete_sent(conn)
+            outcomes = [self._run_one(conn, call, sends) for call in calls]
             self._batches += 1
             if self._batches % _PRUNE_EVERY_BATCHES == 0:
                 self._prune_call_records(conn)
@@ -170,15 +199,22 @@ class ObjectInstance:
             self._rollback(conn)
             raise
         self._commit(conn)
+        self._sent = []
+        self._unsent.extend(sends)
         return outcomes
 
-    def _run_one(self, conn: sqlite3.Connection, call: Call) -> Outcome:
+    def _run_one(self, conn: sqlite3.Connection, call: Call, sends: list[Call]) -> Outcome:
         recorded = conn.execute("SELECT payload FROM _solo_calls WHERE call_id = ?", (call.call_id,)).fetchone()
         if recorded is not None:
             return Outcome.from_payload(recorded[0])
         conn.execute(_SAVEPOINT)
-        outcome = self._invoke(call)
-        if not outcome.ok:
+        scope = CallScope(call.call_id, [*call.chain, self.ref], self._record_send)
+        outcome = self._invoke(call, scope)
+        if scope.broken is not None:  # transient: fail the batch uncommitted; the call runs again later
+            raise scope.broken
+        if outcome.ok:
+            sends.extend(scope.sends)
+        else:  # its writes and its outbox entries go together
             conn.execute(_ROLLBACK_TO_SAVEPOINT)
         conn.execute(_RELEASE_SAVEPOINT)
         conn.execute(
@@ -187,21 +223,28 @@ class ObjectInstance:
         )
         return outcome
 
-    def _invoke(self, call: Call) -> Outcome:
+    def _invoke(self, call: Call, scope: CallScope) -> Outcome:
         spec = self.cls.__solo_methods__.get(call.method)
         if spec is None:  # the method was removed by a deploy after the call was queued
             return Outcome.failure(
                 call.call_id, "unknown_method", f"{self.cls.__name__} has no rpc method {call.method!r}"
             )
+        if self.ref in call.chain:  # callers check this first; a call that waits on itself never runs
+            error = cycle_error(call.chain, self.ref, call.method)
+            return Outcome.failure(call.call_id, error.code, error.message, type_=type(error).__name__)
         try:
             kwargs = spec.bind(call.args)
+            self._scope = scope
             self._guard.user_code_running = True
             try:
                 result = getattr(self._user, call.method)(**kwargs)
             finally:
                 self._guard.user_code_running = False
+                self._scope = None
         except UserError as exc:
             return Outcome.failure(call.call_id, exc.code, exc.message, status=exc.status, type_="UserError")
+        except RemoteCallError as exc:  # uncaught: this call fails as the remote one did
+            return Outcome.failure(call.call_id, exc.code, exc.message, status=exc.status, type_=type(exc).__name__)
         except SoloError as exc:
             return Outcome.failure(call.call_id, exc.code, exc.message, type_=type(exc).__name__)
         except Exception as exc:
@@ -216,6 +259,53 @@ class ObjectInstance:
                 call.call_id, "method_error", f"result is not JSON-serialisable: {exc}", type_=type(exc).__name__
             )
         return Outcome.success(call.call_id, result)
+
+    # -- the outbox ------------------------------------------------------------
+
+    def take_outbox(self) -> list[Call]:
+        """Committed and shipped calls to send, in order; the host sends them, then calls ack_outbox."""
+        unsent, self._unsent = self._unsent, []
+        return unsent
+
+    def ack_outbox(self, call_ids: Sequence[str]) -> None:
+        """These were enqueued: delete them in the next transaction (or flush_outbox)."""
+        self._sent.extend(call_ids)
+
+    def flush_outbox(self) -> None:
+        """Delete sent entries now, in a transaction of their own (when no batch follows)."""
+        if not self._sent or self._conn is None:
+            return
+        conn = self._conn
+        conn.execute(_BEGIN)
+        try:
+            self._check_epoch(conn)
+            self._delete_sent(conn)
+        except BaseException:
+            self._rollback(conn)
+            raise
+        self._commit(conn)
+        self._sent = []
+
+    def pending_outbox(self) -> list[Call]:
+        """Every entry in the outbox table (for tests and diagnostics)."""
+        assert self._conn is not None
+        return self._read_outbox()
+
+    def _record_send(self, call: Call) -> None:
+        assert self._conn is not None
+        self._conn.execute(
+            "INSERT OR IGNORE INTO _solo_outbox (call_id, call, created_ms) VALUES (?, ?, ?)",
+            (call.call_id, call.to_json(), self.clock_ms()),
+        )
+
+    def _read_outbox(self) -> list[Call]:
+        assert self._conn is not None
+        return [Call.from_json(raw) for (raw,) in self._conn.execute("SELECT call FROM _solo_outbox ORDER BY seq")]
+
+    def _delete_sent(self, conn: sqlite3.Connection) -> None:
+        for start in range(0, len(self._sent), 500):
+            chunk = self._sent[start : start + 500]
+            conn.execute(f"DELETE FROM _solo_outbox WHERE call_id IN ({','.join('?' * len(chunk))})", chunk)
 
     # -- internals ---------------------------------------------------------
 
@@ -266,6 +356,7 @@ class ObjectInstance:
             sql=SqlHandle(self._conn),
             storage=Storage(self._conn),
             clock_ms=self.clock_ms,
+            objects=self._directory,
         )
 
     @staticmethod

@@ -26,6 +26,7 @@ _ENV = {
     "SOLO_IDLE_EVICT_S": ("idle_evict_s", float),
     "SOLO_CALL_TIMEOUT_S": ("call_timeout_s", float),
     "SOLO_MAX_BODY_BYTES": ("max_body_bytes", int),
+    "SOLO_MAX_IMPORT_BYTES": ("max_import_bytes", int),
     "SOLO_CALL_RECORD_TTL_S": ("call_record_ttl_s", int),
     "SOLO_WORKER_THREADS": ("worker_threads", int),
     "SOLO_BATCH_SIZE": ("batch_size", int),
@@ -51,6 +52,7 @@ class Settings:
     idle_evict_s: float = 60.0
     call_timeout_s: float = 30.0
     max_body_bytes: int = 1024 * 1024
+    max_import_bytes: int = 1024 * 1024 * 1024
     call_record_ttl_s: int = 24 * 3600
     worker_threads: int = 16
     batch_size: int = 128

@@ -132,13 +132,16 @@ class StateStore:
         return bytes(image)
 
     def seq_at(self, object_id: str, at: dt.datetime) -> int:
-        """The last sequence committed at or before `at` (0 if none)."""
-        lg = log_table
+        """The last sequence committed at or before `at`, by a shipment or a snapshot (0 if none)."""
+        lg, sn = log_table, snapshots_table
         with self.engine.connect() as conn:
-            value = conn.execute(
+            logged = conn.execute(
                 sa.select(sa.func.max(lg.c.seq)).where(lg.c.object_id == object_id, lg.c.created_at <= at)
             ).scalar()
-        return int(value or 0)
+            snapped = conn.execute(
+                sa.select(sa.func.max(sn.c.seq)).where(sn.c.object_id == object_id, sn.c.created_at <= at)
+            ).scalar()
+        return max(int(logged or 0), int(snapped or 0))
 
     def oldest_seq(self, object_id: str) -> int:
         """The earliest sequence that can still be restored."""
@@ -191,25 +194,33 @@ class StateStore:
         return seq
 
     def delete(self, object_id: str) -> bool:
-        """Remove all state; the row stays as a tombstone whose epoch keeps former owners fenced."""
+        """Remove all state. The row stays as a tombstone whose epoch keeps former owners fenced,
+        and the sequence keeps growing (an empty snapshot) so no old local copy can match it."""
         o = objects_table
         with self.engine.begin() as conn:
-            moved = conn.execute(
+            row = conn.execute(
                 o.update()
                 .where(o.c.id == object_id, o.c.deleted.is_(False))
                 .values(
                     epoch=o.c.epoch + 1,
                     deleted=True,
-                    head_seq=0,
-                    snapshot_seq=0,
+                    head_seq=o.c.head_seq + 1,
                     log_bytes=0,
+                    snapshot_seq=o.c.head_seq + 1,
                     schema_version=0,
                     state_bytes=0,
                 )
-            ).rowcount
-            conn.execute(log_table.delete().where(log_table.c.object_id == object_id))
-            conn.execute(snapshots_table.delete().where(snapshots_table.c.object_id == object_id))
-        return moved == 1
+                .returning(o.c.epoch, o.c.head_seq)
+            ).first()
+            if row is not None:
+                conn.execute(log_table.delete().where(log_table.c.object_id == object_id))
+                conn.execute(snapshots_table.delete().where(snapshots_table.c.object_id == object_id))
+                conn.execute(
+                    snapshots_table.insert().values(
+                        object_id=object_id, seq=row[1], epoch=row[0], image=b"", created_at=utcnow()
+                    )
+                )
+        return row is not None
 
     def shipped_bytes(self, object_id: str, seq: int) -> int:
         """Size of one log record (for benchmarks and tests)."""

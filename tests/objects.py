@@ -95,3 +95,93 @@ class Bulky(DurableObject):
     def touch(self) -> int:
         self.sql.execute("UPDATE cell SET value = value + 1")
         return self.sql.execute("SELECT value FROM cell").fetchone()[0]
+
+
+class Tally(DurableObject):
+    """The target of calls between objects: counts what it is sent and can fail on request."""
+
+    migrations = ["CREATE TABLE received (seq INTEGER PRIMARY KEY AUTOINCREMENT, tag TEXT NOT NULL)"]
+
+    @rpc
+    def add(self, tag: str = "") -> int:
+        self.sql.execute("INSERT INTO received (tag) VALUES (?)", (tag,))
+        return self.total()
+
+    @rpc
+    def total(self) -> int:
+        return self.sql.execute("SELECT count(*) FROM received").fetchone()[0]
+
+    @rpc
+    def tags(self) -> list[str]:
+        return [r[0] for r in self.sql.execute("SELECT tag FROM received ORDER BY seq")]
+
+    @rpc
+    def refuse(self, why: str, status: int = 409) -> None:
+        self.sql.execute("INSERT INTO received (tag) VALUES ('refused')")
+        raise UserError(why, status=status, code="refused")
+
+    @rpc
+    def crash(self) -> None:
+        raise ValueError("tally crashed")
+
+
+def _split(address: str) -> tuple[str, str]:
+    class_name, name = address.split("/", 1)
+    return class_name, name
+
+
+class Relay(DurableObject):
+    """Calls other objects named by its arguments ("Class/name"): chains, cycles, sends."""
+
+    migrations = ["CREATE TABLE log (seq INTEGER PRIMARY KEY AUTOINCREMENT, what TEXT NOT NULL)"]
+
+    @rpc
+    def hop(self, route: list[str]) -> list[str]:
+        """Call route[0].hop(route[1:]) and wait; returns every object the call passed through."""
+        self.sql.execute("INSERT INTO log (what) VALUES (?)", (f"hop {route}",))
+        if not route:
+            return [f"{self.class_name}/{self.name}"]
+        class_name, name = _split(route[0])
+        return [f"{self.class_name}/{self.name}", *self.objects.get(class_name, name).hop(route=route[1:])]
+
+    @rpc
+    def ask(self, target: str, method: str, args: dict | None = None) -> object:
+        """Call target.method(**args) and wait for its result."""
+        class_name, name = _split(target)
+        return self.objects.get(class_name, name).call(method, **(args or {}))
+
+    @rpc
+    def ask_safely(self, target: str, method: str, args: dict | None = None, timeout_s: float | None = None) -> dict:
+        """Like ask, but report a failure of the target as a value."""
+        from objects.remote import RemoteCallError
+
+        class_name, name = _split(target)
+        stub = self.objects.get(class_name, name, timeout_s=timeout_s)
+        try:
+            return {"result": stub.call(method, **(args or {}))}
+        except RemoteCallError as exc:
+            return {"error": {"code": exc.code, "message": exc.message, "type": type(exc).__name__}}
+
+    @rpc
+    def tell(self, target: str, tags: list[str], fail: bool = False) -> int:
+        """Send target.add(tag=...) for each tag (fire-and-forget), then fail if asked to."""
+        class_name, name = _split(target)
+        stub = self.objects.get(class_name, name)
+        for i, tag in enumerate(tags):
+            if i % 2:
+                stub.send.add(tag=tag)
+            else:
+                stub.send("add", tag=tag)
+        self.sql.execute("INSERT INTO log (what) VALUES (?)", (f"told {target} {tags}",))
+        if fail:
+            raise ValueError("relay failed after sending")
+        return len(tags)
+
+    @rpc
+    def log(self) -> list[str]:
+        return [r[0] for r in self.sql.execute("SELECT what FROM log ORDER BY seq")]
+
+    @rpc
+    def forget_call(self, call_id: str) -> None:
+        """Drop a recorded outcome, as if that call's commit had been lost (tests of re-runs)."""
+        self.sql.execute("DELETE FROM _solo_calls WHERE call_id = ?", (call_id,))

@@ -7,18 +7,23 @@ leases in one round trip, evicts idle objects, and drains on shutdown.
 
 Threads:
   wake listener  BLPOP on this worker's wake list: objects it owns that got a call
+  reply listener BLPOP on this worker's reply list: outcomes of calls its objects
+                 made to other objects (workers/replies.py)
   maintainer     lease renewal, idle eviction, and the sweeper that re-dispatches
                  objects whose owner died or whose activation was lost
-  pool           drains, `worker_threads` at a time
+  pool           drains, `worker_threads` at a time; a drain that waits on a call
+                 to another object does not count, so waiting callers cannot starve
+                 the objects they wait on of threads
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,10 +42,15 @@ from objects.settings import Settings
 from objects.statestore import StateStore
 
 from .datadir import WorkerDir, claim_worker_dir
+from .replies import MailboxTransport, ReplyWaiter
 
 log = logging.getLogger(__name__)
 
 Dispatch = Callable[[str], None]  # send an activation for an object id
+
+# Threads beyond worker_threads for drains blocked in a call to another object. Past this many
+# waiting callers, new drains queue behind them (and a wait can end only by its timeout).
+MAX_WAITING_DRAINS = 1024
 
 
 @dataclass(eq=False)
@@ -89,7 +99,13 @@ class ObjectHost:
         self._owned: dict[str, _Owned] = {}
         self._open: OrderedDict[str, None] = OrderedDict()  # objects with an open database, LRU first
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="solo-object")
+        # Drains are submitted only while fewer than worker_threads run (_pump_locked); the pool
+        # itself is larger so that drains waiting on other objects leave room for those objects.
+        self._pool = ThreadPoolExecutor(settings.worker_threads + MAX_WAITING_DRAINS, thread_name_prefix="solo-object")
+        self._ready: deque[_Owned] = deque()  # scheduled drains not yet submitted
+        self._active = 0  # drains submitted and not waiting on another object
+        self.replies = ReplyWaiter(client, self.keys.replies(self.worker_id))
+        self.transport = MailboxTransport(self.mailbox, dispatch, self.replies, self._waiting_on_call)
         self._stopping = threading.Event()
         self._accepting = True
         self._threads: list[threading.Thread] = []
@@ -99,7 +115,11 @@ class ObjectHost:
     def start(self) -> None:
         self._worker_dir = claim_worker_dir(Path(self.settings.data_dir), self.worker_id)
         self.data_dir = self._worker_dir.path
-        for target, name in ((self._listen_for_wakes, "solo-wake"), (self._maintain, "solo-maintain")):
+        for target, name in (
+            (self._listen_for_wakes, "solo-wake"),
+            (self._listen_for_replies, "solo-replies"),
+            (self._maintain, "solo-maintain"),
+        ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -124,6 +144,7 @@ class ObjectHost:
             self._redis.rpush(self.keys.wake(self.worker_id), "")
         except redis.RedisError:
             pass
+        self.replies.wake()
         for thread in self._threads:
             thread.join(timeout=5)
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -167,7 +188,25 @@ class ObjectHost:
             return
         entry.running = True
         entry.again = False
-        self._pool.submit(self._drain, entry)
+        self._ready.append(entry)
+        self._pump_locked()
+
+    def _pump_locked(self) -> None:
+        while self._ready and self._active < self.settings.worker_threads:
+            self._active += 1
+            self._pool.submit(self._drain, self._ready.popleft())
+
+    @contextlib.contextmanager
+    def _waiting_on_call(self) -> Iterator[None]:
+        """Around a drain's wait for another object's reply: its slot serves other drains meanwhile."""
+        with self._lock:
+            self._active -= 1
+            self._pump_locked()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active += 1
 
     # -- draining ----------------------------------------------------------
 
@@ -194,6 +233,9 @@ class ObjectHost:
                     # hand the queued calls to a fresh activation.
                     self._forget(entry, str(exc), release="drain")
                     return
+                # Committed and shipped: now what the batch sent may leave, before its replies,
+                # so that a caller who got a reply finds the sent calls already queued.
+                self._send_outbox(entry.instance)
                 remaining = self.mailbox.complete(entry.object_id, entry.lease, calls, outcomes)
                 entry.last_active = time.monotonic()
                 if remaining == LOST:
@@ -201,6 +243,11 @@ class ObjectHost:
                     return
                 if remaining == 0:
                     break
+            if entry.instance is not None and not entry.gone:
+                try:
+                    entry.instance.flush_outbox()  # no batch follows to delete the sent entries
+                except OwnershipLost as exc:
+                    self._forget(entry, str(exc), release="drain")
         except Exception:
             # Redis or disk trouble: keep nothing we are unsure of; the calls stay
             # queued and the sweeper hands the object to a worker once the lease lapses.
@@ -208,9 +255,23 @@ class ObjectHost:
             self._forget(entry, "drain failed", release="backoff")
         finally:
             with self._lock:
+                self._active -= 1
                 entry.running = False
                 if entry.again and not entry.gone:
                     self._schedule_locked(entry)
+                self._pump_locked()
+
+    def _send_outbox(self, instance: ObjectInstance) -> None:
+        """Enqueue committed outbox entries; they are deleted in the instance's next transaction.
+
+        If this raises, the entries stay in the object's database and its next owner sends
+        them again at hydrate, under the same call ids.
+        """
+        calls = instance.take_outbox()
+        for call in calls:
+            self.transport.send(call)
+        if calls:
+            instance.ack_outbox([c.call_id for c in calls])
 
     def _hydrate(self, entry: _Owned, calls: list[Call]) -> bool:
         first = calls[0]
@@ -241,6 +302,9 @@ class ObjectHost:
             call_retention_ms=self.settings.call_record_ttl_s * 1000,
             store=self.store,
             head_seq=takeover.head_seq,
+            namespace=self.settings.namespace,
+            transport=self.transport,
+            call_timeout_s=self.settings.call_timeout_s,
         )
         epoch = takeover.epoch
         self._make_room_for(entry)
@@ -259,6 +323,9 @@ class ObjectHost:
             return False
         entry.instance, entry.epoch = instance, epoch
         self.catalog.record_schema(entry.object_id, epoch, instance.schema_version())
+        # Sent by a former owner's committed calls but maybe never enqueued (it died after
+        # shipping), and what on_start() sent: same call ids, so the targets run each once.
+        self._send_outbox(instance)
         return True
 
     def _fail_batch(self, entry: _Owned, calls: list[Call], error: SoloError) -> None:
@@ -358,6 +425,9 @@ class ObjectHost:
             if item is not None and item[1]:
                 object_id = item[1].decode() if isinstance(item[1], bytes) else item[1]
                 self.activate(object_id)
+
+    def _listen_for_replies(self) -> None:
+        self.replies.run(self._stopping)
 
     def _maintain(self) -> None:
         interval = self.settings.lease_renew_interval_s

@@ -15,6 +15,7 @@ import redis
 
 from objects.catalog import Catalog, make_engine
 from objects.definition import load_object_modules
+from objects.redis_clients import sync_client
 from objects.settings import Settings
 
 from .broker import DramatiqDispatcher, declare_actors, make_broker
@@ -24,10 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def redis_client(settings: Settings) -> redis.Redis:
-    # Blocking pops use at most 1 s; keep the socket timeout well above it.
-    return redis.Redis.from_url(
-        settings.redis_url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
-    )
+    return sync_client(settings.redis_url)
 
 
 class WorkerProcess:

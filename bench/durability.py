@@ -1,0 +1,114 @@
+"""Durable state: what one small update ships, and how long a cold hydrate takes.
+
+    .venv/bin/python -m bench.durability [--sizes-mb 1 50]
+
+Runs the object model in-process against a fresh Postgres database
+(SOLO_BENCH_POSTGRES_URL): for each size, grows a `Bulky` object to that size
+through ordinary calls, ships a one-row update and records its log record
+size, then hydrates the object on an empty data directory (restore from
+snapshot + log, open, claim, migrations check, on_start) and times it.
+Prints a table and writes JSON to bench/out/durability.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from bench.cluster import ROOT
+from bench.http_load import drop_database, fresh_database
+from objects.calls import Call
+from objects.catalog import Catalog, make_engine
+from objects.instance import ObjectInstance
+from objects.naming import new_call_id, object_id
+from objects.statestore import StateStore
+from tests.objects import Bulky
+
+
+def activate(catalog: Catalog, store: StateStore, directory: Path, name: str) -> tuple[ObjectInstance, float]:
+    oid = object_id("bench", "Bulky", name)
+    started = time.perf_counter()
+    takeover = catalog.take_over(oid, "bench", "Bulky", name, directory.name, known_schema=len(Bulky.migrations))
+    instance = ObjectInstance(
+        Bulky,
+        object_id=oid,
+        name=name,
+        path=directory / f"{oid}.sqlite",
+        epoch=takeover.epoch,
+        store=store,
+        head_seq=takeover.head_seq,
+    )
+    instance.hydrate()
+    return instance, time.perf_counter() - started
+
+
+def call(instance: ObjectInstance, method: str, **args):
+    (outcome,) = instance.run_batch([Call(new_call_id(), instance.object_id, "Bulky", instance.name, method, args)])
+    assert outcome.ok, outcome.error
+    return outcome.result
+
+
+def measure(catalog: Catalog, store: StateStore, workdir: Path, size_mb: int) -> dict:
+    name = f"bulky-{size_mb}mb-{uuid.uuid4().hex[:6]}"
+    owner, _ = activate(catalog, store, workdir / "owner", name)
+    for _ in range(size_mb):
+        call(owner, "grow", kib=1024)
+    call(owner, "touch")
+    seq = owner.seq
+    started = time.perf_counter()
+    call(owner, "touch")
+    update_s = time.perf_counter() - started
+    shipped = store.shipped_bytes(owner.object_id, seq + 1)
+    database_bytes = len(owner._conn.serialize())  # noqa: SLF001 - the owner's own view
+    owner.close()
+    head = store.head(owner.object_id)
+    cold, hydrate_s = activate(catalog, store, workdir / f"cold-{size_mb}", name)
+    assert call(cold, "touch") == 3
+    cold.close()
+    return {
+        "size_mb": size_mb,
+        "database_bytes": database_bytes,
+        "one_row_update_shipped_bytes": shipped,
+        "one_row_update_ms": round(update_s * 1000, 2),
+        "hydrate_empty_dir_ms": round(hydrate_s * 1000, 1),
+        "restored_from_snapshot_seq": head.snapshot_seq,
+        "head_seq": head.seq,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes-mb", type=int, nargs="+", default=[1, 50])
+    args = parser.parse_args()
+    admin_url = os.environ.get("SOLO_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    db_name, db_url = fresh_database(admin_url)
+    engine = make_engine(db_url)
+    runs = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="solo-durability-") as tmp:
+            for size in args.sizes_mb:
+                runs.append(measure(Catalog(engine), StateStore(engine), Path(tmp), size))
+    finally:
+        engine.dispose()
+        drop_database(admin_url, db_name)
+    print("\ndurable state (Postgres on loopback)")
+    print(f"{'size':>6} {'db bytes':>11} {'1-row update shipped':>21} {'update ms':>10} {'hydrate ms':>11}")
+    for r in runs:
+        print(
+            f"{r['size_mb']:>4}MB {r['database_bytes']:>11,} {r['one_row_update_shipped_bytes']:>19,} B "
+            f"{r['one_row_update_ms']:>10} {r['hydrate_empty_dir_ms']:>11}"
+        )
+    out = ROOT / "bench" / "out"
+    out.mkdir(exist_ok=True)
+    (out / "durability.json").write_text(
+        json.dumps({"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "runs": runs}, indent=2)
+    )
+
+
+if __name__ == "__main__":
+    main()

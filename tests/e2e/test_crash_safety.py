@@ -1,0 +1,211 @@
+"""Crash safety with real processes: a paused former owner, a Redis restart, an old deploy."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+
+import httpx
+import pytest
+import redis
+import sqlalchemy as sa
+
+from bench.cluster import free_port
+from objects.catalog import Catalog, make_engine
+from objects.naming import object_id
+
+pytestmark = pytest.mark.e2e
+
+
+def wait_until(predicate, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def history(database_url: str, class_name: str, name: str):
+    engine = make_engine(database_url)
+    try:
+        return Catalog(engine).history(object_id("default", class_name, name))
+    finally:
+        engine.dispose()
+
+
+def test_a_paused_former_owner_can_never_commit(cluster, cluster_env):
+    # Given worker A owns a ledger, with short leases
+    a = cluster.start_worker(SOLO_LEASE_TTL_MS="1000", SOLO_LOG_LEVEL="INFO")
+    cluster.start_api()
+    name = f"z-{uuid.uuid4().hex[:8]}"
+    url = f"/v1/objects/Ledger/{name}"
+    http = httpx.Client(base_url=cluster.url, timeout=60)
+    assert http.post(f"{url}/append", json={"tag": "before"}).status_code == 200
+    b = cluster.start_worker(SOLO_LEASE_TTL_MS="1000")
+
+    # When A is stopped (SIGSTOP) in the middle of a slow call, past its lease
+    slow: dict = {}
+    caller = threading.Thread(
+        target=lambda: slow.update(r=http.post(f"{url}/append", json={"tag": "slow", "sleep_ms": 1500}))
+    )
+    caller.start()
+    time.sleep(0.5)
+    a.send_signal(signal.SIGSTOP)
+    try:
+        # then B takes the object over and serves the queued call and new ones
+        caller.join(timeout=30)
+        assert slow["r"].status_code == 200, slow["r"].text
+        assert http.post(f"{url}/append", json={"tag": "after"}).status_code == 200
+    finally:
+        a.send_signal(signal.SIGCONT)
+
+    # When A resumes, it finishes its call but its shipment is refused: it drops the object
+    wait_until(lambda: "refused" in cluster.log("worker0"), 20, "the former owner's refused shipment")
+    # Then the state holds each call once, and no trace of A's late commit
+    entries = http.post(f"{url}/entries").json()["result"]
+    assert [e["tag"] for e in entries] == ["before", "slow", "after"]
+    epochs = [(h.epoch, h.worker_id) for h in history(cluster_env["DATABASE_URL"], "Ledger", name)]
+    assert len(epochs) == 2 and epochs[0][0] < epochs[1][0]
+    assert b.poll() is None and a.poll() is None
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A Redis server of this test's own, without persistence, that the test may kill and restart."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (scripts/services.sh installs it)")
+    port = free_port()
+    args = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(tmp_path),
+    ]
+
+    class Server:
+        url = f"redis://127.0.0.1:{port}/0"
+        process: subprocess.Popen
+
+        def start(self) -> None:
+            self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            client = redis.Redis.from_url(self.url)
+            wait_until(lambda: _pings(client), 10, "redis-server to start")
+            client.close()
+
+        def kill(self) -> None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    server = Server()
+    server.start()
+    yield server
+    server.kill()
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+def test_a_redis_restart_without_persistence_loses_no_acknowledged_call(cluster, own_redis):
+    # Given two workers and the API on a Redis that keeps nothing on disk
+    cluster.env["REDIS_URL"] = own_redis.url
+    cluster.env["SOLO_CALL_TIMEOUT_S"] = "5"
+    cluster.start_worker()
+    cluster.start_worker()
+    cluster.start_api()
+    names = [f"r-{uuid.uuid4().hex[:8]}" for _ in range(5)]
+    acknowledged: dict[str, set[str]] = {n: set() for n in names}
+    lock = threading.Lock()
+
+    def client(index: int) -> None:
+        # Each increment has its own Idempotency-Key and is retried with it until acknowledged.
+        with httpx.Client(base_url=cluster.url, timeout=10) as http:
+            for i in range(40):
+                name, key = names[(index + i) % len(names)], f"{index}-{i}"
+                for _attempt in range(60):
+                    try:
+                        r = http.post(f"/v1/objects/Counter/{name}/increment", headers={"Idempotency-Key": key})
+                    except httpx.HTTPError:
+                        time.sleep(0.2)
+                        continue
+                    if r.status_code == 200:
+                        with lock:
+                            acknowledged[name].add(key)
+                        break
+                    time.sleep(0.2)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    # When Redis is killed and restarted empty in the middle of the load
+    time.sleep(1.5)
+    own_redis.kill()
+    time.sleep(0.5)
+    own_redis.start()
+    for t in threads:
+        t.join(timeout=240)
+
+    # Then every increment was acknowledged, and each counter holds each exactly once
+    assert sum(len(keys) for keys in acknowledged.values()) == 8 * 40
+    with httpx.Client(base_url=cluster.url, timeout=30) as http:
+        for name in names:
+            reply = http.post(f"/v1/objects/Counter/{name}/get").json()
+            assert reply.get("result") == len(acknowledged[name]), reply
+
+
+def test_an_old_deploy_refuses_an_object_migrated_by_newer_code(cluster, cluster_env):
+    # Given an object migrated by the new code (two migrations)
+    cluster.env["SOLO_OBJECTS"] = "tests.versioned_v2"
+    new = cluster.start_worker()
+    cluster.start_api()
+    name = f"v-{uuid.uuid4().hex[:8]}"
+    http = httpx.Client(base_url=cluster.url, timeout=60)
+    assert http.post(f"/v1/objects/Versioned/{name}/code").json()["result"] == "v2"
+    new.send_signal(signal.SIGTERM)
+    assert new.wait(timeout=30) == 0
+
+    # When only a worker with the old code (one migration) is running
+    cluster.start_worker(SOLO_OBJECTS="tests.versioned_v1")
+    result: dict = {}
+    caller = threading.Thread(target=lambda: result.update(r=http.post(f"/v1/objects/Versioned/{name}/code")))
+    caller.start()
+    wait_until(lambda: "refusing" in cluster.log("worker1"), 20, "the old worker to refuse the object")
+
+    # Then it refuses without taking the object, and a new-code worker serves the waiting call
+    cluster.start_worker(SOLO_OBJECTS="tests.versioned_v2")
+    caller.join(timeout=60)
+    assert result["r"].status_code == 200 and result["r"].json()["result"] == "v2"
+    workers = {h.worker_id for h in history(cluster_env["DATABASE_URL"], "Versioned", name)}
+    assert not any(w.startswith("w1-") for w in workers), workers
+
+
+def test_schema_versions_are_recorded_in_the_catalog(cluster, cluster_env):
+    cluster.start_worker()
+    cluster.start_api()
+    name = f"s-{uuid.uuid4().hex[:8]}"
+    with httpx.Client(base_url=cluster.url, timeout=30) as http:
+        http.post(f"/v1/objects/Counter/{name}/increment")
+    engine = sa.create_engine(cluster_env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        version = conn.execute(
+            sa.text("SELECT schema_version FROM objects WHERE id = :id"),
+            {"id": object_id("default", "Counter", name)},
+        ).scalar()
+    engine.dispose()
+    assert version == 2

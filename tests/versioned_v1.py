@@ -1,0 +1,11 @@
+"""An object class as an older deploy had it: one migration. Loaded only by e2e worker processes."""
+
+from objects import DurableObject, rpc
+
+
+class Versioned(DurableObject):
+    migrations = ["CREATE TABLE notes (text TEXT NOT NULL)"]
+
+    @rpc
+    def code(self) -> str:
+        return "v1"

@@ -1,0 +1,144 @@
+"""Calls from this worker's objects to other objects: delivery and the reply path.
+
+`MailboxTransport` enqueues a call exactly as the API does (enqueue.lua, then an
+activation when the decision is "dispatch", or the recorded outcome when it is
+"done"). A waiting call names this worker's reply list; one `ReplyWaiter`
+thread per worker pops that list (BLPOP, 1 s) and resolves the waiting
+futures by call id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import CancelledError, Future
+
+import redis
+
+from objects.calls import Call, Outcome
+from objects.mailbox import Mailbox
+from objects.remote import RemoteCallTimeout, RemoteCallUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class ReplyWaiter:
+    """Futures by call id, resolved from one reply list."""
+
+    def __init__(self, client: redis.Redis, key: str) -> None:
+        self._redis = client
+        self.key = key
+        self._waiting: dict[str, list[Future[Outcome]]] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    def expect(self, call_id: str) -> Future[Outcome]:
+        """Register before enqueueing, so that a fast reply cannot be missed."""
+        future: Future[Outcome] = Future()
+        with self._lock:
+            self._waiting[call_id].append(future)
+        return future
+
+    def forget(self, call_id: str, future: Future[Outcome]) -> None:
+        with self._lock:
+            futures = self._waiting.get(call_id)
+            if futures and future in futures:
+                futures.remove(future)
+                if not futures:
+                    del self._waiting[call_id]
+
+    def run(self, stopping: threading.Event) -> None:
+        while not stopping.is_set():
+            try:
+                item = self._redis.blpop([self.key], timeout=1)
+                if item is None:
+                    continue
+                batch = [item[1]]
+                more = self._redis.lpop(self.key, 256)  # what else is there, without blocking
+                if more:
+                    batch.extend(more)
+            except redis.RedisError:
+                log.warning("reply listener: Redis unavailable; retrying")
+                stopping.wait(0.5)
+                continue
+            for raw in batch:
+                if raw:  # "" only wakes the loop up (stop)
+                    self._resolve(Outcome.from_payload(raw))
+        with self._lock:
+            waiting, self._waiting = self._waiting, defaultdict(list)
+        for futures in waiting.values():
+            for future in futures:
+                future.cancel()
+
+    def wake(self) -> None:
+        with contextlib.suppress(redis.RedisError):
+            self._redis.rpush(self.key, "")
+
+    def _resolve(self, outcome: Outcome) -> None:
+        with self._lock:
+            futures = self._waiting.pop(outcome.call_id, [])
+        for future in futures:
+            if not future.done():
+                future.set_result(outcome)
+
+
+class MailboxTransport:
+    """objects.remote.Transport over the mailboxes: what `self.objects` uses on a worker."""
+
+    def __init__(
+        self,
+        mailbox: Mailbox,
+        dispatch: Callable[[str], None],
+        replies: ReplyWaiter,
+        waiting: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
+    ) -> None:
+        self._mailbox = mailbox
+        self._dispatch = dispatch
+        self._replies = replies
+        self._waiting = waiting  # the host lends the caller's thread slot out while it waits
+
+    @property
+    def reply_to(self) -> str:
+        return self._replies.key
+
+    def send(self, call: Call) -> None:
+        """Enqueue; raises on Redis trouble (the caller keeps the entry and sends it again)."""
+        enqueued = self._mailbox.enqueue(call)
+        if enqueued.decision == "dispatch":
+            self._dispatch(call.object_id)
+
+    def call(self, call: Call, timeout_s: float) -> Outcome:
+        target = f"{call.class_name}/{call.object_name}"
+        future = self._replies.expect(call.call_id)
+        try:
+            try:
+                enqueued = self._mailbox.enqueue(call)
+                if enqueued.outcome is not None:  # this call id already ran (a re-run caller)
+                    return enqueued.outcome
+                if enqueued.decision == "dispatch":
+                    self._dispatch(call.object_id)
+            except redis.RedisError as exc:
+                raise RemoteCallUnavailable(
+                    f"{target}.{call.method}: could not enqueue: {type(exc).__name__}: {exc}",
+                    target=target,
+                    method=call.method,
+                    call_id=call.call_id,
+                ) from exc
+            with self._waiting():
+                try:
+                    return future.result(timeout_s)
+                except TimeoutError:
+                    raise RemoteCallTimeout(
+                        f"{target}.{call.method}: no result within {timeout_s:g} s (call {call.call_id} stays queued)",
+                        target=target,
+                        method=call.method,
+                        call_id=call.call_id,
+                    ) from None
+                except CancelledError:
+                    raise RemoteCallUnavailable(
+                        f"{target}.{call.method}: this worker is stopping", call_id=call.call_id
+                    ) from None
+        finally:
+            self._replies.forget(call.call_id, future)
