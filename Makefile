@@ -47,3 +47,4 @@ check: lint test
 
 bench: venv services
 	$(BIN)/python -m bench.http_load --objects 1 100 --seconds 10 --concurrency 64 --workers 1
+	$(BIN)/python -m bench.durability --sizes-mb 1 50
