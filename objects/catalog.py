@@ -130,6 +130,7 @@ class ObjectInfo:
 class Takeover:
     epoch: int
     head_seq: int  # the last durable log record: hydrate restores up to here
+    schema_version: int  # as recorded; the worker records a new one only when migrations change it
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ class Catalog:
                 },
                 where=sa.or_(t.c.schema_version <= known_schema, t.c.deleted),
             )
-            .returning(t.c.epoch, t.c.head_seq)
+            .returning(t.c.epoch, t.c.head_seq, t.c.schema_version)
         )
         with self.engine.begin() as conn:
             row = conn.execute(upsert).first()
@@ -193,11 +194,11 @@ class Catalog:
                 raise SchemaTooNew(
                     f"{class_name}/{name} has schema version {version}; this code knows {known_schema} migrations"
                 )
-            epoch, head_seq = int(row[0]), int(row[1])
+            epoch, head_seq, schema_version = int(row[0]), int(row[1]), int(row[2])
             conn.execute(
                 activations_table.insert().values(object_id=object_id, epoch=epoch, worker_id=worker_id, started_at=now)
             )
-        return Takeover(epoch, head_seq)
+        return Takeover(epoch, head_seq, schema_version)
 
     def record_schema(self, object_id: str, epoch: int, schema_version: int) -> None:
         """After migrations: older code must now refuse this object."""

@@ -322,7 +322,8 @@ class ObjectHost:
             self._forget(entry, str(exc))
             return False
         entry.instance, entry.epoch = instance, epoch
-        self.catalog.record_schema(entry.object_id, epoch, instance.schema_version())
+        if instance.schema_version() != takeover.schema_version:  # skip a write on most activations
+            self.catalog.record_schema(entry.object_id, epoch, instance.schema_version())
         # Sent by a former owner's committed calls but maybe never enqueued (it died after
         # shipping), and what on_start() sent: same call ids, so the targets run each once.
         self._send_outbox(instance)
