@@ -325,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     point.add_argument("--at", help="an ISO-8601 time, e.g. 2024-05-01T12:00:00Z (UTC when no offset)")
     a.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the server (default 600)")
     action("delete", "remove the object's state; the next call starts empty")
+
+    from .bench import add_bench_command
+
+    add_bench_command(sub)
     return parser
 
 

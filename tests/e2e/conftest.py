@@ -6,10 +6,15 @@ key prefix and data directory, and every process is stopped afterwards.
 
 from __future__ import annotations
 
+import shutil
+import signal
+import subprocess
+import time
+
 import pytest
 import redis
 
-from bench.cluster import Cluster, process_env
+from bench.cluster import Cluster, free_port, process_env
 from tests.conftest import delete_prefix
 
 
@@ -32,3 +37,60 @@ def cluster(cluster_env, tmp_path, key_prefix, real_redis_url):
     client = redis.Redis.from_url(real_redis_url)
     delete_prefix(client, key_prefix)
     client.close()
+
+
+def wait_until(predicate, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A Redis server of this test's own, without persistence, that the test may kill and restart."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (scripts/services.sh installs it)")
+    port = free_port()
+    args = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(tmp_path),
+    ]
+
+    class Server:
+        url = f"redis://127.0.0.1:{port}/0"
+        process: subprocess.Popen
+
+        def start(self) -> None:
+            self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            client = redis.Redis.from_url(self.url)
+            wait_until(lambda: _pings(client), 10, "redis-server to start")
+            client.close()
+
+        def kill(self) -> None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    server = Server()
+    server.start()
+    yield server
+    server.kill()
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False

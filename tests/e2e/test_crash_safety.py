@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
-import subprocess
 import threading
 import time
 import uuid
 
 import httpx
 import pytest
-import redis
 import sqlalchemy as sa
 
-from bench.cluster import free_port
 from objects.catalog import Catalog, make_engine
 from objects.naming import object_id
+from tests.e2e.conftest import wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_until(predicate, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def history(database_url: str, class_name: str, name: str):
@@ -72,54 +60,6 @@ def test_a_paused_former_owner_can_never_commit(cluster, cluster_env):
     epochs = [(h.epoch, h.worker_id) for h in history(cluster_env["DATABASE_URL"], "Ledger", name)]
     assert len(epochs) == 2 and epochs[0][0] < epochs[1][0]
     assert b.poll() is None and a.poll() is None
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    """A Redis server of this test's own, without persistence, that the test may kill and restart."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed (scripts/services.sh installs it)")
-    port = free_port()
-    args = [
-        binary,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(tmp_path),
-    ]
-
-    class Server:
-        url = f"redis://127.0.0.1:{port}/0"
-        process: subprocess.Popen
-
-        def start(self) -> None:
-            self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            client = redis.Redis.from_url(self.url)
-            wait_until(lambda: _pings(client), 10, "redis-server to start")
-            client.close()
-
-        def kill(self) -> None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-
-    server = Server()
-    server.start()
-    yield server
-    server.kill()
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
 
 
 def test_a_redis_restart_without_persistence_loses_no_acknowledged_call(cluster, own_redis):
