@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from objects.alarm_index import AlarmIndex
 from objects.calls import Outcome
 from objects.catalog import Catalog, make_engine
 from objects.definition import ClassRegistry, load_object_modules
@@ -26,6 +27,7 @@ from objects.redis_clients import async_client, sync_client
 from objects.settings import Settings
 from objects.statestore import StateStore
 
+from .alarms import AlarmListing
 from .calls import CallService
 from .errors import (
     http_error_handler,
@@ -149,7 +151,10 @@ class Api:
             replies=self.replies,
             dispatch=dispatch,
         )
-        self.lifecycle = Lifecycle(settings, registry, catalog, StateStore(catalog.engine), self.calls)
+        self.alarms = AlarmListing(AlarmIndex(catalog.engine, settings.namespace))
+        self.lifecycle = Lifecycle(
+            settings, registry, catalog, StateStore(catalog.engine), self.calls, self.alarms, self.redis
+        )
 
     async def call_method(self, request: Request) -> JSONResponse:
         p = request.path_params
@@ -206,6 +211,7 @@ class Api:
                 "seq": info.head_seq,
                 "created_at": info.created_at.isoformat(),
                 "last_active_at": info.last_active_at.isoformat(),
+                "alarms": await self.alarms.of_object(address.object_id),
             }
         )
 
@@ -243,6 +249,7 @@ class Api:
             Route("/v1/objects/{class_name}/{name}", self.get_object, methods=["GET"]),
             Route("/v1/objects/{class_name}/{name}", lifecycle.delete, methods=["DELETE"]),
             Route("/v1/calls/{call_id}", self.get_call, methods=["GET"]),
+            Route("/v1/alarms", self.alarms.list, methods=["GET"]),
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/readyz", self.readyz, methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),

@@ -178,6 +178,13 @@ class ObjectRef:
         return lambda **kwargs: self.call(method, **kwargs)
 
 
+def _alarm_filters(
+    due_before: int | str | None, class_name: str | None, state: str | None, limit: int | None
+) -> dict[str, str]:
+    given = {"due_before": due_before, "class": class_name, "state": state, "limit": limit}
+    return {key: str(value) for key, value in given.items() if value is not None}
+
+
 class Client:
     def __init__(
         self,
@@ -193,6 +200,18 @@ class Client:
 
     def call_status(self, call_id: str) -> dict[str, Any]:
         return _result(self.http.get(f"/v1/calls/{quote(call_id, safe='')}"))
+
+    def alarms(
+        self,
+        *,
+        due_before: int | str | None = None,
+        class_name: str | None = None,
+        state: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Alarms and schedules across all objects (GET /v1/alarms)."""
+        params = _alarm_filters(due_before, class_name, state, limit)
+        return _result(self.http.get("/v1/alarms", params=params))["alarms"]
 
     def close(self) -> None:
         self.http.close()
@@ -272,6 +291,18 @@ class AsyncClient:
 
     async def call_status(self, call_id: str) -> dict[str, Any]:
         return _result(await self.http.get(f"/v1/calls/{quote(call_id, safe='')}"))
+
+    async def alarms(
+        self,
+        *,
+        due_before: int | str | None = None,
+        class_name: str | None = None,
+        state: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Alarms and schedules across all objects (GET /v1/alarms)."""
+        params = _alarm_filters(due_before, class_name, state, limit)
+        return _result(await self.http.get("/v1/alarms", params=params))["alarms"]
 
     async def aclose(self) -> None:
         await self.http.aclose()

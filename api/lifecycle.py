@@ -19,15 +19,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
+import redis.asyncio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 
+from objects.alarm_queue import DueAlarm
 from objects.catalog import Catalog
 from objects.definition import ClassRegistry
 from objects.errors import InvalidArguments, ObjectNotFound, PayloadTooLarge, SoloError
+from objects.keys import Keys
 from objects.settings import Settings
 from objects.statestore import InvalidImage, StateStore, check_image
+from objects.wal import plain_file
 
+from .alarms import AlarmListing
 from .calls import Address, CallService
 
 IMPORT_CONTENT_TYPE = "application/octet-stream"
@@ -46,13 +51,6 @@ class OutOfRetention(SoloError):
     """Raised when a restore asks for a point the shared database no longer (or never) held."""
 
     code = "out_of_retention"
-
-
-def plain_file(image: bytes) -> bytes:
-    """The image as a rollback-journal database: bytes 18-19 say WAL mode, meaningless without the log."""
-    if len(image) < 20 or image[18:20] == b"\x01\x01":
-        return image
-    return image[:18] + b"\x01\x01" + image[20:]
 
 
 def without_epoch_stamp(image: bytes) -> bytes:
@@ -123,9 +121,19 @@ async def _read_limited(request: Request, limit: int, message: str) -> bytes:
 
 class Lifecycle:
     def __init__(
-        self, settings: Settings, registry: ClassRegistry, catalog: Catalog, store: StateStore, calls: CallService
+        self,
+        settings: Settings,
+        registry: ClassRegistry,
+        catalog: Catalog,
+        store: StateStore,
+        calls: CallService,
+        alarms: AlarmListing,
+        client: redis.asyncio.Redis,
     ) -> None:
         self.settings = settings
+        self.alarms = alarms
+        self.redis = client
+        self.alarms_due_key = Keys(settings.key_prefix).alarms_due
         self.registry = registry
         self.catalog = catalog
         self.store = store
@@ -189,7 +197,9 @@ class Lifecycle:
             )
         limit = self.max_import_bytes
         image = await _read_limited(request, limit, f"the file is larger than SOLO_MAX_IMPORT_BYTES ({limit} bytes)")
+        before = await self.alarms.of_object(address.object_id)
         seq = await asyncio.to_thread(self._import_image, address, image)
+        await self._update_time_index(address, before, await self.alarms.of_object(address.object_id))
         return JSONResponse({"seq": seq})
 
     # -- restore -------------------------------------------------------------
@@ -229,14 +239,41 @@ class Lifecycle:
         limit = self.settings.max_body_bytes
         body = await _read_limited(request, limit, f"request body is larger than {limit} bytes")
         kind, point = parse_restore_point(body)
-        return JSONResponse(await asyncio.to_thread(self._restore, address, kind, point))
+        before = await self.alarms.of_object(address.object_id)
+        restored = await asyncio.to_thread(self._restore, address, kind, point)
+        await self._update_time_index(address, before, await self.alarms.of_object(address.object_id))
+        return JSONResponse(restored)
 
     # -- delete --------------------------------------------------------------
 
     async def delete(self, request: Request) -> JSONResponse:
         address = self._address(request)
-        # Alarms are not stored yet; when they are, the object's alarm is removed here too.
-        # Queued calls stay in the mailbox: they run on the empty object.
+        # Queued calls stay in the mailbox: they run on the empty object. The alarm index rows
+        # go with the state (same transaction); the scheduler's entries are removed after, so
+        # that no fire brings the deleted object back.
+        before = await self.alarms.of_object(address.object_id)
         if not await asyncio.to_thread(self.store.delete, address.object_id):
             raise self._not_found(address)
+        await self._update_time_index(address, before, [])
         return JSONResponse({"deleted": True})
+
+    # -- the scheduler's time index ------------------------------------------
+
+    async def _update_time_index(self, address: Address, before: list[dict], after: list[dict]) -> None:
+        """After the state (and with it the alarm index) was replaced or deleted: the scheduler's
+        Redis entries follow, so that no old entry fires late, early or for a deleted object."""
+
+        def member(alarm: dict) -> str:
+            return DueAlarm(address.object_id, address.class_name, address.name, alarm["name"], 0).member
+
+        pipe = self.redis.pipeline(transaction=False)
+        if before:
+            pipe.zrem(self.alarms_due_key, *[member(a) for a in before])
+        horizon_ms = int(self.settings.alarm_horizon_s * 1000)
+        now_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+        due = {
+            member(a): a["next_ms"] for a in after if a["next_ms"] is not None and a["next_ms"] <= now_ms + horizon_ms
+        }
+        if due:
+            pipe.zadd(self.alarms_due_key, due)
+        await pipe.execute()

@@ -251,6 +251,40 @@ def cmd_worker(args) -> int:
     return 0
 
 
+def cmd_scheduler(args) -> int:
+    from workers.process import run_scheduler
+
+    run_scheduler(Settings.from_env())
+    return 0
+
+
+def cmd_alarms(args) -> int:
+    from api.client import CallError
+
+    with _client(args) as client:
+        try:
+            alarms = client.alarms(due_before=args.due_before, class_name=args.cls, state=args.state, limit=args.limit)
+        except CallError as exc:
+            return _print_error(exc)
+    if args.json:
+        print(json.dumps(alarms, indent=2))
+        return 0
+    print(f"{'object':<40} {'name':<24} {'state':<9} {'next (UTC)':<24} {'retries':>7}  last error")
+    for a in alarms:
+        ref = f"{a['object']['class']}/{a['object']['name']}"
+        when = _utc(a["next_ms"]) if a["next_ms"] is not None else "-"
+        name = "(alarm)" if a["kind"] == "alarm" else a["name"]
+        error = (a["last_error"] or "")[:60]
+        print(f"{ref:<40} {name:<24} {a['state']:<9} {when:<24} {a['retry_count']:>7}  {error}")
+    return 0
+
+
+def _utc(ms: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
 def cmd_migrate(args) -> int:
     from objects.migrate import upgrade
 
@@ -284,7 +318,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="object threads (default SOLO_WORKER_THREADS)")
     p.set_defaults(func=cmd_worker)
 
+    sub.add_parser("scheduler", help="run a scheduler alone (workers also run one unless told not to)").set_defaults(
+        func=cmd_scheduler
+    )
+
     sub.add_parser("migrate").set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("alarms", help="alarms and schedules across all objects")
+    alarm_actions = p.add_subparsers(dest="action", required=True)
+    a = alarm_actions.add_parser("ls", help="list pending, retrying and failed alarms and schedules")
+    a.add_argument("--due-before", help="only those due by then: epoch ms or an ISO-8601 time")
+    a.add_argument("--class", dest="cls", help="only objects of this class")
+    a.add_argument("--state", choices=["pending", "retrying", "failed"])
+    a.add_argument("--limit", type=int)
+    a.add_argument("--json", action="store_true", help="print the API's JSON")
+    a.add_argument("--url", default=url, help="the API (default $SOLO_URL)")
+    a.set_defaults(func=cmd_alarms)
 
     p = sub.add_parser("call", help="call a method: solo call Counter/a increment by=2")
     p.add_argument("object")

@@ -81,6 +81,30 @@ activations_table = sa.Table(
 )
 
 
+# The shared index of every object's alarms and schedules (objects/alarm_index.py): rows are
+# written in the same transaction as the log record of the commit that changed them.
+alarms_table = sa.Table(
+    "alarms",
+    metadata,
+    sa.Column("object_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("namespace", sa.String(64), nullable=False),
+    sa.Column("class_name", sa.String(128), nullable=False),
+    sa.Column("object_name", sa.String(1024), nullable=False),
+    sa.Column("method", sa.String(200), nullable=False),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("scheduled_ms", sa.BigInteger, nullable=True),
+    sa.Column("next_ms", sa.BigInteger, nullable=True),  # NULL: dropped after its retries failed
+    sa.Column("retry_count", sa.Integer, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("last_error_ms", sa.BigInteger, nullable=True),
+    sa.Column("last_fired_ms", sa.BigInteger, nullable=True),
+    sa.Index("alarms_by_due", "next_ms"),
+    sa.Index("alarms_by_class", "class_name", "next_ms"),
+)
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 

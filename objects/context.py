@@ -1,4 +1,4 @@
-"""The one object a handler's code needs: identity, SQL, key-value storage, other objects and a clock."""
+"""The one object a handler's code needs: identity, SQL, storage, other objects, alarms and a clock."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from .sql import SqlHandle
 from .storage import Storage
 
 if TYPE_CHECKING:
+    from .alarms import Alarms
     from .remote import ObjectDirectory
 
 
@@ -27,6 +28,7 @@ class ObjectContext:
     storage: Storage
     clock_ms: Callable[[], int] = field(default=wall_clock_ms)
     objects: ObjectDirectory | None = None
+    alarms: Alarms | None = None
 
     def now_ms(self) -> int:
         return self.clock_ms()

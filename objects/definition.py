@@ -18,6 +18,9 @@ from .naming import check_class_name
 from .signatures import MethodSpec, annotation_problem
 
 if TYPE_CHECKING:
+    import datetime as dt
+
+    from .alarms import Alarms, Missed
     from .context import ObjectContext
     from .remote import ObjectDirectory
     from .sql import SqlHandle
@@ -106,6 +109,42 @@ class DurableObject:
     @property
     def storage(self) -> Storage:
         return self._solo_ctx.storage
+
+    # -- named schedules (objects/alarms.py); the single alarm is self.storage.set_alarm ---
+
+    def schedule(
+        self,
+        name: str,
+        method: str,
+        *,
+        at: dt.datetime | int | float | None = None,
+        every_s: float | None = None,
+        cron: str | None = None,
+        kwargs: dict[str, Any] | None = None,
+        missed: Missed = "fire_once",
+        grace_s: float = 60.0,
+    ) -> dict[str, Any]:
+        """Call ``self.<method>(**kwargs)`` at `at`, every `every_s` seconds (from `at` if given), or per
+        `cron` (UTC; five fields, or six with seconds last). Replaces a schedule of the same name.
+        `missed` says what happens to occurrences more than `grace_s` late: "fire_once" (run once
+        for all of them), "catch_up" (run each) or "skip". Returns the schedule as schedules() lists it."""
+        return self._solo_schedules().schedule(
+            name, method, at=at, every_s=every_s, cron=cron, kwargs=kwargs, missed=missed, grace_s=grace_s
+        )
+
+    def cancel_schedule(self, name: str) -> bool:
+        """Remove a schedule; False if there was none of that name."""
+        return self._solo_schedules().cancel_schedule(name)
+
+    def schedules(self) -> list[dict[str, Any]]:
+        """This object's schedules, with their next time, retries and last error."""
+        return self._solo_schedules().schedules()
+
+    def _solo_schedules(self) -> Alarms:
+        alarms = self._solo_ctx.alarms
+        if alarms is None:
+            raise SoloError("schedules are not available here")
+        return alarms
 
     @property
     def objects(self) -> ObjectDirectory:

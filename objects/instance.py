@@ -15,6 +15,8 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .alarm_index import IndexUpdate
+from .alarms import ALARM, ALARMS_DDL, FIRE_METHOD, Alarms, Fire, read_rows
 from .calls import Call, Outcome
 from .context import ObjectContext, wall_clock_ms
 from .definition import DurableObject, registry
@@ -38,6 +40,7 @@ _INTERNAL_DDL = (
     # after the batch is committed and shipped, deleted in a later transaction.
     "CREATE TABLE IF NOT EXISTS _solo_outbox (seq INTEGER PRIMARY KEY, call_id TEXT NOT NULL UNIQUE,"
     " call TEXT NOT NULL, created_ms INTEGER NOT NULL)",
+    ALARMS_DDL,
 )
 _PRUNE_EVERY_BATCHES = 1000
 
@@ -97,6 +100,9 @@ class ObjectInstance:
         self._head_seq = head_seq
         self.shipper: LogShipper | None = None  # None: a local-only instance (tests of the object model)
         self.ref = f"{cls.__name__}/{name}"
+        self.namespace = namespace
+        self.alarms = Alarms(cls, object_id, clock_ms)
+        self._alarm_changes: list[tuple[str, int | None]] = []  # shipped, not yet announced to the scheduler
         self._scope: CallScope | None = None  # the running call's, while user code runs
         self._unsent: list[Call] = []  # committed outbox entries the host has not sent yet
         self._sent: list[str] = []  # sent outbox entries to delete in the next transaction
@@ -134,7 +140,9 @@ class ObjectInstance:
                 self._scope = None
             if self.shipper is not None:
                 self.shipper.deferred = False
-                self.shipper.after_commit(self._conn)
+                # The index gets all of this object's alarms: whatever a former owner shipped
+                # without announcing, or an import or restore brought, is current from here.
+                self.shipper.after_commit(self._conn, self._alarm_update(replace_all=True))
             # Entries left by a former owner that shipped but did not send, and on_start()'s own.
             self._unsent = self._read_outbox()
             self._sent = []
@@ -152,6 +160,7 @@ class ObjectInstance:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+            self.alarms.conn = None
             if self.shipper is not None:
                 self.shipper.connection_closed()
 
@@ -197,6 +206,7 @@ class ObjectInstance:
                 self._prune_call_records(conn)
         except BaseException:
             self._rollback(conn)
+            self.alarms.dirty.clear()
             raise
         self._commit(conn)
         self._sent = []
@@ -209,14 +219,27 @@ class ObjectInstance:
             return Outcome.from_payload(recorded[0])
         conn.execute(_SAVEPOINT)
         scope = CallScope(call.call_id, [*call.chain, self.ref], self._record_send)
-        outcome = self._invoke(call, scope)
+        fire: Fire | None = None
+        if call.method == FIRE_METHOD:
+            fire = self.alarms.begin_fire(str(call.args.get("name")), int(call.args.get("due_ms") or 0))
+            outcome = self._run_fire(call, fire, scope)
+        else:
+            outcome = self._invoke(call, scope)
         if scope.broken is not None:  # transient: fail the batch uncommitted; the call runs again later
+            self.alarms.abandon_fire()
             raise scope.broken
         if outcome.ok:
             sends.extend(scope.sends)
+            if fire is not None:
+                self.alarms.fire_succeeded(fire)
         else:  # its writes and its outbox entries go together
             conn.execute(_ROLLBACK_TO_SAVEPOINT)
+            if fire is not None:  # after the rollback: the retry is recorded, the handler's writes are not
+                error = outcome.error or {}
+                self.alarms.fire_failed(fire, f"{error.get('type') or error.get('code')}: {error.get('message')}")
         conn.execute(_RELEASE_SAVEPOINT)
+        if call.method == FIRE_METHOD:
+            return outcome  # a fire runs at most once per occurrence because of its alarm's row
         conn.execute(
             "INSERT INTO _solo_calls (call_id, payload, finished_ms) VALUES (?, ?, ?)",
             (call.call_id, outcome.payload(), self.clock_ms()),
@@ -234,21 +257,12 @@ class ObjectInstance:
             return Outcome.failure(call.call_id, error.code, error.message, type_=type(error).__name__)
         try:
             kwargs = spec.bind(call.args)
-            self._scope = scope
-            self._guard.user_code_running = True
-            try:
-                result = getattr(self._user, call.method)(**kwargs)
-            finally:
-                self._guard.user_code_running = False
-                self._scope = None
-        except UserError as exc:
-            return Outcome.failure(call.call_id, exc.code, exc.message, status=exc.status, type_="UserError")
-        except RemoteCallError as exc:  # uncaught: this call fails as the remote one did
-            return Outcome.failure(call.call_id, exc.code, exc.message, status=exc.status, type_=type(exc).__name__)
         except SoloError as exc:
             return Outcome.failure(call.call_id, exc.code, exc.message, type_=type(exc).__name__)
-        except Exception as exc:
-            return Outcome.failure(call.call_id, "method_error", str(exc), type_=type(exc).__name__)
+        outcome = self._run_user(call.call_id, scope, lambda: getattr(self._user, call.method)(**kwargs))
+        if not outcome.ok:
+            return outcome
+        result = outcome.result
         # A result that cannot be sent is a failed call. RecursionError (a result nested too
         # deeply) must be caught here too: escaping, it would fail the drain and the call
         # would be retried forever, leaving the object unable to serve.
@@ -259,6 +273,67 @@ class ObjectInstance:
                 call.call_id, "method_error", f"result is not JSON-serialisable: {exc}", type_=type(exc).__name__
             )
         return Outcome.success(call.call_id, result)
+
+    def _run_fire(self, call: Call, fire: Fire | None, scope: CallScope) -> Outcome:
+        """An alarm or schedule fire: the handler's return value is not kept."""
+        if fire is None:  # no longer due (replaced, deleted, already fired) or a skipped missed occurrence
+            return Outcome.success(call.call_id, {"fired": False})
+        user = self._user
+        if fire.row.name == ALARM:
+            outcome = self._run_user(call.call_id, scope, lambda: user.alarm(fire.info))
+        else:
+            outcome = self._run_user(call.call_id, scope, lambda: getattr(user, fire.row.method)(**fire.row.kwargs))
+        if not outcome.ok:
+            return outcome
+        info = fire.info
+        return Outcome.success(
+            call.call_id, {"fired": True, "scheduled_ms": info.scheduled_ms, "retry_count": info.retry_count}
+        )
+
+    def _run_user(self, call_id: str, scope: CallScope, body: Callable[[], object]) -> Outcome:
+        """Run user code for a call: its exceptions become the call's failure."""
+        try:
+            self._scope = scope
+            self._guard.user_code_running = True
+            try:
+                result = body()
+            finally:
+                self._guard.user_code_running = False
+                self._scope = None
+        except UserError as exc:
+            return Outcome.failure(call_id, exc.code, exc.message, status=exc.status, type_="UserError")
+        except RemoteCallError as exc:  # uncaught: this call fails as the remote one did
+            return Outcome.failure(call_id, exc.code, exc.message, status=exc.status, type_=type(exc).__name__)
+        except SoloError as exc:
+            return Outcome.failure(call_id, exc.code, exc.message, type_=type(exc).__name__)
+        except Exception as exc:
+            return Outcome.failure(call_id, "method_error", str(exc), type_=type(exc).__name__)
+        return Outcome.success(call_id, result)
+
+    # -- alarms ----------------------------------------------------------------
+
+    def take_alarm_changes(self) -> list[tuple[str, int | None]]:
+        """(name, next due ms or None) of alarms shipped since the last call: the host announces them."""
+        changes, self._alarm_changes = self._alarm_changes, []
+        return changes
+
+    def alarm_rows(self) -> list:
+        """Every alarm row of this object (for tests and diagnostics)."""
+        assert self._conn is not None
+        return read_rows(self._conn)
+
+    def _alarm_update(self, *, replace_all: bool = False) -> IndexUpdate | None:
+        """The index rows for the alarms changed since the last shipment (all rows if `replace_all`)."""
+        if not replace_all and not self.alarms.dirty:
+            return None
+        assert self._conn is not None
+        names = sorted(self.alarms.dirty)
+        self.alarms.dirty.clear()
+        rows = read_rows(self._conn, None if replace_all else names)
+        present = {r.name for r in rows}
+        removed = [] if replace_all else [n for n in names if n not in present]
+        self._alarm_changes += [(r.name, r.next_ms) for r in rows] + [(n, None) for n in removed]
+        return IndexUpdate(self.object_id, self.namespace, self.cls.__name__, self.name, rows, removed, replace_all)
 
     # -- the outbox ------------------------------------------------------------
 
@@ -313,6 +388,7 @@ class ObjectInstance:
         conn = open_connection(self.path)
         conn.set_authorizer(self._guard)
         self._conn = conn
+        self.alarms.conn = conn
 
     def _claim(self) -> None:
         """Create solo's tables and stamp this epoch into the file (one shipped commit)."""
@@ -339,8 +415,10 @@ class ObjectInstance:
         except BaseException:
             self._rollback(conn)
             raise
-        if self.shipper is not None:
-            self.shipper.after_commit(conn)
+        if self.shipper is None:
+            self.alarms.dirty.clear()  # a local-only instance has no shared index
+        else:  # while hydrating (deferred), changed alarms wait for the one shipment at the end
+            self.shipper.after_commit(conn, None if self.shipper.deferred else self._alarm_update())
 
     @staticmethod
     def _rollback(conn: sqlite3.Connection) -> None:
@@ -354,9 +432,10 @@ class ObjectInstance:
             class_name=self.cls.__name__,
             name=self.name,
             sql=SqlHandle(self._conn),
-            storage=Storage(self._conn),
+            storage=Storage(self._conn, self.alarms),
             clock_ms=self.clock_ms,
             objects=self._directory,
+            alarms=self.alarms,
         )
 
     @staticmethod

@@ -45,6 +45,20 @@ class Keys:
         return f"{self.prefix}:live"
 
     @property
+    def alarms_due(self) -> str:
+        """ZSET of alarms due soon, scored by due time (ms): the scheduler's time index.
+
+        Members are JSON ``[object id, class, object name, alarm name]``. Only alarms due
+        within the scheduler's horizon are here; the shared ``alarms`` table holds all.
+        """
+        return f"{self.prefix}:alarms:due"
+
+    @property
+    def scheduler(self) -> str:
+        """The scheduler's lease: one scheduler dispatches at a time."""
+        return f"{self.prefix}:scheduler"
+
+    @property
     def dramatiq_namespace(self) -> str:
         return f"{self.prefix}-dramatiq"
 

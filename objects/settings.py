@@ -33,7 +33,21 @@ _ENV = {
     "SOLO_MAX_OPEN_DATABASES": ("max_open_databases", int),
     "SOLO_DRAMATIQ_TIMEOUT_MS": ("dramatiq_timeout_ms", int),
     "SOLO_WORKER_ID": ("worker_id", str),
+    "SOLO_SCHEDULER_IN_WORKERS": ("scheduler_in_workers", lambda v: _flag(v)),
+    "SOLO_ALARM_HORIZON_S": ("alarm_horizon_s", float),
+    "SOLO_ALARM_REFILL_S": ("alarm_refill_s", float),
+    "SOLO_ALARM_REDELIVER_S": ("alarm_redeliver_s", float),
+    "SOLO_SCHEDULER_POLL_MS": ("scheduler_poll_ms", int),
 }
+
+
+def _flag(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected 1/0, true/false, yes/no or on/off")
 
 
 def _default_worker_id() -> str:
@@ -59,6 +73,13 @@ class Settings:
     max_open_databases: int = 4000
     dramatiq_timeout_ms: int = 100
     worker_id: str = field(default_factory=_default_worker_id)
+    # Alarms (workers/scheduler.py): every worker also contends for the scheduler's lease
+    # unless this is off (then run `solo scheduler` processes).
+    scheduler_in_workers: bool = True
+    alarm_horizon_s: float = 60.0  # alarms due within this are in Redis's time index
+    alarm_refill_s: float = 5.0  # how often the scheduler re-reads the shared index
+    alarm_redeliver_s: float = 30.0  # a dispatched fire not yet run is dispatched again after this
+    scheduler_poll_ms: int = 10  # longest sleep between looks at the time index
 
     def __post_init__(self) -> None:
         problems = []
@@ -70,6 +91,12 @@ class Settings:
             problems.append("SOLO_WORKER_THREADS must be at least 1")
         if self.max_open_databases < 16:
             problems.append("SOLO_MAX_OPEN_DATABASES must be at least 16")
+        if self.alarm_refill_s <= 0 or self.alarm_horizon_s < 2 * self.alarm_refill_s:
+            problems.append("SOLO_ALARM_REFILL_S must be positive and at most half of SOLO_ALARM_HORIZON_S")
+        if self.alarm_redeliver_s <= 0:
+            problems.append("SOLO_ALARM_REDELIVER_S must be positive")
+        if not 1 <= self.scheduler_poll_ms <= 1000:
+            problems.append("SOLO_SCHEDULER_POLL_MS must be between 1 and 1000")
         if "|" in self.worker_id:
             problems.append("SOLO_WORKER_ID must not contain '|'")
         if problems:

@@ -17,6 +17,7 @@ import logging
 import sqlite3
 from pathlib import Path
 
+from .alarm_index import IndexUpdate
 from .errors import OwnershipLost, SoloError
 from .statestore import StateStore
 from .wal import FRAME_HEADER_BYTES, WalReader
@@ -54,7 +55,8 @@ class LogShipper:
         self._reader = WalReader(path)
         self._frames_since_checkpoint = 0
 
-    def after_commit(self, conn: sqlite3.Connection) -> None:
+    def after_commit(self, conn: sqlite3.Connection, alarms: IndexUpdate | None = None) -> None:
+        """Ship the commit's frames, with the alarm rows it changed (same shared-database transaction)."""
         self.in_sync = False
         if self.deferred:
             return  # nothing is visible yet; the next shipment carries these frames too
@@ -63,7 +65,7 @@ class LogShipper:
             self.in_sync = True
             return
         try:
-            accepted = self.store.ship(self.object_id, self.epoch, self.seq + 1, frames)
+            accepted = self.store.ship(self.object_id, self.epoch, self.seq + 1, frames, alarms)
         except Exception as exc:
             raise ShippingFailed(f"could not ship {self.object_id} seq {self.seq + 1}: {exc}") from exc
         if not accepted:

@@ -23,6 +23,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from .alarm_index import IndexUpdate, apply_update, delete_object_alarms, rows_of_image
 from .catalog import log_table, objects_table, snapshots_table, utcnow
 from .errors import SoloError
 from .wal import Frames, apply_frames, page_size_of
@@ -47,8 +48,12 @@ class StateStore:
 
     # -- the owner's side --------------------------------------------------
 
-    def ship(self, object_id: str, epoch: int, seq: int, frames: Frames) -> bool:
-        """Append log record `seq`; False (nothing written) if this owner has been fenced off."""
+    def ship(self, object_id: str, epoch: int, seq: int, frames: Frames, alarms: IndexUpdate | None = None) -> bool:
+        """Append log record `seq`; False (nothing written) if this owner has been fenced off.
+
+        `alarms` are the commit's changed alarm rows: they reach the shared index in the
+        same transaction, so the scheduler sees an alarm exactly when its state is durable.
+        """
         o = objects_table
         with self.engine.begin() as conn:
             moved = conn.execute(
@@ -70,6 +75,8 @@ class StateStore:
                     created_at=utcnow(),
                 )
             )
+            if alarms is not None:
+                apply_update(conn, alarms)
         return True
 
     def snapshot(self, object_id: str, epoch: int, seq: int, image: bytes) -> bool:
@@ -153,7 +160,11 @@ class StateStore:
     # -- operators' side ---------------------------------------------------
 
     def replace(self, object_id: str, namespace: str, class_name: str, name: str, image: bytes) -> int:
-        """Make `image` the object's state (import, restore). Fences any owner; returns the new seq."""
+        """Make `image` the object's state (import, restore). Fences any owner; returns the new seq.
+
+        The alarm index is rewritten from the image's own alarms in the same transaction.
+        """
+        alarms = IndexUpdate(object_id, namespace, class_name, name, rows_of_image(image), replace_all=True)
         now = utcnow()
         o = objects_table
         with self.engine.begin() as conn:
@@ -191,6 +202,7 @@ class StateStore:
             conn.execute(
                 snapshots_table.insert().values(object_id=object_id, seq=seq, epoch=epoch, image=image, created_at=now)
             )
+            apply_update(conn, alarms)
         return seq
 
     def delete(self, object_id: str) -> bool:
@@ -214,6 +226,7 @@ class StateStore:
             ).first()
             if row is not None:
                 conn.execute(log_table.delete().where(log_table.c.object_id == object_id))
+                delete_object_alarms(conn, object_id)
                 conn.execute(snapshots_table.delete().where(snapshots_table.c.object_id == object_id))
                 conn.execute(
                     snapshots_table.insert().values(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .alarms import Alarms
 
 KV_TABLE_DDL = "CREATE TABLE IF NOT EXISTS _solo_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID"
 
@@ -22,8 +26,27 @@ def _encode(key: str, value: Any) -> str:
 
 
 class Storage:
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, alarms: Alarms | None = None) -> None:
         self._db = connection
+        self._alarms = alarms
+
+    # -- the object's alarm (Cloudflare's storage.setAlarm / getAlarm / deleteAlarm) --
+
+    def set_alarm(self, when: dt.datetime | int | float) -> None:
+        """Call ``alarm(info)`` at `when` (a datetime, naive meaning UTC, or epoch ms); replaces any alarm."""
+        self._alarm_book().set_alarm(when)
+
+    def get_alarm(self) -> int | None:
+        """The alarm's time in epoch ms, or None."""
+        return self._alarm_book().get_alarm()
+
+    def delete_alarm(self) -> None:
+        self._alarm_book().delete_alarm()
+
+    def _alarm_book(self) -> Alarms:
+        if self._alarms is None:
+            raise RuntimeError("alarms are not available on this storage handle")
+        return self._alarms
 
     def get(self, key: str, default: Any = None) -> Any:
         row = self._db.execute("SELECT value FROM _solo_kv WHERE key = ?", (key,)).fetchone()

@@ -108,3 +108,10 @@ def page_size_of(image: bytes) -> int:
         raise WalFormatError("not an SQLite database image")
     size = struct.unpack_from(">H", image, 16)[0]
     return 65536 if size == 1 else size
+
+
+def plain_file(image: bytes) -> bytes:
+    """The image as a rollback-journal database: bytes 18-19 say WAL mode, meaningless without the log."""
+    if len(image) < 20 or image[18:20] == b"\x01\x01":
+        return image
+    return image[:18] + b"\x01\x01" + image[20:]

@@ -128,6 +128,7 @@ def settings(key_prefix, database_url, tmp_path, backend, request) -> Settings:
             "database_url": database_url,
             "data_dir": str(tmp_path / "objects"),
             "key_prefix": key_prefix,
+            "namespace": key_prefix,  # tests share one Postgres database: each sees only its own alarms
             "object_modules": ("examples", "tests.objects"),
             "lease_ttl_ms": 1000,
             "idle_evict_s": 60.0,

@@ -1,8 +1,9 @@
 """An in-process solo: object host and API in one process, for unit and integration tests.
 
 Activations call the host directly instead of going through Dramatiq; the
-mailbox, leases, replies and catalog are the real ones, on whichever Redis
-and shared database the fixtures chose.
+mailbox, leases, replies, catalog and scheduler are the real ones, on
+whichever Redis and shared database the fixtures chose, and objects and the
+scheduler may run on a fake clock.
 """
 
 from __future__ import annotations
@@ -12,19 +13,26 @@ from contextlib import contextmanager
 from starlette.testclient import TestClient
 
 from api.app import create_app
+from objects.alarm_index import AlarmIndex
 from objects.catalog import Catalog, make_engine
+from objects.context import wall_clock_ms
 from objects.definition import load_object_modules
 from objects.settings import Settings
 from workers.host import ObjectHost
+from workers.scheduler import Scheduler
 
 
 class InProcessSystem:
-    def __init__(self, settings: Settings, redis_client, async_redis_client) -> None:
+    def __init__(self, settings: Settings, redis_client, async_redis_client, clock_ms=wall_clock_ms) -> None:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
         self.catalog = Catalog(self.engine)
         registry = load_object_modules(settings.object_modules)
-        self.host = ObjectHost(settings, redis_client, self.catalog, registry, self._activate)
+        self.host = ObjectHost(settings, redis_client, self.catalog, registry, self._activate, clock_ms=clock_ms)
+        # Not started: tests drive it step by step (lead, refill, tick) on their clock.
+        self.scheduler = Scheduler(
+            settings, redis_client, AlarmIndex(self.engine, settings.namespace), self._activate, clock_ms=clock_ms
+        )
         self.app = create_app(settings, dispatch=self._activate, client=async_redis_client)
 
     def _activate(self, object_id: str) -> None:

@@ -185,3 +185,94 @@ class Relay(DurableObject):
     def forget_call(self, call_id: str) -> None:
         """Drop a recorded outcome, as if that call's commit had been lost (tests of re-runs)."""
         self.sql.execute("DELETE FROM _solo_calls WHERE call_id = ?", (call_id,))
+
+
+class Alarmed(DurableObject):
+    """Alarms and schedules: every successful fire is a row in `fires`; attempts are kept in memory."""
+
+    migrations = [
+        "CREATE TABLE fires (seq INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+        " scheduled_ms INTEGER NOT NULL, retry_count INTEGER NOT NULL, fired_ms INTEGER NOT NULL, token TEXT)",
+    ]
+
+    def on_start(self) -> None:
+        self.attempts: list[dict] = []
+
+    def alarm(self, info) -> None:
+        self.attempts.append({"retry_count": info.retry_count, "is_retry": info.is_retry})
+        self._record("_alarm", info.scheduled_ms, info.retry_count, info.token)
+        if info.retry_count < self.storage.get("fail_times", 0):
+            raise RuntimeError(f"failing on purpose (retry {info.retry_count})")
+        then = self.storage.get("then_set_ms")
+        if then is not None:
+            self.storage.set_alarm(then)
+            self.storage.delete("then_set_ms")
+
+    def tick(self, name: str) -> None:
+        fire = self.ctx.now_ms()
+        self._record(name, fire, 0, None)
+
+    def _record(self, name: str, scheduled_ms: int, retry_count: int, token: str | None) -> None:
+        self.sql.execute(
+            "INSERT INTO fires (name, scheduled_ms, retry_count, fired_ms, token) VALUES (?, ?, ?, ?, ?)",
+            (name, scheduled_ms, retry_count, self.ctx.now_ms(), token),
+        )
+
+    @rpc
+    def set_alarm(self, at_ms: int, fail_times: int = 0, then_set_ms: int | None = None) -> int | None:
+        self.storage.put("fail_times", fail_times)
+        if then_set_ms is not None:
+            self.storage.put("then_set_ms", then_set_ms)
+        self.storage.set_alarm(at_ms)
+        return self.storage.get_alarm()
+
+    @rpc
+    def set_alarm_then_fail(self, at_ms: int) -> None:
+        self.storage.set_alarm(at_ms)
+        raise UserError("changed my mind")
+
+    @rpc
+    def get_alarm(self) -> int | None:
+        return self.storage.get_alarm()
+
+    @rpc
+    def delete_alarm(self) -> None:
+        self.storage.delete_alarm()
+
+    @rpc
+    def every(self, name: str, seconds: float, missed: str = "fire_once", grace_s: float = 60.0) -> dict:
+        return self.schedule(name, "tick", every_s=seconds, kwargs={"name": name}, missed=missed, grace_s=grace_s)
+
+    @rpc
+    def cron(self, name: str, expression: str, missed: str = "fire_once") -> dict:
+        return self.schedule(name, "tick", cron=expression, kwargs={"name": name}, missed=missed)
+
+    @rpc
+    def once(self, name: str, at_ms: int) -> dict:
+        return self.schedule(name, "tick", at=at_ms, kwargs={"name": name})
+
+    @rpc
+    def many(self, prefix: str, count: int, at_ms: int) -> int:
+        for i in range(count):
+            self.schedule(f"{prefix}{i}", "tick", at=at_ms + i, kwargs={"name": f"{prefix}{i}"})
+        return count
+
+    @rpc
+    def schedule_as_given(self, spec: dict) -> dict:
+        return self.schedule(**spec)
+
+    @rpc
+    def cancel(self, name: str) -> bool:
+        return self.cancel_schedule(name)
+
+    @rpc
+    def listing(self) -> list[dict]:
+        return self.schedules()
+
+    @rpc
+    def fires(self) -> list[dict]:
+        return [dict(r) for r in self.sql.execute("SELECT * FROM fires ORDER BY seq")]
+
+    @rpc
+    def attempts_seen(self) -> list[dict]:
+        return self.attempts

@@ -30,8 +30,10 @@ from pathlib import Path
 
 import redis
 
+from objects.alarm_queue import AlarmQueue
 from objects.calls import Call, Outcome
 from objects.catalog import Catalog
+from objects.context import wall_clock_ms
 from objects.definition import ClassRegistry
 from objects.errors import OwnershipLost, SchemaTooNew, SoloError, StartFailed, UnknownClass
 from objects.instance import ObjectInstance
@@ -82,6 +84,8 @@ class ObjectHost:
         registry: ClassRegistry,
         dispatch: Dispatch,
         store: StateStore | None = None,
+        *,
+        clock_ms: Callable[[], int] = wall_clock_ms,
     ) -> None:
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
@@ -94,6 +98,8 @@ class ObjectHost:
         grace_ms = settings.lease_ttl_ms
         self.mailbox = Mailbox(client, MailboxConfig(self.keys, settings.call_record_ttl_s, grace_ms))
         self.leases = Leases(client, self.keys, settings.lease_ttl_ms, grace_ms)
+        self.alarm_queue = AlarmQueue(client, self.keys, int(settings.alarm_horizon_s * 1000))
+        self.clock_ms = clock_ms  # objects' clock: alarms and call records (tests inject a fake one)
         self._worker_dir: WorkerDir | None = None
         self.data_dir = Path(settings.data_dir)  # this worker's own directory once started
         self._owned: dict[str, _Owned] = {}
@@ -233,9 +239,11 @@ class ObjectHost:
                     # hand the queued calls to a fresh activation.
                     self._forget(entry, str(exc), release="drain")
                     return
-                # Committed and shipped: now what the batch sent may leave, before its replies,
-                # so that a caller who got a reply finds the sent calls already queued.
+                # Committed and shipped: now what the batch sent may leave, and the alarms it
+                # changed may be announced, before its replies: a caller who got a reply finds
+                # the sent calls queued and the alarms it set in the scheduler's index.
                 self._send_outbox(entry.instance)
+                self._announce_alarms(entry.instance)
                 remaining = self.mailbox.complete(entry.object_id, entry.lease, calls, outcomes)
                 entry.last_active = time.monotonic()
                 if remaining == LOST:
@@ -273,6 +281,17 @@ class ObjectHost:
         if calls:
             instance.ack_outbox([c.call_id for c in calls])
 
+    def _announce_alarms(self, instance: ObjectInstance) -> None:
+        """Tell the scheduler about shipped alarm changes. If this fails, its refill finds them."""
+        changes = instance.take_alarm_changes()
+        if not changes:
+            return
+        try:
+            queue, now = self.alarm_queue, self.clock_ms()
+            queue.announce(instance.object_id, instance.cls.__name__, instance.name, changes, now)
+        except redis.RedisError:
+            log.warning("could not announce alarms of %s; the scheduler's refill will find them", instance.object_id)
+
     def _hydrate(self, entry: _Owned, calls: list[Call]) -> bool:
         first = calls[0]
         try:
@@ -300,6 +319,7 @@ class ObjectHost:
             path=object_path(self.data_dir, entry.object_id),
             epoch=takeover.epoch,
             call_retention_ms=self.settings.call_record_ttl_s * 1000,
+            clock_ms=self.clock_ms,
             store=self.store,
             head_seq=takeover.head_seq,
             namespace=self.settings.namespace,
@@ -327,6 +347,7 @@ class ObjectHost:
         # Sent by a former owner's committed calls but maybe never enqueued (it died after
         # shipping), and what on_start() sent: same call ids, so the targets run each once.
         self._send_outbox(instance)
+        self._announce_alarms(instance)
         return True
 
     def _fail_batch(self, entry: _Owned, calls: list[Call], error: SoloError) -> None:

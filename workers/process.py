@@ -1,7 +1,9 @@
-"""A worker process: a Dramatiq worker for activations plus the object host.
+"""Worker and scheduler processes.
 
-`solo worker` runs this. SIGTERM and SIGINT drain: stop taking activations,
-finish current batches, release every lease, exit.
+`solo worker` runs a Dramatiq worker for activations plus the object host
+(and, unless SOLO_SCHEDULER_IN_WORKERS is off, a standby scheduler).
+SIGTERM and SIGINT drain: stop taking activations, finish current batches,
+release every lease, exit. `solo scheduler` runs a scheduler alone.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import threading
 import dramatiq
 import redis
 
+from objects.alarm_index import AlarmIndex
 from objects.catalog import Catalog, make_engine
 from objects.definition import load_object_modules
 from objects.redis_clients import sync_client
@@ -20,6 +23,7 @@ from objects.settings import Settings
 
 from .broker import DramatiqDispatcher, declare_actors, make_broker
 from .host import ObjectHost
+from .scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,11 @@ class WorkerProcess:
         self.broker = make_broker(settings, self.redis)
         self.engine = make_engine(settings.database_url)
         registry = load_object_modules(settings.object_modules)
-        self.host = ObjectHost(settings, self.redis, Catalog(self.engine), registry, DramatiqDispatcher(self.broker))
+        dispatch = DramatiqDispatcher(self.broker)
+        self.host = ObjectHost(settings, self.redis, Catalog(self.engine), registry, dispatch)
+        self.scheduler: Scheduler | None = None
+        if settings.scheduler_in_workers:  # a standby unless it holds the scheduler's lease
+            self.scheduler = Scheduler(settings, self.redis, AlarmIndex(self.engine, settings.namespace), dispatch)
         declare_actors(self.broker, self.host.activate)
         self.dramatiq_worker = dramatiq.Worker(
             self.broker, worker_timeout=settings.dramatiq_timeout_ms, worker_threads=2
@@ -46,16 +54,39 @@ class WorkerProcess:
     def start(self) -> None:
         self.host.start()
         self.dramatiq_worker.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
 
     def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
         self.dramatiq_worker.stop()
         self.host.stop()
         self.broker.close()
         self.engine.dispose()
 
 
-def run_worker(settings: Settings) -> None:
-    worker = WorkerProcess(settings)
+class SchedulerProcess:
+    """`solo scheduler`: only the scheduler (it sends activations through Dramatiq like the API)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.redis = redis_client(settings)
+        self.broker = make_broker(settings, self.redis)
+        self.engine = make_engine(settings.database_url)
+        self.scheduler = Scheduler(
+            settings, self.redis, AlarmIndex(self.engine, settings.namespace), DramatiqDispatcher(self.broker)
+        )
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+        self.broker.close()
+        self.engine.dispose()
+
+
+def _run_until_signalled(process: WorkerProcess | SchedulerProcess, what: str) -> None:
     done = threading.Event()
 
     def _on_signal(signum, _frame):
@@ -64,7 +95,15 @@ def run_worker(settings: Settings) -> None:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    worker.start()
-    log.info("worker %s ready", settings.worker_id)
+    process.start()
+    log.info("%s ready", what)
     done.wait()
-    worker.stop()
+    process.stop()
+
+
+def run_worker(settings: Settings) -> None:
+    _run_until_signalled(WorkerProcess(settings), f"worker {settings.worker_id}")
+
+
+def run_scheduler(settings: Settings) -> None:
+    _run_until_signalled(SchedulerProcess(settings), f"scheduler {settings.worker_id}")

@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from objects.catalog import Catalog, make_engine, metadata
 from objects.migrate import alembic_config, upgrade
 
-TABLES = {"objects", "activations", "object_log", "object_snapshots"}
+TABLES = {"objects", "activations", "object_log", "object_snapshots", "alarms"}
 
 
 def schema_diff(engine: sa.Engine) -> list:

@@ -1,0 +1,90 @@
+"""``GET /v1/alarms``: pending, retrying and failed alarms and schedules across all objects.
+
+Read from the shared ``alarms`` index, which holds exactly what is durable.
+Query parameters (all optional): ``due_before`` (epoch ms or an ISO-8601
+time; only alarms due by then), ``class``, ``state`` (pending, retrying,
+failed) and ``limit`` (1-10000, default 1000).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from objects.alarm_index import STATES, AlarmIndex
+from objects.errors import InvalidArguments
+from objects.naming import check_class_name
+
+MAX_LIMIT = 10_000
+
+
+def parse_time_ms(raw: str, what: str) -> int:
+    """Epoch milliseconds, or an ISO-8601 time (UTC when it has no offset)."""
+    text = raw.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        raise InvalidArguments(f"{what} must be epoch milliseconds or an ISO-8601 time, not {raw[:60]!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return int(when.timestamp() * 1000)
+
+
+def listing_filters(params: dict[str, str]) -> dict[str, Any]:
+    unknown = set(params) - {"due_before", "class", "state", "limit"}
+    if unknown:
+        raise InvalidArguments(f"unknown query parameters: {', '.join(sorted(unknown))}")
+    filters: dict[str, Any] = {}
+    if "due_before" in params:
+        filters["due_before"] = parse_time_ms(params["due_before"], "due_before")
+    if "class" in params:
+        filters["class_name"] = check_class_name(params["class"])
+    if "state" in params:
+        if params["state"] not in STATES:
+            raise InvalidArguments(f"state must be one of {', '.join(STATES)}, not {params['state'][:40]!r}")
+        filters["state"] = params["state"]
+    if "limit" in params:
+        raw = params["limit"]
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+            raise InvalidArguments(f"limit must be an integer from 1 to {MAX_LIMIT}, not {raw[:40]!r}")
+        filters["limit"] = int(raw)
+    return filters
+
+
+def present(row: dict[str, Any]) -> dict[str, Any]:
+    """An index row as the API shows it: the object's address, times as epoch ms."""
+    return {
+        "object": {"id": row["object_id"], "class": row["class_name"], "name": row["object_name"]},
+        "name": row["name"],
+        "kind": row["kind"],
+        "method": row["method"],
+        "spec": row["spec"],
+        "state": row["state"],
+        "scheduled_ms": row["scheduled_ms"],
+        "next_ms": row["next_ms"],
+        "retry_count": row["retry_count"],
+        "failures": row["failures"],
+        "last_error": row["last_error"],
+        "last_error_ms": row["last_error_ms"],
+        "last_fired_ms": row["last_fired_ms"],
+    }
+
+
+class AlarmListing:
+    def __init__(self, index: AlarmIndex) -> None:
+        self.index = index
+
+    async def list(self, request: Request) -> JSONResponse:
+        filters = listing_filters(dict(request.query_params))
+        rows = await asyncio.to_thread(lambda: self.index.listing(**filters))
+        return JSONResponse({"alarms": [present(r) for r in rows]})
+
+    async def of_object(self, object_id: str) -> list[dict[str, Any]]:
+        rows = await asyncio.to_thread(lambda: self.index.listing(object_ids=[object_id]))
+        return [{k: v for k, v in present(r).items() if k != "object"} for r in rows]

@@ -1,0 +1,151 @@
+"""The shared ``alarms`` table: every object's alarms and schedules, for the scheduler and operators.
+
+Rows are written only inside the shared-database transaction that ships the
+commit which changed them (``StateStore.ship``), so an alarm becomes visible
+exactly when the state that set it is durable. The scheduler reads the rows
+due soon from here after a restart of Redis or of itself; operators list them
+(``GET /v1/alarms``, ``solo alarms ls``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from .alarms import ALARM, AlarmRow, read_rows
+from .catalog import alarms_table
+from .wal import plain_file
+
+STATES = ("pending", "retrying", "failed")
+
+
+@dataclass(frozen=True)
+class IndexUpdate:
+    """Alarm rows of one object to write with a shipment: `rows` replace those names, `removed` go."""
+
+    object_id: str
+    namespace: str
+    class_name: str
+    object_name: str
+    rows: list[AlarmRow] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    replace_all: bool = False  # the rows are all the object has (hydrate, import, restore)
+
+    @property
+    def names(self) -> list[str]:
+        return [r.name for r in self.rows] + list(self.removed)
+
+
+def apply_update(conn: Connection, update: IndexUpdate) -> None:
+    """Write `update` within the caller's transaction."""
+    a = alarms_table
+    if update.replace_all:
+        conn.execute(a.delete().where(a.c.object_id == update.object_id))
+    elif update.names:
+        conn.execute(a.delete().where(a.c.object_id == update.object_id, a.c.name.in_(update.names)))
+    if update.rows:
+        conn.execute(a.insert(), [_values(update, row) for row in update.rows])
+
+
+def delete_object_alarms(conn: Connection, object_id: str) -> None:
+    conn.execute(alarms_table.delete().where(alarms_table.c.object_id == object_id))
+
+
+def _values(update: IndexUpdate, row: AlarmRow) -> dict[str, Any]:
+    return {
+        "object_id": update.object_id,
+        "name": row.name,
+        "namespace": update.namespace,
+        "class_name": update.class_name,
+        "object_name": update.object_name,
+        "method": row.method,
+        "spec": row.recurrence.describe(),
+        "scheduled_ms": row.scheduled_ms,
+        "next_ms": row.next_ms,
+        "retry_count": row.retry_count,
+        "failures": row.failures,
+        "last_error": row.last_error,
+        "last_error_ms": row.last_error_ms,
+        "last_fired_ms": row.last_fired_ms,
+    }
+
+
+def rows_of_image(image: bytes) -> list[AlarmRow]:
+    """The alarm rows inside a database image (import and restore re-index from it)."""
+    if not image:
+        return []
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.deserialize(plain_file(image))
+        return read_rows(conn)
+    finally:
+        conn.close()
+
+
+@dataclass(frozen=True)
+class IndexedAlarm:
+    object_id: str
+    name: str
+    class_name: str
+    object_name: str
+    next_ms: int | None
+
+
+class AlarmIndex:
+    """Reads of one namespace's alarms (deployments sharing a database see only their own)."""
+
+    def __init__(self, engine: Engine, namespace: str) -> None:
+        self.engine = engine
+        self.namespace = namespace
+
+    def due_before(self, until_ms: int, limit: int = 10_000) -> list[IndexedAlarm]:
+        """Pending rows due at or before `until_ms`, earliest first (the scheduler's refill)."""
+        a = alarms_table
+        query = (
+            sa.select(a.c.object_id, a.c.name, a.c.class_name, a.c.object_name, a.c.next_ms)
+            .where(a.c.namespace == self.namespace, a.c.next_ms.is_not(None), a.c.next_ms <= until_ms)
+            .order_by(a.c.next_ms)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [IndexedAlarm(*row) for row in conn.execute(query)]
+
+    def listing(
+        self,
+        *,
+        due_before: int | None = None,
+        class_name: str | None = None,
+        object_ids: Iterable[str] | None = None,
+        state: str | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Rows for operators: pending and retrying ones by due time, then failed ones."""
+        a = alarms_table
+        query = sa.select(a).where(a.c.namespace == self.namespace)
+        if due_before is not None:
+            query = query.where(a.c.next_ms <= due_before)
+        if class_name is not None:
+            query = query.where(a.c.class_name == class_name)
+        if object_ids is not None:
+            query = query.where(a.c.object_id.in_(list(object_ids)))
+        if state == "failed":
+            query = query.where(a.c.next_ms.is_(None))
+        elif state == "retrying":
+            query = query.where(a.c.next_ms.is_not(None), a.c.retry_count > 0)
+        elif state == "pending":
+            query = query.where(a.c.next_ms.is_not(None), a.c.retry_count == 0)
+        query = query.order_by(a.c.next_ms.is_(None), a.c.next_ms, a.c.object_id, a.c.name).limit(limit)
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        for row in rows:
+            row["kind"] = "alarm" if row["name"] == ALARM else "schedule"
+            if row["next_ms"] is None:
+                row["state"] = "failed"
+            else:
+                row["state"] = "retrying" if row["retry_count"] else "pending"
+        return rows

@@ -1,0 +1,110 @@
+"""The scheduler's time index in Redis: alarms due soon, by due time.
+
+Redis holds only what is due within the horizon (``SOLO_ALARM_HORIZON_S``);
+the shared ``alarms`` table holds everything and is the truth. Entries get
+here two ways:
+- the owner announces an object's changed alarms right after the commit that
+  changed them is shipped (``announce``);
+- the scheduler refills from the shared table every few seconds and after it
+  takes over, adding only what is missing (``add_missing``), which also
+  repairs everything a Redis restart lost.
+A stale entry is harmless: a fire for an alarm that is no longer due is a no-op
+at the object, whose own table decides.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import redis
+
+from . import scripts
+from .keys import Keys
+
+
+@dataclass(frozen=True)
+class DueAlarm:
+    object_id: str
+    class_name: str
+    object_name: str
+    name: str
+    due_ms: int
+
+    @property
+    def member(self) -> str:
+        return json.dumps([self.object_id, self.class_name, self.object_name, self.name], separators=(",", ":"))
+
+    @classmethod
+    def parse(cls, member: str | bytes, score: float) -> DueAlarm:
+        object_id, class_name, object_name, name = json.loads(member)
+        return cls(object_id, class_name, object_name, name, int(score))
+
+
+class AlarmQueue:
+    def __init__(self, client: redis.Redis, keys: Keys, horizon_ms: int) -> None:
+        self._redis = client
+        self._key = keys.alarms_due
+        self.horizon_ms = horizon_ms
+        self._postpone = client.register_script(scripts.source("postpone"))
+
+    def announce(
+        self, object_id: str, class_name: str, object_name: str, due: Sequence[tuple[str, int | None]], now_ms: int
+    ) -> None:
+        """Set each named alarm's due time; drop those with none (done, deleted, dropped) or past the horizon."""
+        add: dict[str, int] = {}
+        drop: list[str] = []
+        for name, due_ms in due:
+            member = DueAlarm(object_id, class_name, object_name, name, 0).member
+            if due_ms is not None and due_ms <= now_ms + self.horizon_ms:
+                add[member] = due_ms
+            else:
+                drop.append(member)
+        if not add and not drop:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        if add:
+            pipe.zadd(self._key, add)
+        if drop:
+            pipe.zrem(self._key, *drop)
+        pipe.execute()
+
+    def add_missing(self, alarms: Iterable[DueAlarm]) -> int:
+        """Add alarms Redis does not know (after a restart or a lost announcement); returns how many."""
+        mapping = {a.member: a.due_ms for a in alarms}
+        if not mapping:
+            return 0
+        added = 0
+        members = list(mapping.items())
+        for start in range(0, len(members), 1000):
+            added += int(self._redis.zadd(self._key, dict(members[start : start + 1000]), nx=True))
+        return added
+
+    def due(self, now_ms: int, limit: int) -> list[DueAlarm]:
+        entries = self._redis.zrangebyscore(self._key, "-inf", now_ms, start=0, num=limit, withscores=True)
+        return [DueAlarm.parse(member, score) for member, score in entries]
+
+    def next_due_ms(self) -> int | None:
+        first = self._redis.zrange(self._key, 0, 0, withscores=True)
+        return int(first[0][1]) if first else None
+
+    def postpone(self, alarms: Sequence[DueAlarm], until_ms: int) -> None:
+        """About to dispatch: look again only at `until_ms`, unless the owner announces a change.
+
+        Called before the fires are sent, so that the owner's announcement after running one
+        is never overwritten by this; entries the owner changed meanwhile are left alone."""
+        if not alarms:
+            return
+        args: list[str | int] = [until_ms]
+        for alarm in alarms:
+            args += [alarm.member, alarm.due_ms]
+        self._postpone(keys=[self._key], args=args)
+
+    def forget_object(self, object_id: str, class_name: str, object_name: str, names: Iterable[str]) -> None:
+        members = [DueAlarm(object_id, class_name, object_name, n, 0).member for n in names]
+        if members:
+            self._redis.zrem(self._key, *members)
+
+    def size(self) -> int:
+        return int(self._redis.zcard(self._key))

@@ -1,0 +1,173 @@
+"""The scheduler: turns due alarms into fire calls in their objects' mailboxes.
+
+One scheduler dispatches at a time, system-wide, through a singleton lease;
+it runs as `solo scheduler` (the Procfile's `scheduler:`) and, unless
+SOLO_SCHEDULER_IN_WORKERS is off, inside every worker as a standby.
+
+The time index is a Redis sorted set of alarms due within the horizon
+(objects/alarm_queue.py). The scheduler sleeps until the earliest entry is due
+(at most SOLO_SCHEDULER_POLL_MS, so that a nearer alarm announced meanwhile is
+not missed), then for each due entry postpones it by SOLO_ALARM_REDELIVER_S and
+enqueues a fire call, exactly as the API enqueues a call. The owner
+announces the alarm's next state once the fire has run, which replaces that
+score; if the fire is lost, the entry comes due again and is sent again. Extra
+fires are harmless: the object runs a fire only while its occurrence is due.
+
+Every SOLO_ALARM_REFILL_S, and whenever it (re)takes the lease, the scheduler
+adds to Redis the alarms of the shared index due within the horizon that Redis
+lacks: after a Redis restart, or an owner killed between shipping and
+announcing, nothing is lost, only delayed by at most one refill.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import redis
+
+from objects.alarm_index import AlarmIndex
+from objects.alarm_queue import AlarmQueue, DueAlarm
+from objects.alarms import FIRE_METHOD
+from objects.calls import Call
+from objects.context import wall_clock_ms
+from objects.keys import Keys
+from objects.mailbox import Mailbox, MailboxConfig
+from objects.naming import new_call_id
+from objects.settings import Settings
+from objects.singleton import Holding, SingletonLease
+
+log = logging.getLogger(__name__)
+
+Dispatch = Callable[[str], None]
+DISPATCH_BATCH = 500
+
+
+def fire_call(alarm: DueAlarm, now_ms: int) -> Call:
+    """A fire for one dispatch. Its id is new each time: what makes a fire run at most once per
+    occurrence is the alarm's own row (a fire runs only while its occurrence is still due), not
+    the call id, so a fire that arrived early and did nothing never hides a later one."""
+    return Call(
+        call_id=new_call_id(),
+        object_id=alarm.object_id,
+        class_name=alarm.class_name,
+        object_name=alarm.object_name,
+        method=FIRE_METHOD,
+        args={"name": alarm.name, "due_ms": alarm.due_ms},
+        enqueued_ms=now_ms,
+    )
+
+
+class Scheduler:
+    def __init__(
+        self,
+        settings: Settings,
+        client: redis.Redis,
+        index: AlarmIndex,
+        dispatch: Dispatch,
+        *,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self.settings = settings
+        keys = Keys(settings.key_prefix)
+        self.queue = AlarmQueue(client, keys, int(settings.alarm_horizon_s * 1000))
+        self.mailbox = Mailbox(client, MailboxConfig(keys, settings.call_record_ttl_s, settings.lease_ttl_ms))
+        self.index = index
+        self.lease = SingletonLease(client, keys.scheduler, settings.worker_id, settings.lease_ttl_ms)
+        self._dispatch = dispatch
+        self.clock_ms = clock_ms
+        self.leading = False
+        self._next_refill_ms = 0
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- one step at a time (tests drive these directly on a fake clock) ------
+
+    def lead(self) -> bool:
+        """Take or keep the lease; a scheduler that has just taken it refills at once."""
+        holding = self.lease.hold()
+        if holding == Holding.TAKEN:
+            log.info("scheduler %s is now the scheduler", self.settings.worker_id)
+            self._next_refill_ms = 0
+        elif holding == Holding.NO and self.leading:
+            log.info("scheduler %s lost the lease", self.settings.worker_id)
+        self.leading = holding != Holding.NO
+        return self.leading
+
+    def refill(self) -> int:
+        """Add alarms due within the horizon that Redis lacks; returns how many were missing."""
+        now = self.clock_ms()
+        self._next_refill_ms = now + int(self.settings.alarm_refill_s * 1000)
+        rows = self.index.due_before(now + self.queue.horizon_ms)
+        added = self.queue.add_missing(
+            DueAlarm(r.object_id, r.class_name, r.object_name, r.name, r.next_ms) for r in rows if r.next_ms is not None
+        )
+        if added:
+            log.info("scheduler: %d alarms were missing from Redis's time index", added)
+        return added
+
+    def tick(self) -> int:
+        """Dispatch every alarm due now; returns how many fires were sent."""
+        now = self.clock_ms()
+        if now >= self._next_refill_ms:
+            self.refill()
+        sent = 0
+        while True:
+            due = self.queue.due(now, DISPATCH_BATCH)
+            self.queue.postpone(due, now + int(self.settings.alarm_redeliver_s * 1000))
+            for alarm in due:
+                enqueued = self.mailbox.enqueue(fire_call(alarm, now))
+                if enqueued.decision == "dispatch":
+                    self._dispatch(alarm.object_id)
+            sent += len(due)
+            if len(due) < DISPATCH_BATCH:
+                return sent
+
+    def wait_s(self) -> float:
+        """How long to sleep before the next tick."""
+        poll_s = self.settings.scheduler_poll_ms / 1000
+        upcoming = self.queue.next_due_ms()
+        if upcoming is None:
+            return poll_s
+        return min(poll_s, max(0.0, (upcoming - self.clock_ms()) / 1000))
+
+    # -- the thread --------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="solo-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self.leading:
+            try:
+                self.lease.release()  # a standby takes over at once instead of after the ttl
+            except redis.RedisError:
+                pass
+            self.leading = False
+
+    def run(self) -> None:
+        renew_every_ms = self.settings.lease_ttl_ms // 3
+        next_lead_ms = 0
+        while not self._stopping.is_set():
+            try:
+                now = self.clock_ms()
+                if now >= next_lead_ms:
+                    next_lead_ms = now + renew_every_ms
+                    self.lead()
+                if not self.leading:
+                    self._stopping.wait(renew_every_ms / 1000)
+                    continue
+                self.tick()
+                self._stopping.wait(self.wait_s())
+            except redis.RedisError as exc:
+                log.warning("scheduler: Redis unavailable (%s); retrying", exc)
+                self.leading = False
+                next_lead_ms = 0
+                self._stopping.wait(0.5)
+            except Exception:
+                log.exception("scheduler step failed")
+                self._stopping.wait(0.5)
