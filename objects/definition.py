@@ -184,6 +184,9 @@ def _problems_of(cls: type) -> list[str]:
     for attr in RESERVED_NAMES - {"on_start", "alarm", "migrations"}:
         if attr in vars(cls):
             problems.append(f"{attr!r} is reserved by DurableObject and cannot be redefined")
+    handler = vars(cls).get("alarm")
+    if handler is not None:
+        problems += _alarm_handler_problems(handler)
     for attr, function in _rpc_functions(cls).items():
         where = f"@rpc {attr}"
         if attr.startswith("_"):
@@ -214,6 +217,18 @@ def _problems_of(cls: type) -> list[str]:
         other = _REGISTRY.get(cls.__name__)
         problems.append(f"class name {cls.__name__!r} is already registered by {other.__module__}.{other.__qualname__}")
     return problems
+
+
+def _alarm_handler_problems(handler: Any) -> list[str]:
+    if not callable(handler):
+        return ["alarm must be a method: def alarm(self, info)"]
+    if inspect.iscoroutinefunction(handler):
+        return ["alarm must be a plain def; fires already run one at a time"]
+    try:
+        inspect.signature(handler).bind(None, None)
+    except TypeError:
+        return ["alarm must take one argument besides self: def alarm(self, info)"]
+    return []
 
 
 def _method_specs(cls: type) -> dict[str, MethodSpec]:

@@ -26,6 +26,7 @@ def cluster_env(real_redis_url, postgres_url, key_prefix, tmp_path) -> dict[str,
         key_prefix=key_prefix,
         data_dir=tmp_path / "objects",
         SOLO_OBJECTS="examples,tests.objects",
+        SOLO_NAMESPACE=key_prefix,  # the tests share one Postgres database; each keeps to its own objects
     )
 
 

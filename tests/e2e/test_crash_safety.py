@@ -18,10 +18,10 @@ from tests.e2e.conftest import wait_until
 pytestmark = pytest.mark.e2e
 
 
-def history(database_url: str, class_name: str, name: str):
-    engine = make_engine(database_url)
+def history(env: dict[str, str], class_name: str, name: str):
+    engine = make_engine(env["DATABASE_URL"])
     try:
-        return Catalog(engine).history(object_id("default", class_name, name))
+        return Catalog(engine).history(object_id(env["SOLO_NAMESPACE"], class_name, name))
     finally:
         engine.dispose()
 
@@ -57,7 +57,7 @@ def test_a_paused_former_owner_can_never_commit(cluster, cluster_env):
     # Then the state holds each call once, and no trace of A's late commit
     entries = http.post(f"{url}/entries").json()["result"]
     assert [e["tag"] for e in entries] == ["before", "slow", "after"]
-    epochs = [(h.epoch, h.worker_id) for h in history(cluster_env["DATABASE_URL"], "Ledger", name)]
+    epochs = [(h.epoch, h.worker_id) for h in history(cluster_env, "Ledger", name)]
     assert len(epochs) == 2 and epochs[0][0] < epochs[1][0]
     assert b.poll() is None and a.poll() is None
 
@@ -131,7 +131,7 @@ def test_an_old_deploy_refuses_an_object_migrated_by_newer_code(cluster, cluster
     cluster.start_worker(SOLO_OBJECTS="tests.versioned_v2")
     caller.join(timeout=60)
     assert result["r"].status_code == 200 and result["r"].json()["result"] == "v2"
-    workers = {h.worker_id for h in history(cluster_env["DATABASE_URL"], "Versioned", name)}
+    workers = {h.worker_id for h in history(cluster_env, "Versioned", name)}
     assert not any(w.startswith("w1-") for w in workers), workers
 
 
@@ -145,7 +145,7 @@ def test_schema_versions_are_recorded_in_the_catalog(cluster, cluster_env):
     with engine.connect() as conn:
         version = conn.execute(
             sa.text("SELECT schema_version FROM objects WHERE id = :id"),
-            {"id": object_id("default", "Counter", name)},
+            {"id": object_id(cluster_env["SOLO_NAMESPACE"], "Counter", name)},
         ).scalar()
     engine.dispose()
     assert version == 2

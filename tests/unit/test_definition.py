@@ -27,7 +27,7 @@ def define(name: str, members: dict, *, module: str = __name__, qualname: str | 
 
 
 def test_the_public_surface_is_exactly_durable_object_user_error_and_rpc():
-    assert objects.__all__ == ["DurableObject", "UserError", "rpc"]
+    assert objects.__all__ == ["AlarmInfo", "DurableObject", "UserError", "rpc"]
     assert objects.DurableObject is DurableObject
     assert objects.UserError is UserError
     assert objects.rpc is rpc
@@ -300,3 +300,16 @@ def test_an_override_of_an_rpc_method_stays_rpc_and_its_signature_is_checked():
         assert "set[int]" in str(exc)
     else:
         raise AssertionError("an override with a non-JSON parameter was accepted")
+
+
+@pytest.mark.parametrize(
+    "handler, problem",
+    [
+        (lambda self: None, "one argument besides self"),
+        (lambda self, info, extra: None, "one argument besides self"),
+        ("not a method", "must be a method"),
+    ],
+)
+def test_an_alarm_handler_must_take_the_alarm_info(handler, problem):
+    with pytest.raises(DefinitionError, match=problem):
+        type(f"BadAlarm{uuid.uuid4().hex[:8]}", (DurableObject,), {"__module__": __name__, "alarm": handler})
