@@ -42,6 +42,7 @@ ALARM = "_alarm"  # the row of the object's single alarm; schedule names may not
 MAX_RETRIES = 6
 FIRST_BACKOFF_MS = 2000
 MAX_ERROR_CHARS = 2000
+MAX_GRACE_S = 10 * 365 * 24 * 3600
 
 Missed = Literal["skip", "fire_once", "catch_up"]
 MISSED_POLICIES = ("skip", "fire_once", "catch_up")
@@ -164,6 +165,25 @@ class Fire:
     advance_from_ms: int  # on success a recurring schedule continues after this occurrence
 
 
+def _same_schedule(
+    row: AlarmRow,
+    method: str,
+    kwargs: dict[str, Any],
+    recurrence: Recurrence,
+    missed: str,
+    grace_ms: int,
+    start_given: bool,
+) -> bool:
+    """A pending schedule with this very definition (an interval's start counts only if it was given)."""
+    old = row.recurrence
+    return (
+        row.next_ms is not None
+        and (row.method, row.kwargs, row.missed, row.grace_ms) == (method, kwargs, missed, grace_ms)
+        and (old.every_ms, old.cron) == (recurrence.every_ms, recurrence.cron)
+        and (old.start_ms == recurrence.start_ms or recurrence.cron is not None or not start_given)
+    )
+
+
 class Alarms:
     """The alarm and schedule API of one object, on its connection and inside its transactions.
 
@@ -217,13 +237,17 @@ class Alarms:
             )
         if missed not in MISSED_POLICIES:
             raise InvalidSchedule(f"missed must be one of {', '.join(MISSED_POLICIES)}, not {missed!r}")
-        if isinstance(grace_s, bool) or not isinstance(grace_s, (int, float)) or not grace_s >= 0:
-            raise InvalidSchedule(f"grace_s must be a non-negative number of seconds, not {grace_s!r}")
+        if isinstance(grace_s, bool) or not isinstance(grace_s, (int, float)) or not 0 <= grace_s <= MAX_GRACE_S:
+            raise InvalidSchedule(f"grace_s must be a number of seconds from 0 to {MAX_GRACE_S}, not {grace_s!r}")
         kwargs = dict(kwargs or {})
         self._check_method(method, kwargs)
         at_ms = None if at is None else to_epoch_ms(at, "at")
         recurrence = Recurrence.build(self._clock_ms(), at_ms, every_s, cron)
-        return self._put(name, method, kwargs, recurrence, missed, int(grace_s * 1000)).describe()
+        grace_ms = int(grace_s * 1000)
+        existing = read_rows(self._db, [name])
+        if existing and _same_schedule(existing[0], method, kwargs, recurrence, missed, grace_ms, at_ms is not None):
+            return existing[0].describe()  # unchanged: keep its timing (on_start may say it on every activation)
+        return self._put(name, method, kwargs, recurrence, missed, grace_ms).describe()
 
     def cancel_schedule(self, name: str) -> bool:
         if not isinstance(name, str) or name.startswith("_"):

@@ -127,7 +127,9 @@ class DurableObject:
         """Call ``self.<method>(**kwargs)`` at `at`, every `every_s` seconds (from `at` if given), or per
         `cron` (UTC; five fields, or six with seconds last). Replaces a schedule of the same name.
         `missed` says what happens to occurrences more than `grace_s` late: "fire_once" (run once
-        for all of them), "catch_up" (run each) or "skip". Returns the schedule as schedules() lists it."""
+        for all of them), "catch_up" (run each) or "skip". Declaring a pending schedule again
+        with the same definition keeps its timing, so on_start() may declare its schedules.
+        Returns the schedule as schedules() lists it."""
         return self._solo_schedules().schedule(
             name, method, at=at, every_s=every_s, cron=cron, kwargs=kwargs, missed=missed, grace_s=grace_s
         )

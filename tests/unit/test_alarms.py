@@ -231,6 +231,16 @@ def test_schedules_are_listed_replaced_and_cancelled(alarmed, clock):
     assert fire(alarmed, "report", at + 1).result == {"fired": False}
 
 
+def test_declaring_the_same_schedule_again_keeps_its_timing_and_a_new_definition_replaces_it(alarmed, clock):
+    start = clock()
+    first = result(alarmed, "every", name="beat", seconds=10)
+    clock.advance(6 * SECOND)
+    again = result(alarmed, "every", name="beat", seconds=10)  # e.g. from on_start() after an eviction
+    assert again["next_ms"] == first["next_ms"] == start + 10 * SECOND
+    changed = result(alarmed, "every", name="beat", seconds=20)
+    assert changed["next_ms"] == clock() + 20 * SECOND and changed["spec"] == "every 20s"
+
+
 def test_a_one_shot_schedule_runs_once_and_is_removed(alarmed, clock):
     result(alarmed, "once", name="report", at_ms=clock() + SECOND)
     fire_when_due(alarmed, clock, "report")
