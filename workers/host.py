@@ -364,17 +364,20 @@ class ObjectHost:
             excess = len(self._open) - self.settings.max_open_databases
             if excess <= 0:
                 return
-            for object_id in list(self._open):
+            # Close the least recently used idle files. Busy ones move to the back, so this looks
+            # at about `excess` entries, not at every open file (it runs before every batch).
+            for _ in range(len(self._open)):
                 if excess <= 0:
                     break
+                object_id = next(iter(self._open))
                 other = self._owned.get(object_id)
-                if other is None or other.instance is None:
-                    del self._open[object_id]
-                    excess -= 1
-                elif not other.running:
+                if other is not None and other.instance is not None:
+                    if other.running:
+                        self._open.move_to_end(object_id)
+                        continue
                     other.instance.suspend()
-                    del self._open[object_id]
-                    excess -= 1
+                del self._open[object_id]
+                excess -= 1
 
     # -- letting go --------------------------------------------------------
 
