@@ -25,6 +25,9 @@ from .wal import FRAME_HEADER_BYTES, WalReader
 log = logging.getLogger(__name__)
 
 CHECKPOINT_AFTER_FRAMES = 1000
+# No snapshot until the log since the last one holds at least this much (docs/adr/0001):
+# a small object would otherwise write its whole image every few commits.
+SNAPSHOT_FLOOR_BYTES = 1 << 20
 
 
 class ShippingFailed(SoloError):
@@ -54,6 +57,7 @@ class LogShipper:
         self.shipped_bytes = 0  # this activation's total, for metrics
         self._reader = WalReader(path)
         self._frames_since_checkpoint = 0
+        self.snapshot_floor_bytes = SNAPSHOT_FLOOR_BYTES
 
     def after_commit(self, conn: sqlite3.Connection, alarms: IndexUpdate | None = None) -> None:
         """Ship the commit's frames, with the alarm rows it changed (same shared-database transaction)."""
@@ -75,9 +79,11 @@ class LogShipper:
         self.shipped_bytes += len(frames.data)
         self.log_bytes += len(frames.data)
         self._frames_since_checkpoint += frames.count
-        # A restore reads the last snapshot plus the log after it: keep that under about
-        # twice the database. (A new object's first record is its whole file: no snapshot yet.)
-        if self.log_bytes > frames.db_pages * (frames.page_size + FRAME_HEADER_BYTES):
+        # A restore reads the last snapshot plus the log after it: keep that under about twice
+        # the database, or the database plus the floor. (A new object's first record is its
+        # whole file: no snapshot yet.)
+        database_bytes = frames.db_pages * (frames.page_size + FRAME_HEADER_BYTES)
+        if self.log_bytes > max(database_bytes, self.snapshot_floor_bytes):
             self._snapshot(conn)
         if self._frames_since_checkpoint >= CHECKPOINT_AFTER_FRAMES:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

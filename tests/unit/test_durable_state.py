@@ -134,10 +134,20 @@ def test_a_former_owner_cannot_commit_after_a_takeover(activate, store):
 def test_a_snapshot_is_taken_when_the_log_outgrows_the_database(activate, engine, store):
     name = uuid.uuid4().hex
     owner = activate(Ledger, name)
+    owner.shipper.snapshot_floor_bytes = 0  # a small object: snapshot as soon as the log outgrows it
     for i in range(60):
         run(owner, "append", tag=f"entry-{i}")
     head = store.head(owner.object_id)
     assert head.snapshot_seq > 0
+    assert store.image_at(owner.object_id, head.seq) == live_image(owner)
+
+
+def test_a_small_object_takes_no_snapshot_until_its_log_reaches_the_floor(activate, store):
+    owner = activate(Counter, uuid.uuid4().hex)
+    for _ in range(40):
+        run(owner, "increment")
+    head = store.head(owner.object_id)
+    assert head.snapshot_seq == 0 and 0 < head.log_bytes < owner.shipper.snapshot_floor_bytes
     assert store.image_at(owner.object_id, head.seq) == live_image(owner)
 
 
