@@ -117,7 +117,12 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, connections: int = 10) -> Engine:
+    """An engine for the shared database that keeps up to `connections` connections open.
+
+    Give it at least as many as threads that use it at once: a connection beyond the pool
+    is opened and closed for each use, which costs a new server process on Postgres.
+    """
     url = normalize_url(url)
     if url.startswith("sqlite"):
         database = sa.engine.make_url(url).database
@@ -133,7 +138,7 @@ def make_engine(url: str) -> Engine:
         return engine
     # No pre-ping: it would add a round trip to every shipment. A dropped connection fails
     # that one shipment; the worker drops the object and it comes back from durable state.
-    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+    return sa.create_engine(url, pool_size=connections, max_overflow=20, pool_recycle=1800)
 
 
 @dataclass(frozen=True)

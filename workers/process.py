@@ -39,7 +39,8 @@ class WorkerProcess:
         self.settings = settings
         self.redis = redis_client(settings)
         self.broker = make_broker(settings, self.redis)
-        self.engine = make_engine(settings.database_url)
+        # Every drain thread ships, plus the scheduler, the maintainer and the activation actor.
+        self.engine = make_engine(settings.database_url, connections=settings.worker_threads + 4)
         registry = load_object_modules(settings.object_modules)
         dispatch = DramatiqDispatcher(self.broker)
         self.host = ObjectHost(settings, self.redis, Catalog(self.engine), registry, dispatch)
