@@ -5,7 +5,8 @@
 #   make test      the whole test suite (needs the services above; make sets them up)
 #   make lint      ruff check + ruff format --check
 #   make check     lint + test
-#   make bench     warm-call throughput and latency over HTTP (needs the services)
+#   make bench     every benchmark scenario (bench/all.py), results in bench/RESULTS.md (needs the services)
+#   make chaos     ten minutes of load under kill -9, SIGSTOP and a Redis restart, then the checker
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -15,7 +16,7 @@ STAMP := $(VENV)/.solo-installed
 SOURCES := objects api workers cli examples tests bench alembic
 PYTEST_ARGS ?=
 
-.PHONY: venv run services test lint check bench
+.PHONY: venv run services test lint check bench chaos
 
 # Internal: create .venv if missing; (re)install when pyproject.toml is newer than the stamp.
 venv: $(STAMP)
@@ -46,5 +47,7 @@ lint: venv
 check: lint test
 
 bench: venv services
-	$(BIN)/python -m bench.http_load --objects 1 100 --seconds 10 --concurrency 64 --workers 1
-	$(BIN)/python -m bench.durability --sizes-mb 1 50
+	$(BIN)/python -m bench.all
+
+chaos: venv services
+	$(BIN)/python -m bench.chaos --seconds 600

@@ -48,12 +48,13 @@ class Cluster:
         self.url = f"http://127.0.0.1:{self.port}"
         self.api: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
+        self.worker_ids: list[str] = []  # SOLO_WORKER_ID of each worker, in start order
 
     def _spawn(self, args: list[str], name: str, **extra_env: str) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "ab")
-        return subprocess.Popen(
-            [*SOLO, *args], cwd=ROOT, env={**self.env, **extra_env}, stdout=log, stderr=subprocess.STDOUT
-        )
+        with open(self.log_dir / f"{name}.log", "ab") as log:  # the child keeps its own descriptor
+            return subprocess.Popen(
+                [*SOLO, *args], cwd=ROOT, env={**self.env, **extra_env}, stdout=log, stderr=subprocess.STDOUT
+            )
 
     def start_api(self) -> None:
         self.api = self._spawn(["api", "--host", "127.0.0.1", "--port", str(self.port)], "api")
@@ -69,11 +70,21 @@ class Cluster:
 
     def start_worker(self, **extra_env: str) -> subprocess.Popen:
         index = len(self.workers)
-        worker = self._spawn(
-            ["worker"], f"worker{index}", SOLO_WORKER_ID=f"w{index}-{os.urandom(3).hex()}", **extra_env
-        )
+        worker_id = f"w{index}-{os.urandom(3).hex()}"
+        worker = self._spawn(["worker"], f"worker{index}", SOLO_WORKER_ID=worker_id, **extra_env)
         self.workers.append(worker)
+        self.worker_ids.append(worker_id)
         return worker
+
+    def worker_by_id(self, worker_id: str) -> subprocess.Popen | None:
+        """The process of a worker named in a lease or the activation history."""
+        for process, known in zip(self.workers, self.worker_ids):
+            if known == worker_id:
+                return process
+        return None
+
+    def live_workers(self) -> list[subprocess.Popen]:
+        return [w for w in self.workers if w.poll() is None]
 
     def stop(self) -> None:
         procs = [p for p in [self.api, *self.workers] if p is not None and p.poll() is None]

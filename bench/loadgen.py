@@ -20,17 +20,20 @@ class Sample:
     latencies_s: list[float] = field(default_factory=list)
     errors: int = 0
     elapsed_s: float = 0.0
+    # Open loop only: from the moment the request was written, and how late it was written.
+    from_send_s: list[float] = field(default_factory=list)
+    send_lag_s: list[float] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
         return len(self.latencies_s) / self.elapsed_s if self.elapsed_s else 0.0
 
-    def percentile_ms(self, q: float) -> float:
-        ordered = sorted(self.latencies_s)
+    def percentile_ms(self, q: float, values: list[float] | None = None) -> float:
+        ordered = sorted(self.latencies_s if values is None else values)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
 
     def summary(self) -> dict:
-        return {
+        figures = {
             "calls": len(self.latencies_s),
             "errors": self.errors,
             "seconds": round(self.elapsed_s, 3),
@@ -39,6 +42,12 @@ class Sample:
             "p99_ms": round(self.percentile_ms(0.99), 3),
             "max_ms": round(self.percentile_ms(1.0), 3),
         }
+        if self.from_send_s:
+            for name, q in (("p50", 0.5), ("p99", 0.99), ("max", 1.0)):
+                figures[f"sent_{name}_ms"] = round(self.percentile_ms(q, self.from_send_s), 3)
+            figures["send_lag_p50_ms"] = round(self.percentile_ms(0.5, self.send_lag_s), 3)
+            figures["send_lag_p99_ms"] = round(self.percentile_ms(0.99, self.send_lag_s), 3)
+        return figures
 
 
 class Connection:
@@ -54,9 +63,10 @@ class Connection:
     async def post(self, path: str, body: bytes) -> int:
         return (await self.post_for_body(path, body))[0]
 
-    async def post_for_body(self, path: str, body: bytes) -> tuple[int, bytes]:
+    async def post_for_body(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         self.writer.write(
-            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n{extra}"
             f"Content-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
@@ -105,9 +115,13 @@ async def open_loop(url: str, paths: list[str], rate: float, seconds: float, con
 
     async def one(scheduled: float) -> None:
         conn = await idle.get()
+        sent = time.perf_counter()
         status = await conn.post(random.choice(paths), b"{}")
         if status == 200:
-            sample.latencies_s.append(time.perf_counter() - scheduled)  # includes waiting for a connection
+            done = time.perf_counter()
+            sample.latencies_s.append(done - scheduled)  # includes waiting for a connection
+            sample.from_send_s.append(done - sent)
+            sample.send_lag_s.append(sent - scheduled)  # the generator's own lateness (timers, a busy loop)
         else:
             sample.errors += 1
         idle.put_nowait(conn)
