@@ -320,7 +320,9 @@ def versions() -> dict[str, str]:
         found["postgresql"] = "?"
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(  # uncommitted changes to anything but the results themselves
+            ["git", "status", "--porcelain", "--", ".", ":!bench/RESULTS.md"], cwd=ROOT, capture_output=True, text=True
+        )
         found["solo"] = head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
     except OSError:
         found["solo"] = "?"

@@ -70,7 +70,9 @@ def describe_versions(result: dict[str, Any]) -> str:
 
 
 def figure(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+    if float(value).is_integer() or abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"
 
 
 def goals_table(results: list[dict[str, Any]]) -> str:
@@ -94,7 +96,7 @@ def goals_table(results: list[dict[str, Any]]) -> str:
         ("target", "target", ""),
         ("measured", "measured", ""),
         ("of_target", "measured / target", ".2f"),
-        ("ratio", "ratio to no-op Dramatiq", ".2f"),
+        ("ratio", "ratio to baseline", ".2f"),
         ("met", "", ""),
     ]
     return markdown_table(columns, rows)
