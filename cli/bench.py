@@ -14,6 +14,13 @@ def add_bench_command(sub: argparse._SubParsersAction) -> None:
 
 def cmd_bench(args) -> int:
     import importlib
+    import os
+    import sys
 
-    module = importlib.import_module(f"bench.{args.scenario}")
+    sys.path.insert(0, os.getcwd())  # bench/ is not installed: run from the repository's root
+    try:
+        module = importlib.import_module(f"bench.{args.scenario}")
+    except ModuleNotFoundError as exc:
+        message = f"no benchmark scenario {args.scenario!r} here ({exc}); run from the repository's root"
+        raise SystemExit(message) from None
     return int(module.main(args.args) or 0)

@@ -9,6 +9,7 @@ release every lease, exit. `solo scheduler` runs a scheduler alone.
 from __future__ import annotations
 
 import logging
+import resource
 import signal
 import threading
 
@@ -28,6 +29,36 @@ from .scheduler import Scheduler
 log = logging.getLogger(__name__)
 
 
+FILES_PER_DATABASE = 3  # an open SQLite database in WAL mode: the file, its -wal and its -shm
+FILES_RESERVED = 256  # sockets, logs and everything else a worker opens
+
+
+def raise_open_file_limit(wanted: int) -> int:
+    """Raise this process's soft open-file limit towards `wanted`, as far as the hard limit allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    return soft
+
+
+def fit_open_databases(settings: Settings, file_limit: int) -> Settings:
+    """Open no more databases than `file_limit` open files hold (each takes three)."""
+    fits = max(16, (file_limit - FILES_RESERVED) // FILES_PER_DATABASE)
+    if fits >= settings.max_open_databases:
+        return settings
+    log.warning(
+        "the open-file limit (%d) fits %d open databases, not SOLO_MAX_OPEN_DATABASES=%d: using %d;"
+        " raise `ulimit -n` to keep more objects open",
+        file_limit,
+        fits,
+        settings.max_open_databases,
+        fits,
+    )
+    return settings.with_changes(max_open_databases=fits)
+
+
 def redis_client(settings: Settings) -> redis.Redis:
     return sync_client(settings.redis_url)
 
@@ -36,6 +67,8 @@ class WorkerProcess:
     """Everything one worker process runs, wired from settings; start() and stop() it."""
 
     def __init__(self, settings: Settings) -> None:
+        wanted_files = settings.max_open_databases * FILES_PER_DATABASE + FILES_RESERVED
+        settings = fit_open_databases(settings, raise_open_file_limit(wanted_files))
         self.settings = settings
         self.redis = redis_client(settings)
         self.broker = make_broker(settings, self.redis)
