@@ -23,8 +23,9 @@ import redis.asyncio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 
-from objects.alarm_queue import DueAlarm
+from objects.alarm_queue import announcement
 from objects.catalog import Catalog
+from objects.context import wall_clock_ms
 from objects.definition import ClassRegistry
 from objects.errors import InvalidArguments, ObjectNotFound, PayloadTooLarge, SoloError
 from objects.keys import Keys
@@ -262,18 +263,12 @@ class Lifecycle:
     async def _update_time_index(self, address: Address, before: list[dict], after: list[dict]) -> None:
         """After the state (and with it the alarm index) was replaced or deleted: the scheduler's
         Redis entries follow, so that no old entry fires late, early or for a deleted object."""
-
-        def member(alarm: dict) -> str:
-            return DueAlarm(address.object_id, address.class_name, address.name, alarm["name"], 0).member
-
-        pipe = self.redis.pipeline(transaction=False)
-        if before:
-            pipe.zrem(self.alarms_due_key, *[member(a) for a in before])
+        due = [(a["name"], None) for a in before] + [(a["name"], a["next_ms"]) for a in after]
         horizon_ms = int(self.settings.alarm_horizon_s * 1000)
-        now_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
-        due = {
-            member(a): a["next_ms"] for a in after if a["next_ms"] is not None and a["next_ms"] <= now_ms + horizon_ms
-        }
-        if due:
-            pipe.zadd(self.alarms_due_key, due)
+        add, drop = announcement(address.object_id, address.class_name, address.name, due, wall_clock_ms(), horizon_ms)
+        pipe = self.redis.pipeline(transaction=False)
+        if drop:
+            pipe.zrem(self.alarms_due_key, *drop)
+        if add:
+            pipe.zadd(self.alarms_due_key, add)
         await pipe.execute()

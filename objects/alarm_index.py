@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .alarms import ALARM, AlarmRow, read_rows
+from .alarms import AlarmRow, kind_of, read_rows, state_of
 from .catalog import alarms_table
 from .wal import plain_file
 
@@ -143,9 +143,6 @@ class AlarmIndex:
         with self.engine.connect() as conn:
             rows = [dict(r) for r in conn.execute(query).mappings()]
         for row in rows:
-            row["kind"] = "alarm" if row["name"] == ALARM else "schedule"
-            if row["next_ms"] is None:
-                row["state"] = "failed"
-            else:
-                row["state"] = "retrying" if row["retry_count"] else "pending"
+            row["kind"] = kind_of(row["name"])
+            row["state"] = state_of(row["next_ms"], row["retry_count"])
         return rows

@@ -42,6 +42,25 @@ class DueAlarm:
         return cls(object_id, class_name, object_name, name, int(score))
 
 
+def announcement(
+    object_id: str,
+    class_name: str,
+    object_name: str,
+    due: Sequence[tuple[str, int | None]],
+    now_ms: int,
+    horizon_ms: int,
+) -> tuple[dict[str, int], list[str]]:
+    """(members to set to a due time, members to remove) for one object's alarms.
+
+    `due` holds (alarm name, due ms, or None when it has no pending fire); a later
+    entry for a name wins. Alarms due beyond the horizon are removed: the
+    scheduler's refill brings them back in time.
+    """
+    latest = {DueAlarm(object_id, class_name, object_name, name, 0).member: due_ms for name, due_ms in due}
+    add = {m: t for m, t in latest.items() if t is not None and t <= now_ms + horizon_ms}
+    return add, [m for m in latest if m not in add]
+
+
 class AlarmQueue:
     def __init__(self, client: redis.Redis, keys: Keys, horizon_ms: int) -> None:
         self._redis = client
@@ -53,14 +72,7 @@ class AlarmQueue:
         self, object_id: str, class_name: str, object_name: str, due: Sequence[tuple[str, int | None]], now_ms: int
     ) -> None:
         """Set each named alarm's due time; drop those with none (done, deleted, dropped) or past the horizon."""
-        add: dict[str, int] = {}
-        drop: list[str] = []
-        for name, due_ms in due:
-            member = DueAlarm(object_id, class_name, object_name, name, 0).member
-            if due_ms is not None and due_ms <= now_ms + self.horizon_ms:
-                add[member] = due_ms
-            else:
-                drop.append(member)
+        add, drop = announcement(object_id, class_name, object_name, due, now_ms, self.horizon_ms)
         if not add and not drop:
             return
         pipe = self._redis.pipeline(transaction=False)
@@ -85,9 +97,10 @@ class AlarmQueue:
         entries = self._redis.zrangebyscore(self._key, "-inf", now_ms, start=0, num=limit, withscores=True)
         return [DueAlarm.parse(member, score) for member, score in entries]
 
-    def next_due_ms(self) -> int | None:
-        first = self._redis.zrange(self._key, 0, 0, withscores=True)
-        return int(first[0][1]) if first else None
+    def earliest(self, limit: int) -> list[DueAlarm]:
+        """The `limit` entries due first, due or not: what is due now, and when the next one is."""
+        entries = self._redis.zrange(self._key, 0, limit - 1, withscores=True)
+        return [DueAlarm.parse(member, score) for member, score in entries]
 
     def postpone(self, alarms: Sequence[DueAlarm], until_ms: int) -> None:
         """About to dispatch: look again only at `until_ms`, unless the owner announces a change.

@@ -76,6 +76,17 @@ class AlarmInfo:
     token: str  # the fire's idempotency token: the same for every retry of one occurrence
 
 
+def kind_of(name: str) -> str:
+    return "alarm" if name == ALARM else "schedule"
+
+
+def state_of(next_ms: int | None, retry_count: int) -> str:
+    """pending, retrying, or failed (dropped after its retries: nothing left to fire)."""
+    if next_ms is None:
+        return "failed"
+    return "retrying" if retry_count else "pending"
+
+
 @dataclass(frozen=True)
 class AlarmRow:
     """One row of ``_solo_alarms``, as the shared index and the listings see it."""
@@ -96,13 +107,11 @@ class AlarmRow:
 
     @property
     def kind(self) -> str:
-        return "alarm" if self.name == ALARM else "schedule"
+        return kind_of(self.name)
 
     @property
     def state(self) -> str:
-        if self.next_ms is not None:
-            return "retrying" if self.retry_count else "pending"
-        return "failed"
+        return state_of(self.next_ms, self.retry_count)
 
     def describe(self) -> dict[str, Any]:
         """The JSON shape of ``self.schedules()``, the API and the CLI."""
@@ -346,6 +355,7 @@ class Alarms:
         self, name: str, method: str, kwargs: dict[str, Any], recurrence: Recurrence, missed: str, grace_ms: int
     ) -> AlarmRow:
         first = recurrence.first()
+        row = AlarmRow(name, method, kwargs, recurrence, missed, grace_ms, first, first, 0, 0, None, None, None)
         try:
             encoded = json.dumps(kwargs, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError) as exc:
@@ -369,7 +379,7 @@ class Alarms:
         )
         self.dirty.add(name)
         self._touched.add(name)
-        return read_rows(self._db, [name])[0]
+        return row
 
     def _delete(self, name: str) -> bool:
         deleted = self._db.execute("DELETE FROM _solo_alarms WHERE name = ?", (name,)).rowcount > 0

@@ -140,9 +140,10 @@ class ObjectInstance:
                 self._scope = None
             if self.shipper is not None:
                 self.shipper.deferred = False
-                # The index gets all of this object's alarms: whatever a former owner shipped
-                # without announcing, or an import or restore brought, is current from here.
-                self.shipper.after_commit(self._conn, self._alarm_update(replace_all=True))
+                self.shipper.after_commit(self._conn, self._alarm_update())
+                # The shared index already matches the durable state (both move in one transaction),
+                # but a former owner may have died between shipping and announcing: announce all.
+                self._alarm_changes += [(r.name, r.next_ms) for r in read_rows(self._conn)]
             # Entries left by a former owner that shipped but did not send, and on_start()'s own.
             self._unsent = self._read_outbox()
             self._sent = []
@@ -220,7 +221,8 @@ class ObjectInstance:
         conn.execute(_SAVEPOINT)
         scope = CallScope(call.call_id, [*call.chain, self.ref], self._record_send)
         fire: Fire | None = None
-        if call.method == FIRE_METHOD:
+        is_fire = call.method == FIRE_METHOD
+        if is_fire:
             fire = self.alarms.begin_fire(str(call.args.get("name")), int(call.args.get("due_ms") or 0))
             outcome = self._run_fire(call, fire, scope)
         else:
@@ -238,7 +240,7 @@ class ObjectInstance:
                 error = outcome.error or {}
                 self.alarms.fire_failed(fire, f"{error.get('type') or error.get('code')}: {error.get('message')}")
         conn.execute(_RELEASE_SAVEPOINT)
-        if call.method == FIRE_METHOD:
+        if is_fire:
             return outcome  # a fire runs at most once per occurrence because of its alarm's row
         conn.execute(
             "INSERT INTO _solo_calls (call_id, payload, finished_ms) VALUES (?, ?, ?)",
@@ -322,18 +324,18 @@ class ObjectInstance:
         assert self._conn is not None
         return read_rows(self._conn)
 
-    def _alarm_update(self, *, replace_all: bool = False) -> IndexUpdate | None:
-        """The index rows for the alarms changed since the last shipment (all rows if `replace_all`)."""
-        if not replace_all and not self.alarms.dirty:
+    def _alarm_update(self) -> IndexUpdate | None:
+        """The index rows of the alarms changed since the last shipment, or None if none changed."""
+        if not self.alarms.dirty:
             return None
         assert self._conn is not None
         names = sorted(self.alarms.dirty)
         self.alarms.dirty.clear()
-        rows = read_rows(self._conn, None if replace_all else names)
+        rows = read_rows(self._conn, names)
         present = {r.name for r in rows}
-        removed = [] if replace_all else [n for n in names if n not in present]
+        removed = [n for n in names if n not in present]
         self._alarm_changes += [(r.name, r.next_ms) for r in rows] + [(n, None) for n in removed]
-        return IndexUpdate(self.object_id, self.namespace, self.cls.__name__, self.name, rows, removed, replace_all)
+        return IndexUpdate(self.object_id, self.namespace, self.cls.__name__, self.name, rows, removed)
 
     # -- the outbox ------------------------------------------------------------
 

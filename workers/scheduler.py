@@ -79,6 +79,7 @@ class Scheduler:
         self.clock_ms = clock_ms
         self.leading = False
         self._next_refill_ms = 0
+        self._next_due_ms: int | None = None  # of the first entry not yet due, as the last tick saw it
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -114,7 +115,11 @@ class Scheduler:
             self.refill()
         sent = 0
         while True:
-            due = self.queue.due(now, DISPATCH_BATCH)
+            # One read gives both what is due and when the next one is (for wait_s).
+            earliest = self.queue.earliest(DISPATCH_BATCH + 1)
+            due = [a for a in earliest if a.due_ms <= now][:DISPATCH_BATCH]
+            later = earliest[len(due)] if len(earliest) > len(due) else None
+            self._next_due_ms = later.due_ms if later is not None else None
             self.queue.postpone(due, now + int(self.settings.alarm_redeliver_s * 1000))
             for alarm in due:
                 enqueued = self.mailbox.enqueue(fire_call(alarm, now))
@@ -125,12 +130,12 @@ class Scheduler:
                 return sent
 
     def wait_s(self) -> float:
-        """How long to sleep before the next tick."""
+        """How long to sleep after a tick: until the next entry is due, at most the poll interval
+        (an alarm announced meanwhile may be due sooner)."""
         poll_s = self.settings.scheduler_poll_ms / 1000
-        upcoming = self.queue.next_due_ms()
-        if upcoming is None:
+        if self._next_due_ms is None:
             return poll_s
-        return min(poll_s, max(0.0, (upcoming - self.clock_ms()) / 1000))
+        return min(poll_s, max(0.0, (self._next_due_ms - self.clock_ms()) / 1000))
 
     # -- the thread --------------------------------------------------------------
 
