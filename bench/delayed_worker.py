@@ -11,20 +11,16 @@ timeout). Stops on SIGTERM.
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 import time
 
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
+from bench.noop_worker import make_broker, serve
+
 QUEUE = "bench-delayed"
 ACTOR = "stamp"
-
-
-def make_broker(redis_url: str, namespace: str) -> RedisBroker:
-    return RedisBroker(client=redis.Redis.from_url(redis_url), namespace=namespace)
 
 
 def declare(broker: RedisBroker, results: redis.Redis | None, namespace: str) -> dramatiq.Actor:
@@ -44,13 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     broker = make_broker(args.redis, args.namespace)
     declare(broker, redis.Redis.from_url(args.redis), args.namespace)
-    worker = dramatiq.Worker(broker)  # defaults, as the comparison asks
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    worker.start()
-    done.wait()
-    worker.stop()
-    broker.close()
+    serve(broker)  # Worker defaults, as the comparison asks
 
 
 if __name__ == "__main__":

@@ -42,7 +42,12 @@ def main() -> None:
     args = parser.parse_args()
     broker = make_broker(args.redis, args.namespace)
     declare(broker)
-    worker = dramatiq.Worker(broker, worker_threads=args.threads, worker_timeout=args.timeout_ms)
+    serve(broker, worker_threads=args.threads, worker_timeout=args.timeout_ms)
+
+
+def serve(broker: RedisBroker, **worker_options) -> None:
+    """Run a Dramatiq Worker on `broker` until SIGTERM."""
+    worker = dramatiq.Worker(broker, **worker_options)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     worker.start()
