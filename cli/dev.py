@@ -102,7 +102,7 @@ def run_dev(host: str, port: int) -> int:
     env.setdefault("DATABASE_URL", "sqlite:///var/solo.db")
     env.setdefault("SOLO_DATA_DIR", "var/objects")
     settings = Settings.from_env(env)
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, settings.object_modules)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # Children are forked before any thread of ours runs, so the preexec_fn is safe.

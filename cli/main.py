@@ -3,7 +3,7 @@
 solo dev                          the whole system, embedded services (make run)
 solo api [--host H --port P]      the HTTP API (uvicorn)
 solo worker                       a worker process (Dramatiq + object host)
-solo migrate                      apply the shared database's migrations
+solo migrate                      apply the shared database's migrations (solo's, and shared_migrations/ of SOLO_OBJECTS)
 solo call Counter/a increment by=2
 solo objects info Counter/a
 solo objects history Counter/a
@@ -288,7 +288,8 @@ def _utc(ms: int) -> str:
 def cmd_migrate(args) -> int:
     from objects.migrate import upgrade
 
-    upgrade(Settings.from_env().database_url)
+    settings = Settings.from_env()
+    upgrade(settings.database_url, settings.object_modules)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The one object a handler's code needs: identity, SQL, storage, other objects, alarms and a clock."""
+"""The one object a handler's code needs: identity, SQL, storage, the shared database, other objects,
+alarms and a clock."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from .storage import Storage
 if TYPE_CHECKING:
     from .alarms import Alarms
     from .remote import ObjectDirectory
+    from .shared import NoSharedDatabase, SharedDatabase
 
 
 def wall_clock_ms() -> int:
@@ -29,6 +31,7 @@ class ObjectContext:
     clock_ms: Callable[[], int] = field(default=wall_clock_ms)
     objects: ObjectDirectory | None = None
     alarms: Alarms | None = None
+    shared: SharedDatabase | NoSharedDatabase | None = None
 
     def now_ms(self) -> int:
         return self.clock_ms()

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .alarms import Alarms, Missed
     from .context import ObjectContext
     from .remote import ObjectDirectory
+    from .shared import SharedDatabase
     from .sql import SqlHandle
     from .storage import Storage
 
@@ -38,6 +39,7 @@ RESERVED_NAMES = frozenset(
         "class_name",
         "sql",
         "storage",
+        "shared",
         "ctx",
         "objects",
         "on_start",
@@ -109,6 +111,15 @@ class DurableObject:
     @property
     def storage(self) -> Storage:
         return self._solo_ctx.storage
+
+    @property
+    def shared(self) -> SharedDatabase:
+        """The shared database: ``query(sql, **params)`` reads, ``execute(sql, **params)`` writes.
+        A call's writes commit exactly when its own state does (objects/shared.py)."""
+        shared = self._solo_ctx.shared
+        if shared is None:
+            raise SoloError("the shared database is not available here")
+        return shared  # type: ignore[return-value]
 
     # -- named schedules (objects/alarms.py); the single alarm is self.storage.set_alarm ---
 

@@ -22,6 +22,7 @@ from .context import ObjectContext, wall_clock_ms
 from .definition import DurableObject, registry
 from .errors import OwnershipLost, SchemaTooNew, SoloError, StartFailed, UserError
 from .remote import CallScope, ObjectDirectory, RemoteCallError, Transport, cycle_error
+from .shared import NoSharedDatabase, SharedDatabase
 from .shipping import LogShipper, prepare_local_file
 from .sql import SqlHandle, UserCodeGuard, split_statements
 from .statestore import StateStore
@@ -106,6 +107,8 @@ class ObjectInstance:
         self._scope: CallScope | None = None  # the running call's, while user code runs
         self._unsent: list[Call] = []  # committed outbox entries the host has not sent yet
         self._sent: list[str] = []  # sent outbox entries to delete in the next transaction
+        # Writes to shared tables (self.shared), carried by the shipment of the commit they belong to.
+        self.shared = SharedDatabase(store.engine) if store is not None else None
         self._directory = ObjectDirectory(
             namespace=namespace,
             registry=registry(),
@@ -140,7 +143,7 @@ class ObjectInstance:
                 self._scope = None
             if self.shipper is not None:
                 self.shipper.deferred = False
-                self.shipper.after_commit(self._conn, self._alarm_update())
+                self.shipper.after_commit(self._conn, self._alarm_update(), self._take_shared())
                 # The shared index already matches the durable state (both move in one transaction),
                 # but a former owner may have died between shipping and announcing: announce all.
                 self._alarm_changes += [(r.name, r.next_ms) for r in read_rows(self._conn)]
@@ -173,6 +176,8 @@ class ObjectInstance:
 
     def close(self) -> None:
         """Close for good; a fully shipped file is marked clean so this worker may reuse it."""
+        if self.shared is not None:
+            self.shared.abort()
         self.suspend()
         if self.shipper is not None and self._user is not None:
             self.shipper.mark_clean()
@@ -208,6 +213,8 @@ class ObjectInstance:
         except BaseException:
             self._rollback(conn)
             self.alarms.dirty.clear()
+            if self.shared is not None:
+                self.shared.abort()
             raise
         self._commit(conn)
         self._sent = []
@@ -222,6 +229,8 @@ class ObjectInstance:
         scope = CallScope(call.call_id, [*call.chain, self.ref], self._record_send)
         fire: Fire | None = None
         is_fire = call.method == FIRE_METHOD
+        if self.shared is not None:
+            self.shared.begin_call()
         if is_fire:
             fire = self.alarms.begin_fire(str(call.args.get("name")), int(call.args.get("due_ms") or 0))
             outcome = self._run_fire(call, fire, scope)
@@ -230,6 +239,8 @@ class ObjectInstance:
         if scope.broken is not None:  # transient: fail the batch uncommitted; the call runs again later
             self.alarms.abandon_fire()
             raise scope.broken
+        if self.shared is not None:  # the call's shared writes go with its own
+            self.shared.end_call(outcome.ok)
         if outcome.ok:
             sends.extend(scope.sends)
             if fire is not None:
@@ -416,11 +427,18 @@ class ObjectInstance:
             conn.execute(_COMMIT)
         except BaseException:
             self._rollback(conn)
+            if self.shared is not None:
+                self.shared.abort()
             raise
         if self.shipper is None:
             self.alarms.dirty.clear()  # a local-only instance has no shared index
-        else:  # while hydrating (deferred), changed alarms wait for the one shipment at the end
-            self.shipper.after_commit(conn, None if self.shipper.deferred else self._alarm_update())
+        elif self.shipper.deferred:  # while hydrating: alarms and shared writes wait for the one shipment
+            self.shipper.after_commit(conn)
+        else:
+            self.shipper.after_commit(conn, self._alarm_update(), self._take_shared())
+
+    def _take_shared(self):
+        return self.shared.take() if self.shared is not None else None
 
     @staticmethod
     def _rollback(conn: sqlite3.Connection) -> None:
@@ -438,6 +456,7 @@ class ObjectInstance:
             clock_ms=self.clock_ms,
             objects=self._directory,
             alarms=self.alarms,
+            shared=self.shared if self.shared is not None else NoSharedDatabase(),
         )
 
     @staticmethod
@@ -504,6 +523,8 @@ class ObjectInstance:
             raise
         except Exception as exc:
             self._rollback(conn)
+            if self.shared is not None:
+                self.shared.abort()
             raise StartFailed(f"{self.cls.__name__}.{what} failed: {type(exc).__name__}: {exc}") from exc
         self._commit(conn)
 

@@ -1,21 +1,49 @@
-"""Apply the shared database's Alembic migrations (`solo migrate`, the Procfile's release step)."""
+"""Apply the shared database's Alembic migrations (`solo migrate`, the Procfile's release step).
+
+solo's own migrations live in `alembic/versions`. An application adds tables of its
+own to the shared database with Alembic migrations in a `shared_migrations/`
+directory next to a module it serves (`SOLO_OBJECTS`): for `myapp.objects`, in
+`myapp/shared_migrations/`. Each application starts its own branch
+(`down_revision = None`, `branch_labels = ("myapp",)`), and every branch is
+upgraded to its head.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 
 _ROOT = Path(__file__).resolve().parent.parent
+APP_MIGRATIONS_DIR = "shared_migrations"
 
 
-def alembic_config(database_url: str) -> Config:
+def app_migration_dirs(object_modules: Iterable[str]) -> list[Path]:
+    """The `shared_migrations/` directories next to the given modules, in order, without repeats."""
+    found: list[Path] = []
+    for module in object_modules:
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            raise ModuleNotFoundError(f"object module {module!r} not found")
+        candidate = Path(spec.origin).resolve().parent / APP_MIGRATIONS_DIR
+        if candidate.is_dir() and candidate not in found:
+            found.append(candidate)
+    return found
+
+
+def alembic_config(database_url: str, object_modules: Iterable[str] = ()) -> Config:
     config = Config(str(_ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(_ROOT / "alembic"))
+    locations = [_ROOT / "alembic" / "versions", *app_migration_dirs(object_modules)]
+    config.set_main_option("version_locations", os.pathsep.join(str(p) for p in locations))  # path_separator = os
     config.attributes["database_url"] = database_url
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+def upgrade(database_url: str, object_modules: Iterable[str] = ()) -> None:
+    """Bring solo's tables, and those of the applications in `object_modules`, to their latest revision."""
+    command.upgrade(alembic_config(database_url, object_modules), "heads")

@@ -17,6 +17,8 @@ import logging
 import sqlite3
 from pathlib import Path
 
+from sqlalchemy.engine import Connection
+
 from .alarm_index import IndexUpdate
 from .errors import OwnershipLost, SoloError
 from .statestore import StateStore
@@ -59,17 +61,23 @@ class LogShipper:
         self._frames_since_checkpoint = 0
         self.snapshot_floor_bytes = SNAPSHOT_FLOOR_BYTES
 
-    def after_commit(self, conn: sqlite3.Connection, alarms: IndexUpdate | None = None) -> None:
-        """Ship the commit's frames, with the alarm rows it changed (same shared-database transaction)."""
+    def after_commit(
+        self, conn: sqlite3.Connection, alarms: IndexUpdate | None = None, shared: Connection | None = None
+    ) -> None:
+        """Ship the commit's frames, with the alarm rows it changed and its writes to shared
+        tables (`shared`, an open transaction), all in one shared-database transaction."""
         self.in_sync = False
         if self.deferred:
+            assert shared is None, "a deferred shipment carries the shared writes of the last commit"
             return  # nothing is visible yet; the next shipment carries these frames too
         frames = self._reader.read_committed()
         if frames is None:
             self.in_sync = True
+            if shared is not None:
+                self._commit_shared(shared)
             return
         try:
-            accepted = self.store.ship(self.object_id, self.epoch, self.seq + 1, frames, alarms)
+            accepted = self.store.ship(self.object_id, self.epoch, self.seq + 1, frames, alarms, shared)
         except Exception as exc:
             raise ShippingFailed(f"could not ship {self.object_id} seq {self.seq + 1}: {exc}") from exc
         if not accepted:
@@ -89,6 +97,14 @@ class LogShipper:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._reader.forget_position()
             self._frames_since_checkpoint = 0
+
+    def _commit_shared(self, shared: Connection) -> None:
+        try:
+            accepted = self.store.commit_shared(self.object_id, self.epoch, shared)
+        except Exception as exc:
+            raise ShippingFailed(f"could not commit shared writes of {self.object_id}: {exc}") from exc
+        if not accepted:
+            raise OwnershipLost(f"object {self.object_id}: shared writes for epoch {self.epoch} refused; taken over")
 
     def _snapshot(self, conn: sqlite3.Connection) -> None:
         try:

@@ -14,14 +14,16 @@ most about twice the database.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from .alarm_index import IndexUpdate, apply_update, delete_object_alarms, rows_of_image
 from .catalog import log_table, objects_table, snapshots_table, utcnow
@@ -63,13 +65,23 @@ class StateStore:
 
     # -- the owner's side --------------------------------------------------
 
-    def ship(self, object_id: str, epoch: int, seq: int, frames: Frames, alarms: IndexUpdate | None = None) -> bool:
+    def ship(
+        self,
+        object_id: str,
+        epoch: int,
+        seq: int,
+        frames: Frames,
+        alarms: IndexUpdate | None = None,
+        shared: Connection | None = None,
+    ) -> bool:
         """Append log record `seq`; False (nothing written) if this owner has been fenced off.
 
         `alarms` are the commit's changed alarm rows: they reach the shared index in the
         same transaction, so the scheduler sees an alarm exactly when its state is durable.
+        `shared` is the commit's own open shared-database transaction (objects/shared.py):
+        the shipment is written and committed in it, or it is rolled back. Either way it is closed.
         """
-        if self._autocommit is not None and alarms is None:  # the common case, in one round trip
+        if self._autocommit is not None and alarms is None and shared is None:  # the common case, one round trip
             values = {
                 "seq": seq,
                 "size": len(frames.data),
@@ -83,7 +95,7 @@ class StateStore:
             with self._autocommit.connect() as conn:
                 return conn.exec_driver_sql(_SHIP_ONE_STATEMENT, values).rowcount == 1
         o = objects_table
-        with self.engine.begin() as conn:
+        with self._transaction(shared) as conn:
             moved = conn.execute(
                 o.update()
                 .where(o.c.id == object_id, o.c.epoch == epoch, o.c.head_seq == seq - 1, o.c.deleted.is_(False))
@@ -105,7 +117,31 @@ class StateStore:
             )
             if alarms is not None:
                 apply_update(conn, alarms)
+            conn.commit()
         return True
+
+    def commit_shared(self, object_id: str, epoch: int, shared: Connection) -> bool:
+        """Commit shared writes that came with no change to the object's file, if `epoch` still owns it."""
+        o = objects_table
+        with self._transaction(shared) as conn:
+            mine = sa.select(o.c.id).where(o.c.id == object_id, o.c.epoch == epoch, o.c.deleted.is_(False))
+            owned = conn.execute(mine.with_for_update()).first()
+            if owned is None:
+                conn.rollback()
+                return False
+            conn.commit()
+        return True
+
+    @contextlib.contextmanager
+    def _transaction(self, shared: Connection | None) -> Iterator[Connection]:
+        """The given open transaction, or a new one; closed (rolled back unless committed) at the end."""
+        conn = shared if shared is not None else self.engine.connect()
+        try:
+            if shared is None:
+                conn.begin()
+            yield conn
+        finally:
+            conn.close()
 
     def snapshot(self, object_id: str, epoch: int, seq: int, image: bytes) -> bool:
         """Record the full image at head `seq`, so that later restores start from here."""

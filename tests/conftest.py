@@ -51,7 +51,7 @@ def postgres_url() -> Iterator[str]:
     except sa.exc.OperationalError as exc:
         _service_missing("Postgres", exc)
     url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
+    upgrade(url, ["examples"])  # the examples' own shared tables too (tests/examples)
     yield url
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Literal
 
+import sqlalchemy as sa
+
 from objects import DurableObject, UserError, rpc
 
 
@@ -276,3 +278,55 @@ class Alarmed(DurableObject):
     @rpc
     def attempts_seen(self) -> list[dict]:
         return self.attempts
+
+
+class Notebook(DurableObject):
+    """Keeps notes both in its own table and in a shared one (test_shared_notes, made by the tests)."""
+
+    migrations = ["CREATE TABLE notes (text TEXT NOT NULL)"]
+
+    def on_start(self) -> None:
+        rows = self.shared.query(
+            "SELECT text FROM test_shared_notes WHERE owner = :owner ORDER BY text", owner=self.name
+        )
+        self.shared_at_start = [r["text"] for r in rows]
+
+    def _note(self, text: str) -> None:
+        self.sql.execute("INSERT INTO notes (text) VALUES (?)", (text,))
+        self.shared.execute(
+            "INSERT INTO test_shared_notes (owner, text) VALUES (:owner, :text)", owner=self.name, text=text
+        )
+
+    @rpc
+    def add(self, text: str, fail: bool = False) -> int:
+        self._note(text)
+        if fail:
+            raise RuntimeError("failed after writing")
+        return len(self.local())
+
+    @rpc
+    def add_tolerating_a_duplicate(self, text: str) -> str:
+        """A shared statement that fails and is caught undoes only itself."""
+        self._note(text)
+        try:
+            self.shared.execute("INSERT INTO test_shared_notes (owner, text) VALUES (:o, :t)", o=self.name, t=text)
+        except sa.exc.IntegrityError:
+            self._note(text + " (again)")
+        return "ok"
+
+    @rpc
+    def write_through_query(self, text: str) -> list:
+        return self.shared.query("INSERT INTO test_shared_notes (owner, text) VALUES (:o, :t)", o=self.name, t=text)
+
+    @rpc
+    def local(self) -> list[str]:
+        return [r[0] for r in self.sql.execute("SELECT text FROM notes ORDER BY text")]
+
+    @rpc
+    def shared_notes(self) -> list[str]:
+        rows = self.shared.query("SELECT text FROM test_shared_notes WHERE owner = :o ORDER BY text", o=self.name)
+        return [r["text"] for r in rows]
+
+    @rpc
+    def started_with(self) -> list[str]:
+        return self.shared_at_start

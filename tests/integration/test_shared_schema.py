@@ -7,6 +7,13 @@ constraints). Also: the migrations can be walked down and up again.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -16,12 +23,21 @@ from alembic.script import ScriptDirectory
 from objects.catalog import Catalog, make_engine, metadata
 from objects.migrate import alembic_config, upgrade
 
+ROOT = Path(__file__).resolve().parents[2]
 TABLES = {"objects", "activations", "object_log", "object_snapshots", "alarms"}
 
 
 def schema_diff(engine: sa.Engine) -> list:
+    """Differences between solo's models and the database (tables of applications are not solo's)."""
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "include_name": lambda name, kind, _parent: kind != "table" or name in TABLES,
+            },
+        )
         return compare_metadata(context, metadata)
 
 
@@ -30,8 +46,11 @@ def head_revision() -> str:
 
 
 def current_revision(engine: sa.Engine) -> str | None:
+    """solo's own revision (applications' branches may be there too)."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        heads = MigrationContext.configure(conn).get_current_heads()
+    solo = [h for h in heads if h.isdigit()]
+    return solo[0] if solo else None
 
 
 def user_tables(engine: sa.Engine) -> set[str]:
@@ -53,7 +72,7 @@ def test_sqlite_migrations_match_the_models(tmp_path):
 def test_postgres_migrations_match_the_models(postgres_url):
     engine = make_engine(postgres_url)
     try:
-        assert user_tables(engine) == TABLES
+        assert user_tables(engine) >= TABLES  # the examples' own tables are there too
         assert current_revision(engine) == head_revision()
         assert schema_diff(engine) == []
     finally:
@@ -94,3 +113,74 @@ def test_upgrade_downgrade_upgrade_on_a_fresh_sqlite_file(tmp_path):
         assert Catalog(engine).take_over("0" * 32, "default", "Counter", "a", "w1", known_schema=2).epoch == 1
     finally:
         engine.dispose()
+
+
+def _write_app(root: Path, package: str, revision: str, table: str) -> None:
+    """A package that serves objects and brings a shared table of its own, as an application would."""
+    (root / package / "shared_migrations").mkdir(parents=True)
+    (root / package / "__init__.py").write_text("")
+    (root / package / "shared_migrations" / f"{revision}.py").write_text(
+        textwrap.dedent(
+            f"""
+            import sqlalchemy as sa
+            from alembic import op
+
+            revision = "{revision}"
+            down_revision = None
+            branch_labels = ("{package}",)
+            depends_on = None
+
+            def upgrade():
+                op.create_table("{table}", sa.Column("id", sa.Integer, primary_key=True))
+
+            def downgrade():
+                op.drop_table("{table}")
+            """
+        )
+    )
+
+
+def test_an_application_adds_its_own_shared_tables_on_a_branch_of_its_own(tmp_path, monkeypatch):
+    # Given two applications, each with a migration in shared_migrations/ next to its module
+    _write_app(tmp_path, "shop", "shop_0001", "shop_orders")
+    _write_app(tmp_path, "crm", "crm_0001", "crm_contacts")
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "__init__.py").write_text("")  # serves objects, brings no tables
+    monkeypatch.syspath_prepend(str(tmp_path))
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+
+    # When the shared database is migrated for them (twice: it is idempotent)
+    upgrade(url, ["shop", "crm", "plain", "shop"])
+    upgrade(url, ["shop", "crm", "plain"])
+
+    # Then solo's tables and both applications' tables are there, each branch at its head
+    engine = make_engine(url)
+    try:
+        assert user_tables(engine) == TABLES | {"shop_orders", "crm_contacts"}
+        with engine.connect() as conn:
+            heads = set(MigrationContext.configure(conn).get_current_heads())
+        assert heads == {head_revision(), "shop_0001", "crm_0001"}
+        assert schema_diff(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_solo_migrate_applies_the_served_modules_migrations(tmp_path):
+    _write_app(tmp_path, "inventory", "inventory_0001", "inventory_items")
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOLO_")}
+    env.update(DATABASE_URL=url, SOLO_OBJECTS="inventory", PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "migrate"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    engine = make_engine(url)
+    try:
+        assert "inventory_items" in user_tables(engine)
+    finally:
+        engine.dispose()
+
+
+def test_a_served_module_that_does_not_exist_is_named(tmp_path):
+    with pytest.raises(ModuleNotFoundError, match="no_such_app"):
+        upgrade(f"sqlite:///{tmp_path / 'shared.db'}", ["no_such_app"])
