@@ -451,7 +451,7 @@ class ObjectInstance:
             object_id=self.object_id,
             class_name=self.cls.__name__,
             name=self.name,
-            sql=SqlHandle(self._conn),
+            sql=SqlHandle(self._conn, self._guard),
             storage=Storage(self._conn, self.alarms),
             clock_ms=self.clock_ms,
             objects=self._directory,
@@ -490,10 +490,10 @@ class ObjectInstance:
                 self._guard.user_code_running = True  # a migration is user code: it may not end its transaction
                 try:
                     if callable(migration):
-                        migration(SqlHandle(conn))
+                        migration(SqlHandle(conn, self._guard))
                     else:
                         for statement in split_statements(migration):
-                            conn.execute(statement)
+                            self._guard.user_sql(conn.execute, statement)
                 finally:
                     self._guard.user_code_running = False
                 conn.execute("INSERT OR REPLACE INTO _solo_meta (key, value) VALUES ('schema_version', ?)", (number,))

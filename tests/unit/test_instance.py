@@ -534,6 +534,52 @@ def test_user_sql_cannot_control_transactions_attach_or_change_the_journal(open_
     assert run(instance, "add", x="later").result == 3
 
 
+SOLO_TABLE_SQL = [
+    "SELECT * FROM _solo_calls",
+    "SELECT value FROM _solo_kv WHERE key = ?",  # storage's own text: must not slip through a cached statement
+    "DELETE FROM _solo_kv",
+    "UPDATE _solo_meta SET value = 99 WHERE key = 'epoch'",
+    "INSERT OR REPLACE INTO _solo_meta (key, value) VALUES ('epoch', 99)",
+    "DROP TABLE _solo_outbox",
+    "DELETE FROM _SOLO_ALARMS",
+    "CREATE TRIGGER sneaky AFTER INSERT ON _solo_calls BEGIN SELECT 1; END",
+    "CREATE INDEX mine ON _solo_kv (value)",
+    "PRAGMA table_info(_solo_meta)",
+]
+
+
+@pytest.mark.parametrize("statement", SOLO_TABLE_SQL)
+def test_user_sql_cannot_touch_solos_own_tables_but_storage_still_works(open_instance, statement):
+    def through_storage(self, x: str) -> str:
+        self.storage.put("k", x)  # storage reaches _solo_kv: solo's code, not the user's SQL
+        return self.storage.get("k")
+
+    def touch(self, statement: str, cursor: bool) -> str:
+        self.sql.execute("INSERT INTO t VALUES ('from the failing call')")
+        params = ("k",) if "?" in statement else ()
+        (self.sql.cursor().execute if cursor else self.sql.execute)(statement, params)
+        return "ran"
+
+    cls = define(
+        "Sealed", migrations=["CREATE TABLE t (x TEXT)"], touch=rpc(touch), through_storage=rpc(through_storage)
+    )
+    instance = open_instance(cls)
+    assert run(instance, "through_storage", x="a").result == "a"
+    for cursor in (False, True):
+        outcome = run(instance, "touch", statement=statement, cursor=cursor)
+        assert not outcome.ok
+        assert outcome.error["code"] == "method_error" and "solo's own tables" in outcome.error["message"], outcome
+    assert peek(instance.path, "SELECT count(*) FROM t") == [(0,)]
+    assert meta(instance.path, "epoch") == instance.epoch
+    assert run(instance, "through_storage", x="b").result == "b"
+
+
+def test_a_migration_cannot_touch_solos_own_tables(open_instance):
+    cls = define("SealedMigration", migrations=["CREATE TABLE t (x TEXT)", "DELETE FROM _solo_calls"])
+    with pytest.raises(StartFailed, match="solo's own tables"):
+        open_instance(cls)
+
+
 def test_rows_from_self_sql_work_by_index_and_by_column_name(open_instance):
     def row(self) -> dict:
         r = self.sql.execute("SELECT 7 AS number, 'seven' AS word").fetchone()
