@@ -1,0 +1,154 @@
+"""TableShard over HTTP: a tenant's own SQL, transactions, the guard on solo's tables, the shared summary."""
+
+import base64
+
+import pytest
+import sqlalchemy as sa
+
+from examples.tableshard import shard_name
+from objects.catalog import normalize_url
+from tests.examples.conftest import CallFailed
+
+pytestmark = pytest.mark.e2e
+
+CREATE_ORDERS = "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT NOT NULL, total REAL, receipt BLOB)"
+
+
+def failure(api, address, method, **args) -> tuple[int, str, str]:
+    with pytest.raises(CallFailed) as failed:
+        api.call(address, method, **args)
+    return failed.value.status, failed.value.error["code"], failed.value.error["message"]
+
+
+def test_parameterised_statements_return_columns_and_rows(api, run_id):
+    shard = f"TableShard/acme-{run_id}"
+    api.call(shard, "execute", sql=CREATE_ORDERS)
+    receipt = {"base64": base64.b64encode(b"\x00\x01receipt").decode()}
+
+    inserted = api.call(
+        shard,
+        "execute",
+        sql="INSERT INTO orders (customer, total, receipt) VALUES (?, ?, ?)",
+        params=["ann", 9.5, receipt],
+    )
+    api.call(shard, "execute", sql="INSERT INTO orders (customer) VALUES (:who)", params={"who": "bob"})
+    result = api.call(shard, "execute", sql="SELECT id, customer, total, receipt FROM orders ORDER BY id")
+
+    assert inserted == {"columns": [], "rows": [], "rows_affected": 1}
+    assert result["columns"] == ["id", "customer", "total", "receipt"]
+    assert result["rows"] == [[1, "ann", 9.5, receipt], [2, "bob", None, None]]
+
+
+def test_a_transaction_commits_all_its_statements_or_none(api, run_id):
+    shard = f"TableShard/tx-{run_id}"
+    api.call(shard, "execute", sql=CREATE_ORDERS)
+    insert = "INSERT INTO orders (id, customer) VALUES (?, ?)"
+
+    results = api.call(
+        shard,
+        "transaction",
+        statements=[{"sql": insert, "params": [1, "ann"]}, {"sql": "SELECT count(*) AS n FROM orders"}],
+    )
+    status, code, message = failure(
+        api,
+        shard,
+        "transaction",
+        statements=[
+            {"sql": insert, "params": [2, "bob"]},
+            {"sql": "UPDATE orders SET total = 1"},
+            {"sql": insert, "params": [1, "again"]},
+        ],
+    )
+
+    assert results[1] == {"columns": ["n"], "rows": [[1]], "rows_affected": 0}
+    assert (status, code) == (409, "constraint_violation") and message.startswith("statements[2]: UNIQUE")
+    rows = api.call(shard, "execute", sql="SELECT id, customer, total FROM orders")["rows"]
+    assert rows == [[1, "ann", None]]  # the failed transaction's insert and update are gone
+
+
+def test_bad_sql_is_a_clear_error_and_changes_nothing(api, run_id):
+    shard = f"TableShard/bad-{run_id}"
+    api.call(shard, "execute", sql=CREATE_ORDERS)
+    before = api.call(shard, "tables")
+
+    assert failure(api, shard, "execute", sql="SELECT FROM orders WHERE")[:2] == (400, "sql_error")
+    assert failure(api, shard, "execute", sql="SELECT * FROM nowhere")[2] == "statement: no such table: nowhere"
+    assert failure(api, shard, "execute", sql="INSERT INTO orders (customer) VALUES (?)", params=[])[1] == "sql_error"
+    assert failure(api, shard, "execute", sql="SELECT 1; DROP TABLE orders")[1] == "sql_error"
+    assert failure(api, shard, "execute", sql="PRAGMA table_info(orders)")[:2] == (403, "statement_refused")
+    assert failure(api, shard, "execute", sql="SELECT ?", params=[{"hex": "00"}])[1] == "invalid_statement"
+    assert failure(api, shard, "transaction", statements=[])[1] == "invalid_statement"
+    assert failure(api, shard, "transaction", statements=[{"query": "SELECT 1"}])[1] == "invalid_statement"
+    assert api.call(shard, "tables") == before
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM _solo_kv",
+        "DELETE FROM _solo_kv",
+        'UPDATE "_SOLO_CALLS" SET payload = 1',
+        "DROP TABLE _solo_alarms",
+        "CREATE VIEW peek AS SELECT * FROM _solo_kv",
+    ],
+)
+def test_statements_on_solos_own_tables_are_refused_and_change_nothing(api, run_id, sql):
+    shard = f"TableShard/guard-{run_id}"
+    api.call(shard, "execute", sql=CREATE_ORDERS)
+    api.call(shard, "execute", sql="INSERT INTO orders (customer) VALUES ('ann')")  # kept in _solo_kv: last write
+    before = api.call(shard, "tables")
+
+    status, code, message = failure(api, shard, "transaction", statements=[{"sql": "DELETE FROM orders"}, {"sql": sql}])
+
+    assert (status, code) == (403, "statement_refused") and message.startswith("statements[1]:")
+    assert api.call(shard, "tables") == before
+
+
+def test_tables_report_row_counts_and_last_writes_and_survive_a_worker_restart(solo, api, run_id):
+    shard = f"TableShard/{shard_name(f'big-{run_id}', 'customer-42', shards=4)}"
+    api.call(shard, "execute", sql=CREATE_ORDERS)
+    api.call(shard, "execute", sql="CREATE TABLE notes (body TEXT)")
+    api.call(shard, "execute", sql="INSERT INTO orders (customer) VALUES ('a'), ('b')")
+    api.call(shard, "execute", sql="DELETE FROM orders WHERE customer = 'nobody'")  # no rows: not a write
+    before = api.call(shard, "tables")
+
+    solo.restart_workers()
+
+    assert ":shard-" in shard
+    assert [(t["table"], t["rows"]) for t in before] == [("notes", 0), ("orders", 2)]
+    assert before[0]["last_write_ms"] is None and before[1]["last_write_ms"] > 0
+    assert api.call(shard, "tables") == before
+
+
+def test_the_summary_is_synced_to_the_shared_table(solo, api, run_id, postgres_url):
+    tenant = f"sync-{run_id}"
+    shard = f"TableShard/{tenant}"
+    api.call(shard, "execute", sql=CREATE_ORDERS)
+    api.call(shard, "execute", sql="INSERT INTO orders (customer) VALUES ('a'), ('b'), ('c')")
+
+    synced = api.call(shard, "sync_now")
+
+    engine = sa.create_engine(normalize_url(postgres_url))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT shard, tenant, table_name, row_count, synced_ms FROM workersql_shard_summary"
+                    " WHERE tenant = :tenant"
+                ),
+                {"tenant": tenant},
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in rows] == [(tenant, tenant, "orders", 3, synced["synced_ms"])]
+    schedules = solo_schedules(api, shard)
+    assert schedules["summary-sync"]["method"] == "sync_summary"
+
+
+def test_a_name_that_is_not_a_shard_name_is_refused(api, run_id):
+    assert failure(api, f"TableShard/two words {run_id}", "tables")[:2] == (400, "invalid_shard_name")
+
+
+def solo_schedules(api, address: str) -> dict:
+    info = api.http.get(f"/v1/objects/{address}").json()
+    return {alarm["name"]: alarm for alarm in info["alarms"]}
