@@ -3,7 +3,7 @@
 solo dev                          the whole system, embedded services (make run)
 solo api [--host H --port P]      the HTTP API (uvicorn)
 solo worker                       a worker process (Dramatiq + object host)
-solo migrate                      apply the shared database's migrations (solo's, and shared_migrations/ of SOLO_OBJECTS)
+solo migrate                      apply the shared database's migrations (solo's, and the apps')
 solo call Counter/a increment by=2
 solo objects info Counter/a
 solo objects history Counter/a
