@@ -10,49 +10,12 @@ import pytest
 
 from examples.counter import Counter
 from objects.calls import Call
-from objects.catalog import Catalog
 from objects.errors import OwnershipLost, SchemaTooNew
 from objects.instance import ObjectInstance
-from objects.naming import new_call_id, object_id
-from objects.statestore import InvalidImage, StateStore, check_image
+from objects.naming import new_call_id
+from objects.statestore import InvalidImage, check_image
 from objects.wal import WalReader, apply_frames
 from tests.objects import Bulky, Ledger
-
-
-@pytest.fixture
-def catalog(engine):
-    return Catalog(engine)
-
-
-@pytest.fixture
-def store(engine):
-    return StateStore(engine)
-
-
-@pytest.fixture
-def activate(catalog, store, tmp_path):
-    """activate(cls, name, worker="w1"): take the object over as `worker` and hydrate it in that worker's dir."""
-    made: list[ObjectInstance] = []
-
-    def activate_(cls, name: str, worker: str = "w1") -> ObjectInstance:
-        oid = object_id("test", cls.__name__, name)
-        takeover = catalog.take_over(oid, "test", cls.__name__, name, worker, known_schema=len(cls.migrations))
-        instance = ObjectInstance(
-            cls,
-            object_id=oid,
-            name=name,
-            path=tmp_path / worker / f"{oid}.sqlite",
-            epoch=takeover.epoch,
-            store=store,
-            head_seq=takeover.head_seq,
-        )
-        instance.hydrate()
-        made.append(instance)
-        return instance
-
-    yield activate_
-    for instance in made:
-        instance.close()
 
 
 def run(instance: ObjectInstance, method: str, **args):

@@ -32,28 +32,8 @@ def notes_table(engine):
 
 
 @pytest.fixture
-def activate(engine, notes_table, tmp_path):
-    catalog, store, made = Catalog(engine), StateStore(engine), []
-
-    def activate_(name: str, worker: str = "w1", cls=Notebook) -> ObjectInstance:
-        oid = object_id("test", cls.__name__, name)
-        takeover = catalog.take_over(oid, "test", cls.__name__, name, worker, known_schema=len(cls.migrations))
-        instance = ObjectInstance(
-            cls,
-            object_id=oid,
-            name=name,
-            path=tmp_path / worker / f"{oid}.sqlite",
-            epoch=takeover.epoch,
-            store=store,
-            head_seq=takeover.head_seq,
-        )
-        instance.hydrate()
-        made.append(instance)
-        return instance
-
-    yield activate_
-    for instance in made:
-        instance.close()
+def activate_notebook(activate, notes_table):
+    return lambda name, worker="w1": activate(Notebook, name, worker)
 
 
 def call(instance: ObjectInstance, method: str, **args) -> Call:
@@ -71,15 +51,15 @@ def name() -> str:
     return f"nb-{uuid.uuid4().hex[:8]}"
 
 
-def test_a_calls_shared_write_is_there_once_the_call_has_answered(activate, engine, name):
-    notebook = activate(name)
+def test_a_calls_shared_write_is_there_once_the_call_has_answered(activate_notebook, engine, name):
+    notebook = activate_notebook(name)
     (outcome,) = notebook.run_batch([call(notebook, "add", text="a")])
     assert outcome.ok and outcome.result == 1
     assert shared_notes(engine, name) == ["a"]
 
 
-def test_a_failed_call_leaves_no_shared_write_and_the_batch_keeps_the_others(activate, engine, name):
-    notebook = activate(name)
+def test_a_failed_call_leaves_no_shared_write_and_the_batch_keeps_the_others(activate_notebook, engine, name):
+    notebook = activate_notebook(name)
     outcomes = notebook.run_batch(
         [call(notebook, "add", text="a"), call(notebook, "add", text="b", fail=True), call(notebook, "add", text="c")]
     )
@@ -88,31 +68,31 @@ def test_a_failed_call_leaves_no_shared_write_and_the_batch_keeps_the_others(act
     assert notebook.run_batch([call(notebook, "local")])[0].result == ["a", "c"]
 
 
-def test_a_failed_statement_that_the_call_catches_undoes_only_itself(activate, engine, name):
-    notebook = activate(name)
+def test_a_failed_statement_that_the_call_catches_undoes_only_itself(activate_notebook, engine, name):
+    notebook = activate_notebook(name)
     (outcome,) = notebook.run_batch([call(notebook, "add_tolerating_a_duplicate", text="x")])
     assert outcome.ok, outcome.error
     assert shared_notes(engine, name) == ["x", "x (again)"]
 
 
-def test_reads_see_the_batchs_own_writes(activate, name):
-    notebook = activate(name)
+def test_reads_see_the_batchs_own_writes(activate_notebook, name):
+    notebook = activate_notebook(name)
     first, second = notebook.run_batch([call(notebook, "add", text="a"), call(notebook, "shared_notes")])
     assert first.ok and second.result == ["a"]
 
 
-def test_a_read_that_writes_is_refused_and_writes_nothing(activate, engine, name):
-    notebook = activate(name)
+def test_a_read_that_writes_is_refused_and_writes_nothing(activate_notebook, engine, name):
+    notebook = activate_notebook(name)
     (outcome,) = notebook.run_batch([call(notebook, "write_through_query", text="sneaky")])
     assert not outcome.ok and outcome.error["code"] == "method_error"
     assert shared_notes(engine, name) == []
 
 
-def test_a_fenced_owners_shared_writes_never_commit(activate, engine, name):
+def test_a_fenced_owners_shared_writes_never_commit(activate_notebook, engine, name):
     # Given an owner that has been taken over by another worker
-    former = activate(name, worker="w1")
+    former = activate_notebook(name, worker="w1")
     assert former.run_batch([call(former, "add", text="before")])[0].ok
-    current = activate(name, worker="w2")
+    current = activate_notebook(name, worker="w2")
     # When the former owner runs a call that writes shared rows
     with pytest.raises(OwnershipLost):
         former.run_batch([call(former, "add", text="from the former owner")])
@@ -121,10 +101,10 @@ def test_a_fenced_owners_shared_writes_never_commit(activate, engine, name):
     assert shared_notes(engine, name) == ["after", "before"]
 
 
-def test_on_start_reads_the_shared_database_to_rebuild(activate, engine, name):
+def test_on_start_reads_the_shared_database_to_rebuild(activate_notebook, engine, name):
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO test_shared_notes (owner, text) VALUES (:o, 'kept elsewhere')"), {"o": name})
-    notebook = activate(name)
+    notebook = activate_notebook(name)
     assert notebook.run_batch([call(notebook, "started_with")])[0].result == ["kept elsewhere"]
 
 
