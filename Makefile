@@ -13,7 +13,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.solo-installed
-SOURCES := objects api workers cli examples tests bench alembic
+SOURCES := solo objects api workers cli examples tests bench alembic
 PYTEST_ARGS ?=
 
 .PHONY: venv run services test lint check bench chaos

@@ -1,4 +1,4 @@
-"""Alembic environment: the shared tables of objects/catalog.py.
+"""Alembic environment: the shared tables of solo.objects.state.schema.
 
 The database URL comes from the caller (`solo migrate` passes it in the
 config's attributes) or from DATABASE_URL through Settings.
@@ -6,8 +6,8 @@ config's attributes) or from DATABASE_URL through Settings.
 
 from alembic import context
 
-from objects.catalog import make_engine, metadata
-from objects.settings import Settings
+from solo.objects.settings import Settings
+from solo.objects.state.catalog import make_engine, metadata
 
 config = context.config
 url = config.attributes.get("database_url") or Settings.from_env().database_url

@@ -15,9 +15,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from objects.alarm_index import STATES, AlarmIndex
-from objects.errors import InvalidArguments
-from objects.naming import check_class_name
+from solo.objects.errors import InvalidArguments
+from solo.objects.naming import check_class_name
+from solo.objects.state.alarm_index import STATES, AlarmIndex
 
 MAX_LIMIT = 10_000
 

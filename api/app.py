@@ -15,30 +15,29 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from objects.alarm_index import AlarmIndex
-from objects.calls import Outcome
-from objects.catalog import Catalog, make_engine
-from objects.definition import ClassRegistry, load_object_modules
-from objects.errors import CallNotFound, InvalidArguments, ObjectNotFound, PayloadTooLarge, SoloError
-from objects.keys import Keys
-from objects.leases import owner_of
-from objects.mailbox import AsyncMailbox, MailboxConfig
-from objects.redis_clients import async_client, sync_client
-from objects.settings import Settings
-from objects.statestore import StateStore
-
-from .alarms import AlarmListing
-from .calls import CallService
-from .errors import (
+from solo.api.alarms import AlarmListing
+from solo.api.calls import CallService
+from solo.api.errors import (
     http_error_handler,
     outcome_error_response,
     redis_error_handler,
     solo_error_handler,
     unexpected_error_handler,
 )
-from .lifecycle import Lifecycle
-from .openapi import openapi_document
-from .replies import ReplyListener
+from solo.api.openapi import openapi_document
+from solo.api.operations import Lifecycle
+from solo.api.replies import ReplyListener
+from solo.objects.calls import Outcome
+from solo.objects.coordination.keys import Keys
+from solo.objects.coordination.leases import owner_of
+from solo.objects.coordination.mailbox import AsyncMailbox, MailboxConfig
+from solo.objects.coordination.redis_clients import async_client, sync_client
+from solo.objects.definition import ClassRegistry, load_object_modules
+from solo.objects.errors import CallNotFound, InvalidArguments, ObjectNotFound, PayloadTooLarge, SoloError
+from solo.objects.settings import Settings
+from solo.objects.state.alarm_index import AlarmIndex
+from solo.objects.state.catalog import Catalog, make_engine
+from solo.objects.state.store import StateStore
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -268,7 +267,7 @@ def create_app(
     engine = make_engine(settings.database_url)
     broker = None
     if dispatch is None:
-        from workers.broker import DramatiqDispatcher, make_broker
+        from solo.workers.broker import DramatiqDispatcher, make_broker
 
         broker = make_broker(settings, sync_client(settings.redis_url))
         dispatch = DramatiqDispatcher(broker)

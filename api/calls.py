@@ -8,13 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from objects.calls import Call, Outcome
-from objects.definition import ClassRegistry
-from objects.errors import CallTimeout, InvalidName
-from objects.mailbox import AsyncMailbox
-from objects.naming import check_class_name, check_object_name, idempotent_call_id, new_call_id, object_id
-
-from .replies import ReplyListener
+from solo.api.replies import ReplyListener
+from solo.objects.calls import Call, Outcome
+from solo.objects.coordination.mailbox import AsyncMailbox
+from solo.objects.definition import ClassRegistry
+from solo.objects.errors import CallTimeout, InvalidName
+from solo.objects.naming import check_class_name, check_object_name, idempotent_call_id, new_call_id, object_id
 
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 

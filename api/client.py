@@ -1,6 +1,6 @@
 """Python clients for the HTTP API.
 
-from api.client import Client
+from solo.api.client import Client
 Client("http://127.0.0.1:8000").object("Counter", "a").increment(by=2)
 
 An ObjectRef's own methods (info, export, import_, restore, delete, call,

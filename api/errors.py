@@ -7,8 +7,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from objects import errors as e
-from objects.statestore import InvalidImage
+from solo.objects import errors as e
+from solo.objects.state.store import InvalidImage
 
 STATUS_BY_CODE: dict[str, int] = {
     e.InvalidName.code: 400,

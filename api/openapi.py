@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from objects.definition import ClassRegistry
+from solo.objects.definition import ClassRegistry
 
 _ERROR = {
     "type": "object",

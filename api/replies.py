@@ -15,8 +15,8 @@ from collections import defaultdict
 import redis
 import redis.asyncio
 
-from objects.calls import Outcome
-from objects.keys import Keys
+from solo.objects.calls import Outcome
+from solo.objects.coordination.keys import Keys
 
 log = logging.getLogger(__name__)
 

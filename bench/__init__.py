@@ -1,1 +1,5 @@
-"""Benchmarks and the process launcher they share with the end-to-end tests."""
+"""Benchmarks and the chaos harness (not installed: run from the repository's root)."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]

@@ -28,8 +28,7 @@ import uuid
 
 import redis
 
-from bench import delayed_worker
-from bench.cluster import ROOT
+from bench import ROOT, delayed_worker
 from bench.common import System, delete_keys, goal, percentile, print_table, redis_url, write_result
 from bench.loadgen import post_each
 

@@ -29,11 +29,11 @@ import uuid
 
 import redis
 
-from bench import noop_worker
-from bench.cluster import ROOT, free_port
+from bench import ROOT, noop_worker
 from bench.common import delete_keys, print_table, redis_url, write_result
 from bench.cpu import CpuMeter, per_call_ms
 from bench.loadgen import closed_loop
+from solo.testing.cluster import free_port
 
 # (processes, threads per process, prefetch per consumer; 0 = Dramatiq's default of 2 x threads)
 SETTINGS = [(1, 8, 0), (1, 8, 64), (1, 16, 0), (2, 8, 0), (2, 8, 64)]

@@ -35,9 +35,9 @@ import sqlalchemy as sa
 
 from bench.common import System, counter_paths, percentile, print_table, warm, write_result
 from bench.loadgen import Connection
-from objects import scripts
-from objects.catalog import log_table, make_engine
-from objects.naming import object_id
+from solo.objects.coordination import scripts
+from solo.objects.naming import object_id
+from solo.objects.state.catalog import log_table, make_engine
 
 SEGMENTS = ["api_in", "wake", "run", "ship", "reply", "total"]
 COLUMNS = [

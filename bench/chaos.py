@@ -109,10 +109,10 @@ from bench.chaos_check import (
 from bench.common import System, print_table, write_result
 from bench.loadgen import Connection
 from bench.private_redis import PrivateRedis
-from objects.catalog import activations_table, log_table, make_engine, objects_table, snapshots_table
-from objects.keys import Keys
-from objects.leases import owner_of
-from objects.naming import object_id
+from solo.objects.coordination.keys import Keys
+from solo.objects.coordination.leases import owner_of
+from solo.objects.naming import object_id
+from solo.objects.state.catalog import activations_table, log_table, make_engine, objects_table, snapshots_table
 
 LEASE_TTL_MS = 2000  # the default; a pause lasts 2.5 of these
 CALL_TIMEOUT_S = 5
@@ -389,7 +389,7 @@ def run(config: ChaosConfig, *, database_url: str | None = None) -> ChaosResult:
             "chaos",
             redis=server.url,
             database_url=database_url,
-            objects="examples",
+            objects="solo.examples",
             SOLO_CALL_TIMEOUT_S=str(CALL_TIMEOUT_S),
         )
         with system:

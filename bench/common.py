@@ -31,11 +31,12 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 
-from bench.cluster import ROOT, Cluster, process_env
+from bench import ROOT
 from bench.cpu import per_call_ms, stack_meter
 from bench.loadgen import closed_loop, open_loop, post_each
-from objects.catalog import normalize_url
-from objects.migrate import upgrade
+from solo.objects.state.catalog import normalize_url
+from solo.objects.state.migrate import upgrade
+from solo.testing.cluster import Cluster, process_env
 
 OUT_DIR = ROOT / "bench" / "out"
 PACKAGES = ("uvicorn", "starlette", "dramatiq", "redis", "SQLAlchemy", "psycopg", "alembic")
@@ -105,7 +106,7 @@ class System:
         *,
         redis: str | None = None,
         database_url: str | None = None,
-        objects: str = "examples,tests.objects",
+        objects: str = "solo.examples,tests.objects",
         **env: str,
     ):
         """`database_url`: a migrated database to use (and keep) instead of a fresh one."""
@@ -130,6 +131,7 @@ class System:
             database_url=self.database_url,
             key_prefix=self.prefix,
             data_dir=self.workdir / "objects",
+            pythonpath=ROOT,  # tests.objects and bench modules
             SOLO_OBJECTS=self.objects,
             **self.extra_env,
         )

@@ -20,11 +20,11 @@ import uuid
 from pathlib import Path
 
 from bench.common import admin_postgres_url, drop_database, fresh_database, goal, print_table, write_result
-from objects.calls import Call
-from objects.catalog import Catalog, make_engine
-from objects.instance import ObjectInstance
-from objects.naming import new_call_id, object_id
-from objects.statestore import StateStore
+from solo.objects.calls import Call
+from solo.objects.naming import new_call_id, object_id
+from solo.objects.runtime.instance import ObjectInstance
+from solo.objects.state.catalog import Catalog, make_engine
+from solo.objects.state.store import StateStore
 from tests.objects import Bulky
 
 

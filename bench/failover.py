@@ -32,9 +32,9 @@ import redis
 
 from bench.common import System, counter_paths, goal, print_table, warm, write_result
 from bench.loadgen import Connection
-from objects.keys import Keys
-from objects.leases import owner_of
-from objects.naming import object_id
+from solo.objects.coordination.keys import Keys
+from solo.objects.coordination.leases import owner_of
+from solo.objects.naming import object_id
 
 GOAL_S = 3.0
 PROBE_INTERVAL_S = 0.02

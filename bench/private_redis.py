@@ -14,7 +14,7 @@ from pathlib import Path
 
 import redis
 
-from bench.cluster import free_port
+from solo.testing.cluster import free_port
 
 
 class PrivateRedis:

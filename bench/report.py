@@ -26,7 +26,6 @@ SCENARIOS = [
     "failover",
     "alarms",
     "scale",
-    "whatif",
     "chaos",
 ]
 RESULTS = ROOT / "bench" / "RESULTS.md"

@@ -16,8 +16,8 @@ import sys
 import threading
 import time
 
-from objects.migrate import upgrade
-from objects.settings import Settings
+from solo.objects.settings import Settings
+from solo.objects.state.migrate import upgrade
 
 
 def free_port() -> int:
@@ -107,7 +107,7 @@ def run_dev(host: str, port: int) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # Children are forked before any thread of ours runs, so the preexec_fn is safe.
     preexec = _exit_with_parent()
-    solo = [sys.executable, "-m", "cli.main"]
+    solo = [sys.executable, "-m", "solo"]
     children = [
         subprocess.Popen([*solo, "api", "--host", host, "--port", str(port)], env=env, preexec_fn=preexec),
         subprocess.Popen([*solo, "worker"], env=env, preexec_fn=preexec),

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from objects.settings import Settings, environment_variables
+from solo.objects.settings import Settings, environment_variables
 
 
 def parse_kv(pairs: list[str]) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def split_address(address: str) -> tuple[str, str]:
 
 
 def _client(args):
-    from api.client import Client
+    from solo.api.client import Client
 
     return Client(args.url, timeout_s=getattr(args, "timeout", 60.0))
 
@@ -157,7 +157,7 @@ def _import(ref, args, bar: ProgressBar) -> dict[str, Any]:
 
 
 def cmd_call(args) -> int:
-    from api.client import CallError
+    from solo.api.client import CallError
 
     class_name, name = split_address(args.object)
     with _client(args) as client:
@@ -176,7 +176,7 @@ def cmd_objects(args) -> int:
     class_name, name = split_address(args.object)
     if args.action == "history":
         return _history(class_name, name)
-    from api.client import CallError
+    from solo.api.client import CallError
 
     with _client(args) as client:
         ref = client.object(class_name, name)
@@ -207,8 +207,8 @@ def cmd_objects(args) -> int:
 
 
 def _history(class_name: str, name: str) -> int:
-    from objects.catalog import Catalog, make_engine
-    from objects.naming import object_id
+    from solo.objects.naming import object_id
+    from solo.objects.state.catalog import Catalog, make_engine
 
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
@@ -226,7 +226,7 @@ def _history(class_name: str, name: str) -> int:
 def cmd_api(args) -> int:
     import uvicorn
 
-    from api.app import create_app
+    from solo.api.app import create_app
 
     # Keep-alive longer than common load balancers' idle timeouts, so the server
     # is never the side that closes a connection a client is about to reuse.
@@ -242,7 +242,7 @@ def cmd_api(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    from workers.process import run_worker
+    from solo.workers.process import run_worker
 
     settings = Settings.from_env()
     if args.threads:
@@ -252,14 +252,14 @@ def cmd_worker(args) -> int:
 
 
 def cmd_scheduler(args) -> int:
-    from workers.process import run_scheduler
+    from solo.workers.process import run_scheduler
 
     run_scheduler(Settings.from_env())
     return 0
 
 
 def cmd_alarms(args) -> int:
-    from api.client import CallError
+    from solo.api.client import CallError
 
     with _client(args) as client:
         try:
@@ -286,7 +286,7 @@ def _utc(ms: int) -> str:
 
 
 def cmd_migrate(args) -> int:
-    from objects.migrate import upgrade
+    from solo.objects.state.migrate import upgrade
 
     settings = Settings.from_env()
     upgrade(settings.database_url, settings.object_modules)
@@ -294,7 +294,7 @@ def cmd_migrate(args) -> int:
 
 
 def cmd_dev(args) -> int:
-    from .dev import run_dev
+    from solo.cli.dev import run_dev
 
     return run_dev(args.host, args.port)
 
@@ -376,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the server (default 600)")
     action("delete", "remove the object's state; the next call starts empty")
 
-    from .bench import add_bench_command
+    from solo.cli.bench import add_bench_command
 
     add_bench_command(sub)
     return parser

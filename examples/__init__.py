@@ -1,16 +1,16 @@
 """Example durable objects, loaded by default (SOLO_OBJECTS=examples)."""
 
-from .agent import Agent
-from .agent_session import AgentSession
-from .analytics import Analytics
-from .camera import CameraPoller
-from .counter import Counter
-from .customer import Customer
-from .foundation import ChatAgent, SessionAgent, TaskAgent
-from .ratelimiter import RateLimiter
-from .tableshard import TableShard
-from .tenant import Tenant
-from .workflow import Workflow
+from solo.examples.agent import Agent
+from solo.examples.agent_session import AgentSession
+from solo.examples.analytics import Analytics
+from solo.examples.camera import CameraPoller
+from solo.examples.counter import Counter
+from solo.examples.customer import Customer
+from solo.examples.foundation import ChatAgent, SessionAgent, TaskAgent
+from solo.examples.ratelimiter import RateLimiter
+from solo.examples.tableshard import TableShard
+from solo.examples.tenant import Tenant
+from solo.examples.workflow import Workflow
 
 __all__ = [
     "Agent",

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from objects import DurableObject, UserError, rpc
-
-from .models import LOCAL_MODEL_NAME, ModelError, get_model
+from solo import DurableObject, UserError, rpc
+from solo.examples.models import LOCAL_MODEL_NAME, ModelError, get_model
 
 # What generate_response recalls into the system prompt.
 PROMPT_MEMORIES = 5

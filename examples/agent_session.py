@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from objects import DurableObject, UserError, rpc
+from solo import DurableObject, UserError, rpc
 
 MAX_MESSAGE_CHARS = 32_000
 SNAPSHOT_MESSAGES = 20

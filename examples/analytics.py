@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from objects import DurableObject, UserError, rpc
+from solo import DurableObject, UserError, rpc
 
 FLUSH_EVERY_S = 10
 MAX_PENDING = 200  # distinct (metric, minute) entries held in memory before a flush

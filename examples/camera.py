@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from objects import DurableObject, UserError, rpc
+from solo import DurableObject, UserError, rpc
 
 MAX_IMAGE_BYTES = 512 * 1024
 FIRST_POLL_LOOKBACK_MS = 3_600_000  # a new camera's first poll fetches the last hour

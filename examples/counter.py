@@ -1,4 +1,4 @@
-from objects import DurableObject, rpc
+from solo import DurableObject, rpc
 
 
 class Counter(DurableObject):

@@ -14,9 +14,8 @@ import json
 import re
 from typing import Any, Literal
 
-from objects import DurableObject, UserError, rpc
-
-from .models import ModelError, get_model
+from solo import DurableObject, UserError, rpc
+from solo.examples.models import ModelError, get_model
 
 Status = Literal["lead", "prospect", "customer", "churned"]
 Severity = Literal["low", "medium", "high"]

@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from objects import DurableObject, UserError, rpc
+from solo import DurableObject, UserError, rpc
 
 MAX_KEY_CHARS = 200
 MAX_WINDOW_LIMIT = 100_000  # a sliding window keeps one timestamp per counted request

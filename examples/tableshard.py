@@ -17,7 +17,7 @@ import sqlite3
 import zlib
 from typing import Any
 
-from objects import DurableObject, UserError, rpc
+from solo import DurableObject, UserError, rpc
 
 SUMMARY_SYNC_EVERY_S = 300
 MAX_RESULT_ROWS = 10_000

@@ -16,9 +16,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from objects import DurableObject, UserError, rpc
-
-from .customer import STATUSES, Status
+from solo import DurableObject, UserError, rpc
+from solo.examples.customer import STATUSES, Status
 
 Plan = Literal["free", "pro", "enterprise"]
 

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from objects import AlarmInfo, DurableObject, UserError, rpc
+from solo import AlarmInfo, DurableObject, UserError, rpc
 
 MAX_STEPS = 100
 MAX_RETRIES = 10

@@ -1,11 +1,13 @@
-"""solo's object model: what a user writes and what runs it.
+"""solo's object model: what a user writes, and the machinery that runs it.
 
-User code imports from here: ``from objects import DurableObject, rpc, UserError``
-(and ``AlarmInfo``, the type of an ``alarm(self, info)`` handler's argument).
+At the top of this package is the model a user programs against: `DurableObject`
+and `@rpc` (definition.py), `self.sql`, `self.storage`, `self.shared`, alarms
+and schedules, calls to other objects, and the errors they raise. Users import
+it from `solo` itself. The machinery is grouped by concern:
+
+  runtime/       one object on one worker: its instance and its activation
+  state/         durable state in the shared database: WAL shipping, restore, schema
+  coordination/  Redis: mailboxes, leases, key names, Lua scripts, the alarm time index
+
+Nothing here imports Starlette or Dramatiq.
 """
-
-from .alarms import AlarmInfo
-from .definition import DurableObject, rpc
-from .errors import UserError
-
-__all__ = ["AlarmInfo", "DurableObject", "UserError", "rpc"]

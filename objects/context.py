@@ -8,13 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .sql import SqlHandle
-from .storage import Storage
+from solo.objects.sql import SqlHandle
+from solo.objects.storage import Storage
 
 if TYPE_CHECKING:
-    from .alarms import Alarms
-    from .remote import ObjectDirectory
-    from .shared import NoSharedDatabase, SharedDatabase
+    from solo.objects.alarms import Alarms
+    from solo.objects.remote import ObjectDirectory
+    from solo.objects.shared import NoSharedDatabase, SharedDatabase
 
 
 def wall_clock_ms() -> int:

@@ -13,19 +13,19 @@ import typing
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import DefinitionError, SoloError, UnknownClass, UnknownMethod
-from .naming import check_class_name
-from .signatures import MethodSpec, annotation_problem
+from solo.objects.errors import DefinitionError, SoloError, UnknownClass, UnknownMethod
+from solo.objects.naming import check_class_name
+from solo.objects.signatures import MethodSpec, annotation_problem
 
 if TYPE_CHECKING:
     import datetime as dt
 
-    from .alarms import Alarms, Missed
-    from .context import ObjectContext
-    from .remote import ObjectDirectory
-    from .shared import SharedDatabase
-    from .sql import SqlHandle
-    from .storage import Storage
+    from solo.objects.alarms import Alarms, Missed
+    from solo.objects.context import ObjectContext
+    from solo.objects.remote import ObjectDirectory
+    from solo.objects.shared import SharedDatabase
+    from solo.objects.sql import SqlHandle
+    from solo.objects.storage import Storage
 
 F = TypeVar("F", bound=Callable[..., Any])
 

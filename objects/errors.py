@@ -6,6 +6,11 @@ knows about HTTP beyond the optional status a user picks for UserError.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from solo.objects.calls import Outcome
+
 
 class SoloError(Exception):
     """Root of every error raised by solo itself."""
@@ -119,3 +124,71 @@ class StartFailed(SoloError):
     """Raised when an object's on_start() or a migration fails; no call runs on it."""
 
     code = "start_failed"
+
+
+class RemoteCallError(SoloError):
+    """A call to another object failed; ``code`` and ``message`` are the target's.
+
+    Left uncaught, the calling method fails with the same code (and, for a
+    UserError of the target, the same status), its message prefixed with the
+    target and method.
+    """
+
+    code = "remote_call_failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        remote_type: str | None = None,
+        target: str | None = None,
+        method: str | None = None,
+        call_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        if code:
+            self.code = code
+        self.status = status
+        self.remote_type = remote_type
+        self.target = target
+        self.method = method
+        self.call_id = call_id
+
+    @classmethod
+    def from_outcome(cls, target: str, method: str, outcome: Outcome) -> RemoteCallError:
+        error = outcome.error or {}
+        code = str(error.get("code") or RemoteCallError.code)
+        kind = CycleError if code == CycleError.code else RemoteCallError
+        return kind(
+            f"{target}.{method} failed: {error.get('message', '')}",
+            code=code,
+            status=error.get("status"),
+            remote_type=error.get("type"),
+            target=target,
+            method=method,
+            call_id=outcome.call_id,
+        )
+
+
+class CycleError(RemoteCallError):
+    """A call would wait on an object that is already waiting for it (A -> B -> A): refused at once."""
+
+    code = "call_cycle"
+
+
+class RemoteCallTimeout(RemoteCallError):
+    """No outcome within the timeout. The call itself stays queued and still runs."""
+
+    code = "remote_call_timeout"
+
+
+class RemoteCallUnavailable(RemoteCallError):
+    """The call could not be delivered or its reply not awaited (Redis trouble, worker stopping).
+
+    Transient, so never recorded as the caller's outcome: the caller's whole batch
+    fails uncommitted and runs again later, making the same call under the same id.
+    """
+
+    code = "unavailable"

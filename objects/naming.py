@@ -10,7 +10,7 @@ import hashlib
 import re
 import uuid
 
-from .errors import InvalidName
+from solo.objects.errors import InvalidName
 
 MAX_NAME_CHARS = 256
 _CLASS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from croniter import croniter
 
-from .errors import SoloError
+from solo.objects.errors import SoloError
 
 
 class InvalidSchedule(SoloError):

@@ -59,7 +59,7 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     database_url: str = "sqlite:///var/solo.db"
     data_dir: str = "var/objects"
-    object_modules: tuple[str, ...] = ("examples",)
+    object_modules: tuple[str, ...] = ("solo.examples",)
     key_prefix: str = "solo"
     namespace: str = "default"
     lease_ttl_ms: int = 2000

@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .errors import SoloError
+from solo.objects.errors import SoloError
 
 
 class SharedDatabase:

@@ -12,7 +12,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidArguments
+from solo.objects.errors import InvalidArguments
 
 _SCALARS = (int, float, str, bool, type(None))
 

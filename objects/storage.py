@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .alarms import Alarms
+    from solo.objects.alarms import Alarms
 
 KV_TABLE_DDL = "CREATE TABLE IF NOT EXISTS _solo_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID"
 

@@ -16,9 +16,9 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from objects.catalog import make_engine, normalize_url
-from objects.migrate import upgrade
-from objects.settings import Settings
+from solo.objects.settings import Settings
+from solo.objects.state.catalog import make_engine, normalize_url
+from solo.objects.state.migrate import upgrade
 
 REDIS_URL = os.environ.get("SOLO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get("SOLO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -51,7 +51,7 @@ def postgres_url() -> Iterator[str]:
     except sa.exc.OperationalError as exc:
         _service_missing("Postgres", exc)
     url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url, ["examples"])  # the examples' own shared tables too (tests/examples)
+    upgrade(url, ["solo.examples"])  # the examples' own shared tables too (tests/examples)
     yield url
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -129,7 +129,7 @@ def settings(key_prefix, database_url, tmp_path, backend, request) -> Settings:
             "data_dir": str(tmp_path / "objects"),
             "key_prefix": key_prefix,
             "namespace": key_prefix,  # tests share one Postgres database: each sees only its own alarms
-            "object_modules": ("examples", "tests.objects"),
+            "object_modules": ("solo.examples", "tests.objects"),
             "lease_ttl_ms": 1000,
             "idle_evict_s": 60.0,
             "call_timeout_s": 10.0,

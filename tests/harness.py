@@ -12,14 +12,14 @@ from contextlib import contextmanager
 
 from starlette.testclient import TestClient
 
-from api.app import create_app
-from objects.alarm_index import AlarmIndex
-from objects.catalog import Catalog, make_engine
-from objects.context import wall_clock_ms
-from objects.definition import load_object_modules
-from objects.settings import Settings
-from workers.host import ObjectHost
-from workers.scheduler import Scheduler
+from solo.api.app import create_app
+from solo.objects.context import wall_clock_ms
+from solo.objects.definition import load_object_modules
+from solo.objects.settings import Settings
+from solo.objects.state.alarm_index import AlarmIndex
+from solo.objects.state.catalog import Catalog, make_engine
+from solo.workers.host import ObjectHost
+from solo.workers.scheduler import Scheduler
 
 
 class InProcessSystem:

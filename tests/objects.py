@@ -7,7 +7,7 @@ from typing import Literal
 
 import sqlalchemy as sa
 
-from objects import DurableObject, UserError, rpc
+from solo import DurableObject, UserError, rpc
 
 
 class Ledger(DurableObject):
@@ -155,7 +155,7 @@ class Relay(DurableObject):
     @rpc
     def ask_safely(self, target: str, method: str, args: dict | None = None, timeout_s: float | None = None) -> dict:
         """Like ask, but report a failure of the target as a value."""
-        from objects.remote import RemoteCallError
+        from solo import RemoteCallError
 
         class_name, name = _split(target)
         stub = self.objects.get(class_name, name, timeout_s=timeout_s)

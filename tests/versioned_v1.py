@@ -1,6 +1,6 @@
 """An object class as an older deploy had it: one migration. Loaded only by e2e worker processes."""
 
-from objects import DurableObject, rpc
+from solo import DurableObject, rpc
 
 
 class Versioned(DurableObject):

@@ -1,6 +1,6 @@
 """The same class after a deploy that added a migration. Loaded only by e2e worker processes."""
 
-from objects import DurableObject, rpc
+from solo import DurableObject, rpc
 
 
 class Versioned(DurableObject):

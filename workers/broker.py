@@ -11,8 +11,8 @@ import redis
 from dramatiq import Actor, Message
 from dramatiq.brokers.redis import RedisBroker
 
-from objects.keys import Keys
-from objects.settings import Settings
+from solo.objects.coordination.keys import Keys
+from solo.objects.settings import Settings
 
 ACTIVATE_QUEUE = "solo-activate"
 ACTIVATE_ACTOR = "activate"

@@ -30,21 +30,20 @@ from pathlib import Path
 
 import redis
 
-from objects.alarm_queue import AlarmQueue
-from objects.calls import Call, Outcome
-from objects.catalog import Catalog
-from objects.context import wall_clock_ms
-from objects.definition import ClassRegistry
-from objects.errors import OwnershipLost, SchemaTooNew, SoloError, StartFailed, UnknownClass
-from objects.instance import ObjectInstance
-from objects.keys import Keys
-from objects.leases import LOST, RELEASED_WITH_CALLS, Leases, ReleaseMode, lease_value
-from objects.mailbox import Mailbox, MailboxConfig
-from objects.settings import Settings
-from objects.statestore import StateStore
-
-from .datadir import WorkerDir, claim_worker_dir
-from .replies import MailboxTransport, ReplyWaiter
+from solo.objects.calls import Call, Outcome
+from solo.objects.context import wall_clock_ms
+from solo.objects.coordination.alarm_queue import AlarmQueue
+from solo.objects.coordination.keys import Keys
+from solo.objects.coordination.leases import LOST, RELEASED_WITH_CALLS, Leases, ReleaseMode, lease_value
+from solo.objects.coordination.mailbox import Mailbox, MailboxConfig
+from solo.objects.definition import ClassRegistry
+from solo.objects.errors import OwnershipLost, SchemaTooNew, SoloError, StartFailed, UnknownClass
+from solo.objects.runtime.instance import ObjectInstance
+from solo.objects.settings import Settings
+from solo.objects.state.catalog import Catalog
+from solo.objects.state.store import StateStore
+from solo.workers.datadir import WorkerDir, claim_worker_dir
+from solo.workers.transport import MailboxTransport, ReplyWaiter
 
 log = logging.getLogger(__name__)
 

@@ -16,15 +16,14 @@ import threading
 import dramatiq
 import redis
 
-from objects.alarm_index import AlarmIndex
-from objects.catalog import Catalog, make_engine
-from objects.definition import load_object_modules
-from objects.redis_clients import sync_client
-from objects.settings import Settings
-
-from .broker import DramatiqDispatcher, declare_actors, make_broker
-from .host import ObjectHost
-from .scheduler import Scheduler
+from solo.objects.coordination.redis_clients import sync_client
+from solo.objects.definition import load_object_modules
+from solo.objects.settings import Settings
+from solo.objects.state.alarm_index import AlarmIndex
+from solo.objects.state.catalog import Catalog, make_engine
+from solo.workers.broker import DramatiqDispatcher, declare_actors, make_broker
+from solo.workers.host import ObjectHost
+from solo.workers.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 

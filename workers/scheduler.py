@@ -27,16 +27,16 @@ from collections.abc import Callable
 
 import redis
 
-from objects.alarm_index import AlarmIndex
-from objects.alarm_queue import AlarmQueue, DueAlarm
-from objects.alarms import FIRE_METHOD
-from objects.calls import Call
-from objects.context import wall_clock_ms
-from objects.keys import Keys
-from objects.mailbox import Mailbox, MailboxConfig
-from objects.naming import new_call_id
-from objects.settings import Settings
-from objects.singleton import Holding, SingletonLease
+from solo.objects.alarms import FIRE_METHOD
+from solo.objects.calls import Call
+from solo.objects.context import wall_clock_ms
+from solo.objects.coordination.alarm_queue import AlarmQueue, DueAlarm
+from solo.objects.coordination.keys import Keys
+from solo.objects.coordination.mailbox import Mailbox, MailboxConfig
+from solo.objects.coordination.singleton import Holding, SingletonLease
+from solo.objects.naming import new_call_id
+from solo.objects.settings import Settings
+from solo.objects.state.alarm_index import AlarmIndex
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ keep their working state in their own SQLite tables and write the same rows to s
 in the same call. See agent.py for rebuild (pattern A), reset (pattern B) and export.
 """
 
-from .chat import ChatAgent
-from .sessions import SessionAgent
-from .tasks import TaskAgent
+from solo.examples.foundation.chat import ChatAgent
+from solo.examples.foundation.sessions import SessionAgent
+from solo.examples.foundation.tasks import TaskAgent
 
 __all__ = ["ChatAgent", "SessionAgent", "TaskAgent"]

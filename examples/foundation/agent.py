@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from objects import UserError, rpc
+from solo import UserError, rpc
 
 MAX_AUDIT_ROWS = 500
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from objects import DurableObject, UserError, rpc
-
-from .agent import FoundationAgent, diverged
+from solo import DurableObject, UserError, rpc
+from solo.examples.foundation.agent import FoundationAgent, diverged
 
 Role = Literal["user", "assistant", "system"]
 MAX_CONTENT_CHARS = 32_000

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from objects import DurableObject, UserError, rpc
-
-from .agent import FoundationAgent, diverged
+from solo import DurableObject, UserError, rpc
+from solo.examples.foundation.agent import FoundationAgent, diverged
 
 MAX_ID_CHARS = 256
 

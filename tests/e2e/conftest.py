@@ -14,7 +14,8 @@ import time
 import pytest
 import redis
 
-from bench.cluster import Cluster, free_port, process_env
+from solo.testing.cluster import Cluster, free_port, process_env
+from tests import REPO
 from tests.conftest import delete_prefix
 
 
@@ -25,7 +26,8 @@ def cluster_env(real_redis_url, postgres_url, key_prefix, tmp_path) -> dict[str,
         database_url=postgres_url,
         key_prefix=key_prefix,
         data_dir=tmp_path / "objects",
-        SOLO_OBJECTS="examples,tests.objects",
+        pythonpath=REPO,  # tests.objects
+        SOLO_OBJECTS="solo.examples,tests.objects",
         SOLO_NAMESPACE=key_prefix,  # the tests share one Postgres database; each keeps to its own objects
     )
 

@@ -16,7 +16,8 @@ import httpx
 import pytest
 import redis
 
-from bench.cluster import ROOT, SOLO, Cluster
+from solo.testing.cluster import SOLO, Cluster
+from tests import REPO
 from tests.conftest import delete_prefix
 from tests.e2e.conftest import wait_until
 
@@ -36,7 +37,7 @@ class Schedulers:
         index = len(self.processes)
         log = open(self.cluster.log_dir / f"scheduler{index}.log", "ab")
         env = {**self.cluster.env, "SOLO_WORKER_ID": f"scheduler{index}-{uuid.uuid4().hex[:6]}"}
-        process = subprocess.Popen([*SOLO, "scheduler"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([*SOLO, "scheduler"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.processes.append(process)
         return process
 

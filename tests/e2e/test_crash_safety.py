@@ -11,8 +11,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from objects.catalog import Catalog, make_engine
-from objects.naming import object_id
+from solo.objects.naming import object_id
+from solo.objects.state.catalog import Catalog, make_engine
 from tests.e2e.conftest import wait_until
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from bench.loadgen import post_each
-from objects.keys import Keys
+from solo.objects.coordination.keys import Keys
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import redis
 
-from bench.cluster import Cluster, process_env
+from solo.testing.cluster import Cluster, process_env
 from tests.conftest import delete_prefix
 
 
@@ -60,7 +60,7 @@ def solo(real_redis_url, postgres_url, tmp_path_factory):
         database_url=postgres_url,
         key_prefix=prefix,
         data_dir=tmp / "objects",
-        SOLO_OBJECTS="examples",  # what `make run` serves
+        SOLO_OBJECTS="solo.examples",  # what `make run` serves
         SOLO_NAMESPACE=prefix,
     )
     system = ExampleSystem(env, tmp)

@@ -5,8 +5,8 @@ import base64
 import pytest
 import sqlalchemy as sa
 
-from examples.tableshard import shard_name
-from objects.catalog import normalize_url
+from solo.examples.tableshard import shard_name
+from solo.objects.state.catalog import normalize_url
 from tests.examples.conftest import CallFailed
 
 pytestmark = pytest.mark.e2e

@@ -10,10 +10,10 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from objects.alarm_queue import AlarmQueue
-from objects.alarms import MAX_RETRIES
-from objects.catalog import alarms_table
-from objects.keys import Keys
+from solo.objects.alarms import MAX_RETRIES
+from solo.objects.coordination.alarm_queue import AlarmQueue
+from solo.objects.coordination.keys import Keys
+from solo.objects.state.catalog import alarms_table
 from tests.clock import FakeClock
 from tests.harness import InProcessSystem
 

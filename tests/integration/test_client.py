@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 
-from api.client import AsyncClient, CallError, Client
+from solo.api.client import AsyncClient, CallError, Client
 from tests.harness import InProcessSystem
 
 POLL_LIMIT_S = 20.0  # a bound on polling loops, not a timing assertion

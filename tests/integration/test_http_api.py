@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from objects import DurableObject, rpc
-from objects.catalog import objects_table
-from objects.naming import object_id
+from solo import DurableObject, rpc
+from solo.objects.naming import object_id
+from solo.objects.state.catalog import objects_table
 from tests.harness import InProcessSystem
 
 POLL_LIMIT_S = 20.0  # a bound on polling loops, not a timing assertion

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from api.client import AsyncClient, Client
-from cli.main import ProgressBar
-from cli.main import main as solo
+from solo.api.client import AsyncClient, Client
+from solo.cli.main import ProgressBar
+from solo.cli.main import main as solo
 from tests.harness import InProcessSystem
 from tests.integration.test_client import serving
 

@@ -20,8 +20,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from objects.catalog import Catalog, make_engine, metadata
-from objects.migrate import alembic_config, upgrade
+from solo.objects.state.catalog import Catalog, make_engine, metadata
+from solo.objects.state.migrate import alembic_config, upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = {"objects", "activations", "object_log", "object_snapshots", "alarms"}
@@ -171,7 +171,7 @@ def test_solo_migrate_applies_the_served_modules_migrations(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOLO_")}
     env.update(DATABASE_URL=url, SOLO_OBJECTS="inventory", PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
     done = subprocess.run(
-        [sys.executable, "-m", "cli.main", "migrate"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "solo", "migrate"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
     engine = make_engine(url)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from objects.catalog import Catalog
-from objects.instance import ObjectInstance
-from objects.naming import object_id
-from objects.statestore import StateStore
+from solo.objects.naming import object_id
+from solo.objects.runtime.instance import ObjectInstance
+from solo.objects.state.catalog import Catalog
+from solo.objects.state.store import StateStore
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import uuid
 
 import pytest
 
-from objects.alarms import ALARM, FIRE_METHOD, MAX_RETRIES
-from objects.calls import Call, Outcome
-from objects.instance import ObjectInstance
-from objects.naming import new_call_id, object_id
+from solo.objects.alarms import ALARM, FIRE_METHOD, MAX_RETRIES
+from solo.objects.calls import Call, Outcome
+from solo.objects.naming import new_call_id, object_id
+from solo.objects.runtime.instance import ObjectInstance
 from tests.clock import FakeClock
 from tests.objects import Alarmed
 
@@ -267,7 +267,7 @@ def test_bad_schedules_are_refused_and_change_nothing(alarmed, kwargs, message):
 
 
 def test_set_alarm_needs_an_alarm_handler(tmp_path, clock):
-    from examples.counter import Counter
+    from solo.examples.counter import Counter
 
     instance = ObjectInstance(
         Counter, object_id=object_id("test", "Counter", "c"), name="c", path=tmp_path / "c.sqlite", epoch=1

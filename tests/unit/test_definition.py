@@ -10,11 +10,10 @@ from typing import Literal, Optional
 
 import pytest
 
-import objects
-from objects import DurableObject, UserError, rpc
-from objects.definition import registry
-from objects.errors import DefinitionError, UnknownClass, UnknownMethod
-from objects.signatures import MethodSpec
+from solo import DurableObject, rpc
+from solo.objects.definition import registry
+from solo.objects.errors import DefinitionError, UnknownClass, UnknownMethod
+from solo.objects.signatures import MethodSpec
 
 
 def unique(prefix: str) -> str:
@@ -24,13 +23,6 @@ def unique(prefix: str) -> str:
 def define(name: str, members: dict, *, module: str = __name__, qualname: str | None = None) -> type:
     namespace = {"__module__": module, "__qualname__": qualname or name, **members}
     return type(name, (DurableObject,), namespace)
-
-
-def test_the_public_surface_is_exactly_durable_object_user_error_and_rpc():
-    assert objects.__all__ == ["AlarmInfo", "DurableObject", "UserError", "rpc"]
-    assert objects.DurableObject is DurableObject
-    assert objects.UserError is UserError
-    assert objects.rpc is rpc
 
 
 def test_a_valid_class_registers_and_exposes_its_rpc_methods():
@@ -284,8 +276,8 @@ def test_redefining_the_same_module_and_qualname_replaces_the_class():
 def test_an_override_of_an_rpc_method_stays_rpc_and_its_signature_is_checked():
     import uuid as _uuid
 
-    from objects import DurableObject, rpc
-    from objects.errors import DefinitionError
+    from solo import DurableObject, rpc
+    from solo.objects.errors import DefinitionError
 
     base = type(f"Base{_uuid.uuid4().hex[:8]}", (DurableObject,), {"ping": rpc(lambda self, n: n)})
     child = type(f"Child{_uuid.uuid4().hex[:8]}", (base,), {"ping": lambda self, n, extra=0: n + extra})

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from examples.counter import Counter
-from objects.calls import Call
-from objects.errors import OwnershipLost, SchemaTooNew
-from objects.instance import ObjectInstance
-from objects.naming import new_call_id
-from objects.statestore import InvalidImage, check_image
-from objects.wal import WalReader, apply_frames
+from solo.examples.counter import Counter
+from solo.objects.calls import Call
+from solo.objects.errors import OwnershipLost, SchemaTooNew
+from solo.objects.naming import new_call_id
+from solo.objects.runtime.instance import ObjectInstance
+from solo.objects.state.store import InvalidImage, check_image
+from solo.objects.state.wal import WalReader, apply_frames
 from tests.objects import Bulky, Ledger
 
 

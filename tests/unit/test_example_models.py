@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from examples.models import MODEL_ENV, LocalModel, ModelError, get_model
+from solo.examples.models import MODEL_ENV, LocalModel, ModelError, get_model
 
 CONVERSATION = [
     {"role": "system", "content": "You are Kira.\n\nRelevant memories:\n- Refunds take 5 days\n- Office is in Porto"},
@@ -56,7 +56,7 @@ def test_the_environment_variable_names_the_factory_of_another_model(monkeypatch
     assert isinstance(get_model("anything"), LocalModel)
 
 
-@pytest.mark.parametrize("spec", ["no_colon_here", "examples.models:NoSuchFactory", "no_such_module_xyz:factory"])
+@pytest.mark.parametrize("spec", ["no_colon_here", "solo.examples.models:NoSuchFactory", "no_such_module_xyz:factory"])
 def test_a_bad_factory_name_is_a_clear_error(monkeypatch, spec):
     monkeypatch.setenv(MODEL_ENV, spec)
     with pytest.raises(ModelError, match=MODEL_ENV):

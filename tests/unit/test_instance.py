@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from examples.counter import Counter
-from objects import DurableObject, UserError, rpc
-from objects.calls import Call, Outcome
-from objects.errors import OwnershipLost, SchemaTooNew, StartFailed
-from objects.instance import ObjectInstance, recorded_outcomes
-from objects.naming import new_call_id, object_id
-from objects.sql import SqlHandle
+from solo import DurableObject, UserError, rpc
+from solo.examples.counter import Counter
+from solo.objects.calls import Call, Outcome
+from solo.objects.errors import OwnershipLost, SchemaTooNew, StartFailed
+from solo.objects.naming import new_call_id, object_id
+from solo.objects.runtime.instance import ObjectInstance, recorded_outcomes
+from solo.objects.sql import SqlHandle
 from tests.objects import Fragile, Ledger
 
 

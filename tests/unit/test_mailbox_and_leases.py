@@ -5,10 +5,10 @@ import uuid
 
 import pytest
 
-from objects.calls import Call, Outcome
-from objects.keys import Keys
-from objects.leases import KEPT, LOST, RELEASED, RELEASED_WITH_CALLS, Leases, lease_value, owner_of
-from objects.mailbox import Mailbox, MailboxConfig, decode_entry, encode_entry
+from solo.objects.calls import Call, Outcome
+from solo.objects.coordination.keys import Keys
+from solo.objects.coordination.leases import KEPT, LOST, RELEASED, RELEASED_WITH_CALLS, Leases, lease_value, owner_of
+from solo.objects.coordination.mailbox import Mailbox, MailboxConfig, decode_entry, encode_entry
 
 GRACE_MS = 60_000  # long enough that no test ever sees a grace period end by itself
 LEASE_TTL_MS = 30_000

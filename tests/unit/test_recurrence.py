@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from objects.recurrence import InvalidSchedule, Recurrence, to_epoch_ms
+from solo.objects.recurrence import InvalidSchedule, Recurrence, to_epoch_ms
 
 NOON = 12 * 3600 * 1000
 DAY = 24 * 3600 * 1000

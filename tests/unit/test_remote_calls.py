@@ -8,13 +8,22 @@ import uuid
 import pytest
 import redis
 
-from objects import DurableObject, rpc
-from objects.calls import Call, Outcome
-from objects.errors import InvalidArguments, InvalidName, SoloError, UnknownClass, UnknownMethod
-from objects.instance import ObjectInstance, recorded_outcomes
-from objects.keys import Keys
-from objects.naming import idempotent_call_id, new_call_id, object_id
-from objects.remote import CycleError, RemoteCallError, RemoteCallUnavailable, derived_call_id
+from solo import DurableObject, rpc
+from solo.objects.calls import Call, Outcome
+from solo.objects.coordination.keys import Keys
+from solo.objects.errors import (
+    CycleError,
+    InvalidArguments,
+    InvalidName,
+    RemoteCallError,
+    RemoteCallUnavailable,
+    SoloError,
+    UnknownClass,
+    UnknownMethod,
+)
+from solo.objects.naming import idempotent_call_id, new_call_id, object_id
+from solo.objects.remote import derived_call_id
+from solo.objects.runtime.instance import ObjectInstance, recorded_outcomes
 from tests.harness import InProcessSystem
 from tests.objects import Relay, Tally
 

@@ -1,7 +1,7 @@
 """A worker opens no more SQLite databases than its open-file limit holds."""
 
-from objects.settings import Settings
-from workers.process import FILES_PER_DATABASE, FILES_RESERVED, fit_open_databases
+from solo.objects.settings import Settings
+from solo.workers.process import FILES_PER_DATABASE, FILES_RESERVED, fit_open_databases
 
 
 def test_the_open_database_cap_follows_the_open_file_limit():

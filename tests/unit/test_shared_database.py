@@ -10,13 +10,13 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from examples.counter import Counter
-from objects.calls import Call
-from objects.catalog import Catalog
-from objects.errors import OwnershipLost
-from objects.instance import ObjectInstance
-from objects.naming import new_call_id, object_id
-from objects.statestore import StateStore
+from solo.examples.counter import Counter
+from solo.objects.calls import Call
+from solo.objects.errors import OwnershipLost
+from solo.objects.naming import new_call_id, object_id
+from solo.objects.runtime.instance import ObjectInstance
+from solo.objects.state.catalog import Catalog
+from solo.objects.state.store import StateStore
 from tests.objects import Notebook
 
 

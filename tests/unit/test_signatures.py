@@ -5,8 +5,8 @@ from typing import Any, Literal, Optional
 
 import pytest
 
-from objects.errors import InvalidArguments
-from objects.signatures import MethodSpec, annotation_problem, matches
+from solo.objects.errors import InvalidArguments
+from solo.objects.signatures import MethodSpec, annotation_problem, matches
 
 
 def spec_of(function) -> MethodSpec:

@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from objects.storage import KV_TABLE_DDL, Storage
+from solo.objects.storage import KV_TABLE_DDL, Storage
 
 
 @pytest.fixture(params=["memory", "file"])

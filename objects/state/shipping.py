@@ -19,10 +19,10 @@ from pathlib import Path
 
 from sqlalchemy.engine import Connection
 
-from .alarm_index import IndexUpdate
-from .errors import OwnershipLost, SoloError
-from .statestore import StateStore
-from .wal import FRAME_HEADER_BYTES, WalReader
+from solo.objects.errors import OwnershipLost, SoloError
+from solo.objects.state.alarm_index import IndexUpdate
+from solo.objects.state.store import StateStore
+from solo.objects.state.wal import FRAME_HEADER_BYTES, WalReader
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Apply the shared database's Alembic migrations (`solo migrate`, the Procfile's release step).
 
-solo's own migrations live in `alembic/versions`. An application adds tables of its
+solo's own migrations live in `alembic/versions` (the package `solo.alembic`). An application adds tables of its
 own to the shared database with Alembic migrations in a `shared_migrations/`
 directory next to a module it serves (`SOLO_OBJECTS`): for `myapp.objects`, in
 `myapp/shared_migrations/`. Each application starts its own branch
@@ -18,7 +18,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-_ROOT = Path(__file__).resolve().parent.parent
+import solo.objects
+
 APP_MIGRATIONS_DIR = "shared_migrations"
 
 
@@ -35,11 +36,22 @@ def app_migration_dirs(object_modules: Iterable[str]) -> list[Path]:
     return found
 
 
+def solo_migrations_dir() -> Path:
+    """The folder of solo's Alembic environment (`solo.alembic`, a namespace package).
+
+    It sits beside `solo.objects` both in the repository (`alembic/` next to `objects/`)
+    and in an installed wheel (`solo/alembic/` next to `solo/objects/`).
+    """
+    return Path(solo.objects.__file__).resolve().parents[1] / "alembic"
+
+
 def alembic_config(database_url: str, object_modules: Iterable[str] = ()) -> Config:
-    config = Config(str(_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(_ROOT / "alembic"))
-    locations = [_ROOT / "alembic" / "versions", *app_migration_dirs(object_modules)]
-    config.set_main_option("version_locations", os.pathsep.join(str(p) for p in locations))  # path_separator = os
+    config = Config()
+    config.set_main_option("path_separator", "os")  # version_locations below are joined with os.pathsep
+    script_location = solo_migrations_dir()
+    config.set_main_option("script_location", str(script_location))
+    locations = [script_location / "versions", *app_migration_dirs(object_modules)]
+    config.set_main_option("version_locations", os.pathsep.join(str(p) for p in locations))
     config.attributes["database_url"] = database_url
     return config
 

@@ -14,9 +14,9 @@ from typing import Literal
 import redis
 import redis.asyncio
 
-from . import scripts
-from .calls import Call, Outcome
-from .keys import Keys
+from solo.objects.calls import Call, Outcome
+from solo.objects.coordination import scripts
+from solo.objects.coordination.keys import Keys
 
 Decision = Literal["done", "owned", "pending", "dispatch"]
 

@@ -18,9 +18,9 @@ from concurrent.futures import CancelledError, Future
 
 import redis
 
-from objects.calls import Call, Outcome
-from objects.mailbox import Mailbox
-from objects.remote import RemoteCallTimeout, RemoteCallUnavailable
+from solo.objects.calls import Call, Outcome
+from solo.objects.coordination.mailbox import Mailbox
+from solo.objects.errors import RemoteCallTimeout, RemoteCallUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -25,10 +25,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .alarm_index import IndexUpdate, apply_update, delete_object_alarms, rows_of_image
-from .catalog import log_table, objects_table, snapshots_table, utcnow
-from .errors import SoloError
-from .wal import Frames, apply_frames, page_size_of
+from solo.objects.errors import SoloError
+from solo.objects.state.alarm_index import IndexUpdate, apply_update, delete_object_alarms, rows_of_image
+from solo.objects.state.catalog import log_table, objects_table, snapshots_table, utcnow
+from solo.objects.state.wal import Frames, apply_frames, page_size_of
 
 
 class InvalidImage(SoloError):

@@ -1,6 +1,7 @@
 """Start a real solo (API and worker processes, as the Procfile does) on given services.
 
-Used by the end-to-end tests and the benchmarks.
+Used by solo's end-to-end tests and benchmarks: each process runs `python -m solo ...`
+and writes its log to a file of its own in the given folder.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-SOLO = [sys.executable, "-m", "cli.main"]
+SOLO = [sys.executable, "-m", "solo"]
 
 
 def free_port() -> int:
@@ -25,8 +25,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def process_env(*, redis_url: str, database_url: str, key_prefix: str, data_dir: Path, **extra: str) -> dict[str, str]:
-    """This process's environment minus any SOLO_ settings, pointed at the given services."""
+def process_env(
+    *, redis_url: str, database_url: str, key_prefix: str, data_dir: Path, pythonpath: Path | None = None, **extra: str
+) -> dict[str, str]:
+    """This process's environment minus any SOLO_ settings, pointed at the given services.
+
+    `pythonpath`: a folder the processes import object modules from (SOLO_OBJECTS).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOLO_")}
     env.update(
         REDIS_URL=redis_url,
@@ -34,15 +39,17 @@ def process_env(*, redis_url: str, database_url: str, key_prefix: str, data_dir:
         SOLO_KEY_PREFIX=key_prefix,
         SOLO_DATA_DIR=str(data_dir),
         SOLO_LOG_LEVEL="WARNING",
-        PYTHONPATH=str(ROOT),
         **extra,
     )
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
     return env
 
 
 class Cluster:
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, env: dict[str, str], log_dir: Path, cwd: Path | None = None) -> None:
         self.env = env
+        self.cwd = cwd
         self.log_dir = log_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -53,7 +60,7 @@ class Cluster:
     def _spawn(self, args: list[str], name: str, **extra_env: str) -> subprocess.Popen:
         with open(self.log_dir / f"{name}.log", "ab") as log:  # the child keeps its own descriptor
             return subprocess.Popen(
-                [*SOLO, *args], cwd=ROOT, env={**self.env, **extra_env}, stdout=log, stderr=subprocess.STDOUT
+                [*SOLO, *args], cwd=self.cwd, env={**self.env, **extra_env}, stdout=log, stderr=subprocess.STDOUT
             )
 
     def start_api(self) -> None:

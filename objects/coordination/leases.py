@@ -13,8 +13,8 @@ from typing import Literal
 
 import redis
 
-from . import scripts
-from .keys import Keys
+from solo.objects.coordination import scripts
+from solo.objects.coordination.keys import Keys
 
 ReleaseMode = Literal["idle", "drain", "backoff"]
 LOST, KEPT, RELEASED, RELEASED_WITH_CALLS = -1, 0, 1, 2

@@ -23,18 +23,17 @@ import redis.asyncio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 
-from objects.alarm_queue import announcement
-from objects.catalog import Catalog
-from objects.context import wall_clock_ms
-from objects.definition import ClassRegistry
-from objects.errors import InvalidArguments, ObjectNotFound, PayloadTooLarge, SoloError
-from objects.keys import Keys
-from objects.settings import Settings
-from objects.statestore import InvalidImage, StateStore, check_image
-from objects.wal import plain_file
-
-from .alarms import AlarmListing
-from .calls import Address, CallService
+from solo.api.alarms import AlarmListing
+from solo.api.calls import Address, CallService
+from solo.objects.context import wall_clock_ms
+from solo.objects.coordination.alarm_queue import announcement
+from solo.objects.coordination.keys import Keys
+from solo.objects.definition import ClassRegistry
+from solo.objects.errors import InvalidArguments, ObjectNotFound, PayloadTooLarge, SoloError
+from solo.objects.settings import Settings
+from solo.objects.state.catalog import Catalog
+from solo.objects.state.store import InvalidImage, StateStore, check_image
+from solo.objects.state.wal import plain_file
 
 IMPORT_CONTENT_TYPE = "application/octet-stream"
 SEQ_HEADER = "Solo-Seq"

@@ -17,9 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .alarms import AlarmRow, kind_of, read_rows, state_of
-from .catalog import alarms_table
-from .wal import plain_file
+from solo.objects.alarms import AlarmRow, kind_of, read_rows, state_of
+from solo.objects.state.catalog import alarms_table
+from solo.objects.state.wal import plain_file
 
 STATES = ("pending", "retrying", "failed")
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import redis
 
-from . import scripts
-from .keys import Keys
+from solo.objects.coordination import scripts
+from solo.objects.coordination.keys import Keys
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from .errors import SchemaTooNew
+from solo.objects.errors import SchemaTooNew
 
 metadata = sa.MetaData()
 

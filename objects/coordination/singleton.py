@@ -13,7 +13,7 @@ import secrets
 
 import redis
 
-from . import scripts
+from solo.objects.coordination import scripts
 
 
 class Holding(enum.IntEnum):

@@ -15,18 +15,18 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .alarm_index import IndexUpdate
-from .alarms import ALARM, ALARMS_DDL, FIRE_METHOD, Alarms, Fire, read_rows
-from .calls import Call, Outcome
-from .context import ObjectContext, wall_clock_ms
-from .definition import DurableObject, registry
-from .errors import OwnershipLost, SchemaTooNew, SoloError, StartFailed, UserError
-from .remote import CallScope, ObjectDirectory, RemoteCallError, Transport, cycle_error
-from .shared import NoSharedDatabase, SharedDatabase
-from .shipping import LogShipper, prepare_local_file
-from .sql import SqlHandle, UserCodeGuard, split_statements
-from .statestore import StateStore
-from .storage import KV_TABLE_DDL, Storage
+from solo.objects.alarms import ALARM, ALARMS_DDL, FIRE_METHOD, Alarms, Fire, read_rows
+from solo.objects.calls import Call, Outcome
+from solo.objects.context import ObjectContext, wall_clock_ms
+from solo.objects.definition import DurableObject, registry
+from solo.objects.errors import OwnershipLost, RemoteCallError, SchemaTooNew, SoloError, StartFailed, UserError
+from solo.objects.remote import CallScope, ObjectDirectory, Transport, cycle_error
+from solo.objects.shared import NoSharedDatabase, SharedDatabase
+from solo.objects.sql import SqlHandle, UserCodeGuard, split_statements
+from solo.objects.state.alarm_index import IndexUpdate
+from solo.objects.state.shipping import LogShipper, prepare_local_file
+from solo.objects.state.store import StateStore
+from solo.objects.storage import KV_TABLE_DDL, Storage
 
 log = logging.getLogger(__name__)
 

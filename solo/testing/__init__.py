@@ -1,0 +1,1 @@
+"""Support for testing solo and applications built on it."""
