@@ -7,7 +7,7 @@ config's attributes) or from DATABASE_URL through Settings.
 from alembic import context
 
 from solo.objects.settings import Settings
-from solo.objects.state.catalog import make_engine, metadata
+from solo.objects.state.schema import make_engine, metadata
 
 config = context.config
 url = config.attributes.get("database_url") or Settings.from_env().database_url

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import math
 from typing import Any
 
 import redis.asyncio
@@ -16,6 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from solo.api.alarms import AlarmListing
+from solo.api.bodies import parse_arguments, read_body
 from solo.api.calls import CallService
 from solo.api.errors import (
     http_error_handler,
@@ -25,97 +24,22 @@ from solo.api.errors import (
     unexpected_error_handler,
 )
 from solo.api.openapi import openapi_document
-from solo.api.operations import Lifecycle
+from solo.api.operations import StateOperations
 from solo.api.replies import ReplyListener
 from solo.objects.calls import Outcome
+from solo.objects.coordination.alarm_queue import AsyncAlarmQueue
 from solo.objects.coordination.keys import Keys
-from solo.objects.coordination.leases import owner_of
+from solo.objects.coordination.leases import AsyncLeases
 from solo.objects.coordination.mailbox import AsyncMailbox, MailboxConfig
 from solo.objects.coordination.redis_clients import async_client, sync_client
-from solo.objects.definition import ClassRegistry, load_object_modules
-from solo.objects.errors import CallNotFound, InvalidArguments, ObjectNotFound, PayloadTooLarge, SoloError
+from solo.objects.errors import CallNotFound, ObjectNotFound, SoloError
+from solo.objects.registry import ClassRegistry, load_object_modules
 from solo.objects.settings import Settings
+from solo.objects.state.admin import StateAdmin
 from solo.objects.state.alarm_index import AlarmIndex
-from solo.objects.state.catalog import Catalog, make_engine
+from solo.objects.state.catalog import Catalog
+from solo.objects.state.schema import make_engine
 from solo.objects.state.store import StateStore
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-    return bytes(body)
-
-
-def _reject_constant(name: str) -> Any:
-    raise InvalidArguments(f"the request body is not valid JSON: {name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise InvalidArguments(f"the request body is not valid JSON: the number {text[:40]} is out of range")
-    return value
-
-
-MAX_ARGUMENT_DEPTH = 64  # nesting of arrays and objects in a request body
-
-
-def _check_text(text: str) -> None:
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidArguments("the request body has a string with an unpaired surrogate") from None
-
-
-def _check_encodable(value: Any) -> None:
-    """Refuse what the JSON decoder lets through but the call's path cannot carry.
-
-    Deep nesting overflows the recursion of the encoders downstream (a 500 after
-    validation), and strings with unpaired surrogates ("\\ud800") cannot be
-    encoded as UTF-8 by SQLite or in the response. Iterative, so it cannot
-    overflow itself.
-    """
-    if isinstance(value, str):
-        _check_text(value)
-    if not isinstance(value, (dict, list)):
-        return
-    stack: list[tuple[dict | list, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_ARGUMENT_DEPTH:
-            raise InvalidArguments(f"the request body is nested deeper than {MAX_ARGUMENT_DEPTH} levels")
-        if isinstance(item, dict):
-            for key in item:
-                _check_text(key)
-            children = item.values()
-        else:
-            children = item
-        for child in children:
-            if isinstance(child, str):
-                _check_text(child)
-            elif isinstance(child, (dict, list)):
-                stack.append((child, depth + 1))
-
-
-def parse_arguments(body: bytes) -> Any:
-    if not body.strip():
-        return {}
-    try:
-        # Strict JSON: Python's parser would accept NaN, Infinity and 1e999, which
-        # the mailbox cannot encode again (a 500 after validation).
-        arguments = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
-    except (ValueError, RecursionError) as exc:  # includes bad UTF-8, integers over the digit limit, deep nesting
-        reason = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise InvalidArguments(f"the request body is not valid JSON: {reason}") from None
-    _check_encodable(arguments)
-    return arguments
 
 
 def outcome_response(outcome: Outcome) -> JSONResponse:
@@ -143,16 +67,22 @@ class Api:
         self.redis = client or async_client(settings.redis_url)
         self.replies = ReplyListener(self.redis, self.keys)
         config = MailboxConfig(self.keys, settings.call_record_ttl_s, settings.lease_ttl_ms)
+        self.mailbox = AsyncMailbox(self.redis, config)
+        self.leases = AsyncLeases(self.redis, self.keys)
         self.calls = CallService(
             namespace=settings.namespace,
             registry=registry,
-            mailbox=AsyncMailbox(self.redis, config),
+            mailbox=self.mailbox,
             replies=self.replies,
             dispatch=dispatch,
         )
         self.alarms = AlarmListing(AlarmIndex(catalog.engine, settings.namespace))
-        self.lifecycle = Lifecycle(
-            settings, registry, catalog, StateStore(catalog.engine), self.calls, self.alarms, self.redis
+        self.operations = StateOperations(
+            settings,
+            registry,
+            StateAdmin(StateStore(catalog.engine), settings.namespace),
+            self.calls,
+            AsyncAlarmQueue(self.redis, self.keys, int(settings.alarm_horizon_s * 1000)),
         )
 
     async def call_method(self, request: Request) -> JSONResponse:
@@ -176,13 +106,12 @@ class Api:
 
     async def get_call(self, request: Request) -> JSONResponse:
         call_id = request.path_params["call_id"]
-        record = await self.redis.hgetall(self.keys.call(call_id)) if len(call_id) <= 64 else {}
-        if not record:
+        record = await self.mailbox.record(call_id) if len(call_id) <= 64 else None
+        if record is None:
             raise CallNotFound(f"no call {call_id!r} (unknown, or its record expired)")
-        status = record[b"status"].decode()
-        body: dict[str, Any] = {"call_id": call_id, "status": status}
-        if b"outcome" in record:
-            outcome = Outcome.from_payload(record[b"outcome"])
+        body: dict[str, Any] = {"call_id": call_id, "status": record.status}
+        outcome = record.outcome
+        if outcome is not None:
             if outcome.ok:
                 body["result"] = outcome.result
             else:
@@ -194,8 +123,8 @@ class Api:
         info = await asyncio.to_thread(self.catalog.get, address.object_id)
         if info is None:
             raise ObjectNotFound(f"{address.class_name}/{address.name} has never been called")
-        owner = owner_of(await self.redis.get(self.keys.lease(address.object_id)))
-        queued = await self.redis.llen(self.keys.mailbox(address.object_id))
+        owner = await self.leases.owner(address.object_id)
+        queued = await self.mailbox.depth(address.object_id)
         return JSONResponse(
             {
                 "id": info.id,
@@ -238,15 +167,15 @@ class Api:
         return JSONResponse(openapi_document(self.registry))
 
     def routes(self) -> list[Route]:
-        lifecycle = self.lifecycle
+        operations = self.operations
         return [
             # Before the method route: it would take POST .../restore as a call of a method "restore".
-            Route("/v1/objects/{class_name}/{name}/restore", lifecycle.restore, methods=["POST"]),
-            Route("/v1/objects/{class_name}/{name}/export", lifecycle.export, methods=["GET"]),
-            Route("/v1/objects/{class_name}/{name}/import", lifecycle.import_, methods=["PUT"]),
+            Route("/v1/objects/{class_name}/{name}/restore", operations.restore, methods=["POST"]),
+            Route("/v1/objects/{class_name}/{name}/export", operations.export, methods=["GET"]),
+            Route("/v1/objects/{class_name}/{name}/import", operations.import_, methods=["PUT"]),
             Route("/v1/objects/{class_name}/{name}/{method}", self.call_method, methods=["POST"]),
             Route("/v1/objects/{class_name}/{name}", self.get_object, methods=["GET"]),
-            Route("/v1/objects/{class_name}/{name}", lifecycle.delete, methods=["DELETE"]),
+            Route("/v1/objects/{class_name}/{name}", operations.delete, methods=["DELETE"]),
             Route("/v1/calls/{call_id}", self.get_call, methods=["GET"]),
             Route("/v1/alarms", self.alarms.list, methods=["GET"]),
             Route("/healthz", self.healthz, methods=["GET"]),

@@ -5,28 +5,24 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from solo.api.errors import InvalidIdempotencyKey
 from solo.api.replies import ReplyListener
 from solo.objects.calls import Call, Outcome
 from solo.objects.coordination.mailbox import AsyncMailbox
-from solo.objects.definition import ClassRegistry
-from solo.objects.errors import CallTimeout, InvalidName
-from solo.objects.naming import check_class_name, check_object_name, idempotent_call_id, new_call_id, object_id
+from solo.objects.errors import CallTimeout
+from solo.objects.naming import (
+    Address,
+    check_class_name,
+    check_object_name,
+    idempotent_call_id,
+    new_call_id,
+    object_id,
+)
+from solo.objects.registry import ClassRegistry
 
 MAX_IDEMPOTENCY_KEY_CHARS = 255
-
-
-class InvalidIdempotencyKey(InvalidName):
-    code = "invalid_idempotency_key"
-
-
-@dataclass(frozen=True)
-class Address:
-    class_name: str
-    name: str
-    object_id: str
 
 
 class CallService:

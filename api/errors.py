@@ -8,29 +8,53 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from solo.objects import errors as e
-from solo.objects.state.store import InvalidImage
 
+
+class ApiError(e.SoloError):
+    """Root of the errors only the HTTP edge raises (the rest are the object model's)."""
+
+
+class UnsupportedMediaType(ApiError):
+    """Raised when an import's body is not declared as application/octet-stream."""
+
+    code = "unsupported_media_type"
+
+
+class InvalidIdempotencyKey(ApiError, e.InvalidName):
+    """Raised when an Idempotency-Key header is empty, too long or not printable ASCII."""
+
+    code = "invalid_idempotency_key"
+
+
+# Every error class a request can end in, and its status. Outcomes of calls carry only
+# the code (they cross Redis as data), so the codes map through the same table.
+STATUS_BY_CLASS: dict[type[e.SoloError], int] = {
+    e.InvalidName: 400,
+    InvalidIdempotencyKey: 400,
+    e.UnknownClass: 404,
+    e.UnknownMethod: 404,
+    e.ObjectNotFound: 404,
+    e.CallNotFound: 404,
+    e.PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+    e.InvalidArguments: 422,
+    e.InvalidImage: 422,
+    e.WalFormatError: 422,
+    e.OutOfRetention: 422,
+    e.IncompleteLog: 422,
+    e.CallTimeout: 504,
+    e.SchemaTooNew: 503,
+    e.OwnershipLost: 503,
+    e.ShippingFailed: 503,
+    e.RemoteCallUnavailable: 503,
+    e.CycleError: 508,
+    e.RemoteCallTimeout: 504,
+    e.RemoteCallError: 502,
+}
 STATUS_BY_CODE: dict[str, int] = {
-    e.InvalidName.code: 400,
-    "invalid_idempotency_key": 400,
-    e.UnknownClass.code: 404,
-    e.UnknownMethod.code: 404,
-    e.ObjectNotFound.code: 404,
-    e.CallNotFound.code: 404,
-    "not_found": 404,
+    **{cls.code: status for cls, status in STATUS_BY_CLASS.items()},
+    "not_found": 404,  # routing (Starlette's HTTPException)
     "method_not_allowed": 405,
-    e.PayloadTooLarge.code: 413,
-    "unsupported_media_type": 415,
-    e.InvalidArguments.code: 422,
-    InvalidImage.code: 422,
-    "out_of_retention": 422,
-    e.CallTimeout.code: 504,
-    e.SchemaTooNew.code: 503,
-    e.OwnershipLost.code: 503,
-    "unavailable": 503,
-    "call_cycle": 508,
-    "remote_call_timeout": 504,
-    "remote_call_failed": 502,
 }
 
 
@@ -49,10 +73,17 @@ def outcome_error_response(error: dict[str, Any], call_id: str) -> JSONResponse:
     return JSONResponse({"error": {**body, "call_id": call_id}}, status_code=status_for(error))
 
 
+def status_of(exc: e.SoloError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_CLASS:
+            return STATUS_BY_CLASS[cls]  # type: ignore[index]
+    return 500
+
+
 async def solo_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, e.SoloError)
     extra = {"call_id": exc.call_id} if isinstance(exc, e.CallTimeout) else {}
-    return error_response(exc.code, exc.message, **extra)
+    return error_response(exc.code, exc.message, status_of(exc), **extra)
 
 
 async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:

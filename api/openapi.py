@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from solo.objects.definition import ClassRegistry
+from solo.objects.registry import ClassRegistry
 
 _ERROR = {
     "type": "object",

@@ -37,7 +37,7 @@ from bench.common import System, counter_paths, percentile, print_table, warm, w
 from bench.loadgen import Connection
 from solo.objects.coordination import scripts
 from solo.objects.naming import object_id
-from solo.objects.state.catalog import log_table, make_engine
+from solo.objects.state.schema import log_table, make_engine
 
 SEGMENTS = ["api_in", "wake", "run", "ship", "reply", "total"]
 COLUMNS = [

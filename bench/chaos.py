@@ -112,7 +112,7 @@ from bench.private_redis import PrivateRedis
 from solo.objects.coordination.keys import Keys
 from solo.objects.coordination.leases import owner_of
 from solo.objects.naming import object_id
-from solo.objects.state.catalog import activations_table, log_table, make_engine, objects_table, snapshots_table
+from solo.objects.state.schema import activations_table, log_table, make_engine, objects_table, snapshots_table
 
 LEASE_TTL_MS = 2000  # the default; a pause lasts 2.5 of these
 CALL_TIMEOUT_S = 5

@@ -34,8 +34,8 @@ import sqlalchemy as sa
 from bench import ROOT
 from bench.cpu import per_call_ms, stack_meter
 from bench.loadgen import closed_loop, open_loop, post_each
-from solo.objects.state.catalog import normalize_url
 from solo.objects.state.migrate import upgrade
+from solo.objects.state.schema import normalize_url
 from solo.testing.cluster import Cluster, process_env
 
 OUT_DIR = ROOT / "bench" / "out"

@@ -23,7 +23,8 @@ from bench.common import admin_postgres_url, drop_database, fresh_database, goal
 from solo.objects.calls import Call
 from solo.objects.naming import new_call_id, object_id
 from solo.objects.runtime.instance import ObjectInstance
-from solo.objects.state.catalog import Catalog, make_engine
+from solo.objects.state.catalog import Catalog
+from solo.objects.state.schema import make_engine
 from solo.objects.state.store import StateStore
 from tests.objects import Bulky
 
@@ -46,7 +47,7 @@ def activate(catalog: Catalog, store: StateStore, directory: Path, name: str) ->
 
 
 def call(instance: ObjectInstance, method: str, **args):
-    (outcome,) = instance.run_batch([Call(new_call_id(), instance.object_id, "Bulky", instance.name, method, args)])
+    (outcome,) = instance.run_batch([Call(new_call_id(), instance.object_id, "Bulky", instance.name, method, args)]).outcomes
     assert outcome.ok, outcome.error
     return outcome.result
 

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 from bench.common import System, counter_paths, goal, open_loop_run, print_table, warm, write_result
 from bench.cpu import process_rss_bytes
-from solo.objects.state.catalog import normalize_url
+from solo.objects.state.schema import normalize_url
 
 COLUMNS = [
     ("phase", "phase", ""),

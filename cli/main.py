@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from solo.objects.errors import InvalidSettings
 from solo.objects.settings import Settings, environment_variables
 
 
@@ -208,7 +209,8 @@ def cmd_objects(args) -> int:
 
 def _history(class_name: str, name: str) -> int:
     from solo.objects.naming import object_id
-    from solo.objects.state.catalog import Catalog, make_engine
+    from solo.objects.state.catalog import Catalog
+    from solo.objects.state.schema import make_engine
 
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
@@ -299,7 +301,8 @@ def cmd_dev(args) -> int:
     return run_dev(args.host, args.port)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
+    settings = settings or Settings()
     parser = argparse.ArgumentParser(
         prog="solo",
         description=__doc__,
@@ -307,12 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="environment: " + ", ".join(environment_variables()),
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    url = os.environ.get("SOLO_URL", "http://127.0.0.1:8000")
+    url = settings.url
 
     for name in ("dev", "api"):
         p = sub.add_parser(name)
         p.add_argument("--host", default="127.0.0.1")
-        p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        p.add_argument("--port", type=int, default=settings.port, help="default $PORT, else 8000")
         p.set_defaults(func=cmd_dev if name == "dev" else cmd_api)
 
     p = sub.add_parser("worker")
@@ -383,11 +386,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=os.environ.get("SOLO_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        settings = Settings.from_env()
+    except InvalidSettings as exc:
+        print(f"solo: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise in a CLI
-    args = build_parser().parse_args(argv)
+    args = build_parser(settings).parse_args(argv)
     return args.func(args)
 
 

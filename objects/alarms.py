@@ -35,7 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from solo.objects.recurrence import InvalidSchedule, Recurrence, to_epoch_ms
+from solo.objects.errors import InvalidSchedule
+from solo.objects.recurrence import Recurrence, to_epoch_ms
 
 FIRE_METHOD = "_solo_fire"  # never an @rpc name: those may not start with "_"
 ALARM = "_alarm"  # the row of the object's single alarm; schedule names may not start with "_"

@@ -1,4 +1,4 @@
-"""Records that travel through the mailbox and back: a Call and its Outcome."""
+"""Records that travel through the mailbox and back: a Call and its Outcome; what a batch returns."""
 
 from __future__ import annotations
 
@@ -67,3 +67,17 @@ class Outcome:
     def from_payload(cls, raw: str | bytes) -> Outcome:
         data = json.loads(raw)
         return cls(call_id=data["call_id"], ok=data["ok"], result=data.get("result"), error=data.get("error"))
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one committed and shipped batch of an object (or its hydrate) must release, in order.
+
+    The activation sends `sends` (calls the batch sent with ``.send``), announces `alarms`
+    ((name, next due ms or None) of alarms it changed) to the scheduler, and only then
+    publishes `outcomes`: a caller who got a reply finds what the call sent already queued.
+    """
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    sends: list[Call] = field(default_factory=list)
+    alarms: list[tuple[str, int | None]] = field(default_factory=list)

@@ -1,4 +1,4 @@
-"""The user's surface: DurableObject, @rpc, and the registry of classes.
+"""The user's surface: DurableObject and @rpc.
 
 A class is checked when it is defined; every problem is reported at once in
 one DefinitionError, so a bad deploy fails at import, not at the first call.
@@ -6,15 +6,14 @@ one DefinitionError, so a bad deploy fails at import, not at the first call.
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import threading
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from solo.objects.errors import DefinitionError, SoloError, UnknownClass, UnknownMethod
+from solo.objects.errors import DefinitionError, SoloError
 from solo.objects.naming import check_class_name
+from solo.objects.registry import registry
 from solo.objects.signatures import MethodSpec, annotation_problem
 
 if TYPE_CHECKING:
@@ -82,7 +81,7 @@ class DurableObject:
         if problems:
             raise DefinitionError(cls.__name__, problems)
         cls.__solo_methods__ = _method_specs(cls)
-        _REGISTRY.add(cls)
+        registry().add(cls)
 
     def on_start(self) -> None:
         """Runs after the object's state is loaded and migrated, before any call."""
@@ -226,8 +225,8 @@ def _problems_of(cls: type) -> list[str]:
         problem = annotation_problem(hints.get("return", inspect.Parameter.empty))
         if problem:
             problems.append(f"{where}: return type: {problem}")
-    if _REGISTRY.conflicts(cls):
-        other = _REGISTRY.get(cls.__name__)
+    if registry().conflicts(cls):
+        other = registry().get(cls.__name__)
         problems.append(f"class name {cls.__name__!r} is already registered by {other.__module__}.{other.__qualname__}")
     return problems
 
@@ -249,50 +248,3 @@ def _method_specs(cls: type) -> dict[str, MethodSpec]:
         attr: MethodSpec.of(attr, function, typing.get_type_hints(function))
         for attr, function in _rpc_functions(cls).items()
     }
-
-
-class ClassRegistry:
-    """Durable object classes by name. Process-wide, because classes register as they are defined."""
-
-    def __init__(self) -> None:
-        self._classes: dict[str, type[DurableObject]] = {}
-        self._lock = threading.Lock()
-
-    def conflicts(self, cls: type) -> bool:
-        other = self._classes.get(cls.__name__)
-        # The same class imported again (reload, test re-collection) replaces itself.
-        return other is not None and (other.__module__, other.__qualname__) != (cls.__module__, cls.__qualname__)
-
-    def add(self, cls: type[DurableObject]) -> None:
-        with self._lock:
-            self._classes[cls.__name__] = cls
-
-    def get(self, class_name: str) -> type[DurableObject]:
-        try:
-            return self._classes[class_name]
-        except KeyError:
-            raise UnknownClass(f"no durable object class named {class_name!r}") from None
-
-    def method(self, class_name: str, method: str) -> MethodSpec:
-        cls = self.get(class_name)
-        try:
-            return cls.__solo_methods__[method]
-        except KeyError:
-            raise UnknownMethod(f"{class_name} has no rpc method {method!r}") from None
-
-    def names(self) -> list[str]:
-        return sorted(self._classes)
-
-
-_REGISTRY = ClassRegistry()
-
-
-def registry() -> ClassRegistry:
-    return _REGISTRY
-
-
-def load_object_modules(modules: Iterable[str]) -> ClassRegistry:
-    """Import the modules named in SOLO_OBJECTS so their classes register themselves."""
-    for module in modules:
-        importlib.import_module(module)
-    return _REGISTRY

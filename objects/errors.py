@@ -22,6 +22,12 @@ class SoloError(Exception):
         self.message = message
 
 
+class InvalidSettings(SoloError, ValueError):
+    """Raised at start-up when a setting (an environment variable) is malformed or out of range."""
+
+    code = "invalid_settings"
+
+
 class DefinitionError(SoloError):
     """Raised at import when a DurableObject subclass is malformed; lists every problem."""
 
@@ -192,3 +198,46 @@ class RemoteCallUnavailable(RemoteCallError):
     """
 
     code = "unavailable"
+
+
+class InvalidSchedule(SoloError):
+    """A schedule or alarm that cannot be set: bad time, interval, cron expression, method or kwargs."""
+
+    code = "invalid_schedule"
+
+
+class ShippingFailed(SoloError):
+    """Raised when a commit could not be made durable (shared database unreachable).
+
+    The local copy is then ahead of the durable state, so the worker drops the
+    object; its calls stay queued and run again from the durable state.
+    """
+
+    code = "unavailable"
+
+
+class InvalidImage(SoloError):
+    """Raised when an imported file is not a sound SQLite database for this class."""
+
+    code = "invalid_image"
+
+
+class WalFormatError(SoloError):
+    """Raised when shipped frames or an image are not what SQLite would write."""
+
+    code = "invalid_image"
+
+
+class IncompleteLog(SoloError):
+    """Raised when an object's log cannot rebuild the asked-for sequence: a record is missing.
+
+    Seen when retention (or a delete) removed part of the log while it was being read.
+    """
+
+    code = "out_of_retention"
+
+
+class OutOfRetention(SoloError):
+    """Raised when a restore asks for a point the shared database no longer (or never) held."""
+
+    code = "out_of_retention"

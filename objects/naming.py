@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from dataclasses import dataclass
 
 from solo.objects.errors import InvalidName
 
@@ -54,3 +55,16 @@ def idempotent_call_id(object_id_: str, idempotency_key: str) -> str:
     """Call id for an Idempotency-Key: the same key on the same object is the same call."""
     digest = hashlib.sha256(f"{object_id_}\x00{idempotency_key}".encode()).hexdigest()
     return "k" + digest[:31]
+
+
+@dataclass(frozen=True)
+class Address:
+    """An object as a caller names it, with the id derived from its namespace, class and name."""
+
+    class_name: str
+    name: str
+    object_id: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.class_name}/{self.name}"

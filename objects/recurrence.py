@@ -11,13 +11,7 @@ from dataclasses import dataclass
 
 from croniter import croniter
 
-from solo.objects.errors import SoloError
-
-
-class InvalidSchedule(SoloError):
-    """A schedule or alarm that cannot be set: bad time, interval, cron expression, method or kwargs."""
-
-    code = "invalid_schedule"
+from solo.objects.errors import InvalidSchedule
 
 
 def to_epoch_ms(when: dt.datetime | int | float, what: str = "time") -> int:

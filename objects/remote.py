@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from solo.objects.calls import Call, Outcome
-from solo.objects.definition import ClassRegistry
 from solo.objects.errors import (
     CycleError,
     InvalidArguments,
@@ -39,6 +38,7 @@ from solo.objects.errors import (
     SoloError,
 )
 from solo.objects.naming import check_class_name, check_object_name, object_id
+from solo.objects.registry import ClassRegistry
 
 
 def ref(class_name: str, name: str) -> str:

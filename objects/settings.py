@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from solo.objects.errors import InvalidSettings
+
 # environment variable -> (field name, parser)
 _ENV = {
     "REDIS_URL": ("redis_url", str),
@@ -38,6 +40,9 @@ _ENV = {
     "SOLO_ALARM_REFILL_S": ("alarm_refill_s", float),
     "SOLO_ALARM_REDELIVER_S": ("alarm_redeliver_s", float),
     "SOLO_SCHEDULER_POLL_MS": ("scheduler_poll_ms", int),
+    "SOLO_LOG_LEVEL": ("log_level", lambda v: v.strip().upper()),
+    "SOLO_URL": ("url", str),
+    "PORT": ("port", int),
 }
 
 
@@ -80,6 +85,9 @@ class Settings:
     alarm_refill_s: float = 5.0  # how often the scheduler re-reads the shared index
     alarm_redeliver_s: float = 30.0  # a dispatched fire not yet run is dispatched again after this
     scheduler_poll_ms: int = 10  # longest sleep between looks at the time index
+    log_level: str = "INFO"
+    url: str = "http://127.0.0.1:8000"  # the API, for the CLI's client commands
+    port: int = 8000  # the port `solo api` and `solo dev` listen on unless --port says otherwise
 
     def __post_init__(self) -> None:
         problems = []
@@ -99,8 +107,12 @@ class Settings:
             problems.append("SOLO_SCHEDULER_POLL_MS must be between 1 and 1000")
         if "|" in self.worker_id:
             problems.append("SOLO_WORKER_ID must not contain '|'")
+        if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            problems.append("SOLO_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        if not 0 < self.port < 65536:
+            problems.append("PORT must be a TCP port number")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise InvalidSettings("; ".join(problems))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -112,7 +124,7 @@ class Settings:
                 try:
                     values[name] = parse(raw)
                 except ValueError as exc:
-                    raise ValueError(f"{var}={raw!r}: {exc}") from None
+                    raise InvalidSettings(f"{var}={raw!r}: {exc}") from None
         return cls(**values)
 
     @classmethod
@@ -120,7 +132,7 @@ class Settings:
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:
-            raise ValueError(f"unknown settings: {sorted(unknown)}")
+            raise InvalidSettings(f"unknown settings: {sorted(unknown)}")
         values = dict(values)
         if isinstance(values.get("object_modules"), str):
             values["object_modules"] = tuple(values["object_modules"].split(","))

@@ -17,8 +17,8 @@ import redis
 import sqlalchemy as sa
 
 from solo.objects.settings import Settings
-from solo.objects.state.catalog import make_engine, normalize_url
 from solo.objects.state.migrate import upgrade
+from solo.objects.state.schema import make_engine, normalize_url
 
 REDIS_URL = os.environ.get("SOLO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get("SOLO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -14,10 +14,11 @@ from starlette.testclient import TestClient
 
 from solo.api.app import create_app
 from solo.objects.context import wall_clock_ms
-from solo.objects.definition import load_object_modules
+from solo.objects.registry import load_object_modules
 from solo.objects.settings import Settings
 from solo.objects.state.alarm_index import AlarmIndex
-from solo.objects.state.catalog import Catalog, make_engine
+from solo.objects.state.catalog import Catalog
+from solo.objects.state.schema import make_engine
 from solo.workers.host import ObjectHost
 from solo.workers.scheduler import Scheduler
 

@@ -1,9 +1,11 @@
 """The object host: runs the objects a worker process owns.
 
-One host per worker process. It takes objects through leases, hydrates them,
-drains their mailboxes one batch at a time on a thread pool (at most one
-drain per object at once, so an object's calls never overlap), renews all its
-leases in one round trip, evicts idle objects, and drains on shutdown.
+One host per worker process. It takes objects through leases and drains their
+mailboxes on a thread pool, one `Activation.step` (objects/runtime/activation.py:
+claim, hydrate, run, ship, send, announce, complete) at a time per object, so an
+object's calls never overlap. It renews all its leases in one round trip, evicts
+idle objects, bounds open files, and drains on shutdown. What happens inside an
+activation is not decided here; when and on which thread is.
 
 Threads:
   wake listener  BLPOP on this worker's wake list: objects it owns that got a call
@@ -30,15 +32,13 @@ from pathlib import Path
 
 import redis
 
-from solo.objects.calls import Call, Outcome
 from solo.objects.context import wall_clock_ms
 from solo.objects.coordination.alarm_queue import AlarmQueue
 from solo.objects.coordination.keys import Keys
-from solo.objects.coordination.leases import LOST, RELEASED_WITH_CALLS, Leases, ReleaseMode, lease_value
+from solo.objects.coordination.leases import RELEASED_WITH_CALLS, Leases, ReleaseMode, lease_value
 from solo.objects.coordination.mailbox import Mailbox, MailboxConfig
-from solo.objects.definition import ClassRegistry
-from solo.objects.errors import OwnershipLost, SchemaTooNew, SoloError, StartFailed, UnknownClass
-from solo.objects.runtime.instance import ObjectInstance
+from solo.objects.registry import ClassRegistry
+from solo.objects.runtime.activation import Activation, Services, Stop
 from solo.objects.settings import Settings
 from solo.objects.state.catalog import Catalog
 from solo.objects.state.store import StateStore
@@ -56,22 +56,19 @@ MAX_WAITING_DRAINS = 1024
 
 @dataclass(eq=False)
 class _Owned:
-    """An object this worker holds the lease of."""
+    """An object this worker holds the lease of, and when its drains may run."""
 
     object_id: str
-    lease: str
-    instance: ObjectInstance | None = None
-    epoch: int = 0
+    activation: Activation
     running: bool = False  # a drain is scheduled or in progress
     again: bool = False  # a wake-up arrived during the drain
     gone: bool = False  # lease lost or released: never touch again
     lost: bool = False  # renewal found the lease taken while a drain was running
     last_active: float = field(default_factory=time.monotonic)
 
-
-def object_path(data_dir: Path, object_id: str) -> Path:
-    """Files are named by object id (a hash), never by the user's name."""
-    return data_dir / object_id[:2] / f"{object_id}.sqlite"
+    @property
+    def lease(self) -> str:
+        return self.activation.lease
 
 
 class ObjectHost:
@@ -111,6 +108,17 @@ class ObjectHost:
         self._active = 0  # drains submitted and not waiting on another object
         self.replies = ReplyWaiter(client, self.keys.replies(self.worker_id))
         self.transport = MailboxTransport(self.mailbox, dispatch, self.replies, self._waiting_on_call)
+        self.services = Services(
+            settings=settings,
+            mailbox=self.mailbox,
+            catalog=catalog,
+            store=self.store,
+            registry=registry,
+            alarm_queue=self.alarm_queue,
+            transport=self.transport,
+            data_dir=self.data_dir,
+            clock_ms=clock_ms,
+        )
         self._stopping = threading.Event()
         self._accepting = True
         self._threads: list[threading.Thread] = []
@@ -120,6 +128,7 @@ class ObjectHost:
     def start(self) -> None:
         self._worker_dir = claim_worker_dir(Path(self.settings.data_dir), self.worker_id)
         self.data_dir = self._worker_dir.path
+        self.services = self.services.in_dir(self.data_dir)
         for target, name in (
             (self._listen_for_wakes, "solo-wake"),
             (self._listen_for_replies, "solo-replies"),
@@ -181,7 +190,8 @@ class ObjectHost:
         if not self.leases.acquire(object_id, value):
             return  # owned elsewhere; that owner was woken by enqueue.lua
         with self._lock:
-            entry = _Owned(object_id, value)
+            entry = _Owned(object_id, Activation(object_id, value, self.services))
+            entry.activation.make_room = lambda: self._make_room_for(entry)
             self._owned[object_id] = entry
             self._schedule_locked(entry)
 
@@ -216,45 +226,25 @@ class ObjectHost:
     # -- draining ----------------------------------------------------------
 
     def _drain(self, entry: _Owned) -> None:
+        activation = entry.activation
         try:
             while not entry.gone:
                 if entry.lost:
                     self._forget(entry, "lease lost")
                     return
-                calls = self.mailbox.claim(entry.object_id, entry.lease, self.settings.batch_size)
-                if calls is None:
-                    self._forget(entry, "lease lost")
+                step = activation.step()
+                if isinstance(step, Stop):
+                    self._forget(entry, step.reason, release=step.release)
                     return
-                if not calls:
+                if step is None:  # nothing was queued
                     break
-                if entry.instance is None and not self._hydrate(entry, calls):
-                    return
-                self._make_room_for(entry)
-                try:
-                    outcomes = entry.instance.run_batch(calls)
-                except OwnershipLost as exc:
-                    # Taken over, replaced or deleted: nothing of this batch is durable or
-                    # published. If the lease is still ours (an operator replaced the state),
-                    # hand the queued calls to a fresh activation.
-                    self._forget(entry, str(exc), release="drain")
-                    return
-                # Committed and shipped: now what the batch sent may leave, and the alarms it
-                # changed may be announced, before its replies: a caller who got a reply finds
-                # the sent calls queued and the alarms it set in the scheduler's index.
-                self._send_outbox(entry.instance)
-                self._announce_alarms(entry.instance)
-                remaining = self.mailbox.complete(entry.object_id, entry.lease, calls, outcomes)
                 entry.last_active = time.monotonic()
-                if remaining == LOST:
-                    self._forget(entry, "lease lost before publishing")
-                    return
-                if remaining == 0:
+                if step == 0:
                     break
-            if entry.instance is not None and not entry.gone:
-                try:
-                    entry.instance.flush_outbox()  # no batch follows to delete the sent entries
-                except OwnershipLost as exc:
-                    self._forget(entry, str(exc), release="drain")
+            if not entry.gone:
+                stop = activation.settle()
+                if stop is not None:
+                    self._forget(entry, stop.reason, release=stop.release)
         except Exception:
             # Redis or disk trouble: keep nothing we are unsure of; the calls stay
             # queued and the sweeper hands the object to a worker once the lease lapses.
@@ -267,93 +257,6 @@ class ObjectHost:
                 if entry.again and not entry.gone:
                     self._schedule_locked(entry)
                 self._pump_locked()
-
-    def _send_outbox(self, instance: ObjectInstance) -> None:
-        """Enqueue committed outbox entries; they are deleted in the instance's next transaction.
-
-        If this raises, the entries stay in the object's database and its next owner sends
-        them again at hydrate, under the same call ids.
-        """
-        calls = instance.take_outbox()
-        for call in calls:
-            self.transport.send(call)
-        if calls:
-            instance.ack_outbox([c.call_id for c in calls])
-
-    def _announce_alarms(self, instance: ObjectInstance) -> None:
-        """Tell the scheduler about shipped alarm changes. If this fails, its refill finds them."""
-        changes = instance.take_alarm_changes()
-        if not changes:
-            return
-        try:
-            queue, now = self.alarm_queue, self.clock_ms()
-            queue.announce(instance.object_id, instance.cls.__name__, instance.name, changes, now)
-        except redis.RedisError:
-            log.warning("could not announce alarms of %s; the scheduler's refill will find them", instance.object_id)
-
-    def _hydrate(self, entry: _Owned, calls: list[Call]) -> bool:
-        first = calls[0]
-        try:
-            cls = self.registry.get(first.class_name)
-        except UnknownClass as exc:
-            self._fail_batch(entry, calls, exc)
-            return False
-        try:
-            takeover = self.catalog.take_over(
-                entry.object_id,
-                self.settings.namespace,
-                first.class_name,
-                first.object_name,
-                self.worker_id,
-                known_schema=len(cls.migrations),
-            )
-        except SchemaTooNew as exc:
-            log.warning("refusing %s: %s", entry.object_id, exc)
-            self._forget(entry, str(exc), release="backoff")  # leave it for a worker with newer code
-            return False
-        instance = ObjectInstance(
-            cls,
-            object_id=entry.object_id,
-            name=first.object_name,
-            path=object_path(self.data_dir, entry.object_id),
-            epoch=takeover.epoch,
-            call_retention_ms=self.settings.call_record_ttl_s * 1000,
-            clock_ms=self.clock_ms,
-            store=self.store,
-            head_seq=takeover.head_seq,
-            namespace=self.settings.namespace,
-            transport=self.transport,
-            call_timeout_s=self.settings.call_timeout_s,
-        )
-        epoch = takeover.epoch
-        self._make_room_for(entry)
-        try:
-            instance.hydrate()
-        except SchemaTooNew as exc:
-            log.warning("refusing %s: %s", entry.object_id, exc)
-            self._forget(entry, str(exc), release="backoff")  # leave it for a worker with newer code
-            return False
-        except StartFailed as exc:
-            log.warning("start of %s failed: %s", entry.object_id, exc)
-            self._fail_batch(entry, calls, exc)
-            return False
-        except OwnershipLost as exc:
-            self._forget(entry, str(exc))
-            return False
-        entry.instance, entry.epoch = instance, epoch
-        if instance.schema_version() != takeover.schema_version:  # skip a write on most activations
-            self.catalog.record_schema(entry.object_id, epoch, instance.schema_version())
-        # Sent by a former owner's committed calls but maybe never enqueued (it died after
-        # shipping), and what on_start() sent: same call ids, so the targets run each once.
-        self._send_outbox(instance)
-        self._announce_alarms(instance)
-        return True
-
-    def _fail_batch(self, entry: _Owned, calls: list[Call], error: SoloError) -> None:
-        """Answer a batch that cannot run at all, then let the object go."""
-        outcomes = [Outcome.failure(c.call_id, error.code, error.message, type_=type(error).__name__) for c in calls]
-        self.mailbox.complete(entry.object_id, entry.lease, calls, outcomes)
-        self._forget(entry, error.message, release="drain")
 
     def _make_room_for(self, entry: _Owned) -> None:
         """Keep at most max_open_databases files open; idle objects keep their lease and memory."""
@@ -370,11 +273,11 @@ class ObjectHost:
                     break
                 object_id = next(iter(self._open))
                 other = self._owned.get(object_id)
-                if other is not None and other.instance is not None:
+                if other is not None and other.activation.instance is not None:
                     if other.running:
                         self._open.move_to_end(object_id)
                         continue
-                    other.instance.suspend()
+                    other.activation.suspend()
                 del self._open[object_id]
                 excess -= 1
 
@@ -389,7 +292,7 @@ class ObjectHost:
             self._owned.pop(entry.object_id, None)
             self._open.pop(entry.object_id, None)
         log.info("dropping %s: %s", entry.object_id, reason)
-        self._close(entry)
+        entry.activation.close()
         if release:
             try:
                 result = self.leases.release(entry.object_id, entry.lease, release)
@@ -398,19 +301,6 @@ class ObjectHost:
             except redis.RedisError:
                 log.exception("could not release %s; its lease will lapse", entry.object_id)
 
-    def _close(self, entry: _Owned) -> None:
-        instance, entry.instance = entry.instance, None
-        if instance is None:
-            return
-        try:
-            state_bytes = instance.state_bytes()
-            version = instance.schema_version() if instance.is_open else 0
-            instance.close()
-            if version:
-                self.catalog.record_stop(entry.object_id, entry.epoch, state_bytes=state_bytes, schema_version=version)
-        except Exception:
-            log.exception("closing %s failed", entry.object_id)
-
     def _release(self, entry: _Owned, *, mode: ReleaseMode) -> None:
         """Evict (mode idle: only if nothing is queued) or hand off (mode drain)."""
         with self._lock:
@@ -418,7 +308,7 @@ class ObjectHost:
                 return
             entry.running = True  # keep drains out while closing
         try:
-            self._close(entry)
+            entry.activation.close()
             result = self.leases.release(entry.object_id, entry.lease, mode)
         except redis.RedisError:
             log.exception("release of %s failed", entry.object_id)

@@ -17,10 +17,11 @@ import dramatiq
 import redis
 
 from solo.objects.coordination.redis_clients import sync_client
-from solo.objects.definition import load_object_modules
+from solo.objects.registry import load_object_modules
 from solo.objects.settings import Settings
 from solo.objects.state.alarm_index import AlarmIndex
-from solo.objects.state.catalog import Catalog, make_engine
+from solo.objects.state.catalog import Catalog
+from solo.objects.state.schema import make_engine
 from solo.workers.broker import DramatiqDispatcher, declare_actors, make_broker
 from solo.workers.host import ObjectHost
 from solo.workers.scheduler import Scheduler

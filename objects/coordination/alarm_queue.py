@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import redis
+import redis.asyncio
 
 from solo.objects.coordination import scripts
 from solo.objects.coordination.keys import Keys
@@ -121,3 +122,26 @@ class AlarmQueue:
 
     def size(self) -> int:
         return int(self._redis.zcard(self._key))
+
+
+class AsyncAlarmQueue:
+    """The announcing side for asyncio callers (the HTTP API, after an operator's action)."""
+
+    def __init__(self, client: redis.asyncio.Redis, keys: Keys, horizon_ms: int) -> None:
+        self._redis = client
+        self._key = keys.alarms_due
+        self.horizon_ms = horizon_ms
+
+    async def announce(
+        self, object_id: str, class_name: str, object_name: str, due: Sequence[tuple[str, int | None]], now_ms: int
+    ) -> None:
+        """As AlarmQueue.announce."""
+        add, drop = announcement(object_id, class_name, object_name, due, now_ms, self.horizon_ms)
+        if not add and not drop:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        if add:
+            pipe.zadd(self._key, add)
+        if drop:
+            pipe.zrem(self._key, *drop)
+        await pipe.execute()

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import redis
+import redis.asyncio
 
 from solo.objects.coordination import scripts
 from solo.objects.coordination.keys import Keys
@@ -87,3 +88,15 @@ class Leases:
                 args=[object_id, self.activation_grace_ms],
             )
         )
+
+
+class AsyncLeases:
+    """Reads of leases for asyncio callers (the HTTP API)."""
+
+    def __init__(self, client: redis.asyncio.Redis, keys: Keys) -> None:
+        self._redis = client
+        self._keys = keys
+
+    async def owner(self, object_id: str) -> str | None:
+        """The worker that holds the object's lease, or None if no worker runs it."""
+        return owner_of(await self._redis.get(self._keys.lease(object_id)))

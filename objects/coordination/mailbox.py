@@ -106,13 +106,33 @@ class Mailbox:
         return int(self._redis.llen(self.config.keys.mailbox(object_id)))
 
 
+@dataclass(frozen=True)
+class CallRecord:
+    """A call's status ("queued", "running", "done", "failed") and, once finished, its outcome."""
+
+    status: str
+    outcome: Outcome | None
+
+
 class AsyncMailbox:
-    """The enqueue side for asyncio callers (the HTTP API)."""
+    """The caller's side for asyncio (the HTTP API): enqueue, and read calls' records and queues."""
 
     def __init__(self, client: redis.asyncio.Redis, config: MailboxConfig) -> None:
         self.config = config
+        self._redis = client
         self._enqueue = client.register_script(scripts.source("enqueue"))
 
     async def enqueue(self, call: Call) -> Enqueued:
         reply = await self._enqueue(keys=self.config.enqueue_keys(call), args=self.config.enqueue_args(call))
         return self.config.parse_enqueued(reply)
+
+    async def record(self, call_id: str) -> CallRecord | None:
+        """The call's record, or None if the id is unknown or its record expired."""
+        record = await self._redis.hgetall(self.config.keys.call(call_id))
+        if not record:
+            return None
+        outcome = Outcome.from_payload(record[b"outcome"]) if b"outcome" in record else None
+        return CallRecord(record[b"status"].decode(), outcome)
+
+    async def depth(self, object_id: str) -> int:
+        return int(await self._redis.llen(self.config.keys.mailbox(object_id)))

@@ -16,15 +16,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from solo.objects.alarms import ALARM, ALARMS_DDL, FIRE_METHOD, Alarms, Fire, read_rows
-from solo.objects.calls import Call, Outcome
+from solo.objects.calls import BatchResult, Call, Outcome
 from solo.objects.context import ObjectContext, wall_clock_ms
-from solo.objects.definition import DurableObject, registry
+from solo.objects.definition import DurableObject
 from solo.objects.errors import OwnershipLost, RemoteCallError, SchemaTooNew, SoloError, StartFailed, UserError
+from solo.objects.registry import registry
 from solo.objects.remote import CallScope, ObjectDirectory, Transport, cycle_error
 from solo.objects.shared import NoSharedDatabase, SharedDatabase
 from solo.objects.sql import SqlHandle, UserCodeGuard, split_statements
 from solo.objects.state.alarm_index import IndexUpdate
-from solo.objects.state.shipping import LogShipper, prepare_local_file
+from solo.objects.state.local_copy import prepare_local_file
+from solo.objects.state.shipper import LogShipper
 from solo.objects.state.store import StateStore
 from solo.objects.storage import KV_TABLE_DDL, Storage
 
@@ -119,8 +121,13 @@ class ObjectInstance:
 
     # -- lifecycle -------------------------------------------------------
 
-    def hydrate(self) -> None:
-        """Restore the durable state, claim it for this epoch, migrate, and run on_start()."""
+    def hydrate(self) -> BatchResult:
+        """Restore the durable state, claim it for this epoch, migrate, and run on_start().
+
+        Returns what must be released now that the claim is shipped: the outbox entries a
+        former owner shipped but may never have sent, with on_start()'s own, and every alarm
+        of the object (a former owner may have died between shipping and announcing).
+        """
         if self._store is not None:
             prepare_local_file(self._store, self.object_id, self.path, self._head_seq)
             head = self._store.head(self.object_id)
@@ -143,7 +150,7 @@ class ObjectInstance:
                 self._scope = None
             if self.shipper is not None:
                 self.shipper.deferred = False
-                self.shipper.after_commit(self._conn, self._alarm_update(), self._take_shared())
+                self.shipper.after_commit(self._conn, self._index_writes(), self._take_shared())
                 # The shared index already matches the durable state (both move in one transaction),
                 # but a former owner may have died between shipping and announcing: announce all.
                 self._alarm_changes += [(r.name, r.next_ms) for r in read_rows(self._conn)]
@@ -154,6 +161,7 @@ class ObjectInstance:
         except BaseException:
             self.close()
             raise
+        return self._released([])
 
     @property
     def is_open(self) -> bool:
@@ -190,8 +198,8 @@ class ObjectInstance:
 
     # -- calls -------------------------------------------------------------
 
-    def run_batch(self, calls: Sequence[Call]) -> list[Outcome]:
-        """Run calls in order in one transaction; one savepoint per call.
+    def run_batch(self, calls: Sequence[Call]) -> BatchResult:
+        """Run calls in order in one transaction, one savepoint per call; commit and ship it.
 
         Raises OwnershipLost (nothing committed) if another owner has claimed
         the database since this instance was hydrated.
@@ -219,7 +227,13 @@ class ObjectInstance:
         self._commit(conn)
         self._sent = []
         self._unsent.extend(sends)
-        return outcomes
+        return self._released(outcomes)
+
+    def _released(self, outcomes: list[Outcome]) -> BatchResult:
+        """Everything committed and shipped that is not yet released, handed over once."""
+        sends, self._unsent = self._unsent, []
+        alarms, self._alarm_changes = self._alarm_changes, []
+        return BatchResult(outcomes, sends, alarms)
 
     def _run_one(self, conn: sqlite3.Connection, call: Call, sends: list[Call]) -> Outcome:
         recorded = conn.execute("SELECT payload FROM _solo_calls WHERE call_id = ?", (call.call_id,)).fetchone()
@@ -325,35 +339,26 @@ class ObjectInstance:
 
     # -- alarms ----------------------------------------------------------------
 
-    def take_alarm_changes(self) -> list[tuple[str, int | None]]:
-        """(name, next due ms or None) of alarms shipped since the last call: the host announces them."""
-        changes, self._alarm_changes = self._alarm_changes, []
-        return changes
-
     def alarm_rows(self) -> list:
         """Every alarm row of this object (for tests and diagnostics)."""
         assert self._conn is not None
         return read_rows(self._conn)
 
-    def _alarm_update(self) -> IndexUpdate | None:
-        """The index rows of the alarms changed since the last shipment, or None if none changed."""
+    def _index_writes(self) -> list[IndexUpdate]:
+        """The index rows of the alarms changed since the last shipment, to ship with it."""
         if not self.alarms.dirty:
-            return None
+            return []
         assert self._conn is not None
         names = sorted(self.alarms.dirty)
         self.alarms.dirty.clear()
         rows = read_rows(self._conn, names)
         present = {r.name for r in rows}
         removed = [n for n in names if n not in present]
-        self._alarm_changes += [(r.name, r.next_ms) for r in rows] + [(n, None) for n in removed]
-        return IndexUpdate(self.object_id, self.namespace, self.cls.__name__, self.name, rows, removed)
+        update = IndexUpdate(self.object_id, self.namespace, self.cls.__name__, self.name, rows, removed)
+        self._alarm_changes += update.due
+        return [update]
 
     # -- the outbox ------------------------------------------------------------
-
-    def take_outbox(self) -> list[Call]:
-        """Committed and shipped calls to send, in order; the host sends them, then calls ack_outbox."""
-        unsent, self._unsent = self._unsent, []
-        return unsent
 
     def ack_outbox(self, call_ids: Sequence[str]) -> None:
         """These were enqueued: delete them in the next transaction (or flush_outbox)."""
@@ -435,7 +440,7 @@ class ObjectInstance:
         elif self.shipper.deferred:  # while hydrating: alarms and shared writes wait for the one shipment
             self.shipper.after_commit(conn)
         else:
-            self.shipper.after_commit(conn, self._alarm_update(), self._take_shared())
+            self.shipper.after_commit(conn, self._index_writes(), self._take_shared())
 
     def _take_shared(self):
         return self.shared.take() if self.shared is not None else None

@@ -1,7 +1,7 @@
 """The shared ``alarms`` table: every object's alarms and schedules, for the scheduler and operators.
 
 Rows are written only inside the shared-database transaction that ships the
-commit which changed them (``StateStore.ship``), so an alarm becomes visible
+commit which changed them (handed to ``StateStore.ship`` as an ``IndexUpdate``), so an alarm becomes visible
 exactly when the state that set it is durable. The scheduler reads the rows
 due soon from here after a restart of Redis or of itself; operators list them
 (``GET /v1/alarms``, ``solo alarms ls``).
@@ -18,15 +18,22 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from solo.objects.alarms import AlarmRow, kind_of, read_rows, state_of
-from solo.objects.state.catalog import alarms_table
+from solo.objects.state.schema import alarms_table
 from solo.objects.state.wal import plain_file
 
 STATES = ("pending", "retrying", "failed")
 
 
+Due = tuple[str, int | None]
+"""(alarm name, next due ms or None): what the scheduler's time index must learn of a change."""
+
+
 @dataclass(frozen=True)
 class IndexUpdate:
-    """Alarm rows of one object to write with a shipment: `rows` replace those names, `removed` go."""
+    """Alarm rows of one object to write with a shipment: `rows` replace those names, `removed` go.
+
+    A `SharedWrite` of the StateStore: written in the shipment's own transaction.
+    """
 
     object_id: str
     namespace: str
@@ -34,29 +41,51 @@ class IndexUpdate:
     object_name: str
     rows: list[AlarmRow] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    replace_all: bool = False  # the rows are all the object has (hydrate, import, restore)
 
     @property
     def names(self) -> list[str]:
         return [r.name for r in self.rows] + list(self.removed)
 
+    @property
+    def due(self) -> list[Due]:
+        return [(r.name, r.next_ms) for r in self.rows] + [(n, None) for n in self.removed]
 
-def apply_update(conn: Connection, update: IndexUpdate) -> None:
-    """Write `update` within the caller's transaction."""
-    a = alarms_table
-    if update.replace_all:
-        conn.execute(a.delete().where(a.c.object_id == update.object_id))
-    elif update.names:
-        conn.execute(a.delete().where(a.c.object_id == update.object_id, a.c.name.in_(update.names)))
-    if update.rows:
-        conn.execute(a.insert(), [_values(update, row) for row in update.rows])
-
-
-def delete_object_alarms(conn: Connection, object_id: str) -> None:
-    conn.execute(alarms_table.delete().where(alarms_table.c.object_id == object_id))
+    def write(self, conn: Connection) -> None:
+        a = alarms_table
+        if self.names:
+            conn.execute(a.delete().where(a.c.object_id == self.object_id, a.c.name.in_(self.names)))
+        if self.rows:
+            conn.execute(a.insert(), [_values(self, row) for row in self.rows])
 
 
-def _values(update: IndexUpdate, row: AlarmRow) -> dict[str, Any]:
+@dataclass
+class ReplaceObjectAlarms:
+    """All of an object's alarm rows, replacing whatever the index held (import, restore; none: delete).
+
+    A `SharedWrite` of the StateStore. After it was written, `due` tells the scheduler's time
+    index what changed: every name the index held before, and every row now there.
+    """
+
+    object_id: str
+    namespace: str
+    class_name: str
+    object_name: str
+    rows: list[AlarmRow] = field(default_factory=list)
+    previous: list[str] = field(default_factory=list)  # names the index held, read in the same transaction
+
+    @property
+    def due(self) -> list[Due]:
+        return [(n, None) for n in self.previous] + [(r.name, r.next_ms) for r in self.rows]
+
+    def write(self, conn: Connection) -> None:
+        a = alarms_table
+        self.previous = list(conn.execute(sa.select(a.c.name).where(a.c.object_id == self.object_id)).scalars())
+        conn.execute(a.delete().where(a.c.object_id == self.object_id))
+        if self.rows:
+            conn.execute(a.insert(), [_values(self, row) for row in self.rows])
+
+
+def _values(update: IndexUpdate | ReplaceObjectAlarms, row: AlarmRow) -> dict[str, Any]:
     return {
         "object_id": update.object_id,
         "name": row.name,

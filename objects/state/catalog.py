@@ -1,8 +1,4 @@
-"""The shared database's object catalog and activation ledger (SQLAlchemy Core).
-
-Postgres in production, a SQLite file in the embedded default. The schema is
-owned by Alembic (alembic/versions); ``metadata`` here is what those
-migrations must produce, and a test compares the two.
+"""The object catalog and activation ledger in the shared database.
 
 The catalog mints fencing epochs: every takeover increments the object's
 epoch in the same transaction that records the activation, so two owners can
@@ -13,132 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from solo.objects.errors import SchemaTooNew
-
-metadata = sa.MetaData()
-
-_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
-
-objects_table = sa.Table(
-    "objects",
-    metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("namespace", sa.String(64), nullable=False),
-    sa.Column("class_name", sa.String(128), nullable=False),
-    sa.Column("name", sa.String(1024), nullable=False),
-    sa.Column("epoch", sa.BigInteger, nullable=False),
-    sa.Column("schema_version", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("state_bytes", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("last_active_at", sa.DateTime(timezone=True), nullable=False),
-    # The object's durable state: snapshot at snapshot_seq plus log records up to head_seq.
-    sa.Column("head_seq", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("snapshot_seq", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("log_bytes", sa.BigInteger, nullable=False, server_default="0"),  # shipped since the snapshot
-    # Deleted objects keep their row so that epochs keep growing: a former owner stays fenced.
-    sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.UniqueConstraint("namespace", "class_name", "name", name="objects_address_key"),
-)
-
-log_table = sa.Table(
-    "object_log",
-    metadata,
-    sa.Column("object_id", sa.String(32), primary_key=True),
-    sa.Column("seq", sa.BigInteger, primary_key=True),
-    sa.Column("epoch", sa.BigInteger, nullable=False),
-    sa.Column("page_size", sa.Integer, nullable=False),
-    sa.Column("db_pages", sa.BigInteger, nullable=False),
-    sa.Column("frames", sa.LargeBinary, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-snapshots_table = sa.Table(
-    "object_snapshots",
-    metadata,
-    sa.Column("object_id", sa.String(32), primary_key=True),
-    sa.Column("seq", sa.BigInteger, primary_key=True),
-    sa.Column("epoch", sa.BigInteger, nullable=False),
-    sa.Column("image", sa.LargeBinary, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-activations_table = sa.Table(
-    "activations",
-    metadata,
-    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
-    sa.Column("object_id", sa.String(32), nullable=False),
-    sa.Column("epoch", sa.BigInteger, nullable=False),
-    sa.Column("worker_id", sa.String(200), nullable=False),
-    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("stopped_at", sa.DateTime(timezone=True), nullable=True),
-    sa.UniqueConstraint("object_id", "epoch", name="activations_object_epoch_key"),
-)
-
-
-# The shared index of every object's alarms and schedules (objects/alarm_index.py): rows are
-# written in the same transaction as the log record of the commit that changed them.
-alarms_table = sa.Table(
-    "alarms",
-    metadata,
-    sa.Column("object_id", sa.String(32), primary_key=True),
-    sa.Column("name", sa.String(200), primary_key=True),
-    sa.Column("namespace", sa.String(64), nullable=False),
-    sa.Column("class_name", sa.String(128), nullable=False),
-    sa.Column("object_name", sa.String(1024), nullable=False),
-    sa.Column("method", sa.String(200), nullable=False),
-    sa.Column("spec", sa.Text, nullable=False),
-    sa.Column("scheduled_ms", sa.BigInteger, nullable=True),
-    sa.Column("next_ms", sa.BigInteger, nullable=True),  # NULL: dropped after its retries failed
-    sa.Column("retry_count", sa.Integer, nullable=False),
-    sa.Column("failures", sa.Integer, nullable=False),
-    sa.Column("last_error", sa.Text, nullable=True),
-    sa.Column("last_error_ms", sa.BigInteger, nullable=True),
-    sa.Column("last_fired_ms", sa.BigInteger, nullable=True),
-    sa.Index("alarms_by_due", "next_ms"),
-    sa.Index("alarms_by_class", "class_name", "next_ms"),
-)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def normalize_url(url: str) -> str:
-    """Accept plain postgres:// URLs and use the psycopg 3 driver for them."""
-    for scheme in ("postgres://", "postgresql://"):
-        if url.startswith(scheme):
-            return "postgresql+psycopg://" + url[len(scheme) :]
-    return url
-
-
-def make_engine(url: str, *, connections: int = 10) -> Engine:
-    """An engine for the shared database that keeps up to `connections` connections open.
-
-    Give it at least as many as threads that use it at once: a connection beyond the pool
-    is opened and closed for each use, which costs a new server process on Postgres.
-    """
-    url = normalize_url(url)
-    if url.startswith("sqlite"):
-        database = sa.engine.make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
-
-        @sa.event.listens_for(engine, "connect")
-        def _wal(dbapi_connection, _record):  # readers and the writer must not block each other
-            dbapi_connection.execute("PRAGMA journal_mode=WAL")
-            dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-
-        return engine
-    # No pre-ping: it would add a round trip to every shipment. A dropped connection fails
-    # that one shipment; the worker drops the object and it comes back from durable state.
-    return sa.create_engine(url, pool_size=connections, max_overflow=20, pool_recycle=1800)
+from solo.objects.state.schema import activations_table, objects_table, utcnow
 
 
 @dataclass(frozen=True)

@@ -16,26 +16,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import sqlite3
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from solo.objects.errors import SoloError
-from solo.objects.state.alarm_index import IndexUpdate, apply_update, delete_object_alarms, rows_of_image
-from solo.objects.state.catalog import log_table, objects_table, snapshots_table, utcnow
-from solo.objects.state.wal import Frames, apply_frames, page_size_of
-
-
-class InvalidImage(SoloError):
-    """Raised when an imported file is not a sound SQLite database for this class."""
-
-    code = "invalid_image"
-
+from solo.objects.errors import IncompleteLog
+from solo.objects.state.schema import log_table, objects_table, snapshots_table, utcnow
+from solo.objects.state.wal import Frames, apply_frames
 
 # Postgres: the fenced head move and the log insert as one autocommitted statement, one
 # round trip (the general path below takes four: BEGIN, UPDATE, INSERT, COMMIT).
@@ -48,6 +38,16 @@ WITH moved AS (
 INSERT INTO object_log (object_id, seq, epoch, page_size, db_pages, frames, created_at)
 SELECT id, %(seq)s, %(epoch)s, %(page_size)s, %(db_pages)s, %(frames)s, %(created_at)s FROM moved
 """
+
+
+class SharedWrite(Protocol):
+    """Rows that must commit with a change of an object's state (its alarms' index rows, for one).
+
+    The store writes them inside the same transaction, after the fence has passed, so they
+    become visible exactly when the state they belong to is durable.
+    """
+
+    def write(self, conn: Connection) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -71,17 +71,17 @@ class StateStore:
         epoch: int,
         seq: int,
         frames: Frames,
-        alarms: IndexUpdate | None = None,
+        writes: Sequence[SharedWrite] = (),
         shared: Connection | None = None,
     ) -> bool:
         """Append log record `seq`; False (nothing written) if this owner has been fenced off.
 
-        `alarms` are the commit's changed alarm rows: they reach the shared index in the
-        same transaction, so the scheduler sees an alarm exactly when its state is durable.
-        `shared` is the commit's own open shared-database transaction (objects/shared.py):
-        the shipment is written and committed in it, or it is rolled back. Either way it is closed.
+        `writes` commit in the same transaction (the commit's changed alarm rows, so the
+        scheduler sees an alarm exactly when its state is durable). `shared` is the commit's
+        own open shared-database transaction (objects/shared.py): the shipment is written and
+        committed in it, or it is rolled back. Either way it is closed.
         """
-        if self._autocommit is not None and alarms is None and shared is None:  # the common case, one round trip
+        if self._autocommit is not None and not writes and shared is None:  # the common case, one round trip
             values = {
                 "seq": seq,
                 "size": len(frames.data),
@@ -115,8 +115,8 @@ class StateStore:
                     created_at=utcnow(),
                 )
             )
-            if alarms is not None:
-                apply_update(conn, alarms)
+            for write in writes:
+                write.write(conn)
             conn.commit()
         return True
 
@@ -195,11 +195,11 @@ class StateStore:
             expected = start + 1
             for record_seq, page_size, frames in records:
                 if record_seq != expected:
-                    raise RuntimeError(f"log of {object_id} has a gap before seq {record_seq}")
+                    raise IncompleteLog(f"log of {object_id} has a gap before seq {record_seq}")
                 apply_frames(image, frames, page_size)
                 expected += 1
         if expected != seq + 1:
-            raise RuntimeError(f"log of {object_id} ends at {expected - 1}, not {seq}")
+            raise IncompleteLog(f"log of {object_id} ends at {expected - 1}, not {seq}")
         return bytes(image)
 
     def seq_at(self, object_id: str, at: dt.datetime) -> int:
@@ -223,12 +223,19 @@ class StateStore:
 
     # -- operators' side ---------------------------------------------------
 
-    def replace(self, object_id: str, namespace: str, class_name: str, name: str, image: bytes) -> int:
+    def replace(
+        self,
+        object_id: str,
+        namespace: str,
+        class_name: str,
+        name: str,
+        image: bytes,
+        writes: Sequence[SharedWrite] = (),
+    ) -> int:
         """Make `image` the object's state (import, restore). Fences any owner; returns the new seq.
 
-        The alarm index is rewritten from the image's own alarms in the same transaction.
+        `writes` commit in the same transaction (the alarm index rewritten from the image).
         """
-        alarms = IndexUpdate(object_id, namespace, class_name, name, rows_of_image(image), replace_all=True)
         now = utcnow()
         o = objects_table
         with self.engine.begin() as conn:
@@ -266,12 +273,14 @@ class StateStore:
             conn.execute(
                 snapshots_table.insert().values(object_id=object_id, seq=seq, epoch=epoch, image=image, created_at=now)
             )
-            apply_update(conn, alarms)
+            for write in writes:
+                write.write(conn)
         return seq
 
-    def delete(self, object_id: str) -> bool:
+    def delete(self, object_id: str, writes: Sequence[SharedWrite] = ()) -> bool:
         """Remove all state. The row stays as a tombstone whose epoch keeps former owners fenced,
-        and the sequence keeps growing (an empty snapshot) so no old local copy can match it."""
+        and the sequence keeps growing (an empty snapshot) so no old local copy can match it.
+        `writes` commit with the delete (the object's alarm rows removed)."""
         o = objects_table
         with self.engine.begin() as conn:
             row = conn.execute(
@@ -290,7 +299,8 @@ class StateStore:
             ).first()
             if row is not None:
                 conn.execute(log_table.delete().where(log_table.c.object_id == object_id))
-                delete_object_alarms(conn, object_id)
+                for write in writes:
+                    write.write(conn)
                 conn.execute(snapshots_table.delete().where(snapshots_table.c.object_id == object_id))
                 conn.execute(
                     snapshots_table.insert().values(
@@ -307,33 +317,3 @@ class StateStore:
                 sa.select(sa.func.length(lg.c.frames)).where(lg.c.object_id == object_id, lg.c.seq == seq)
             ).scalar()
         return int(value or 0)
-
-
-def check_image(image: bytes, known_migrations: int) -> None:
-    """An importable image: a sound SQLite file whose schema this code knows."""
-    try:
-        page_size_of(image)
-    except Exception as exc:
-        raise InvalidImage(f"not an SQLite database: {exc}") from None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "import.sqlite"
-        path.write_bytes(image)
-        try:
-            conn = sqlite3.connect(path)
-            try:
-                verdict = conn.execute("PRAGMA integrity_check").fetchone()[0]
-                version = 0
-                has_meta = conn.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_solo_meta'"
-                ).fetchone()
-                if has_meta:
-                    row = conn.execute("SELECT value FROM _solo_meta WHERE key = 'schema_version'").fetchone()
-                    version = int(row[0]) if row else 0
-            finally:
-                conn.close()
-        except sqlite3.DatabaseError as exc:
-            raise InvalidImage(f"not a readable SQLite database: {exc}") from None
-    if verdict != "ok":
-        raise InvalidImage(f"integrity check failed: {verdict}")
-    if version > known_migrations:
-        raise InvalidImage(f"the file has schema version {version}; this code knows {known_migrations} migrations")

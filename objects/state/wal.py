@@ -19,14 +19,12 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from solo.objects.errors import WalFormatError
+
 WAL_HEADER_BYTES = 32
 FRAME_HEADER_BYTES = 24
 _HEADER = struct.Struct(">IIIIII")  # magic, version, page size, checkpoint seq, salt-1, salt-2
 _FRAME = struct.Struct(">IIII")  # page number, db size after commit, salt-1, salt-2
-
-
-class WalFormatError(Exception):
-    """Raised when shipped frames or an image are not what SQLite would write."""
 
 
 @dataclass(frozen=True)

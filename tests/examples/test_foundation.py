@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 import sqlalchemy as sa
 
-from solo.objects.state.catalog import make_engine
+from solo.objects.state.schema import make_engine
 from tests.examples.conftest import CallFailed
 
 pytestmark = pytest.mark.e2e

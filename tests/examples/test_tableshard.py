@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from solo.examples.tableshard import shard_name
-from solo.objects.state.catalog import normalize_url
+from solo.objects.state.schema import normalize_url
 from tests.examples.conftest import CallFailed
 
 pytestmark = pytest.mark.e2e

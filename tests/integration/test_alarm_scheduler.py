@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from solo.objects.alarms import MAX_RETRIES
 from solo.objects.coordination.alarm_queue import AlarmQueue
 from solo.objects.coordination.keys import Keys
-from solo.objects.state.catalog import alarms_table
+from solo.objects.state.schema import alarms_table
 from tests.clock import FakeClock
 from tests.harness import InProcessSystem
 

@@ -241,12 +241,12 @@ def test_import_larger_than_the_limit_is_413(http, system):
     source, fresh = unique(), unique()
     call(http, source, "increment")
     image = export(http, source)
-    system.app.state.api.lifecycle.max_import_bytes = len(image) - 1
+    system.app.state.api.operations.max_import_bytes = len(image) - 1
     assert_error(http.put(path("Counter", fresh, "import"), content=image, headers=OCTET), 413, "payload_too_large")
     chunks = iter([image[:1000], image[1000:]])  # no Content-Length: the limit holds while reading
     assert_error(http.put(path("Counter", fresh, "import"), content=chunks, headers=OCTET), 413, "payload_too_large")
     assert_error(http.get(path("Counter", fresh)), 404, "object_not_found")
-    system.app.state.api.lifecycle.max_import_bytes = len(image)
+    system.app.state.api.operations.max_import_bytes = len(image)
     import_(http, fresh, image)
 
 

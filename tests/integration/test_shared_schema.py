@@ -20,8 +20,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from solo.objects.state.catalog import Catalog, make_engine, metadata
+from solo.objects.state.catalog import Catalog
 from solo.objects.state.migrate import alembic_config, upgrade
+from solo.objects.state.schema import make_engine, metadata
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = {"objects", "activations", "object_log", "object_snapshots", "alarms"}

@@ -41,7 +41,7 @@ def alarmed(tmp_path, clock):
 
 def run(instance: ObjectInstance, method: str, **args) -> Outcome:
     call = Call(new_call_id(), instance.object_id, "Alarmed", instance.name, method, args)
-    (outcome,) = instance.run_batch([call])
+    (outcome,) = instance.run_batch([call]).outcomes
     return outcome
 
 
@@ -60,7 +60,7 @@ def fire(instance: ObjectInstance, name: str, due_ms: int) -> Outcome:
         FIRE_METHOD,
         {"name": name, "due_ms": due_ms},
     )
-    (outcome,) = instance.run_batch([call])
+    (outcome,) = instance.run_batch([call]).outcomes
     return outcome
 
 
@@ -160,13 +160,13 @@ def test_an_alarm_set_by_a_failed_call_is_not_set(alarmed, clock):
     assert result(alarmed, "get_alarm") is None and alarmed.alarm_rows() == []
 
 
-def test_changes_are_reported_for_the_scheduler_after_each_commit(alarmed, clock):
-    alarmed.take_alarm_changes()
+def test_a_local_instance_reports_no_alarm_changes_as_it_ships_nothing(alarmed, clock):
     at = clock() + SECOND
-    alarmed_result = result(alarmed, "set_alarm", at_ms=at)
-    assert alarmed_result == at
-    # A local instance has no shipper: its changes go nowhere (the host announces shipped ones).
-    assert alarmed.take_alarm_changes() == []
+    call = Call(new_call_id(), alarmed.object_id, "Alarmed", alarmed.name, "set_alarm", {"at_ms": at})
+    batch = alarmed.run_batch([call])
+    assert batch.outcomes[0].result == at
+    # Only shipped changes are announced (the activation announces what a batch shipped).
+    assert batch.alarms == []
 
 
 # -- schedules --------------------------------------------------------------------

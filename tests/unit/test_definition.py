@@ -11,8 +11,8 @@ from typing import Literal, Optional
 import pytest
 
 from solo import DurableObject, rpc
-from solo.objects.definition import registry
 from solo.objects.errors import DefinitionError, UnknownClass, UnknownMethod
+from solo.objects.registry import registry
 from solo.objects.signatures import MethodSpec
 
 

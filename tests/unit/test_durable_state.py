@@ -10,17 +10,17 @@ import pytest
 
 from solo.examples.counter import Counter
 from solo.objects.calls import Call
-from solo.objects.errors import OwnershipLost, SchemaTooNew
+from solo.objects.errors import InvalidImage, OwnershipLost, SchemaTooNew
 from solo.objects.naming import new_call_id
 from solo.objects.runtime.instance import ObjectInstance
-from solo.objects.state.store import InvalidImage, check_image
+from solo.objects.state.images import check_image
 from solo.objects.state.wal import WalReader, apply_frames
 from tests.objects import Bulky, Ledger
 
 
 def run(instance: ObjectInstance, method: str, **args):
     call = Call(new_call_id(), instance.object_id, instance.cls.__name__, instance.name, method, args)
-    (outcome,) = instance.run_batch([call])
+    (outcome,) = instance.run_batch([call]).outcomes
     return outcome
 
 

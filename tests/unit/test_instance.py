@@ -57,7 +57,7 @@ def call(instance: ObjectInstance, method: str, call_id: str | None = None, **ar
 
 
 def run(instance: ObjectInstance, method: str, **args) -> Outcome:
-    (outcome,) = instance.run_batch([call(instance, method, **args)])
+    (outcome,) = instance.run_batch([call(instance, method, **args)]).outcomes
     return outcome
 
 
@@ -187,8 +187,6 @@ def test_a_file_with_more_migrations_than_the_class_knows_raises_schema_too_new(
     assert meta(first.path, "schema_version") == 2
     with pytest.raises(RuntimeError):
         stale.run_batch([call(stale, "anything")])
-
-
 def test_a_failing_migration_raises_start_failed_and_leaves_no_part_of_it_applied(open_instance):
     broken = define(
         "BadMigration",
@@ -274,7 +272,7 @@ def test_on_start_runs_before_calls_and_may_write_state(open_instance):
 
 def test_calls_in_a_batch_run_in_order(open_instance):
     instance = open_instance(Ledger)
-    outcomes = instance.run_batch([call(instance, "append", tag=t) for t in "abcd"])
+    outcomes = instance.run_batch([call(instance, "append", tag=t) for t in "abcd"]).outcomes
     assert [o.result for o in outcomes] == [1, 2, 3, 4]
     entries = run(instance, "entries").result
     assert [e["tag"] for e in entries] == list("abcd")
@@ -290,7 +288,7 @@ def test_a_method_that_raises_changes_nothing_and_earlier_calls_in_the_batch_sta
             call(instance, "add_then_fail", text="dropped"),
             call(instance, "count"),
         ]
-    )
+    ).outcomes
     assert [o.ok for o in outcomes] == [True, False, True]
     assert outcomes[0].result == 1
     assert outcomes[1].error == {"code": "method_error", "message": "boom", "type": "ValueError"}
@@ -340,7 +338,7 @@ def test_a_non_json_result_is_a_failed_call_and_its_writes_are_rolled_back(open_
     instance = open_instance(
         define("Leaky", migrations=["CREATE TABLE t (x)"], leak=rpc(leak), nan=rpc(nan), count=rpc(count))
     )
-    outcomes = instance.run_batch([call(instance, "leak"), call(instance, "nan"), call(instance, "count")])
+    outcomes = instance.run_batch([call(instance, "leak"), call(instance, "nan"), call(instance, "count")]).outcomes
     assert [o.ok for o in outcomes] == [False, False, True]
     for failed in outcomes[:2]:
         assert failed.error["code"] == "method_error"
@@ -369,7 +367,7 @@ def test_an_unknown_method_or_bad_arguments_fail_only_that_call(open_instance):
             call(instance, "add", text="b", extra=True),
             call(instance, "add", text="c"),
         ]
-    )
+    ).outcomes
     assert [o.ok for o in outcomes] == [True, False, False, False, True]
     assert outcomes[1].error["code"] == "unknown_method"
     assert outcomes[2].error["code"] == "invalid_arguments"
@@ -399,9 +397,9 @@ def test_storage_writes_in_a_call_commit_with_the_batch(open_instance):
 def test_a_call_id_that_already_ran_returns_its_recorded_outcome_without_running_again(open_instance):
     instance = open_instance(Counter)
     first = call(instance, "increment", by=10)
-    assert instance.run_batch([first])[0].result == 10
+    assert instance.run_batch([first]).outcomes[0].result == 10
 
-    outcomes = instance.run_batch([first, call(instance, "increment", by=1)])
+    outcomes = instance.run_batch([first, call(instance, "increment", by=1)]).outcomes
     assert outcomes[0] == Outcome.success(first.call_id, 10)
     assert outcomes[1].result == 11
     assert instance._user.hits == 2  # the replayed call did not run
@@ -416,7 +414,7 @@ def test_a_call_recorded_before_a_restart_is_not_run_again_by_the_next_owner(ope
     assert recorded_outcomes(first.path)[once.call_id].result == 7
 
     again = open_instance(Counter, epoch=2, like=first)
-    assert again.run_batch([once])[0].result == 7
+    assert again.run_batch([once]).outcomes[0].result == 7
     assert again._user.hits == 0
     assert run(again, "get").result == 7
 
@@ -424,7 +422,7 @@ def test_a_call_recorded_before_a_restart_is_not_run_again_by_the_next_owner(ope
 def test_the_same_call_id_twice_in_one_batch_runs_once(open_instance):
     instance = open_instance(Counter)
     twice = call(instance, "increment", by=3)
-    outcomes = instance.run_batch([twice, twice])
+    outcomes = instance.run_batch([twice, twice]).outcomes
     assert [o.result for o in outcomes] == [3, 3]
     assert instance._user.hits == 1
     assert run(instance, "get").result == 3
@@ -433,8 +431,8 @@ def test_the_same_call_id_twice_in_one_batch_runs_once(open_instance):
 def test_a_failed_call_is_also_answered_from_its_record(open_instance):
     instance = open_instance(Fragile)
     failing = call(instance, "add_then_fail", text="x", kind="user")
-    (first,) = instance.run_batch([failing])
-    (replayed,) = instance.run_batch([failing])
+    (first,) = instance.run_batch([failing]).outcomes
+    (replayed,) = instance.run_batch([failing]).outcomes
     assert replayed == first and not replayed.ok
     assert run(instance, "count").result == 0
 
@@ -450,7 +448,6 @@ def test_an_older_owner_cannot_commit_once_a_newer_epoch_has_hydrated(open_insta
     late = call(old, "increment", by=100)
     with pytest.raises(OwnershipLost):
         old.run_batch([late])
-
     assert late.call_id not in recorded_outcomes(old.path)
     assert meta(old.path, "epoch") == 2
     assert run(new, "get").result == 1
@@ -525,7 +522,7 @@ def test_user_sql_cannot_control_transactions_attach_or_change_the_journal(open_
             call(instance, "write_then", statement=statement),
             call(instance, "add", x="after"),
         ]
-    )
+    ).outcomes
     assert [o.ok for o in outcomes] == [True, False, True], outcomes
     assert outcomes[1].error["code"] == "method_error"
     assert outcomes[2].result == 2

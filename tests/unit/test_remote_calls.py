@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from solo import DurableObject, rpc
-from solo.objects.calls import Call, Outcome
+from solo.objects.calls import BatchResult, Call, Outcome
 from solo.objects.coordination.keys import Keys
 from solo.objects.errors import (
     CycleError,
@@ -192,7 +192,7 @@ def test_send_delivers_after_the_callers_commit_and_a_failing_caller_sends_nothi
         assert result(http, a, "log") == [f"told {t} ['one', 'two', 'three']"]
         # and the sent entries are deleted from the outbox once delivered
         owned = system.host._owned[object_id(system.settings.namespace, "Relay", a.split("/", 1)[1])]
-        assert eventually(lambda: owned.instance.pending_outbox() == [])
+        assert eventually(lambda: owned.activation.instance.pending_outbox() == [])
 
 
 def test_a_caller_run_again_with_the_same_call_id_sends_once(system, redis_client):
@@ -288,7 +288,7 @@ class Sender(DurableObject):
             self.objects.get("Tally", "x").send("add", tag=object())
 
 
-def _instance(tmp_path, name: str, epoch: int = 1, transport=None) -> ObjectInstance:
+def _hydrated(tmp_path, name: str, epoch: int = 1, transport=None) -> tuple[ObjectInstance, BatchResult]:
     instance = ObjectInstance(
         Sender,
         object_id=object_id("test", "Sender", name),
@@ -298,8 +298,11 @@ def _instance(tmp_path, name: str, epoch: int = 1, transport=None) -> ObjectInst
         namespace="test",
         transport=transport,
     )
-    instance.hydrate()
-    return instance
+    return instance, instance.hydrate()
+
+
+def _instance(tmp_path, name: str, epoch: int = 1, transport=None) -> ObjectInstance:
+    return _hydrated(tmp_path, name, epoch, transport)[0]
 
 
 def _call(instance: ObjectInstance, method: str, call_id: str | None = None, chain=(), **args) -> Call:
@@ -309,10 +312,10 @@ def _call(instance: ObjectInstance, method: str, call_id: str | None = None, cha
 def test_sends_are_written_to_the_outbox_with_ids_derived_from_the_call_and_only_if_it_succeeds(tmp_path):
     instance = _instance(tmp_path, "s1")
     ok, failing = _call(instance, "fan_out", count=2), _call(instance, "fan_out", count=3, fail=True)
-    outcomes = instance.run_batch([ok, failing])
-    assert [o.ok for o in outcomes] == [True, False]
+    batch = instance.run_batch([ok, failing])
+    assert [o.ok for o in batch.outcomes] == [True, False]
 
-    sent = instance.take_outbox()
+    sent = batch.sends
     assert [c.call_id for c in sent] == [derived_call_id(ok.call_id, 0), derived_call_id(ok.call_id, 1)]
     assert [(c.class_name, c.object_name, c.method, c.args) for c in sent] == [
         ("Tally", "t0", "add", {"tag": "0"}),
@@ -321,7 +324,7 @@ def test_sends_are_written_to_the_outbox_with_ids_derived_from_the_call_and_only
     assert sent[0].object_id == object_id("test", "Tally", "t0")
     assert all(c.chain == [] and c.reply_to is None for c in sent)  # nobody waits on a sent call
     assert instance.pending_outbox() == sent  # committed with the batch
-    assert instance.take_outbox() == []
+    assert instance.run_batch([_call(instance, "fan_out", count=0)]).sends == []  # each released once
 
     # Acknowledged entries are deleted by the next transaction
     instance.ack_outbox([c.call_id for c in sent])
@@ -332,18 +335,17 @@ def test_sends_are_written_to_the_outbox_with_ids_derived_from_the_call_and_only
 
 def test_entries_left_by_a_crash_after_commit_are_sent_again_at_hydrate(tmp_path):
     first = _instance(tmp_path, "s2")
-    first.run_batch([_call(first, "fan_out", count=2)])
-    expected = first.take_outbox()
+    expected = first.run_batch([_call(first, "fan_out", count=2)]).sends
     first.close()  # died before sending: the entries are still in the file
 
-    again = _instance(tmp_path, "s2", epoch=2)
-    assert again.take_outbox() == expected
+    again, started = _hydrated(tmp_path, "s2", epoch=2)
+    assert started.sends == expected
     again.close()
 
 
 def test_on_start_may_send_and_its_sends_commit_with_it(tmp_path):
-    instance = _instance(tmp_path, "greets-1")
-    (sent,) = instance.take_outbox()
+    instance, started = _hydrated(tmp_path, "greets-1")
+    (sent,) = started.sends
     assert (sent.class_name, sent.object_name, sent.args) == ("Tally", "greeted", {"tag": "greets-1"})
     instance.close()
 
@@ -351,21 +353,22 @@ def test_on_start_may_send_and_its_sends_commit_with_it(tmp_path):
 def test_an_incoming_call_whose_chain_holds_the_object_is_refused_without_running(tmp_path):
     instance = _instance(tmp_path, "s3")
     looping = _call(instance, "fan_out", chain=["Relay/x", "Sender/s3", "Relay/y"], count=1)
-    (outcome,) = instance.run_batch([looping])
+    batch = instance.run_batch([looping])
+    (outcome,) = batch.outcomes
     assert outcome.error["code"] == "call_cycle"
     assert "Sender/s3 -> Relay/y -> Sender/s3" in outcome.error["message"]
-    assert instance.take_outbox() == []
+    assert batch.sends == []
     instance.close()
 
 
 def test_targets_are_checked_locally_and_waiting_needs_a_host(tmp_path):
     instance = _instance(tmp_path, "s4")
     codes = [
-        instance.run_batch([_call(instance, "bad_target", kind=k)])[0].error["code"]
+        instance.run_batch([_call(instance, "bad_target", kind=k)]).outcomes[0].error["code"]
         for k in ("class", "name", "method", "args")
     ]
     assert codes == [UnknownClass.code, InvalidName.code, UnknownMethod.code, InvalidArguments.code]
-    outcome = instance.run_batch([_call(instance, "wait_on", target="x")])[0]
+    outcome = instance.run_batch([_call(instance, "wait_on", target="x")]).outcomes[0]
     assert outcome.error["code"] == "unavailable" and "running host" in outcome.error["message"]
     assert instance.pending_outbox() == []
     instance.close()
@@ -388,7 +391,7 @@ def test_a_waiting_call_carries_the_chain_and_a_derived_id(tmp_path):
     transport = _Transport()
     instance = _instance(tmp_path, "s6", transport=transport)
     caller = _call(instance, "wait_and_swallow", chain=["Relay/x"], target="t")
-    assert instance.run_batch([caller])[0].result == "7"
+    assert instance.run_batch([caller]).outcomes[0].result == "7"
     (sent,) = transport.calls
     assert sent.chain == ["Relay/x", "Sender/s6"]
     assert sent.call_id == derived_call_id(caller.call_id, 0)
@@ -404,7 +407,7 @@ def test_an_undeliverable_call_fails_the_batch_uncommitted_even_if_user_code_cat
         instance.run_batch([caller])
     assert caller.call_id not in recorded_outcomes(instance.path)  # it runs again later, under the same ids
     transport.error = None
-    assert instance.run_batch([caller])[0].result == "7"
+    assert instance.run_batch([caller]).outcomes[0].result == "7"
     assert [c.call_id for c in transport.calls] == [derived_call_id(caller.call_id, 0)] * 2
     instance.close()
 

@@ -53,7 +53,7 @@ def name() -> str:
 
 def test_a_calls_shared_write_is_there_once_the_call_has_answered(activate_notebook, engine, name):
     notebook = activate_notebook(name)
-    (outcome,) = notebook.run_batch([call(notebook, "add", text="a")])
+    (outcome,) = notebook.run_batch([call(notebook, "add", text="a")]).outcomes
     assert outcome.ok and outcome.result == 1
     assert shared_notes(engine, name) == ["a"]
 
@@ -62,28 +62,28 @@ def test_a_failed_call_leaves_no_shared_write_and_the_batch_keeps_the_others(act
     notebook = activate_notebook(name)
     outcomes = notebook.run_batch(
         [call(notebook, "add", text="a"), call(notebook, "add", text="b", fail=True), call(notebook, "add", text="c")]
-    )
+    ).outcomes
     assert [o.ok for o in outcomes] == [True, False, True]
     assert shared_notes(engine, name) == ["a", "c"]
-    assert notebook.run_batch([call(notebook, "local")])[0].result == ["a", "c"]
+    assert notebook.run_batch([call(notebook, "local")]).outcomes[0].result == ["a", "c"]
 
 
 def test_a_failed_statement_that_the_call_catches_undoes_only_itself(activate_notebook, engine, name):
     notebook = activate_notebook(name)
-    (outcome,) = notebook.run_batch([call(notebook, "add_tolerating_a_duplicate", text="x")])
+    (outcome,) = notebook.run_batch([call(notebook, "add_tolerating_a_duplicate", text="x")]).outcomes
     assert outcome.ok, outcome.error
     assert shared_notes(engine, name) == ["x", "x (again)"]
 
 
 def test_reads_see_the_batchs_own_writes(activate_notebook, name):
     notebook = activate_notebook(name)
-    first, second = notebook.run_batch([call(notebook, "add", text="a"), call(notebook, "shared_notes")])
+    first, second = notebook.run_batch([call(notebook, "add", text="a"), call(notebook, "shared_notes")]).outcomes
     assert first.ok and second.result == ["a"]
 
 
 def test_a_read_that_writes_is_refused_and_writes_nothing(activate_notebook, engine, name):
     notebook = activate_notebook(name)
-    (outcome,) = notebook.run_batch([call(notebook, "write_through_query", text="sneaky")])
+    (outcome,) = notebook.run_batch([call(notebook, "write_through_query", text="sneaky")]).outcomes
     assert not outcome.ok and outcome.error["code"] == "method_error"
     assert shared_notes(engine, name) == []
 
@@ -91,13 +91,13 @@ def test_a_read_that_writes_is_refused_and_writes_nothing(activate_notebook, eng
 def test_a_fenced_owners_shared_writes_never_commit(activate_notebook, engine, name):
     # Given an owner that has been taken over by another worker
     former = activate_notebook(name, worker="w1")
-    assert former.run_batch([call(former, "add", text="before")])[0].ok
+    assert former.run_batch([call(former, "add", text="before")]).outcomes[0].ok
     current = activate_notebook(name, worker="w2")
     # When the former owner runs a call that writes shared rows
     with pytest.raises(OwnershipLost):
         former.run_batch([call(former, "add", text="from the former owner")])
     # Then its shared write is not there, and the new owner's are
-    assert current.run_batch([call(current, "add", text="after")])[0].ok
+    assert current.run_batch([call(current, "add", text="after")]).outcomes[0].ok
     assert shared_notes(engine, name) == ["after", "before"]
 
 
@@ -105,7 +105,7 @@ def test_on_start_reads_the_shared_database_to_rebuild(activate_notebook, engine
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO test_shared_notes (owner, text) VALUES (:o, 'kept elsewhere')"), {"o": name})
     notebook = activate_notebook(name)
-    assert notebook.run_batch([call(notebook, "started_with")])[0].result == ["kept elsewhere"]
+    assert notebook.run_batch([call(notebook, "started_with")]).outcomes[0].result == ["kept elsewhere"]
 
 
 def test_shared_writes_without_a_change_to_the_file_are_fenced_too(engine, notes_table, name):

@@ -5,23 +5,20 @@ connection and before any reply is published: it reads the commit's new WAL
 frames, appends them to the object's log for this epoch, writes a snapshot
 when the log has outgrown the database, and checkpoints the WAL from time to
 time (frames are checkpointed only after they have been shipped).
-
-`prepare_local_file` decides at hydrate whether a worker's local copy may be
-reused (only after a clean close at exactly the durable head) or must be
-rebuilt from the shared database.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy.engine import Connection
 
-from solo.objects.errors import OwnershipLost, SoloError
-from solo.objects.state.alarm_index import IndexUpdate
-from solo.objects.state.store import StateStore
+from solo.objects.errors import OwnershipLost, ShippingFailed
+from solo.objects.state.local_copy import mark_clean
+from solo.objects.state.store import SharedWrite, StateStore
 from solo.objects.state.wal import FRAME_HEADER_BYTES, WalReader
 
 log = logging.getLogger(__name__)
@@ -30,20 +27,6 @@ CHECKPOINT_AFTER_FRAMES = 1000
 # No snapshot until the log since the last one holds at least this much (docs/adr/0001):
 # a small object would otherwise write its whole image every few commits.
 SNAPSHOT_FLOOR_BYTES = 1 << 20
-
-
-class ShippingFailed(SoloError):
-    """Raised when a commit could not be made durable (shared database unreachable).
-
-    The local copy is then ahead of the durable state, so the worker drops the
-    object; its calls stay queued and run again from the durable state.
-    """
-
-    code = "unavailable"
-
-
-def _clean_marker(path: Path) -> Path:
-    return Path(f"{path}.clean")
 
 
 class LogShipper:
@@ -62,7 +45,7 @@ class LogShipper:
         self.snapshot_floor_bytes = SNAPSHOT_FLOOR_BYTES
 
     def after_commit(
-        self, conn: sqlite3.Connection, alarms: IndexUpdate | None = None, shared: Connection | None = None
+        self, conn: sqlite3.Connection, writes: Sequence[SharedWrite] = (), shared: Connection | None = None
     ) -> None:
         """Ship the commit's frames, with the alarm rows it changed and its writes to shared
         tables (`shared`, an open transaction), all in one shared-database transaction."""
@@ -77,7 +60,7 @@ class LogShipper:
                 self._commit_shared(shared)
             return
         try:
-            accepted = self.store.ship(self.object_id, self.epoch, self.seq + 1, frames, alarms, shared)
+            accepted = self.store.ship(self.object_id, self.epoch, self.seq + 1, frames, writes, shared)
         except Exception as exc:
             raise ShippingFailed(f"could not ship {self.object_id} seq {self.seq + 1}: {exc}") from exc
         if not accepted:
@@ -121,21 +104,4 @@ class LogShipper:
     def mark_clean(self) -> None:
         """After the connection is closed: the local file may be reused at this sequence."""
         if self.in_sync:
-            _clean_marker(self.path).write_text(str(self.seq))
-
-
-def prepare_local_file(store: StateStore, object_id: str, path: Path, seq: int) -> None:
-    """Make `path` hold the object's durable state at `seq`, reusing it only if provably current."""
-    marker = _clean_marker(path)
-    try:
-        reusable = path.exists() and int(marker.read_text()) == seq
-    except (FileNotFoundError, ValueError):
-        reusable = False
-    marker.unlink(missing_ok=True)  # from here on the file may change: it is no longer known clean
-    if reusable:
-        return
-    for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        stale.unlink(missing_ok=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if seq > 0:
-        path.write_bytes(store.image_at(object_id, seq))
+            mark_clean(self.path, self.seq)

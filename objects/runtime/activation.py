@@ -1,0 +1,242 @@
+"""One object's activation on one worker: the whole sequence, in one place.
+
+An activation begins when a worker takes the object's lease and ends when it
+lets go. Each `step` runs one batch through the sequence that guarantee 3
+(durable before visible) depends on, in this order:
+
+  claim     take the next batch from the mailbox, only while the lease is ours
+  hydrate   the first time: mint an epoch, rebuild the file, migrate, on_start()
+  run       run the batch in one SQLite transaction, commit, and ship the commit
+            to the shared database, fenced by the epoch (the output gate)
+  send      enqueue the calls the batch sent to other objects
+  announce  tell the scheduler's time index about the alarms it changed
+  complete  publish the outcomes and pop the batch, if the lease is still ours
+
+so a caller who gets a reply finds the calls it sent already queued and its
+alarms already known to the scheduler. `close` is the last step (evict).
+
+Nothing here starts a thread or decides when to run: the host (workers/host.py)
+calls `step` on its pool until the mailbox is empty, and evicts on its own
+timing. A `Stop` tells it to drop the object, and how to release the lease.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import redis
+
+from solo.objects.calls import BatchResult, Call, Outcome
+from solo.objects.coordination.alarm_queue import AlarmQueue
+from solo.objects.coordination.leases import LOST, ReleaseMode
+from solo.objects.coordination.mailbox import Mailbox
+from solo.objects.errors import OwnershipLost, SchemaTooNew, SoloError, StartFailed, UnknownClass
+from solo.objects.registry import ClassRegistry
+from solo.objects.remote import Transport
+from solo.objects.runtime.instance import ObjectInstance
+from solo.objects.settings import Settings
+from solo.objects.state.catalog import Catalog
+from solo.objects.state.store import StateStore
+
+log = logging.getLogger(__name__)
+
+
+def object_path(data_dir: Path, object_id: str) -> Path:
+    """Files are named by object id (a hash), never by the user's name."""
+    return data_dir / object_id[:2] / f"{object_id}.sqlite"
+
+
+@dataclass(frozen=True)
+class Services:
+    """What every activation on a worker uses; built once by the host."""
+
+    settings: Settings
+    mailbox: Mailbox
+    catalog: Catalog
+    store: StateStore
+    registry: ClassRegistry
+    alarm_queue: AlarmQueue
+    transport: Transport  # sends, and calls that wait on other objects
+    data_dir: Path  # this worker's own directory
+    clock_ms: Callable[[], int]  # the objects' clock: alarms and call records
+
+    def in_dir(self, data_dir: Path) -> Services:
+        return replace(self, data_dir=data_dir)
+
+
+@dataclass(frozen=True)
+class Stop:
+    """The activation is over: drop the object, releasing its lease as `release` says.
+
+    `release` None means the lease is no longer ours (taken over, or lapsed): leave it.
+    """
+
+    reason: str
+    release: ReleaseMode | None = None
+
+
+class Activation:
+    def __init__(
+        self, object_id: str, lease: str, services: Services, *, make_room: Callable[[], None] = lambda: None
+    ) -> None:
+        self.object_id = object_id
+        self.lease = lease  # the value our lease holds: every mailbox step checks it
+        self.services = services
+        self.instance: ObjectInstance | None = None
+        self.epoch = 0
+        self.make_room = make_room  # called before the object's file is opened or used (the open-file bound)
+
+    # -- one batch -------------------------------------------------------------
+
+    def step(self) -> int | Stop | None:
+        """Run the next batch through the whole sequence.
+
+        Returns how many calls are still queued, None if the mailbox was empty, or a Stop.
+        """
+        s = self.services
+        calls = s.mailbox.claim(self.object_id, self.lease, s.settings.batch_size)
+        if calls is None:
+            return Stop("lease lost")
+        if not calls:
+            return None
+        if self.instance is None:
+            stop = self._hydrate(calls)
+            if stop is not None:
+                return stop
+        assert self.instance is not None
+        self.make_room()
+        try:
+            result = self.instance.run_batch(calls)
+        except OwnershipLost as exc:
+            # Taken over, replaced or deleted: nothing of this batch is durable or published.
+            # If the lease is still ours (an operator replaced the state), a fresh activation
+            # takes the queued calls.
+            return Stop(str(exc), release="drain")
+        remaining = self._release(result, calls)
+        if remaining == LOST:
+            return Stop("lease lost before publishing")
+        return remaining
+
+    def _release(self, result: BatchResult, calls: Sequence[Call] = ()) -> int:
+        """Committed and shipped: send, announce, then publish `calls`' outcomes (in that order)."""
+        self._send(result.sends)
+        self._announce(result.alarms)
+        if not calls:
+            return 0
+        return self.services.mailbox.complete(self.object_id, self.lease, calls, result.outcomes)
+
+    def _send(self, sends: list[Call]) -> None:
+        """Enqueue committed outbox entries; they are deleted in the instance's next transaction.
+
+        If this raises, the entries stay in the object's database and its next owner sends
+        them again at hydrate, under the same call ids.
+        """
+        for call in sends:
+            self.services.transport.send(call)
+        if sends and self.instance is not None:
+            self.instance.ack_outbox([c.call_id for c in sends])
+
+    def _announce(self, alarms: list[tuple[str, int | None]]) -> None:
+        """Tell the scheduler about shipped alarm changes. If this fails, its refill finds them."""
+        if not alarms or self.instance is None:
+            return
+        instance, s = self.instance, self.services
+        try:
+            s.alarm_queue.announce(instance.object_id, instance.cls.__name__, instance.name, alarms, s.clock_ms())
+        except redis.RedisError:
+            log.warning("could not announce alarms of %s; the scheduler's refill will find them", instance.ref)
+
+    # -- hydrate ---------------------------------------------------------------
+
+    def _hydrate(self, calls: list[Call]) -> Stop | None:
+        s, first = self.services, calls[0]
+        try:
+            cls = s.registry.get(first.class_name)
+        except UnknownClass as exc:
+            return self._fail_batch(calls, exc)
+        try:
+            takeover = s.catalog.take_over(
+                self.object_id,
+                s.settings.namespace,
+                first.class_name,
+                first.object_name,
+                s.settings.worker_id,
+                known_schema=len(cls.migrations),
+            )
+        except SchemaTooNew as exc:
+            log.warning("refusing %s/%s: %s", first.class_name, first.object_name, exc)
+            return Stop(str(exc), release="backoff")  # leave it for a worker with newer code
+        instance = ObjectInstance(
+            cls,
+            object_id=self.object_id,
+            name=first.object_name,
+            path=object_path(s.data_dir, self.object_id),
+            epoch=takeover.epoch,
+            call_retention_ms=s.settings.call_record_ttl_s * 1000,
+            clock_ms=s.clock_ms,
+            store=s.store,
+            head_seq=takeover.head_seq,
+            namespace=s.settings.namespace,
+            transport=s.transport,
+            call_timeout_s=s.settings.call_timeout_s,
+        )
+        self.make_room()
+        try:
+            started = instance.hydrate()
+        except SchemaTooNew as exc:
+            log.warning("refusing %s: %s", instance.ref, exc)
+            return Stop(str(exc), release="backoff")  # leave it for a worker with newer code
+        except StartFailed as exc:
+            log.warning("start of %s failed: %s", instance.ref, exc)
+            return self._fail_batch(calls, exc)
+        except OwnershipLost as exc:
+            return Stop(str(exc))
+        self.instance, self.epoch = instance, takeover.epoch
+        if instance.schema_version() != takeover.schema_version:  # skip a write on most activations
+            s.catalog.record_schema(self.object_id, self.epoch, instance.schema_version())
+        # Sent by a former owner's committed calls but maybe never enqueued (it died after
+        # shipping), and what on_start() sent: same call ids, so the targets run each once.
+        self._release(started)
+        return None
+
+    def _fail_batch(self, calls: list[Call], error: SoloError) -> Stop:
+        """Answer a batch that cannot run at all, then let the object go."""
+        outcomes = [Outcome.failure(c.call_id, error.code, error.message, type_=type(error).__name__) for c in calls]
+        self.services.mailbox.complete(self.object_id, self.lease, calls, outcomes)
+        return Stop(error.message, release="drain")
+
+    # -- between batches and at the end ----------------------------------------
+
+    def settle(self) -> Stop | None:
+        """The mailbox is empty: delete the sent outbox entries now, as no batch follows to do it."""
+        if self.instance is None:
+            return None
+        try:
+            self.instance.flush_outbox()
+        except OwnershipLost as exc:
+            return Stop(str(exc), release="drain")
+        return None
+
+    def suspend(self) -> None:
+        """Close the file but keep the object in memory (the open-file bound)."""
+        if self.instance is not None:
+            self.instance.suspend()
+
+    def close(self) -> None:
+        """Evict: close the file (marked clean when fully shipped) and record the stop."""
+        instance, self.instance = self.instance, None
+        if instance is None:
+            return
+        try:
+            state_bytes = instance.state_bytes()
+            version = instance.schema_version() if instance.is_open else 0
+            instance.close()
+            if version:
+                self.services.catalog.record_stop(
+                    self.object_id, self.epoch, state_bytes=state_bytes, schema_version=version
+                )
+        except Exception:
+            log.exception("closing %s failed", instance.ref)

@@ -1,0 +1,110 @@
+"""An operator's actions on an object's durable state: export, import, restore, delete.
+
+Every acknowledged commit is in the shared database before its reply, so these
+read and write the StateStore directly and never ask the owner. Import and
+restore go through ``StateStore.replace``, which moves the object to a new
+epoch: a current owner's next shipment is refused, it drops the object, and the
+next activation hydrates the new state. Delete leaves a tombstone whose epoch
+fences the owner the same way.
+
+The object's alarm rows in the shared index are rewritten in the same
+transaction; each action returns what the scheduler's time index must learn
+(`Due` entries), which the caller announces once the action is durable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from solo.objects.errors import IncompleteLog, ObjectNotFound, OutOfRetention
+from solo.objects.naming import Address
+from solo.objects.state.alarm_index import Due, ReplaceObjectAlarms, rows_of_image
+from solo.objects.state.images import check_image, without_epoch_stamp
+from solo.objects.state.store import StateStore
+from solo.objects.state.wal import plain_file
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """The object's state is now `seq`; `alarms` tell the scheduler's index what changed."""
+
+    seq: int
+    restored_from: int | None = None
+    alarms: list[Due] = field(default_factory=list)
+
+
+class StateAdmin:
+    def __init__(self, store: StateStore, namespace: str) -> None:
+        self.store = store
+        self.namespace = namespace
+
+    @staticmethod
+    def _not_found(address: Address) -> ObjectNotFound:
+        return ObjectNotFound(f"{address.ref} has no state (never called, or deleted)")
+
+    def export(self, address: Address) -> tuple[int, bytes]:
+        """(sequence, a plain .sqlite file) of the object's latest durable state."""
+        head = self.store.head(address.object_id)
+        if head is None or head.seq == 0:
+            raise self._not_found(address)
+        try:
+            image = self.store.image_at(address.object_id, head.seq)
+        except IncompleteLog:  # the log vanished under us: deleted meanwhile?
+            if self.store.head(address.object_id) is None:
+                raise self._not_found(address) from None
+            raise
+        return head.seq, plain_file(image)
+
+    def import_image(self, address: Address, image: bytes, known_migrations: int) -> Replaced:
+        """Make an untrusted file the object's state, if it is a sound database this code knows."""
+        check_image(image, known_migrations)
+        return self._replace(address, without_epoch_stamp(image))
+
+    def restore(self, address: Address, point: int | dt.datetime) -> Replaced:
+        """Return the object to a sequence, or to its last commit at or before an (aware) time."""
+        oid = address.object_id
+        head = self.store.head(oid)
+        if head is None:
+            raise self._not_found(address)
+        first = self._restorable_from(oid)
+        if head.seq == 0 or first == 0:
+            raise OutOfRetention(f"{address.ref} has no restorable state yet")
+        window = f"sequences {first} to {head.seq} can be restored"
+        if isinstance(point, dt.datetime):
+            seq = self.store.seq_at(oid, point)
+            if seq < first:
+                raise OutOfRetention(f"nothing restorable was committed at or before {point.isoformat()}; {window}")
+        else:
+            seq = point
+            if not first <= seq <= head.seq:
+                raise OutOfRetention(f"sequence {seq} is out of the retention window; {window}")
+        try:
+            image = self.store.image_at(oid, seq)
+        except IncompleteLog as exc:  # retention removed part of the log meanwhile
+            raise OutOfRetention(f"sequence {seq} can no longer be rebuilt ({exc}); {window}") from None
+        replaced = self._replace(address, image)
+        return Replaced(replaced.seq, seq, replaced.alarms)
+
+    def delete(self, address: Address) -> list[Due]:
+        """Remove the object's state and its alarms; returns what the time index must drop."""
+        alarms = self._alarm_rows(address, b"")
+        if not self.store.delete(address.object_id, [alarms]):
+            raise self._not_found(address)
+        return alarms.due
+
+    def _replace(self, address: Address, image: bytes) -> Replaced:
+        alarms = self._alarm_rows(address, image)
+        seq = self.store.replace(address.object_id, self.namespace, address.class_name, address.name, image, [alarms])
+        return Replaced(seq, alarms=alarms.due)
+
+    def _alarm_rows(self, address: Address, image: bytes) -> ReplaceObjectAlarms:
+        return ReplaceObjectAlarms(
+            address.object_id, self.namespace, address.class_name, address.name, rows_of_image(image)
+        )
+
+    def _restorable_from(self, object_id: str) -> int:
+        """The earliest restorable sequence: 1 while the log from the start is kept, else the oldest snapshot."""
+        if self.store.shipped_bytes(object_id, 1) > 0:
+            return 1
+        return self.store.oldest_seq(object_id)
