@@ -1,6 +1,6 @@
 """Python clients for the HTTP API.
 
-from solo.api.client import Client
+from solo import Client
 Client("http://127.0.0.1:8000").object("Counter", "a").increment(by=2)
 
 An ObjectRef's own methods (info, export, import_, restore, delete, call,
@@ -17,23 +17,13 @@ from urllib.parse import quote
 
 import httpx
 
+from solo.api.errors import CallError
+
 TRANSFER_CHUNK_BYTES = 256 * 1024
 SQLITE_MEDIA_TYPE = "application/octet-stream"
 
 Progress = Callable[[int, int | None], None]
 """progress(bytes_done, bytes_total or None): called as a transfer advances."""
-
-
-class CallError(Exception):
-    """A call answered with an error: ``code``, ``message``, HTTP ``status``, maybe ``call_id``."""
-
-    def __init__(self, status: int, error: dict[str, Any]) -> None:
-        self.status = status
-        self.code = error.get("code", "unknown")
-        self.message = error.get("message", "")
-        self.call_id = error.get("call_id")
-        self.error = error
-        super().__init__(f"{self.code} ({status}): {self.message}")
 
 
 def _path(class_name: str, name: str) -> str:

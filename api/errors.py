@@ -26,6 +26,23 @@ class InvalidIdempotencyKey(ApiError, e.InvalidName):
     code = "invalid_idempotency_key"
 
 
+class CallError(ApiError):
+    """Raised by the Python client (api/client.py) when the API answered with an error.
+
+    ``code``, ``message`` and ``call_id`` are the API's, ``status`` the HTTP status.
+    """
+
+    def __init__(self, status: int, error: dict[str, Any]) -> None:
+        self.status = status
+        self.error = error
+        self.call_id = error.get("call_id")
+        super().__init__(str(error.get("message", "")))
+        self.code = str(error.get("code", "unknown"))
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.status}): {self.message}"
+
+
 # Every error class a request can end in, and its status. Outcomes of calls carry only
 # the code (they cross Redis as data), so the codes map through the same table.
 STATUS_BY_CLASS: dict[type[e.SoloError], int] = {

@@ -14,6 +14,8 @@ import shutil
 from pathlib import Path
 from typing import IO
 
+from solo.workers.errors import WorkerIdInUse
+
 
 class WorkerDir:
     def __init__(self, path: Path, lock: IO[str]) -> None:
@@ -40,7 +42,7 @@ def claim_worker_dir(base: Path, worker_id: str) -> WorkerDir:
     mine.mkdir(parents=True, exist_ok=True)
     lock = _locked(mine)
     if lock is None:
-        raise RuntimeError(f"another live worker uses the id {worker_id!r} (its directory {mine} is locked)")
+        raise WorkerIdInUse(f"another live worker uses the id {worker_id!r} (its directory {mine} is locked)")
     for other in root.iterdir():
         if other != mine and other.is_dir():
             held = _locked(other)

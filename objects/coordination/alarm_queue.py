@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -62,6 +63,16 @@ def announcement(
     return add, [m for m in latest if m not in add]
 
 
+def _queue_announcement(pipe: Any, key: str, changes: tuple[dict[str, int], list[str]]) -> bool:
+    """Queue an announcement's commands on a pipeline (sync or async); False if there are none."""
+    add, drop = changes
+    if add:
+        pipe.zadd(key, add)
+    if drop:
+        pipe.zrem(key, *drop)
+    return bool(add or drop)
+
+
 class AlarmQueue:
     def __init__(self, client: redis.Redis, keys: Keys, horizon_ms: int) -> None:
         self._redis = client
@@ -73,15 +84,11 @@ class AlarmQueue:
         self, object_id: str, class_name: str, object_name: str, due: Sequence[tuple[str, int | None]], now_ms: int
     ) -> None:
         """Set each named alarm's due time; drop those with none (done, deleted, dropped) or past the horizon."""
-        add, drop = announcement(object_id, class_name, object_name, due, now_ms, self.horizon_ms)
-        if not add and not drop:
-            return
         pipe = self._redis.pipeline(transaction=False)
-        if add:
-            pipe.zadd(self._key, add)
-        if drop:
-            pipe.zrem(self._key, *drop)
-        pipe.execute()
+        if _queue_announcement(
+            pipe, self._key, announcement(object_id, class_name, object_name, due, now_ms, self.horizon_ms)
+        ):
+            pipe.execute()
 
     def add_missing(self, alarms: Iterable[DueAlarm]) -> int:
         """Add alarms Redis does not know (after a restart or a lost announcement); returns how many."""
@@ -136,12 +143,8 @@ class AsyncAlarmQueue:
         self, object_id: str, class_name: str, object_name: str, due: Sequence[tuple[str, int | None]], now_ms: int
     ) -> None:
         """As AlarmQueue.announce."""
-        add, drop = announcement(object_id, class_name, object_name, due, now_ms, self.horizon_ms)
-        if not add and not drop:
-            return
         pipe = self._redis.pipeline(transaction=False)
-        if add:
-            pipe.zadd(self._key, add)
-        if drop:
-            pipe.zrem(self._key, *drop)
-        await pipe.execute()
+        if _queue_announcement(
+            pipe, self._key, announcement(object_id, class_name, object_name, due, now_ms, self.horizon_ms)
+        ):
+            await pipe.execute()

@@ -1,8 +1,10 @@
 """Every Redis key solo uses is built here, and only here.
 
-Keys of one object share the hash tag ``{id}`` so that a Redis Cluster keeps
-them on one slot; cross-object keys (the live index, wake lists) are only
-touched by single-key commands or scripts that do not mix slots with them.
+Keys of one object share the hash tag ``{id}``, but the scripts do not keep to
+one Redis Cluster slot: ``enqueue.lua`` touches the object's mailbox and lease,
+the call's record, the ``live`` index and a worker's wake list in one script,
+and ``complete.lua`` a caller's reply list. solo therefore needs one Redis
+(or a Cluster-compatible layout it does not have yet), not a Redis Cluster.
 """
 
 from __future__ import annotations
@@ -63,5 +65,5 @@ class Keys:
         return f"{self.prefix}-dramatiq"
 
     def pattern(self) -> str:
-        """Glob matching every key under this prefix (for tests and `solo reset`)."""
+        """Glob matching every key under this prefix (for tests)."""
         return f"{self.prefix}:*"
