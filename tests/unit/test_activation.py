@@ -1,0 +1,187 @@
+"""The activation sequence, driven step by step on one thread (fakeredis and a SQLite shared database).
+
+Guarantee 3 is an order: a batch is committed and shipped, then what it sent
+leaves, then the alarms it changed are announced, and only then are its
+replies published. These tests record that order at the collaborators.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import fakeredis
+import pytest
+
+from solo import DurableObject, rpc
+from solo.objects.calls import Call, Outcome
+from solo.objects.coordination.alarm_queue import AlarmQueue
+from solo.objects.coordination.keys import Keys
+from solo.objects.coordination.leases import Leases, lease_value
+from solo.objects.coordination.mailbox import Mailbox, MailboxConfig
+from solo.objects.naming import object_id
+from solo.objects.registry import registry
+from solo.objects.runtime.activation import Activation, Services, Stop
+from solo.objects.settings import Settings
+from solo.objects.state.catalog import Catalog
+from solo.objects.state.migrate import upgrade
+from solo.objects.state.schema import make_engine
+from solo.objects.state.store import StateStore
+
+NAMESPACE = "activation-tests"
+
+
+class ActivationProbe(DurableObject):
+    migrations = ["CREATE TABLE notes (body TEXT)"]
+
+    @rpc
+    def note(self, body: str) -> int:
+        self.sql.execute("INSERT INTO notes VALUES (?)", (body,))
+        return self.sql.execute("SELECT count(*) FROM notes").fetchone()[0]
+
+    @rpc
+    def note_send_and_wake(self, body: str, at_ms: int) -> int:
+        self.objects.get("ActivationProbe", "elsewhere").send.note(body=body)
+        self.storage.set_alarm(at_ms)
+        return self.note(body)
+
+    def alarm(self, info) -> None:
+        pass
+
+
+class RecordingMailbox(Mailbox):
+    def __init__(self, events: list[str], *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.events = events
+
+    def complete(self, object_id, lease_value, calls, outcomes) -> int:
+        self.events.append("complete")
+        return super().complete(object_id, lease_value, calls, outcomes)
+
+
+class RecordingAlarmQueue(AlarmQueue):
+    def __init__(self, events: list[str], *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.events = events
+
+    def announce(self, object_id, class_name, object_name, due, now_ms) -> None:
+        self.events.append("announce " + ",".join(name for name, _ in due))
+        super().announce(object_id, class_name, object_name, due, now_ms)
+
+
+class RecordingTransport:
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+        self.sent: list[Call] = []
+
+    @property
+    def reply_to(self) -> str:
+        return "nobody"
+
+    def call(self, call: Call, timeout_s: float) -> Outcome:
+        raise AssertionError("no test here waits on another object")
+
+    def send(self, call: Call) -> None:
+        self.events.append(f"send {call.method}")
+        self.sent.append(call)
+
+
+class World:
+    """The collaborators of an activation, on fakeredis and a SQLite shared database."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.events: list[str] = []
+        self.clock_ms = 1_000_000
+        redis = fakeredis.FakeRedis()
+        database_url = f"sqlite:///{tmp_path / 'shared.db'}"
+        upgrade(database_url)
+        self.engine = make_engine(database_url)
+        self.keys = Keys(f"t-{uuid.uuid4().hex[:8]}")
+        settings = Settings.from_mapping({"namespace": NAMESPACE, "worker_id": "w1", "batch_size": 2})
+        self.mailbox = RecordingMailbox(self.events, redis, MailboxConfig(self.keys, 3600, 60_000))
+        self.leases = Leases(redis, self.keys, ttl_ms=30_000, activation_grace_ms=60_000)
+        self.catalog = Catalog(self.engine)
+        self.transport = RecordingTransport(self.events)
+        self.services = Services(
+            settings=settings,
+            mailbox=self.mailbox,
+            catalog=self.catalog,
+            store=StateStore(self.engine),
+            registry=registry(),
+            alarm_queue=RecordingAlarmQueue(self.events, redis, self.keys, horizon_ms=3_600_000),
+            transport=self.transport,
+            data_dir=tmp_path / "objects",
+            clock_ms=lambda: self.clock_ms,
+        )
+
+    def activation(self, name: str) -> Activation:
+        oid = object_id(NAMESPACE, "ActivationProbe", name)
+        lease = lease_value("w1")
+        assert self.leases.acquire(oid, lease)
+        return Activation(oid, lease, self.services)
+
+    def enqueue(self, activation: Activation, method: str, class_name: str = "ActivationProbe", **args) -> Call:
+        name = activation.instance.name if activation.instance else "probe"
+        call = Call(uuid.uuid4().hex, activation.object_id, class_name, name, method, args)
+        self.mailbox.enqueue(call)
+        return call
+
+    def outcome(self, call: Call) -> Outcome | None:
+        raw = self.mailbox._redis.hget(self.keys.call(call.call_id), "outcome")  # noqa: SLF001
+        return Outcome.from_payload(raw) if raw else None
+
+
+@pytest.fixture
+def world(tmp_path):
+    world = World(tmp_path)
+    yield world
+    world.engine.dispose()
+
+
+def test_a_batch_ships_then_sends_then_announces_then_publishes(world):
+    activation = world.activation("probe")
+    call = world.enqueue(activation, "note_send_and_wake", body="hi", at_ms=world.clock_ms + 5_000)
+
+    assert activation.step() == 0
+
+    assert world.outcome(call).result == 1
+    assert world.events == ["send note", "announce _alarm", "complete"]
+    # Shipped before anything left: the durable head moved past the hydrate record.
+    assert world.services.store.head(activation.object_id).seq >= 2
+    activation.close()
+
+
+def test_step_reports_what_is_still_queued_and_an_empty_mailbox(world):
+    activation = world.activation("probe")
+    calls = [world.enqueue(activation, "note", body=str(i)) for i in range(3)]
+
+    assert activation.step() == 1  # batch_size 2: one call left
+    assert activation.step() == 0
+    assert activation.step() is None
+    assert [world.outcome(c).result for c in calls] == [1, 2, 3]
+    activation.close()
+
+
+def test_a_batch_for_an_unknown_class_is_answered_and_the_activation_stops(world):
+    activation = world.activation("probe")
+    call = world.enqueue(activation, "note", class_name="NoSuchClassAnywhere", body="x")
+
+    step = activation.step()
+
+    assert step == Stop("no durable object class named 'NoSuchClassAnywhere'", release="drain")
+    assert world.outcome(call).error["code"] == "unknown_class"
+
+
+def test_a_fenced_activation_stops_and_publishes_nothing(world):
+    activation = world.activation("probe")
+    world.enqueue(activation, "note", body="first")
+    assert activation.step() == 0
+    # Another worker takes the object over (a higher epoch) while this one still holds it.
+    world.catalog.take_over(activation.object_id, NAMESPACE, "ActivationProbe", "probe", "w2", known_schema=1)
+    late = world.enqueue(activation, "note", body="late")
+    world.events.clear()
+
+    step = activation.step()
+
+    assert isinstance(step, Stop) and step.release == "drain"
+    assert world.events == [] and world.outcome(late) is None  # nothing published, the call stays queued
