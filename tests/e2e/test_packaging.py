@@ -1,0 +1,106 @@
+"""solo installs as one import package, `solo`, and runs from any directory.
+
+Builds the wheel with `python -m build`, installs it into a clean venv, and runs
+`solo dev` from a directory holding its own `api/` package (which would break if
+imported), then calls an object over HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from solo.testing.cluster import free_port
+from tests import REPO
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(REPO)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (built,) = out.glob("solo-*.whl")
+    return built
+
+
+def test_the_wheel_holds_one_top_level_package_with_its_data_files(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/", 1)[0] for n in names}
+    assert tops == {"solo", wheel.name.split("-py3")[0] + ".dist-info"}
+    for expected in (
+        "solo/__init__.py",
+        "solo/objects/runtime/activation.py",
+        "solo/objects/coordination/scripts/enqueue.lua",
+        "solo/alembic/env.py",
+        "solo/alembic/script.py.mako",
+        "solo/alembic/versions/0001_object_catalog.py",
+        "solo/examples/shared_migrations/foundation_0001_agents.py",
+    ):
+        assert expected in names
+
+
+def test_solo_dev_from_the_wheel_serves_from_a_directory_with_its_own_api_package(wheel, tmp_path):
+    # Given: the wheel in a clean venv, and a project whose own `api` package must not be imported
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--quiet", str(wheel)], check=True, capture_output=True, timeout=600
+    )
+    project = tmp_path / "project"
+    (project / "api").mkdir(parents=True)
+    (project / "api" / "__init__.py").write_text('raise ImportError("the project\'s own api package was imported")\n')
+    (project / "workers").mkdir()
+    (project / "workers" / "__init__.py").write_text('raise ImportError("the project\'s own workers package")\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOLO_") and k not in ("REDIS_URL", "DATABASE_URL")}
+    env.pop("PYTHONPATH", None)
+    port = free_port()
+
+    # When: `solo dev` runs there
+    log = (tmp_path / "dev.log").open("wb")
+    dev = subprocess.Popen(
+        [str(venv / "bin" / "solo"), "dev", "--port", str(port)],
+        cwd=project,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120  # a bound on waiting, not a timing assertion
+        while time.monotonic() < deadline and dev.poll() is None:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        assert dev.poll() is None, (tmp_path / "dev.log").read_text(errors="replace")
+
+        # Then: objects answer (the project's own packages, which raise on import, were never imported)
+        response = httpx.post(f"{url}/v1/objects/Counter/packaged/increment", json={"by": 2}, timeout=30)
+        assert response.status_code == 200, (response.text, (tmp_path / "dev.log").read_text(errors="replace"))
+        assert response.json()["result"] == 2
+    finally:
+        os.killpg(dev.pid, signal.SIGTERM)
+        try:
+            dev.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(dev.pid, signal.SIGKILL)
+            dev.wait()
+        log.close()
+    assert "own api package" not in (tmp_path / "dev.log").read_text(errors="replace")
