@@ -46,6 +46,19 @@ def process_env(
     return env
 
 
+def wait_until_ready(url: str, timeout_s: float, process: subprocess.Popen | None = None) -> bool:
+    """Poll `url`/readyz until it answers 200 (True), `timeout_s` passes or `process` exits (False)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and (process is None or process.poll() is None):
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
 class Cluster:
     def __init__(self, env: dict[str, str], log_dir: Path, cwd: Path | None = None) -> None:
         self.env = env
@@ -65,15 +78,8 @@ class Cluster:
 
     def start_api(self) -> None:
         self.api = self._spawn(["api", "--host", "127.0.0.1", "--port", str(self.port)], "api")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"API did not become ready; see {self.log_dir / 'api.log'}")
+        if not wait_until_ready(self.url, 30, self.api):
+            raise RuntimeError(f"API did not become ready; see {self.log_dir / 'api.log'}")
 
     def start_worker(self, **extra_env: str) -> subprocess.Popen:
         index = len(self.workers)

@@ -11,14 +11,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
 
-from solo.testing.cluster import free_port
+from solo.testing.cluster import free_port, wait_until_ready
 from tests import REPO
 
 pytestmark = pytest.mark.e2e
@@ -81,15 +80,8 @@ def test_solo_dev_from_the_wheel_serves_from_a_directory_with_its_own_api_packag
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120  # a bound on waiting, not a timing assertion
-        while time.monotonic() < deadline and dev.poll() is None:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        assert dev.poll() is None, (tmp_path / "dev.log").read_text(errors="replace")
+        ready = wait_until_ready(url, 120, dev)  # a bound on waiting, not a timing assertion
+        assert ready, (tmp_path / "dev.log").read_text(errors="replace")
 
         # Then: objects answer (the project's own packages, which raise on import, were never imported)
         response = httpx.post(f"{url}/v1/objects/Counter/packaged/increment", json={"by": 2}, timeout=30)
