@@ -80,7 +80,7 @@ def _json_body(properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 def _lifecycle_paths() -> dict[str, Any]:
-    """Export, import, restore and delete of an object's durable state (api/lifecycle.py)."""
+    """Export, import, restore and delete of an object's durable state (api/operations.py)."""
     return {
         "/v1/objects/{class}/{name}/export": {
             "get": {

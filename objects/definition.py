@@ -48,7 +48,7 @@ RESERVED_NAMES = frozenset(
         "schedule",
         "cancel_schedule",
         "schedules",
-        # paths of the object's own HTTP routes (api/lifecycle.py)
+        # paths of the object's own HTTP routes (api/operations.py)
         "restore",
         "import",
         "export",

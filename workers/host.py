@@ -10,7 +10,7 @@ activation is not decided here; when and on which thread is.
 Threads:
   wake listener  BLPOP on this worker's wake list: objects it owns that got a call
   reply listener BLPOP on this worker's reply list: outcomes of calls its objects
-                 made to other objects (workers/replies.py)
+                 made to other objects (workers/transport.py)
   maintainer     lease renewal, idle eviction, and the sweeper that re-dispatches
                  objects whose owner died or whose activation was lost
   pool           drains, `worker_threads` at a time; a drain that waits on a call
@@ -190,8 +190,8 @@ class ObjectHost:
         if not self.leases.acquire(object_id, value):
             return  # owned elsewhere; that owner was woken by enqueue.lua
         with self._lock:
-            entry = _Owned(object_id, Activation(object_id, value, self.services))
-            entry.activation.make_room = lambda: self._make_room_for(entry)
+            activation = Activation(object_id, value, self.services, make_room=lambda: self._make_room_for(object_id))
+            entry = _Owned(object_id, activation)
             self._owned[object_id] = entry
             self._schedule_locked(entry)
 
@@ -258,11 +258,13 @@ class ObjectHost:
                     self._schedule_locked(entry)
                 self._pump_locked()
 
-    def _make_room_for(self, entry: _Owned) -> None:
-        """Keep at most max_open_databases files open; idle objects keep their lease and memory."""
+    def _make_room_for(self, object_id: str) -> None:
+        """Before `object_id` opens or uses its file: keep at most max_open_databases files open.
+
+        The least recently used idle objects close theirs; they keep their lease and memory."""
         with self._lock:
-            self._open[entry.object_id] = None
-            self._open.move_to_end(entry.object_id)
+            self._open[object_id] = None
+            self._open.move_to_end(object_id)
             excess = len(self._open) - self.settings.max_open_databases
             if excess <= 0:
                 return
@@ -271,14 +273,14 @@ class ObjectHost:
             for _ in range(len(self._open)):
                 if excess <= 0:
                     break
-                object_id = next(iter(self._open))
-                other = self._owned.get(object_id)
+                oldest = next(iter(self._open))
+                other = self._owned.get(oldest)
                 if other is not None and other.activation.instance is not None:
                     if other.running:
-                        self._open.move_to_end(object_id)
+                        self._open.move_to_end(oldest)
                         continue
                     other.activation.suspend()
-                del self._open[object_id]
+                del self._open[oldest]
                 excess -= 1
 
     # -- letting go --------------------------------------------------------

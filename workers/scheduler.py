@@ -5,7 +5,7 @@ it runs as `solo scheduler` (the Procfile's `scheduler:`) and, unless
 SOLO_SCHEDULER_IN_WORKERS is off, inside every worker as a standby.
 
 The time index is a Redis sorted set of alarms due within the horizon
-(objects/alarm_queue.py). The scheduler sleeps until the earliest entry is due
+(objects/coordination/alarm_queue.py). The scheduler sleeps until the earliest entry is due
 (at most SOLO_SCHEDULER_POLL_MS, so that a nearer alarm announced meanwhile is
 not missed), then for each due entry postpones it by SOLO_ALARM_REDELIVER_S and
 enqueues a fire call, exactly as the API enqueues a call. The owner

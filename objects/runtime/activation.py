@@ -87,7 +87,7 @@ class Activation:
         self.services = services
         self.instance: ObjectInstance | None = None
         self.epoch = 0
-        self.make_room = make_room  # called before the object's file is opened or used (the open-file bound)
+        self._make_room = make_room  # before the object's file is opened or used (the host's open-file bound)
 
     # -- one batch -------------------------------------------------------------
 
@@ -107,7 +107,7 @@ class Activation:
             if stop is not None:
                 return stop
         assert self.instance is not None
-        self.make_room()
+        self._make_room()
         try:
             result = self.instance.run_batch(calls)
         except OwnershipLost as exc:
@@ -183,7 +183,7 @@ class Activation:
             transport=s.transport,
             call_timeout_s=s.settings.call_timeout_s,
         )
-        self.make_room()
+        self._make_room()
         try:
             started = instance.hydrate()
         except SchemaTooNew as exc:

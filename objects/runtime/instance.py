@@ -66,7 +66,7 @@ def open_connection(path: Path) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoint only frames that were shipped (shipping.py)
+    conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoint only frames that were shipped (state/shipper.py)
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
 

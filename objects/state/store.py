@@ -7,7 +7,7 @@ object was replaced or deleted, that update matches no row and the shipment
 is refused: the former owner can never write again.
 
 An object's state at sequence ``n`` is the newest snapshot at or before ``n``
-with the log records after it applied (objects/wal.py). A snapshot is written
+with the log records after it applied (state/wal.py). A snapshot is written
 when the log since the last one outgrows the database, so restoring reads at
 most about twice the database.
 """

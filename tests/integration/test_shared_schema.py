@@ -1,4 +1,4 @@
-"""The Alembic migrations produce exactly the schema objects/catalog.py declares.
+"""The Alembic migrations produce exactly the schema objects/state/schema.py declares.
 
 Compared with Alembic's autogenerate on SQLite and on Postgres: an empty diff
 means a migration and the models agree (tables, columns, types, nullability,
