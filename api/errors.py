@@ -72,6 +72,9 @@ STATUS_BY_CODE: dict[str, int] = {
     **{cls.code: status for cls, status in STATUS_BY_CLASS.items()},
     "not_found": 404,  # routing (Starlette's HTTPException)
     "method_not_allowed": 405,
+    # Outcomes of calls that solo's runtime ended (objects/runtime/instance.py)
+    "time_limit_exceeded": 504,
+    "poisoned": 422,
 }
 
 

@@ -26,9 +26,14 @@ class Call:
     # Objects waiting on this call ("Class/name", outermost first): a call from another
     # object's call carries its caller's chain plus the caller. Empty for calls from outside.
     chain: list[str] = field(default_factory=list)
+    # How often a worker died or hung while it had this call claimed (set at claim, from its
+    # record; not part of the mailbox entry). Past SOLO_POISON_AFTER the call is not run again.
+    crashes: int = field(default=0, compare=False)
 
     def to_json(self) -> str:
-        return dumps(asdict(self))
+        data = asdict(self)
+        del data["crashes"]
+        return dumps(data)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Call:

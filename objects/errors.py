@@ -22,6 +22,14 @@ class SoloError(Exception):
         self.message = message
 
 
+class CallInterrupted(BaseException):
+    """Raised inside user code when its call ran past SOLO_CALL_TIME_LIMIT_S (runtime/time_limit.py).
+
+    A BaseException, like KeyboardInterrupt, so that user code's ``except Exception``
+    does not swallow it: the call fails with ``time_limit_exceeded`` and its writes roll back.
+    """
+
+
 class InvalidSettings(SoloError, ValueError):
     """Raised at start-up when a setting (an environment variable) is malformed or out of range."""
 

@@ -40,6 +40,9 @@ _ENV = {
     "SOLO_ALARM_REFILL_S": ("alarm_refill_s", float),
     "SOLO_ALARM_REDELIVER_S": ("alarm_redeliver_s", float),
     "SOLO_SCHEDULER_POLL_MS": ("scheduler_poll_ms", int),
+    "SOLO_CALL_TIME_LIMIT_S": ("call_time_limit_s", float),
+    "SOLO_POISON_AFTER": ("poison_after", int),
+    "SOLO_DRAIN_TIMEOUT_S": ("drain_timeout_s", float),
     "SOLO_LOG_LEVEL": ("log_level", lambda v: v.strip().upper()),
     "SOLO_URL": ("url", str),
     "PORT": ("port", int),
@@ -85,6 +88,9 @@ class Settings:
     alarm_refill_s: float = 5.0  # how often the scheduler re-reads the shared index
     alarm_redeliver_s: float = 30.0  # a dispatched fire not yet run is dispatched again after this
     scheduler_poll_ms: int = 10  # longest sleep between looks at the time index
+    call_time_limit_s: float = 30.0  # user code (a method, handler, on_start) running longer is interrupted
+    poison_after: int = 3  # a call whose worker died or hung this often while running it is not run again
+    drain_timeout_s: float = 30.0  # SIGTERM: how long running batches may take to finish before the worker exits
     log_level: str = "INFO"
     url: str = "http://127.0.0.1:8000"  # the API, for the CLI's client commands
     port: int = 8000  # the port `solo api` and `solo dev` listen on unless --port says otherwise
@@ -107,6 +113,12 @@ class Settings:
             problems.append("SOLO_SCHEDULER_POLL_MS must be between 1 and 1000")
         if "|" in self.worker_id:
             problems.append("SOLO_WORKER_ID must not contain '|'")
+        if not 0 < self.call_time_limit_s <= 3600:
+            problems.append("SOLO_CALL_TIME_LIMIT_S must be more than 0 and at most 3600")
+        if self.drain_timeout_s <= 0:
+            problems.append("SOLO_DRAIN_TIMEOUT_S must be positive")
+        if self.poison_after < 1:
+            problems.append("SOLO_POISON_AFTER must be at least 1")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             problems.append("SOLO_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         if not 0 < self.port < 65536:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from typing import Literal
 
@@ -331,3 +333,42 @@ class Notebook(DurableObject):
     @rpc
     def started_with(self) -> list[str]:
         return self.shared_at_start
+
+
+class Hazard(DurableObject):
+    """Misbehaving methods: they spin, run endless SQL, block inside C, or kill their worker."""
+
+    migrations = ["CREATE TABLE marks (note TEXT)"]
+
+    @rpc
+    def mark(self, note: str) -> int:
+        self.sql.execute("INSERT INTO marks VALUES (?)", (note,))
+        return self.sql.execute("SELECT count(*) FROM marks").fetchone()[0]
+
+    @rpc
+    def spin(self) -> None:
+        self.sql.execute("INSERT INTO marks VALUES ('before spinning')")
+        while True:
+            pass
+
+    @rpc
+    def spin_catching_everything(self) -> str:
+        try:
+            while True:
+                pass
+        except Exception:  # the interrupt is not an Exception: this does not catch it
+            return "caught"
+
+    @rpc
+    def endless_sql(self) -> int:
+        self.sql.execute("INSERT INTO marks VALUES ('before the query')")
+        query = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
+        return self.sql.execute(query).fetchone()[0]
+
+    @rpc
+    def block_in_c(self, seconds: float) -> None:
+        time.sleep(seconds)  # C code: no interrupt reaches it until it returns
+
+    @rpc
+    def kill_worker(self) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -13,6 +13,7 @@ Threads:
                  made to other objects (workers/transport.py)
   maintainer     lease renewal, idle eviction, and the sweeper that re-dispatches
                  objects whose owner died or whose activation was lost
+  call timer     interrupts user code past SOLO_CALL_TIME_LIMIT_S (objects/runtime/time_limit.py)
   pool           drains, `worker_threads` at a time; a drain that waits on a call
                  to another object does not count, so waiting callers cannot starve
                  the objects they wait on of threads
@@ -39,6 +40,7 @@ from solo.objects.coordination.leases import RELEASED_WITH_CALLS, Leases, Releas
 from solo.objects.coordination.mailbox import Mailbox, MailboxConfig
 from solo.objects.registry import ClassRegistry
 from solo.objects.runtime.activation import Activation, Services, Stop
+from solo.objects.runtime.time_limit import CallTimer
 from solo.objects.settings import Settings
 from solo.objects.state.catalog import Catalog
 from solo.objects.state.store import StateStore
@@ -82,6 +84,7 @@ class ObjectHost:
         store: StateStore | None = None,
         *,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        on_stuck: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
@@ -106,6 +109,9 @@ class ObjectHost:
         self._pool = ThreadPoolExecutor(settings.worker_threads + MAX_WAITING_DRAINS, thread_name_prefix="solo-object")
         self._ready: deque[_Owned] = deque()  # scheduled drains not yet submitted
         self._active = 0  # drains submitted and not waiting on another object
+        # Still running a whole limit after its interrupt: stuck where no interrupt reaches.
+        self.timer = CallTimer(settings.call_time_limit_s, stuck_after_s=settings.call_time_limit_s)
+        self._on_stuck = on_stuck  # user code that could not be interrupted: the process must exit
         self.replies = ReplyWaiter(client, self.keys.replies(self.worker_id))
         self.transport = MailboxTransport(self.mailbox, dispatch, self.replies, self._waiting_on_call)
         self.services = Services(
@@ -118,6 +124,7 @@ class ObjectHost:
             transport=self.transport,
             data_dir=self.data_dir,
             clock_ms=clock_ms,
+            timer=self.timer,
         )
         self._stopping = threading.Event()
         self._accepting = True
@@ -133,17 +140,22 @@ class ObjectHost:
             (self._listen_for_wakes, "solo-wake"),
             (self._listen_for_replies, "solo-replies"),
             (self._maintain, "solo-maintain"),
+            (lambda: self.timer.watch(self._stopping), "solo-call-timer"),
         ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
         log.info("object host %s started", self.worker_id)
 
-    def stop(self, timeout_s: float = 30.0) -> None:
-        """Drain: finish current batches, commit, release every lease, stop threads."""
+    def stop(self, timeout_s: float | None = None) -> bool:
+        """Drain: finish current batches, commit, release every lease, stop threads.
+
+        Returns False if a batch was still running after `timeout_s` (stuck in user code
+        that could not be interrupted): its thread is abandoned, and the process should exit.
+        """
         with self._lock:
             self._accepting = False
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + (self.settings.drain_timeout_s if timeout_s is None else timeout_s)
         while time.monotonic() < deadline:
             with self._lock:
                 if not any(o.running for o in self._owned.values()):
@@ -151,6 +163,9 @@ class ObjectHost:
             time.sleep(0.01)
         with self._lock:
             owned = list(self._owned.values())
+            stuck = [o.object_id for o in owned if o.running]
+        if stuck:
+            log.error("stopping with %d objects still running (their leases will lapse): %s", len(stuck), stuck[:10])
         for entry in owned:
             self._release(entry, mode="drain")
         self._stopping.set()
@@ -161,10 +176,11 @@ class ObjectHost:
         self.replies.wake()
         for thread in self._threads:
             thread.join(timeout=5)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(wait=not stuck, cancel_futures=True)
         if self._worker_dir is not None:
             self._worker_dir.release()
         log.info("object host %s stopped", self.worker_id)
+        return not stuck
 
     @property
     def owned_count(self) -> int:
@@ -218,7 +234,8 @@ class ObjectHost:
             self._active -= 1
             self._pump_locked()
         try:
-            yield
+            with self.timer.paused():  # the wait has its own timeout
+                yield
         finally:
             with self._lock:
                 self._active += 1
@@ -294,6 +311,8 @@ class ObjectHost:
             self._owned.pop(entry.object_id, None)
             self._open.pop(entry.object_id, None)
         log.info("dropping %s: %s", entry.object_id, reason)
+        if release:
+            entry.activation.hand_back()
         entry.activation.close()
         if release:
             try:
@@ -358,10 +377,23 @@ class ObjectHost:
                 if now >= next_sweep:
                     next_sweep = now + interval
                     self.sweep()
+                self._check_stuck()
             except redis.RedisError:
                 log.warning("maintenance: Redis unavailable; retrying")
             except Exception:
                 log.exception("maintenance failed")
+
+    def _check_stuck(self) -> None:
+        """User code that ignored its interrupt: report it; the process decides to exit (on_stuck)."""
+        stuck = self.timer.stuck()
+        if not stuck:
+            return
+        log.error("user code still running long after its time limit and interrupt: %s", ", ".join(stuck))
+        if self._on_stuck is not None:
+            with self._lock:
+                self._accepting = False  # take no new objects; the others are handed off at stop
+            self._on_stuck(stuck)
+            self._on_stuck = None  # once
 
     def _renew_leases(self) -> None:
         with self._lock:

@@ -9,6 +9,7 @@ release every lease, exit. `solo scheduler` runs a scheduler alone.
 from __future__ import annotations
 
 import logging
+import os
 import resource
 import signal
 import threading
@@ -76,7 +77,10 @@ class WorkerProcess:
         self.engine = make_engine(settings.database_url, connections=settings.worker_threads + 4)
         registry = load_object_modules(settings.object_modules)
         dispatch = DramatiqDispatcher(self.broker)
-        self.host = ObjectHost(settings, self.redis, Catalog(self.engine), registry, dispatch)
+        self.done = threading.Event()  # set by a signal, or when user code is stuck (the host's on_stuck)
+        self.host = ObjectHost(
+            settings, self.redis, Catalog(self.engine), registry, dispatch, on_stuck=lambda _: self.done.set()
+        )
         self.scheduler: Scheduler | None = None
         if settings.scheduler_in_workers:  # a standby unless it holds the scheduler's lease
             self.scheduler = Scheduler(settings, self.redis, AlarmIndex(self.engine, settings.namespace), dispatch)
@@ -91,19 +95,22 @@ class WorkerProcess:
         if self.scheduler is not None:
             self.scheduler.start()
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
+        """Drain and stop; False if user code was stuck and its thread abandoned (exit at once then)."""
         if self.scheduler is not None:
             self.scheduler.stop()
         self.dramatiq_worker.stop()
-        self.host.stop()
+        clean = self.host.stop()
         self.broker.close()
         self.engine.dispose()
+        return clean
 
 
 class SchedulerProcess:
     """`solo scheduler`: only the scheduler (it sends activations through Dramatiq like the API)."""
 
     def __init__(self, settings: Settings) -> None:
+        self.done = threading.Event()
         self.redis = redis_client(settings)
         self.broker = make_broker(settings, self.redis)
         self.engine = make_engine(settings.database_url)
@@ -114,25 +121,31 @@ class SchedulerProcess:
     def start(self) -> None:
         self.scheduler.start()
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
         self.scheduler.stop()
         self.broker.close()
         self.engine.dispose()
+        return True
+
+
+EXIT_STUCK = 70  # user code could not be stopped: a supervisor restarts the process
 
 
 def _run_until_signalled(process: WorkerProcess | SchedulerProcess, what: str) -> None:
-    done = threading.Event()
-
     def _on_signal(signum, _frame):
         log.info("signal %s: draining", signum)
-        done.set()
+        process.done.set()
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     process.start()
     log.info("%s ready", what)
-    done.wait()
-    process.stop()
+    process.done.wait()
+    if not process.stop():
+        # A thread is stuck in user code: the interpreter would wait for it forever at exit.
+        log.error("%s exits with status %d; its stuck objects go to other workers", what, EXIT_STUCK)
+        logging.shutdown()
+        os._exit(EXIT_STUCK)
 
 
 def run_worker(settings: Settings) -> None:

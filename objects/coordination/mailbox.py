@@ -8,7 +8,7 @@ committed; only then does complete.lua publish the outcomes and pop them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import redis
@@ -72,6 +72,7 @@ class Mailbox:
         self.config = config
         self._enqueue = client.register_script(scripts.source("enqueue"))
         self._claim = client.register_script(scripts.source("claim"))
+        self._hand_back = client.register_script(scripts.source("handback"))
         self._complete = client.register_script(scripts.source("complete"))
 
     def enqueue(self, call: Call) -> Enqueued:
@@ -81,12 +82,16 @@ class Mailbox:
     def claim(self, object_id: str, lease_value: str, batch_size: int) -> list[Call] | None:
         """The next calls in order, or None if the lease is no longer ours."""
         k = self.config.keys
-        entries = self._claim(
-            keys=[k.mailbox(object_id), k.lease(object_id)], args=[lease_value, batch_size, k.call("")]
-        )
-        if entries is None:
+        reply = self._claim(keys=[k.mailbox(object_id), k.lease(object_id)], args=[lease_value, batch_size, k.call("")])
+        if reply is None:
             return None
-        return [decode_entry(e) for e in entries]
+        entries, crashes = reply
+        return [replace(decode_entry(e), crashes=int(n)) for e, n in zip(entries, crashes, strict=True)]
+
+    def hand_back(self, calls: Sequence[Call]) -> None:
+        """Claimed calls whose batch failed while this worker lived: queued again, not counted as crashes."""
+        if calls:
+            self._hand_back(keys=[self.config.keys.call(c.call_id) for c in calls])
 
     def complete(self, object_id: str, lease_value: str, calls: Sequence[Call], outcomes: Sequence[Outcome]) -> int:
         """Publish outcomes and pop the batch; -1 if the lease was lost, else calls still queued."""

@@ -37,6 +37,7 @@ from solo.objects.errors import OwnershipLost, SchemaTooNew, SoloError, StartFai
 from solo.objects.registry import ClassRegistry
 from solo.objects.remote import Transport
 from solo.objects.runtime.instance import ObjectInstance
+from solo.objects.runtime.time_limit import CallTimer
 from solo.objects.settings import Settings
 from solo.objects.state.catalog import Catalog
 from solo.objects.state.store import StateStore
@@ -62,6 +63,7 @@ class Services:
     transport: Transport  # sends, and calls that wait on other objects
     data_dir: Path  # this worker's own directory
     clock_ms: Callable[[], int]  # the objects' clock: alarms and call records
+    timer: CallTimer  # the call time limit, watched by the host's thread
 
     def in_dir(self, data_dir: Path) -> Services:
         return replace(self, data_dir=data_dir)
@@ -87,6 +89,7 @@ class Activation:
         self.services = services
         self.instance: ObjectInstance | None = None
         self.epoch = 0
+        self.claimed: list[Call] = []  # the batch in hand: claimed, not yet completed
         self._make_room = make_room  # before the object's file is opened or used (the host's open-file bound)
 
     # -- one batch -------------------------------------------------------------
@@ -102,6 +105,7 @@ class Activation:
             return Stop("lease lost")
         if not calls:
             return None
+        self.claimed = calls
         if self.instance is None:
             stop = self._hydrate(calls)
             if stop is not None:
@@ -116,9 +120,18 @@ class Activation:
             # takes the queued calls.
             return Stop(str(exc), release="drain")
         remaining = self._release(result, calls)
+        self.claimed = []
         if remaining == LOST:
             return Stop("lease lost before publishing")
         return remaining
+
+    def hand_back(self) -> None:
+        """The batch in hand failed and this worker lives on: its calls are not crashes (mailbox.hand_back)."""
+        claimed, self.claimed = self.claimed, []
+        try:
+            self.services.mailbox.hand_back(claimed)
+        except redis.RedisError:
+            log.warning("could not hand back %d calls of %s; each counts as one crash", len(claimed), self.object_id)
 
     def _release(self, result: BatchResult, calls: Sequence[Call] = ()) -> int:
         """Committed and shipped: send, announce, then publish `calls`' outcomes (in that order)."""
@@ -182,6 +195,8 @@ class Activation:
             namespace=s.settings.namespace,
             transport=s.transport,
             call_timeout_s=s.settings.call_timeout_s,
+            timer=s.timer,
+            poison_after=s.settings.poison_after,
         )
         self._make_room()
         try:
@@ -206,6 +221,7 @@ class Activation:
         """Answer a batch that cannot run at all, then let the object go."""
         outcomes = [Outcome.failure(c.call_id, error.code, error.message, type_=type(error).__name__) for c in calls]
         self.services.mailbox.complete(self.object_id, self.lease, calls, outcomes)
+        self.claimed = []
         return Stop(error.message, release="drain")
 
     # -- between batches and at the end ----------------------------------------

@@ -8,20 +8,30 @@ the unit tests exercise directly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from solo.objects.alarms import ALARM, ALARMS_DDL, FIRE_METHOD, Alarms, Fire, read_rows
 from solo.objects.calls import BatchResult, Call, Outcome
 from solo.objects.context import ObjectContext, wall_clock_ms
 from solo.objects.definition import DurableObject
-from solo.objects.errors import OwnershipLost, RemoteCallError, SchemaTooNew, SoloError, StartFailed, UserError
+from solo.objects.errors import (
+    CallInterrupted,
+    OwnershipLost,
+    RemoteCallError,
+    SchemaTooNew,
+    SoloError,
+    StartFailed,
+    UserError,
+)
 from solo.objects.registry import registry
 from solo.objects.remote import CallScope, ObjectDirectory, Transport, cycle_error
+from solo.objects.runtime.time_limit import CallTimer, Running
 from solo.objects.shared import NoSharedDatabase, SharedDatabase
 from solo.objects.sql import SqlHandle, UserCodeGuard, split_statements
 from solo.objects.state.alarm_index import IndexUpdate
@@ -46,6 +56,8 @@ _INTERNAL_DDL = (
     ALARMS_DDL,
 )
 _PRUNE_EVERY_BATCHES = 1000
+DEFAULT_CALL_TIME_LIMIT_S = 30.0
+PROGRESS_HANDLER_STEPS = 1000  # SQLite VM steps between looks at the running call's deadline
 
 # solo's own transaction statements carry a tag that no user statement has. The guard
 # (sql.UserCodeGuard) sees a statement only when it is prepared, and sqlite3 reuses prepared
@@ -87,6 +99,8 @@ class ObjectInstance:
         namespace: str = "default",
         transport: Transport | None = None,
         call_timeout_s: float = 30.0,
+        timer: CallTimer | None = None,
+        poison_after: int = 0,
     ) -> None:
         self.cls = cls
         self.object_id = object_id
@@ -96,6 +110,10 @@ class ObjectInstance:
         self.call_retention_ms = call_retention_ms
         self.clock_ms = clock_ms
         self._guard = UserCodeGuard()
+        # Without a worker's timer (and its watchdog thread) only SQL statements are interrupted.
+        self._timer = timer or CallTimer(DEFAULT_CALL_TIME_LIMIT_S)
+        self._running: Running | None = None  # the limit of the user code now running
+        self.poison_after = poison_after  # a call whose workers died or hung this often is not run (0: never)
         self._conn: sqlite3.Connection | None = None
         self._user: DurableObject | None = None
         self._batches = 0
@@ -143,11 +161,8 @@ class ObjectInstance:
             user = self.cls.__new__(self.cls)
             user._solo_ctx = self._context()
             # Calls made by on_start() get ids derived from this activation: its sends commit with it.
-            self._scope = CallScope(f"start\x00{self.object_id}\x00{self.epoch}", [self.ref], self._record_send)
-            try:
-                self._transaction(user.on_start, what="on_start()")
-            finally:
-                self._scope = None
+            scope = CallScope(f"start\x00{self.object_id}\x00{self.epoch}", [self.ref], self._record_send)
+            self._transaction(user.on_start, what="on_start()", scope=scope)
             if self.shipper is not None:
                 self.shipper.deferred = False
                 self.shipper.after_commit(self._conn, self._index_writes(), self._take_shared())
@@ -239,6 +254,8 @@ class ObjectInstance:
         recorded = conn.execute("SELECT payload FROM _solo_calls WHERE call_id = ?", (call.call_id,)).fetchone()
         if recorded is not None:
             return Outcome.from_payload(recorded[0])
+        if self.poison_after and call.crashes >= self.poison_after:
+            return self._record(conn, call, self._poisoned(call))
         conn.execute(_SAVEPOINT)
         scope = CallScope(call.call_id, [*call.chain, self.ref], self._record_send)
         fire: Fire | None = None
@@ -267,11 +284,29 @@ class ObjectInstance:
         conn.execute(_RELEASE_SAVEPOINT)
         if is_fire:
             return outcome  # a fire runs at most once per occurrence because of its alarm's row
+        return self._record(conn, call, outcome)
+
+    def _record(self, conn: sqlite3.Connection, call: Call, outcome: Outcome) -> Outcome:
+        """Exactly once: the outcome commits with the call's effects; a repeat of the call gets it back."""
         conn.execute(
             "INSERT INTO _solo_calls (call_id, payload, finished_ms) VALUES (?, ?, ?)",
             (call.call_id, outcome.payload(), self.clock_ms()),
         )
         return outcome
+
+    def _poisoned(self, call: Call) -> Outcome:
+        log.error(
+            "%s.%s (call %s) is poisoned: its worker died or hung %d times running it; not run again",
+            self.ref,
+            call.method,
+            call.call_id,
+            call.crashes,
+        )
+        message = (
+            f"{self.ref}.{call.method} was not run: a worker died or hung {call.crashes} times while running it"
+            " (SOLO_POISON_AFTER)"
+        )
+        return Outcome.failure(call.call_id, "poisoned", message)
 
     def _invoke(self, call: Call, scope: CallScope) -> Outcome:
         spec = self.cls.__solo_methods__.get(call.method)
@@ -286,7 +321,7 @@ class ObjectInstance:
             kwargs = spec.bind(call.args)
         except SoloError as exc:
             return Outcome.failure(call.call_id, exc.code, exc.message, type_=type(exc).__name__)
-        outcome = self._run_user(call.call_id, scope, lambda: getattr(self._user, call.method)(**kwargs))
+        outcome = self._run_user(call.call_id, scope, lambda: getattr(self._user, call.method)(**kwargs), call.method)
         if not outcome.ok:
             return outcome
         result = outcome.result
@@ -307,9 +342,10 @@ class ObjectInstance:
             return Outcome.success(call.call_id, {"fired": False})
         user = self._user
         if fire.row.name == ALARM:
-            outcome = self._run_user(call.call_id, scope, lambda: user.alarm(fire.info))
+            outcome = self._run_user(call.call_id, scope, lambda: user.alarm(fire.info), "alarm")
         else:
-            outcome = self._run_user(call.call_id, scope, lambda: getattr(user, fire.row.method)(**fire.row.kwargs))
+            method = fire.row.method
+            outcome = self._run_user(call.call_id, scope, lambda: getattr(user, method)(**fire.row.kwargs), method)
         if not outcome.ok:
             return outcome
         info = fire.info
@@ -317,25 +353,48 @@ class ObjectInstance:
             call.call_id, {"fired": True, "scheduled_ms": info.scheduled_ms, "retry_count": info.retry_count}
         )
 
-    def _run_user(self, call_id: str, scope: CallScope, body: Callable[[], object]) -> Outcome:
-        """Run user code for a call: its exceptions become the call's failure."""
+    @contextlib.contextmanager
+    def _user_code(self, what: str, scope: CallScope | None = None) -> Iterator[Running]:
+        """Around user code: its SQL is guarded, its calls out use `scope`, and it runs under the time limit."""
+        self._scope = scope
+        self._guard.user_code_running = True
         try:
-            self._scope = scope
-            self._guard.user_code_running = True
-            try:
+            with self._timer.limit(f"{self.ref}.{what}") as running:
+                self._running = running
+                try:
+                    yield running
+                finally:
+                    self._running = None
+        finally:
+            self._guard.user_code_running = False
+            self._scope = None
+
+    def _past_deadline(self) -> int:
+        """SQLite's progress handler: non-zero abandons the running statement."""
+        return 1 if self._timer.expired(self._running) else 0
+
+    def _time_limit_exceeded(self, call_id: str, what: str) -> Outcome:
+        message = f"{self.ref}.{what} ran past the call time limit ({self._timer.limit_s:g} s) and was interrupted"
+        return Outcome.failure(call_id, "time_limit_exceeded", message, type_="CallInterrupted")
+
+    def _run_user(self, call_id: str, scope: CallScope, body: Callable[[], object], what: str) -> Outcome:
+        """Run user code for a call: its exceptions become the call's failure.
+
+        A call that ran past its deadline fails with `time_limit_exceeded`, however it
+        ended: interrupted, failing on an interrupted SQL statement, or returning late.
+        """
+        running: Running | None = None
+        try:
+            with self._user_code(what, scope) as running:
                 result = body()
-            finally:
-                self._guard.user_code_running = False
-                self._scope = None
-        except UserError as exc:
-            return Outcome.failure(call_id, exc.code, exc.message, status=exc.status, type_="UserError")
-        except RemoteCallError as exc:  # uncaught: this call fails as the remote one did
-            return Outcome.failure(call_id, exc.code, exc.message, status=exc.status, type_=type(exc).__name__)
-        except SoloError as exc:
-            return Outcome.failure(call_id, exc.code, exc.message, type_=type(exc).__name__)
+            outcome = Outcome.success(call_id, result)
+        except CallInterrupted:
+            return self._time_limit_exceeded(call_id, what)
         except Exception as exc:
-            return Outcome.failure(call_id, "method_error", str(exc), type_=type(exc).__name__)
-        return Outcome.success(call_id, result)
+            outcome = _failure(call_id, exc)
+        if self._timer.expired(running):
+            return self._time_limit_exceeded(call_id, what)
+        return outcome
 
     # -- alarms ----------------------------------------------------------------
 
@@ -405,6 +464,7 @@ class ObjectInstance:
     def _open(self) -> None:
         conn = open_connection(self.path)
         conn.set_authorizer(self._guard)
+        conn.set_progress_handler(self._past_deadline, PROGRESS_HANDLER_STEPS)
         self._conn = conn
         self.alarms.conn = conn
 
@@ -512,17 +572,22 @@ class ObjectInstance:
                 ) from exc
             self._commit(conn)
 
-    def _transaction(self, body: Callable[[], object], *, what: str) -> None:
+    def _transaction(self, body: Callable[[], object], *, what: str, scope: CallScope) -> None:
+        """Run user code outside any call (on_start) in a transaction of its own."""
         conn = self._conn
         assert conn is not None
         conn.execute(_BEGIN)
         try:
             self._check_epoch(conn)
-            self._guard.user_code_running = True
-            try:
+            with self._user_code(what, scope) as running:
                 body()
-            finally:
-                self._guard.user_code_running = False
+            if self._timer.expired(running):
+                raise CallInterrupted
+        except CallInterrupted:
+            self._rollback(conn)
+            if self.shared is not None:
+                self.shared.abort()
+            raise StartFailed(f"{self.ref}.{what} ran past the call time limit ({self._timer.limit_s:g} s)") from None
         except OwnershipLost:
             self._rollback(conn)
             raise
@@ -541,6 +606,17 @@ class ObjectInstance:
             return self.path.stat().st_size
         except FileNotFoundError:
             return 0
+
+
+def _failure(call_id: str, exc: Exception) -> Outcome:
+    """The outcome of a call whose user code raised `exc`."""
+    if isinstance(exc, UserError):
+        return Outcome.failure(call_id, exc.code, exc.message, status=exc.status, type_="UserError")
+    if isinstance(exc, RemoteCallError):  # uncaught: this call fails as the remote one did
+        return Outcome.failure(call_id, exc.code, exc.message, status=exc.status, type_=type(exc).__name__)
+    if isinstance(exc, SoloError):
+        return Outcome.failure(call_id, exc.code, exc.message, type_=type(exc).__name__)
+    return Outcome.failure(call_id, "method_error", str(exc), type_=type(exc).__name__)
 
 
 def recorded_outcomes(path: Path) -> dict[str, Outcome]:

@@ -22,6 +22,7 @@ from solo.objects.coordination.mailbox import Mailbox, MailboxConfig
 from solo.objects.naming import object_id
 from solo.objects.registry import registry
 from solo.objects.runtime.activation import Activation, Services, Stop
+from solo.objects.runtime.time_limit import CallTimer
 from solo.objects.settings import Settings
 from solo.objects.state.catalog import Catalog
 from solo.objects.state.migrate import upgrade
@@ -112,6 +113,7 @@ class World:
             transport=self.transport,
             data_dir=tmp_path / "objects",
             clock_ms=lambda: self.clock_ms,
+            timer=CallTimer(settings.call_time_limit_s),
         )
 
     def activation(self, name: str) -> Activation:

@@ -193,8 +193,35 @@ def test_claim_returns_calls_in_order_up_to_the_batch_size_and_marks_them_runnin
     assert [record(redis_client, keys, c.call_id)["status"] for c in calls] == ["running"] * 3 + ["queued"] * 2
     assert mailbox.depth(oid) == 5  # claimed calls stay until their batch completes
 
-    assert mailbox.claim(oid, value, 3) == calls[:3]  # claiming again (a retry) sees the same head
-    assert mailbox.claim(oid, value, 100) == calls
+    mailbox.hand_back(claimed)  # the batch failed and its worker lives on
+    assert mailbox.claim(oid, value, 3) == calls[:3]  # a retry sees the same head
+    mailbox.hand_back(calls[:3])
+    everything = mailbox.claim(oid, value, 100)
+    assert everything == calls and [c.crashes for c in everything] == [0] * 5  # handed back: no crash
+
+
+def test_a_call_claimed_again_without_completion_or_hand_back_counts_a_crash_and_is_claimed_alone(
+    mailbox, leases, redis_client, keys
+):
+    # Given: a batch claimed by a worker that then died (never completed, never handed back)
+    oid, value = new_object(), lease_value("w")
+    calls = [make_call(oid, by=i) for i in range(4)]
+    for c in calls:
+        mailbox.enqueue(c)
+    assert leases.acquire(oid, value)
+    assert [c.crashes for c in mailbox.claim(oid, value, 10)] == [0, 0, 0, 0]
+
+    # When: the next owner claims: the head comes alone, with one crash counted
+    (head,) = mailbox.claim(oid, value, 10)
+    assert head == calls[0] and head.crashes == 1
+    (again,) = mailbox.claim(oid, value, 10)
+    assert again.crashes == 2
+    assert record(redis_client, keys, calls[0].call_id)["crashes"] == "2"
+
+    # Then: once the head completes, the others (claimed once before) come one by one too
+    assert mailbox.complete(oid, value, [head], [Outcome.success(head.call_id, 1)]) == 3
+    (second,) = mailbox.claim(oid, value, 10)
+    assert second == calls[1] and second.crashes == 1
 
 
 def test_claim_on_an_empty_mailbox_returns_an_empty_list(mailbox, leases):
