@@ -140,8 +140,14 @@ class Api:
                 "created_at": info.created_at.isoformat(),
                 "last_active_at": info.last_active_at.isoformat(),
                 "alarms": await self.alarms.of_object(address.object_id),
+                "poisoned_calls": await self.mailbox.poisoned(address.object_id),
             }
         )
+
+    async def purge_mailbox(self, request: Request) -> JSONResponse:
+        address = self.calls.address(request.path_params["class_name"], request.path_params["name"])
+        purged = await self.mailbox.purge(address.object_id, f"purged from {address.ref}'s mailbox by an operator")
+        return JSONResponse({"purged": purged})
 
     async def healthz(self, request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -173,6 +179,7 @@ class Api:
             Route("/v1/objects/{class_name}/{name}/restore", operations.restore, methods=["POST"]),
             Route("/v1/objects/{class_name}/{name}/export", operations.export, methods=["GET"]),
             Route("/v1/objects/{class_name}/{name}/import", operations.import_, methods=["PUT"]),
+            Route("/v1/objects/{class_name}/{name}/mailbox", self.purge_mailbox, methods=["DELETE"]),
             Route("/v1/objects/{class_name}/{name}/{method}", self.call_method, methods=["POST"]),
             Route("/v1/objects/{class_name}/{name}", self.get_object, methods=["GET"]),
             Route("/v1/objects/{class_name}/{name}", operations.delete, methods=["DELETE"]),

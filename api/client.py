@@ -3,8 +3,8 @@
 from solo import Client
 Client("http://127.0.0.1:8000").object("Counter", "a").increment(by=2)
 
-An ObjectRef's own methods (info, export, import_, restore, delete, call,
-call_async) take precedence over the object's @rpc methods of the same name;
+An ObjectRef's own methods (info, export, import_, restore, delete,
+purge_mailbox, call, call_async) take precedence over the object's @rpc methods of the same name;
 reach those with ``ref.call("delete", key="k")``.
 """
 
@@ -162,6 +162,10 @@ class ObjectRef:
                 return False
             raise
 
+    def purge_mailbox(self) -> int:
+        """Fail the object's queued calls with `purged` (not a batch it is running); returns how many."""
+        return _result(self._client.http.delete(f"{self._path}/mailbox"))["purged"]
+
     def __getattr__(self, method: str):
         if method.startswith("_"):
             raise AttributeError(method)
@@ -255,6 +259,9 @@ class AsyncObjectRef:
             if exc.code == "object_not_found":
                 return False
             raise
+
+    async def purge_mailbox(self) -> int:
+        return _result(await self._client.http.delete(f"{self._path}/mailbox"))["purged"]
 
     def __getattr__(self, method: str):
         if method.startswith("_"):

@@ -75,6 +75,7 @@ STATUS_BY_CODE: dict[str, int] = {
     # Outcomes of calls that solo's runtime ended (objects/runtime/instance.py)
     "time_limit_exceeded": 504,
     "poisoned": 422,
+    "purged": 410,  # the call was removed from its mailbox by an operator, unrun
 }
 
 

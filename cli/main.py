@@ -193,6 +193,8 @@ def cmd_objects(args) -> int:
                     bar.finish()
             elif args.action == "restore":
                 result = ref.restore(seq=args.seq, at=args.at)
+            elif args.action == "purge":
+                result = {"purged": ref.purge_mailbox()}
             else:
                 if not ref.delete():
                     print(
@@ -378,6 +380,7 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     point.add_argument("--at", help="an ISO-8601 time, e.g. 2024-05-01T12:00:00Z (UTC when no offset)")
     a.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the server (default 600)")
     action("delete", "remove the object's state; the next call starts empty")
+    action("purge", "fail the object's queued calls with `purged` (not a batch it is running now)")
 
     from solo.cli.bench import add_bench_command
 

@@ -23,6 +23,10 @@ class Keys:
     def lease(self, object_id: str) -> str:
         return f"{self.prefix}:obj:{{{object_id}}}:lease"
 
+    def poisoned(self, object_id: str) -> str:
+        """LIST of the object's latest poisoned calls (JSON), newest first, for operators."""
+        return f"{self.prefix}:obj:{{{object_id}}}:poisoned"
+
     # one call
     def call(self, call_id: str) -> str:
         return f"{self.prefix}:call:{call_id}"

@@ -7,9 +7,10 @@ committed; only then does complete.lua publish the outcomes and pop them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 import redis
 import redis.asyncio
@@ -19,6 +20,8 @@ from solo.objects.coordination import scripts
 from solo.objects.coordination.keys import Keys
 
 Decision = Literal["done", "owned", "pending", "dispatch"]
+
+POISONED_KEPT = 100  # poisoned calls listed per object
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,17 @@ class Mailbox:
         entries, crashes = reply
         return [replace(decode_entry(e), crashes=int(n)) for e, n in zip(entries, crashes, strict=True)]
 
+    def record_poisoned(self, object_id: str, calls: Sequence[Call], now_ms: int) -> None:
+        """Keep the latest poisoned calls where operators see them (object info)."""
+        key = self.config.keys.poisoned(object_id)
+        pipe = self._redis.pipeline(transaction=False)
+        for call in calls:
+            entry = {"call_id": call.call_id, "method": call.method, "crashes": call.crashes, "at_ms": now_ms}
+            pipe.lpush(key, json.dumps(entry))
+        pipe.ltrim(key, 0, POISONED_KEPT - 1)
+        pipe.expire(key, self.config.call_record_ttl_s)
+        pipe.execute()
+
     def hand_back(self, calls: Sequence[Call]) -> None:
         """Claimed calls whose batch failed while this worker lived: queued again, not counted as crashes."""
         if calls:
@@ -126,6 +140,7 @@ class AsyncMailbox:
         self.config = config
         self._redis = client
         self._enqueue = client.register_script(scripts.source("enqueue"))
+        self._purge = client.register_script(scripts.source("purge"))
 
     async def enqueue(self, call: Call) -> Enqueued:
         reply = await self._enqueue(keys=self.config.enqueue_keys(call), args=self.config.enqueue_args(call))
@@ -141,3 +156,18 @@ class AsyncMailbox:
 
     async def depth(self, object_id: str) -> int:
         return int(await self._redis.llen(self.config.keys.mailbox(object_id)))
+
+    async def poisoned(self, object_id: str) -> list[dict[str, Any]]:
+        """The object's latest poisoned calls, newest first."""
+        return [json.loads(raw) for raw in await self._redis.lrange(self.config.keys.poisoned(object_id), 0, -1)]
+
+    async def purge(self, object_id: str, message: str) -> int:
+        """Fail every queued call (but an owner's claimed batch) with `purged`; returns how many."""
+        k, c = self.config.keys, self.config
+        error = json.dumps({"code": "purged", "message": message})
+        return int(
+            await self._purge(
+                keys=[k.mailbox(object_id), k.lease(object_id)],
+                args=[k.call(""), c.call_record_ttl_s, c.reply_ttl_ms, error],
+            )
+        )

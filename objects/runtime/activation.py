@@ -121,9 +121,18 @@ class Activation:
             return Stop(str(exc), release="drain")
         remaining = self._release(result, calls)
         self.claimed = []
+        self._report_poisoned(calls, result.outcomes)
         if remaining == LOST:
             return Stop("lease lost before publishing")
         return remaining
+
+    def _report_poisoned(self, calls: Sequence[Call], outcomes: Sequence[Outcome]) -> None:
+        poisoned = [c for c, o in zip(calls, outcomes, strict=True) if (o.error or {}).get("code") == "poisoned"]
+        if poisoned:
+            try:
+                self.services.mailbox.record_poisoned(self.object_id, poisoned, self.services.clock_ms())
+            except redis.RedisError:
+                log.warning("could not list %d poisoned calls of %s for operators", len(poisoned), self.object_id)
 
     def hand_back(self) -> None:
         """The batch in hand failed and this worker lives on: its calls are not crashes (mailbox.hand_back)."""

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import threading
 import uuid
 
 import httpx
 import pytest
+import redis
 
+from solo.objects.coordination.keys import Keys
+from solo.objects.naming import object_id
 from tests.e2e.conftest import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -120,6 +124,8 @@ def test_a_call_that_keeps_killing_its_worker_is_poisoned_and_the_object_serves_
     # Then: it killed exactly three workers, was failed as poisoned, and the call behind it ran
     assert deaths == 3
     assert call_status(http, killer)["error"]["code"] == "poisoned"
+    (listed,) = http.get(path).json()["poisoned_calls"]  # operators see it
+    assert (listed["call_id"], listed["method"], listed["crashes"]) == (killer, "kill_worker", 3)
     wait_until(lambda: _finished(http, behind), 30, "the call queued behind it")
     assert call_status(http, behind)["result"] == 1
     assert http.post(f"{path}/mark", json={"note": "later"}).json()["result"] == 2
@@ -127,3 +133,30 @@ def test_a_call_that_keeps_killing_its_worker_is_poisoned_and_the_object_serves_
 
 def _finished(http: httpx.Client, call_id: str) -> bool:
     return call_status(http, call_id)["status"] in ("done", "failed")
+
+
+def test_an_operator_purges_a_mailbox_and_waiting_callers_are_told(cluster, cluster_env):
+    # Given: calls queued to an object while no worker runs, one caller waiting on its answer
+    cluster.start_api()
+    http = httpx.Client(base_url=cluster.url, timeout=60)
+    hazard = name()
+    path = f"/v1/objects/Hazard/{hazard}"
+    mailbox = Keys(cluster_env["SOLO_KEY_PREFIX"]).mailbox(object_id(cluster_env["SOLO_NAMESPACE"], "Hazard", hazard))
+    redis_client = redis.Redis.from_url(cluster_env["REDIS_URL"])
+    queued = [submit(http, f"{path}/kill_worker") for _ in range(2)]
+    waiting: dict = {}
+    caller = threading.Thread(target=lambda: waiting.update(r=http.post(f"{path}/mark", json={"note": "w"})))
+    caller.start()
+    wait_until(lambda: redis_client.llen(mailbox) == 3, 30, "three queued calls")
+
+    # When: an operator purges the mailbox
+    response = http.delete(f"{path}/mailbox")
+
+    # Then: every queued call failed unrun, the waiting caller got 410 purged, and the object serves
+    assert response.status_code == 200, response.text
+    assert response.json() == {"purged": 3}
+    caller.join(timeout=30)
+    assert waiting["r"].status_code == 410 and waiting["r"].json()["error"]["code"] == "purged"
+    assert all(call_status(http, c)["error"]["code"] == "purged" for c in queued)
+    cluster.start_worker()
+    assert http.post(f"{path}/mark", json={"note": "after"}).json()["result"] == 1  # the purged ones never ran

@@ -1,5 +1,6 @@
 """The mailbox and lease Lua scripts, on fakeredis and on the real Redis (the `redis_client` fixture)."""
 
+import asyncio
 import json
 import uuid
 
@@ -8,7 +9,7 @@ import pytest
 from solo.objects.calls import Call, Outcome
 from solo.objects.coordination.keys import Keys
 from solo.objects.coordination.leases import KEPT, LOST, RELEASED, RELEASED_WITH_CALLS, Leases, lease_value, owner_of
-from solo.objects.coordination.mailbox import Mailbox, MailboxConfig, decode_entry, encode_entry
+from solo.objects.coordination.mailbox import AsyncMailbox, Mailbox, MailboxConfig, decode_entry, encode_entry
 
 GRACE_MS = 60_000  # long enough that no test ever sees a grace period end by itself
 LEASE_TTL_MS = 30_000
@@ -445,3 +446,26 @@ def test_release_backoff_gives_up_the_lease_but_makes_queued_calls_due_only_afte
     assert mailbox.depth(oid) == 1
     assert oid not in leases.overdue()
     assert live_score(redis_client, keys, oid) > 0
+
+
+def test_purge_fails_queued_calls_but_keeps_the_batch_an_owner_is_running(
+    mailbox, leases, redis_client, async_redis_client, keys
+):
+    # Given: four calls, the first two claimed by the owner, the third with a waiting caller
+    oid, value = new_object(), lease_value("w")
+    calls = [make_call(oid, by=i) for i in range(4)]
+    calls[2] = make_call(oid, reply_to=keys.replies("api-1"), by=2)
+    for c in calls:
+        mailbox.enqueue(c)
+    assert leases.acquire(oid, value)
+    assert mailbox.claim(oid, value, 2) == calls[:2]
+
+    # When: an operator purges the mailbox
+    purged = asyncio.run(AsyncMailbox(async_redis_client, mailbox.config).purge(oid, "by the test"))
+
+    # Then: the queued two failed with `purged`, the waiting caller was told, the claimed batch stays
+    assert purged == 2
+    assert [record(redis_client, keys, c.call_id)["status"] for c in calls] == ["running"] * 2 + ["failed"] * 2
+    (told,) = redis_client.lrange(keys.replies("api-1"), 0, -1)
+    assert Outcome.from_payload(told).error == {"code": "purged", "message": "by the test"}
+    assert mailbox.complete(oid, value, calls[:2], [Outcome.success(c.call_id, 0) for c in calls[:2]]) == 0
