@@ -125,9 +125,8 @@ def make_engine(url: str, *, connections: int = 10) -> Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30})
 
         @sa.event.listens_for(engine, "connect")
-        def _wal(
-            dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry
-        ) -> None:  # readers and the writer must not block each other
+        def _wal(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+            # readers and the writer must not block each other
             dbapi_connection.execute("PRAGMA journal_mode=WAL")
             dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
