@@ -15,7 +15,9 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from solo.objects.alarms import ALARM, ALARMS_DDL, FIRE_METHOD, Alarms, Fire, read_rows
+from sqlalchemy.engine import Connection
+
+from solo.objects.alarms import ALARM, ALARMS_DDL, FIRE_METHOD, AlarmRow, Alarms, Fire, read_rows
 from solo.objects.calls import BatchResult, Call, Outcome
 from solo.objects.context import ObjectContext, wall_clock_ms
 from solo.objects.definition import DurableObject
@@ -149,6 +151,7 @@ class ObjectInstance:
             finally:
                 self._scope = None
             if self.shipper is not None:
+                assert self._conn is not None
                 self.shipper.deferred = False
                 self.shipper.after_commit(self._conn, self._index_writes(), self._take_shared())
                 # The shared index already matches the durable state (both move in one transaction),
@@ -306,8 +309,8 @@ class ObjectInstance:
         if fire is None:  # no longer due (replaced, deleted, already fired) or a skipped missed occurrence
             return Outcome.success(call.call_id, {"fired": False})
         user = self._user
-        if fire.row.name == ALARM:
-            outcome = self._run_user(call.call_id, scope, lambda: user.alarm(fire.info))
+        if fire.row.name == ALARM:  # alarm(self, info) is the user class's own: DurableObject has none
+            outcome = self._run_user(call.call_id, scope, lambda: getattr(user, "alarm")(fire.info))  # noqa: B009
         else:
             outcome = self._run_user(call.call_id, scope, lambda: getattr(user, fire.row.method)(**fire.row.kwargs))
         if not outcome.ok:
@@ -339,7 +342,7 @@ class ObjectInstance:
 
     # -- alarms ----------------------------------------------------------------
 
-    def alarm_rows(self) -> list:
+    def alarm_rows(self) -> list[AlarmRow]:
         """Every alarm row of this object (for tests and diagnostics)."""
         assert self._conn is not None
         return read_rows(self._conn)
@@ -442,7 +445,7 @@ class ObjectInstance:
         else:
             self.shipper.after_commit(conn, self._index_writes(), self._take_shared())
 
-    def _take_shared(self):
+    def _take_shared(self) -> Connection | None:
         return self.shared.take() if self.shared is not None else None
 
     @staticmethod
