@@ -24,7 +24,7 @@ from solo.api.client import AsyncClient, Client
 from solo.cli.main import ProgressBar
 from solo.cli.main import main as solo
 from tests.harness import InProcessSystem
-from tests.integration.test_client import serving
+from tests.contract.test_client import serving
 
 OCTET = {"Content-Type": "application/octet-stream"}
 
