@@ -1,4 +1,7 @@
-"""The mailbox and lease Lua scripts, on fakeredis and on the real Redis (the `redis_client` fixture)."""
+"""The mailbox and lease Lua scripts, on fakeredis and on the real Redis (the `redis_client` fixture).
+
+Mailbox entries and lease values themselves, which need no Redis, are in tests/unit/test_mailbox_and_leases.py.
+"""
 
 import json
 import uuid
@@ -7,7 +10,7 @@ import pytest
 
 from solo.objects.calls import Call, Outcome
 from solo.objects.coordination.keys import Keys
-from solo.objects.coordination.leases import KEPT, LOST, RELEASED, RELEASED_WITH_CALLS, Leases, lease_value, owner_of
+from solo.objects.coordination.leases import KEPT, LOST, RELEASED, RELEASED_WITH_CALLS, Leases, lease_value
 from solo.objects.coordination.mailbox import Mailbox, MailboxConfig, decode_entry, encode_entry
 
 GRACE_MS = 60_000  # long enough that no test ever sees a grace period end by itself
@@ -76,17 +79,6 @@ def redis_now_ms(redis_client) -> int:
 def make_overdue(redis_client, keys, object_id) -> None:
     """Pretend the object's deadline in the live index passed long ago (instead of sleeping)."""
     redis_client.zadd(keys.live, {object_id: 1})
-
-
-# -- entries ----------------------------------------------------------------------
-
-
-def test_a_mailbox_entry_round_trips_a_call_and_starts_with_its_id():
-    call = make_call(new_object(), by=2, reply_to="r")
-    entry = encode_entry(call)
-    assert entry.startswith(call.call_id + " ")
-    assert decode_entry(entry) == call
-    assert decode_entry(entry.encode()) == call
 
 
 # -- enqueue ------------------------------------------------------------------------
@@ -258,13 +250,6 @@ def test_complete_with_a_lease_that_is_not_ours_returns_minus_one_and_publishes_
 
 
 # -- leases ------------------------------------------------------------------------------
-
-
-def test_lease_values_name_their_owner_and_are_unique():
-    a, b = lease_value("host-1"), lease_value("host-1")
-    assert a != b
-    assert owner_of(a) == owner_of(b.encode()) == "host-1"
-    assert owner_of(None) is None
 
 
 def test_acquire_is_exclusive_and_indexes_the_object_as_live(leases, redis_client, keys):
