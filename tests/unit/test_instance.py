@@ -187,6 +187,8 @@ def test_a_file_with_more_migrations_than_the_class_knows_raises_schema_too_new(
     assert meta(first.path, "schema_version") == 2
     with pytest.raises(RuntimeError):
         stale.run_batch([call(stale, "anything")])
+
+
 def test_a_failing_migration_raises_start_failed_and_leaves_no_part_of_it_applied(open_instance):
     broken = define(
         "BadMigration",
