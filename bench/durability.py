@@ -47,7 +47,9 @@ def activate(catalog: Catalog, store: StateStore, directory: Path, name: str) ->
 
 
 def call(instance: ObjectInstance, method: str, **args):
-    (outcome,) = instance.run_batch([Call(new_call_id(), instance.object_id, "Bulky", instance.name, method, args)]).outcomes
+    (outcome,) = instance.run_batch(
+        [Call(new_call_id(), instance.object_id, "Bulky", instance.name, method, args)]
+    ).outcomes
     assert outcome.ok, outcome.error
     return outcome.result
 
