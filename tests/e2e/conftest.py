@@ -51,15 +51,21 @@ def wait_until(predicate, timeout_s: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture
-def own_redis(tmp_path):
-    """A Redis server of this test's own, without persistence, that the test may kill and restart."""
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    """The redis-server program, for tests that start Redis servers of their own (a process: e2e)."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not installed (scripts/services.sh installs it)")
+    return binary
+
+
+@pytest.fixture
+def own_redis(redis_server, tmp_path):
+    """A Redis server of this test's own, without persistence, that the test may kill and restart."""
     port = free_port()
     args = [
-        binary,
+        redis_server,
         "--port",
         str(port),
         "--bind",

@@ -9,17 +9,11 @@ must reject.
 
 from __future__ import annotations
 
-import shutil
-
-import pytest
-
 from bench.chaos import ChaosConfig, describe, run
 
 
-@pytest.mark.e2e
-def test_chaos_loses_nothing_applies_nothing_twice_and_no_commits_overlap(postgres_url):
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is not installed (scripts/services.sh installs it)")
+def test_chaos_loses_nothing_applies_nothing_twice_and_no_commits_overlap(postgres_url, redis_server):
+    # (redis_server: the run restarts a Redis of its own, bench/private_redis.py, which finds the same program)
     config = ChaosConfig(seconds=60, workers=3, objects=30, clients=12, kill_every_s=5, pause_every_s=15, replays=200)
 
     result = run(config, database_url=postgres_url)

@@ -8,15 +8,12 @@ import time
 import uuid
 
 import httpx
-import pytest
 import sqlalchemy as sa
 
 from solo.objects.naming import object_id
 from solo.objects.state.catalog import Catalog
 from solo.objects.state.schema import make_engine
 from tests.e2e.conftest import wait_until
-
-pytestmark = pytest.mark.e2e
 
 
 def history(env: dict[str, str], class_name: str, name: str):

@@ -6,13 +6,10 @@ import asyncio
 import json
 import uuid
 
-import pytest
 import redis
 
 from bench.loadgen import post_each
 from solo.objects.coordination.keys import Keys
-
-pytestmark = pytest.mark.e2e
 
 
 def test_one_worker_keeps_ten_thousand_objects_active(cluster, key_prefix, real_redis_url):

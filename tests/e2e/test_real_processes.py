@@ -9,9 +9,6 @@ import uuid
 from collections import Counter as Tally
 
 import httpx
-import pytest
-
-pytestmark = pytest.mark.e2e
 
 
 async def _post_all(url: str, requests: list[tuple[str, dict]], concurrency: int, timeout_s: float = 60):
