@@ -14,6 +14,9 @@ import time
 import pytest
 import redis
 
+from solo.objects.naming import object_id
+from solo.objects.state.catalog import Activation, Catalog
+from solo.objects.state.schema import make_engine
 from solo.testing.cluster import Cluster, free_port, process_env
 from tests import REPO
 from tests.conftest import delete_prefix
@@ -42,13 +45,23 @@ def cluster(cluster_env, tmp_path, key_prefix, real_redis_url):
     client.close()
 
 
-def wait_until(predicate, timeout_s: float, what: str) -> None:
+def wait_until(predicate, timeout_s: float, what: str):
+    """The first true value `predicate()` returns, polled until `timeout_s` have passed."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if predicate():
-            return
+        if value := predicate():
+            return value
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def history(env: dict[str, str], class_name: str, name: str) -> list[Activation]:
+    """An object's activations (epoch, worker, start, stop), from the shared database of `env`."""
+    engine = make_engine(env["DATABASE_URL"])
+    try:
+        return Catalog(engine).history(object_id(env["SOLO_NAMESPACE"], class_name, name))
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")

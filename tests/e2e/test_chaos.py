@@ -2,9 +2,9 @@
 
 The harness and the reasoning behind each check are in bench/chaos.py; the
 end-to-end test asserts the checker's verdicts only (no timing), and that the
-faults were really injected. `make chaos` runs the same for ten minutes.
-tests/unit/test_chaos_check.py shows that each check fails on the history it
-must reject.
+faults were really injected, each while increments were in flight. `make chaos`
+runs the same for ten minutes. tests/unit/test_chaos_check.py shows that each
+check fails on the history it must reject.
 """
 
 from __future__ import annotations
@@ -25,3 +25,8 @@ def test_chaos_loses_nothing_applies_nothing_twice_and_no_commits_overlap(postgr
     assert result.faults["kill -9"] >= 3
     assert result.faults["SIGSTOP"] >= 1
     assert result.faults["redis restart"] == 1
+    # and each fault hit increments in flight: sent before it (a fault's time is noted once it is done)
+    # and not acknowledged by then
+    for kind in ("kill -9", "SIGSTOP", "redis restart"):
+        for at in result.fault_times[kind]:
+            assert any(op.sent < at and (op.acked is None or op.acked > at) for op in result.ops), (kind, at)
