@@ -2,7 +2,8 @@
 #
 #   make run       the whole system with embedded services (no Redis or Postgres needed)
 #   make services  make sure Redis and PostgreSQL are reachable for the tests
-#   make test      the whole test suite (needs the services above; make sets them up)
+#   make test      the whole test suite: unit, integration and e2e tiers (needs the services above; make sets them up)
+#   make test-fast the unit tier only (pytest -m unit): no services, well under a minute
 #   make lint      ruff check + ruff format --check
 #   make typecheck mypy over the solo package, strict on solo.objects (scripts/typecheck.py)
 #   make check     lint + typecheck + test
@@ -17,7 +18,7 @@ STAMP := $(VENV)/.solo-installed
 SOURCES := solo objects api workers cli examples tests bench alembic scripts
 PYTEST_ARGS ?=
 
-.PHONY: venv run services test lint typecheck check bench chaos
+.PHONY: venv run services test test-fast lint typecheck check bench chaos
 
 # Internal: create .venv if missing; (re)install when pyproject.toml is newer than the stamp.
 venv: $(STAMP)
@@ -40,6 +41,10 @@ services:
 
 test: venv services
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# No `services`: unit tests run on fakeredis and SQLite.
+test-fast: venv
+	$(BIN)/pytest -m unit $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check $(SOURCES)
