@@ -1,10 +1,12 @@
-# solo: make run | make test | make lint | make check
+# solo: make run | make test | make lint | make typecheck | make check
 #
 #   make run       the whole system with embedded services (no Redis or Postgres needed)
 #   make services  make sure Redis and PostgreSQL are reachable for the tests
-#   make test      the whole test suite (needs the services above; make sets them up)
+#   make test      the whole test suite: unit, integration and e2e tiers (needs the services above; make sets them up)
+#   make test-fast the unit tier only (pytest -m unit): no services, well under a minute
 #   make lint      ruff check + ruff format --check
-#   make check     lint + test
+#   make typecheck mypy over the solo package, strict on solo.objects (scripts/typecheck.py)
+#   make check     lint + typecheck + test
 #   make bench     every benchmark scenario (bench/all.py), results in bench/RESULTS.md (needs the services)
 #   make chaos     ten minutes of load under kill -9, SIGSTOP and a Redis restart, then the checker
 
@@ -13,10 +15,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.solo-installed
-SOURCES := solo objects api workers cli examples tests bench alembic
+SOURCES := solo objects api workers cli examples tests bench alembic scripts
 PYTEST_ARGS ?=
 
-.PHONY: venv run services test lint check bench chaos
+.PHONY: venv run services test test-fast lint typecheck check bench chaos
 
 # Internal: create .venv if missing; (re)install when pyproject.toml is newer than the stamp.
 venv: $(STAMP)
@@ -40,11 +42,18 @@ services:
 test: venv services
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# No `services`: unit tests run on fakeredis and SQLite.
+test-fast: venv
+	$(BIN)/pytest -m unit $(PYTEST_ARGS)
+
 lint: venv
 	$(BIN)/ruff check $(SOURCES)
 	$(BIN)/ruff format --check $(SOURCES)
 
-check: lint test
+typecheck: venv
+	$(BIN)/python scripts/typecheck.py
+
+check: lint typecheck test
 
 bench: venv services
 	$(BIN)/python -m bench.all

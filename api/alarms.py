@@ -9,6 +9,7 @@ failed) and ``limit`` (1-10000, default 1000).
 from __future__ import annotations
 
 import asyncio
+import builtins
 import datetime as dt
 from typing import Any
 
@@ -85,6 +86,6 @@ class AlarmListing:
         rows = await asyncio.to_thread(lambda: self.index.listing(**filters))
         return JSONResponse({"alarms": [present(r) for r in rows]})
 
-    async def of_object(self, object_id: str) -> list[dict[str, Any]]:
+    async def of_object(self, object_id: str) -> builtins.list[dict[str, Any]]:  # `list` is the method above
         rows = await asyncio.to_thread(lambda: self.index.listing(object_ids=[object_id]))
         return [{k: v for k, v in present(r).items() if k != "object"} for r in rows]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.requests import Request
@@ -69,6 +70,7 @@ def _check_encodable(value: Any) -> None:
         item, depth = stack.pop()
         if depth > MAX_ARGUMENT_DEPTH:
             raise InvalidArguments(f"the request body is nested deeper than {MAX_ARGUMENT_DEPTH} levels")
+        children: Iterable[Any]
         if isinstance(item, dict):
             for key in item:
                 _check_text(key)

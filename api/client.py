@@ -10,6 +10,7 @@ reach those with ``ref.call("delete", key="k")``.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
@@ -213,7 +214,7 @@ class Client:
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: builtins.object) -> None:  # `object` is the method above
         self.close()
 
 
@@ -307,5 +308,5 @@ class AsyncClient:
     async def __aenter__(self) -> AsyncClient:
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, *exc: builtins.object) -> None:  # `object` is the method above
         await self.aclose()

@@ -97,7 +97,7 @@ def outcome_error_response(error: dict[str, Any], call_id: str) -> JSONResponse:
 def status_of(exc: e.SoloError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS_BY_CLASS:
-            return STATUS_BY_CLASS[cls]  # type: ignore[index]
+            return STATUS_BY_CLASS[cls]
     return 500
 
 

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import uuid
 from collections import defaultdict
+from typing import cast
 
 import redis
 import redis.asyncio
@@ -67,8 +68,9 @@ class ReplyListener:
             if item is None:
                 continue
             batch = [item[1]]
-            # Drain what else is already there without blocking.
-            more = await self._redis.lpop(self.key, 256)
+            # Drain what else is already there without blocking. With a count, LPOP answers a list
+            # or nil (redis-py types every shape at once).
+            more = cast(list[bytes | str] | None, await self._redis.lpop(self.key, 256))
             if more:
                 batch.extend(more)
             for raw in batch:

@@ -147,6 +147,7 @@ class ChaosResult:
     refused_shipments: int
     elapsed_s: float
     ledger: list[LedgerRow] = field(default_factory=list)
+    fault_times: dict[str, list[float]] = field(default_factory=dict)  # time.monotonic() of each, by kind
 
     @property
     def ok(self) -> bool:
@@ -223,6 +224,7 @@ class Faults(threading.Thread):
         super().__init__(name="chaos-faults", daemon=True)
         self.system, self.server, self.names, self.config = system, server, names, config
         self.counts: collections.Counter = collections.Counter()
+        self.times: dict[str, list[float]] = collections.defaultdict(list)  # on the clock of the ops' times
         self.log: list[str] = []
         self.stopping = threading.Event()
         self.error: BaseException | None = None
@@ -230,6 +232,7 @@ class Faults(threading.Thread):
 
     def note(self, kind: str, what: str) -> None:
         self.counts[kind] += 1
+        self.times[kind].append(time.monotonic())
         self.log.append(f"{time.monotonic() - self._began:6.1f}s {kind}: {what}")
 
     def run(self) -> None:
@@ -432,6 +435,7 @@ def run(config: ChaosConfig, *, database_url: str | None = None) -> ChaosResult:
         refused_shipments=refused,
         elapsed_s=time.monotonic() - began,
         ledger=ledger,
+        fault_times=dict(faults.times),
     )
 
 

@@ -26,6 +26,7 @@ SCENARIOS = [
     "failover",
     "alarms",
     "scale",
+    "capacity",
     "chaos",
 ]
 RESULTS = ROOT / "bench" / "RESULTS.md"

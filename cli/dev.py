@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 from solo.objects.settings import Settings
 from solo.objects.state.migrate import upgrade
@@ -44,7 +45,7 @@ def start_embedded_redis(port: int) -> None:
     serve_in_background(embedded_redis(port))
 
 
-def _keep_open_on_error_replies(handler_class):
+def _keep_open_on_error_replies(handler_class: Any) -> type[Any]:
     """fakeredis 2.40's TCP handler closes the connection after any error reply.
 
     Its handler reads each reply through a redis-py connection, which raises

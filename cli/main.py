@@ -87,7 +87,7 @@ class ProgressBar:
         self.min_interval_s = min_interval_s
         self._drawn_at = -1.0
         self._drawn = False
-        self._last = (0, None)
+        self._last: tuple[int, int | None] = (0, None)
 
     def line(self, done: int, total: int | None) -> str:
         if total:

@@ -140,7 +140,7 @@ _COLUMNS = (
 )
 
 
-def _row(values: sqlite3.Row | tuple) -> AlarmRow:
+def _row(values: sqlite3.Row | tuple[Any, ...]) -> AlarmRow:
     name, method, kwargs, start_ms, every_ms, cron, missed, grace_ms, *rest = values
     return AlarmRow(name, method, json.loads(kwargs), Recurrence(start_ms, every_ms, cron), missed, grace_ms, *rest)
 
@@ -281,8 +281,8 @@ class Alarms:
         if not rows or rows[0].next_ms is None or rows[0].next_ms > min(due_ms, now):
             return None  # replaced, deleted, dropped, already fired, or not yet due by our clock
         row = rows[0]
+        assert row.scheduled_ms is not None
         occurrence = advance_from = row.scheduled_ms
-        assert occurrence is not None
         if row.recurrence.recurring and row.retry_count == 0 and row.missed != "catch_up":
             # Collapse every occurrence due by now into one fire (as the latest of them).
             occurrence = advance_from = row.recurrence.latest(now, occurrence)

@@ -178,7 +178,7 @@ def _rpc_functions(cls: type) -> dict[str, Any]:
     return found
 
 
-def _problems_of(cls: type) -> list[str]:
+def _problems_of(cls: type[DurableObject]) -> list[str]:
     problems: list[str] = []
     try:
         check_class_name(cls.__name__)

@@ -27,6 +27,11 @@ def to_epoch_ms(when: dt.datetime | int | float, what: str = "time") -> int:
     return int(when)
 
 
+def _cron_after(cron: str, t_ms: int) -> int:
+    """The first occurrence of `cron` strictly after `t_ms` (a cron schedule always has one)."""
+    return int(croniter(cron, t_ms / 1000).get_next(float) * 1000)
+
+
 @dataclass(frozen=True)
 class Recurrence:
     """Occurrences of a schedule: at `start_ms` only, or every `every_ms` from `start_ms`, or per `cron`."""
@@ -63,13 +68,13 @@ class Recurrence:
     def first(self) -> int:
         """The first occurrence."""
         if self.cron is not None:
-            return self.after(self.start_ms)
+            return _cron_after(self.cron, self.start_ms)
         return self.start_ms
 
     def after(self, t_ms: int) -> int | None:
         """The first occurrence strictly after `t_ms` (None for a one-shot past its time)."""
         if self.cron is not None:
-            return int(croniter(self.cron, t_ms / 1000).get_next(float) * 1000)
+            return _cron_after(self.cron, t_ms)
         if self.every_ms is None:
             return self.start_ms if self.start_ms > t_ms else None
         if t_ms < self.start_ms:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from solo.objects.errors import InvalidSettings
 
 # environment variable -> (field name, parser)
-_ENV = {
+_ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "REDIS_URL": ("redis_url", str),
     "DATABASE_URL": ("database_url", str),
     "SOLO_DATA_DIR": ("data_dir", str),

@@ -101,7 +101,7 @@ class SharedDatabase:
         return self._writer
 
 
-def _rows(result: sa.CursorResult) -> list[dict[str, Any]]:
+def _rows(result: sa.CursorResult[*tuple[Any, ...]]) -> list[dict[str, Any]]:
     return [dict(row) for row in result.mappings()] if result.returns_rows else []
 
 

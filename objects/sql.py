@@ -10,10 +10,13 @@ epoch, storage, alarms, the outbox), which only solo's code reaches, through
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+# What sqlite3 binds: a sequence for `?` placeholders, a mapping for `:name` ones.
+Parameters = Sequence[Any] | Mapping[str, Any]
 
 # Statements that would break the call's savepoint, the batch commit or the WAL layout.
 _DENIED_ACTIONS = {sqlite3.SQLITE_TRANSACTION, sqlite3.SQLITE_SAVEPOINT, sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH}
@@ -80,10 +83,10 @@ class SqlHandle:
         self._connection = connection
         self._guard = guard
 
-    def execute(self, sql: str, parameters: Iterable[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+    def execute(self, sql: str, parameters: Parameters = ()) -> sqlite3.Cursor:
         return self._guard.user_sql(lambda s: self._connection.execute(s, parameters), sql)
 
-    def executemany(self, sql: str, seq_of_parameters: Iterable[Iterable[Any] | dict[str, Any]]) -> sqlite3.Cursor:
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Parameters]) -> sqlite3.Cursor:
         return self._guard.user_sql(lambda s: self._connection.executemany(s, seq_of_parameters), sql)
 
     def cursor(self) -> UserCursor:
@@ -101,11 +104,11 @@ class UserCursor:
         self._cursor = cursor
         self._guard = guard
 
-    def execute(self, sql: str, parameters: Iterable[Any] | dict[str, Any] = ()) -> UserCursor:
+    def execute(self, sql: str, parameters: Parameters = ()) -> UserCursor:
         self._guard.user_sql(lambda s: self._cursor.execute(s, parameters), sql)
         return self
 
-    def executemany(self, sql: str, seq_of_parameters: Iterable[Iterable[Any] | dict[str, Any]]) -> UserCursor:
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Parameters]) -> UserCursor:
         self._guard.user_sql(lambda s: self._cursor.executemany(s, seq_of_parameters), sql)
         return self
 

@@ -14,7 +14,8 @@ machinery that runs it), `solo.api` (HTTP), `solo.workers` (worker processes),
 `solo.cli` (the `solo` command) and `solo.examples`.
 """
 
-from solo.api.client import AsyncClient, CallError, Client
+from solo.api.client import AsyncClient, Client
+from solo.api.errors import CallError
 from solo.objects.alarms import AlarmInfo
 from solo.objects.definition import DurableObject, rpc
 from solo.objects.errors import (

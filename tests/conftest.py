@@ -1,9 +1,13 @@
-"""Shared fixtures: every test gets its own key prefix, data directory and shared database.
+"""Shared fixtures, and the one rule that puts every test in its tier.
 
+Every test gets its own key prefix, data directory and shared database.
 Backends are parametrised: "fake" runs on fakeredis and a SQLite shared
 database; "real" runs the same test body on the real Redis and a fresh
 Postgres database. In CI (CI=true) a missing real service fails the run
 instead of skipping it.
+
+Tiers (pytest markers, registered in pyproject.toml) are assigned here from
+what a test needs, never by hand: see `tier_of` and `pytest_collection_modifyitems`.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -22,6 +27,82 @@ from solo.objects.state.schema import make_engine, normalize_url
 
 REDIS_URL = os.environ.get("SOLO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get("SOLO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+# -- tiers --------------------------------------------------------------------------
+#
+# A test's tier is what it needs, read from the fixtures it uses (their whole closure):
+#   e2e          starts real processes: a fixture of PROCESS_FIXTURES
+#   integration  needs the real Redis and Postgres: SERVICE_FIXTURES, or backend "real"
+#                (redis_client and friends reach the real services through getfixturevalue,
+#                so the backend parameter is what shows it)
+#   unit         needs no service: fakeredis, SQLite files, pure code
+# Its folder must say the same (FOLDER_TIERS): a test in the wrong place stops the run at
+# collection, so that `pytest -m unit` and the directory names can be trusted alike.
+
+TIERS = ("unit", "integration", "e2e")
+PROCESS_FIXTURES = {
+    "cluster_env",  # tests/e2e/conftest.py: API and worker processes (cluster uses it)
+    "redis_server",  # tests/e2e/conftest.py: redis-server processes of a test's own (own_redis uses it)
+    "solo",  # tests/examples/conftest.py: the examples served by real processes (api uses it)
+    "built_wheel",  # tests/e2e/conftest.py: `python -m build`, then the wheel installed and run
+}
+SERVICE_FIXTURES = {"real_redis_url", "postgres_url"}
+TESTS = Path(__file__).parent
+FOLDER_TIERS = {"unit": "unit", "integration": "integration", "e2e": "e2e", "examples": "e2e"}
+CONTRACT_TIERS = {"fake": "unit", "real": "integration"}  # tests/contract: one body, both backends
+
+
+def tier_of(item: pytest.Item) -> str:
+    used = set(getattr(item, "fixturenames", ()))
+    if used & PROCESS_FIXTURES:
+        return "e2e"
+    if used & SERVICE_FIXTURES or _backend(item) == "real":
+        return "integration"
+    return "unit"
+
+
+def _backend(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("backend") if callspec is not None else None
+
+
+def _folder(item: pytest.Item) -> str | None:
+    """The folder of tests/ the test is in; None for a test from elsewhere (its place promises nothing)."""
+    try:
+        return item.path.relative_to(TESTS).parts[0]
+    except ValueError:
+        return None
+
+
+def _promised(folder: str, item: pytest.Item) -> str | None:
+    """The tier the folder promises for this test; None if the test has no place there."""
+    if folder == "contract":
+        return CONTRACT_TIERS.get(_backend(item))  # a body that is not on both backends has none
+    return FOLDER_TIERS.get(folder)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by these markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    misplaced = []
+    for item in items:
+        tier = tier_of(item)
+        folder = _folder(item)
+        if any(mark.name in TIERS for mark in item.iter_markers()):
+            misplaced.append(f"{item.nodeid}: a tier marker set by hand (tests/conftest.py sets them)")
+        elif folder == "contract" and _backend(item) is None:
+            misplaced.append(f"{item.nodeid}: not on both backends, which is what tests/contract/ is for")
+        elif folder is not None and _promised(folder, item) != tier:
+            misplaced.append(f"{item.nodeid}: needs {tier}, which tests/{folder}/ is not for")
+        item.add_marker(tier)
+    if misplaced:
+        raise pytest.UsageError(
+            "tests out of place (unit: no services; integration: the real Redis and Postgres; e2e: real"
+            " processes; contract: one body on both backends):\n  " + "\n  ".join(misplaced)
+        )
+
+
+# -- services -----------------------------------------------------------------------
 
 
 def _service_missing(what: str, exc: Exception) -> None:

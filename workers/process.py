@@ -140,7 +140,8 @@ def _run_until_signalled(process: WorkerProcess | SchedulerProcess, what: str) -
     signal.signal(signal.SIGINT, _on_signal)
     process.start()
     log.info("%s ready", what)
-    process.done.wait()
+    while not process.done.wait(1):  # a timeout, so that the main thread gets to run signal handlers
+        pass
     if not process.stop():
         # A thread is stuck in user code: the interpreter would wait for it forever at exit.
         log.error("%s exits with status %d; its stuck objects go to other workers", what, EXIT_STUCK)

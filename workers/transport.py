@@ -15,6 +15,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
+from typing import cast
 
 import redis
 
@@ -56,7 +57,9 @@ class ReplyWaiter:
                 if item is None:
                     continue
                 batch = [item[1]]
-                more = self._redis.lpop(self.key, 256)  # what else is there, without blocking
+                # What else is there, without blocking. With a count, LPOP answers a list or nil
+                # (redis-py types every shape at once).
+                more = cast(list[bytes | str] | None, self._redis.lpop(self.key, 256))
                 if more:
                     batch.extend(more)
             except redis.RedisError:

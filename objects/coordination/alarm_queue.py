@@ -17,13 +17,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis
 import redis.asyncio
 
 from solo.objects.coordination import scripts
 from solo.objects.coordination.keys import Keys
+
+# What ZRANGE/ZRANGEBYSCORE ... WITHSCORES answer on solo's clients (redis-py types every shape at once).
+ScoredMembers = list[tuple[bytes | str, float]]
 
 
 @dataclass(frozen=True)
@@ -98,16 +101,20 @@ class AlarmQueue:
         added = 0
         members = list(mapping.items())
         for start in range(0, len(members), 1000):
-            added += int(self._redis.zadd(self._key, dict(members[start : start + 1000]), nx=True))
+            count = self._redis.zadd(self._key, dict(members[start : start + 1000]), nx=True)
+            assert count is not None  # only ZADD ... INCR answers nil
+            added += int(count)
         return added
 
     def due(self, now_ms: int, limit: int) -> list[DueAlarm]:
-        entries = self._redis.zrangebyscore(self._key, "-inf", now_ms, start=0, num=limit, withscores=True)
+        entries = cast(
+            ScoredMembers, self._redis.zrangebyscore(self._key, "-inf", now_ms, start=0, num=limit, withscores=True)
+        )
         return [DueAlarm.parse(member, score) for member, score in entries]
 
     def earliest(self, limit: int) -> list[DueAlarm]:
         """The `limit` entries due first, due or not: what is due now, and when the next one is."""
-        entries = self._redis.zrange(self._key, 0, limit - 1, withscores=True)
+        entries = cast(ScoredMembers, self._redis.zrange(self._key, 0, limit - 1, withscores=True))
         return [DueAlarm.parse(member, score) for member, score in entries]
 
     def postpone(self, alarms: Sequence[DueAlarm], until_ms: int) -> None:

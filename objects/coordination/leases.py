@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, cast
 
 import redis
 import redis.asyncio
@@ -76,7 +76,10 @@ class Leases:
         """Objects in the live index whose deadline has passed (by Redis's clock)."""
         seconds, micros = self._redis.time()
         now_ms = seconds * 1000 + micros // 1000
-        members = self._redis.zrangebyscore(self._keys.live, "-inf", now_ms, start=0, num=limit)
+        # Without scores, ZRANGEBYSCORE answers members only (redis-py types every shape at once).
+        members = cast(
+            list[bytes | str], self._redis.zrangebyscore(self._keys.live, "-inf", now_ms, start=0, num=limit)
+        )
         return [m.decode() if isinstance(m, bytes) else m for m in members]
 
     def claim_redispatch(self, object_id: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import redis
 import redis.asyncio
@@ -61,10 +61,10 @@ class MailboxConfig:
         ]
 
     @staticmethod
-    def parse_enqueued(reply: list) -> Enqueued:
+    def parse_enqueued(reply: list[Any]) -> Enqueued:
         decision = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
         outcome = Outcome.from_payload(reply[1]) if decision == "done" else None
-        return Enqueued(decision, outcome)
+        return Enqueued(cast(Decision, decision), outcome)  # enqueue.lua answers one of the four
 
 
 class Mailbox:
@@ -148,7 +148,8 @@ class AsyncMailbox:
 
     async def record(self, call_id: str) -> CallRecord | None:
         """The call's record, or None if the id is unknown or its record expired."""
-        record = await self._redis.hgetall(self.config.keys.call(call_id))
+        # solo's clients answer bytes (redis-py types a reply as bytes or str).
+        record = cast(dict[bytes, bytes], await self._redis.hgetall(self.config.keys.call(call_id)))
         if not record:
             return None
         outcome = Outcome.from_payload(record[b"outcome"]) if b"outcome" in record else None

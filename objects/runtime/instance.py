@@ -16,7 +16,9 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from solo.objects.alarms import ALARM, ALARMS_DDL, FIRE_METHOD, Alarms, Fire, read_rows
+from sqlalchemy.engine import Connection
+
+from solo.objects.alarms import ALARM, ALARMS_DDL, FIRE_METHOD, AlarmRow, Alarms, Fire, read_rows
 from solo.objects.calls import BatchResult, Call, Outcome
 from solo.objects.context import ObjectContext, wall_clock_ms
 from solo.objects.definition import DurableObject
@@ -164,6 +166,7 @@ class ObjectInstance:
             scope = CallScope(f"start\x00{self.object_id}\x00{self.epoch}", [self.ref], self._record_send)
             self._transaction(user.on_start, what="on_start()", scope=scope)
             if self.shipper is not None:
+                assert self._conn is not None
                 self.shipper.deferred = False
                 self.shipper.after_commit(self._conn, self._index_writes(), self._take_shared())
                 # The shared index already matches the durable state (both move in one transaction),
@@ -341,8 +344,9 @@ class ObjectInstance:
         if fire is None:  # no longer due (replaced, deleted, already fired) or a skipped missed occurrence
             return Outcome.success(call.call_id, {"fired": False})
         user = self._user
-        if fire.row.name == ALARM:
-            outcome = self._run_user(call.call_id, scope, lambda: user.alarm(fire.info), "alarm")
+        if fire.row.name == ALARM:  # alarm(self, info) is the user class's own: DurableObject has none
+            handler = getattr(user, "alarm")  # noqa: B009
+            outcome = self._run_user(call.call_id, scope, lambda: handler(fire.info), "alarm")
         else:
             method = fire.row.method
             outcome = self._run_user(call.call_id, scope, lambda: getattr(user, method)(**fire.row.kwargs), method)
@@ -398,7 +402,7 @@ class ObjectInstance:
 
     # -- alarms ----------------------------------------------------------------
 
-    def alarm_rows(self) -> list:
+    def alarm_rows(self) -> list[AlarmRow]:
         """Every alarm row of this object (for tests and diagnostics)."""
         assert self._conn is not None
         return read_rows(self._conn)
@@ -502,7 +506,7 @@ class ObjectInstance:
         else:
             self.shipper.after_commit(conn, self._index_writes(), self._take_shared())
 
-    def _take_shared(self):
+    def _take_shared(self) -> Connection | None:
         return self.shared.take() if self.shared is not None else None
 
     @staticmethod

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
 
 metadata = sa.MetaData()
 
@@ -123,7 +125,8 @@ def make_engine(url: str, *, connections: int = 10) -> Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30})
 
         @sa.event.listens_for(engine, "connect")
-        def _wal(dbapi_connection, _record):  # readers and the writer must not block each other
+        def _wal(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+            # readers and the writer must not block each other
             dbapi_connection.execute("PRAGMA journal_mode=WAL")
             dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 

@@ -25,6 +25,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def open_files(pid: int, suffix: str) -> list[Path]:
+    """The files process `pid` holds open whose names end with `suffix`, one per descriptor (Linux /proc)."""
+    found = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except FileNotFoundError:  # closed since the listing
+            continue
+        if target.endswith(suffix):
+            found.append(Path(target))
+    return found
+
+
 def process_env(
     *, redis_url: str, database_url: str, key_prefix: str, data_dir: Path, pythonpath: Path | None = None, **extra: str
 ) -> dict[str, str]:

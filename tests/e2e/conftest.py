@@ -9,11 +9,16 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import redis
 
+from solo.objects.naming import object_id
+from solo.objects.state.catalog import Activation, Catalog
+from solo.objects.state.schema import make_engine
 from solo.testing.cluster import Cluster, free_port, process_env
 from tests import REPO
 from tests.conftest import delete_prefix
@@ -42,24 +47,40 @@ def cluster(cluster_env, tmp_path, key_prefix, real_redis_url):
     client.close()
 
 
-def wait_until(predicate, timeout_s: float, what: str) -> None:
+def wait_until(predicate, timeout_s: float, what: str):
+    """The first true value `predicate()` returns, polled until `timeout_s` have passed."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if predicate():
-            return
+        if value := predicate():
+            return value
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture
-def own_redis(tmp_path):
-    """A Redis server of this test's own, without persistence, that the test may kill and restart."""
+def history(env: dict[str, str], class_name: str, name: str) -> list[Activation]:
+    """An object's activations (epoch, worker, start, stop), from the shared database of `env`."""
+    engine = make_engine(env["DATABASE_URL"])
+    try:
+        return Catalog(engine).history(object_id(env["SOLO_NAMESPACE"], class_name, name))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    """The redis-server program, for tests that start Redis servers of their own (a process: e2e)."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not installed (scripts/services.sh installs it)")
+    return binary
+
+
+@pytest.fixture
+def own_redis(redis_server, tmp_path):
+    """A Redis server of this test's own, without persistence, that the test may kill and restart."""
     port = free_port()
     args = [
-        binary,
+        redis_server,
         "--port",
         str(port),
         "--bind",
@@ -97,3 +118,17 @@ def _pings(client: redis.Redis) -> bool:
         return bool(client.ping())
     except redis.RedisError:
         return False
+
+
+@pytest.fixture(scope="module")
+def built_wheel(tmp_path_factory) -> Path:
+    """solo's wheel, built from this checkout by `python -m build` (a process of its own)."""
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(REPO)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (built,) = out.glob("solo-*.whl")
+    return built

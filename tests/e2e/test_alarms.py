@@ -21,8 +21,6 @@ from tests import REPO
 from tests.conftest import delete_prefix
 from tests.e2e.conftest import wait_until
 
-pytestmark = pytest.mark.e2e
-
 NO_SCHEDULER = {"SOLO_SCHEDULER_IN_WORKERS": "0"}
 
 

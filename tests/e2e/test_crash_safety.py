@@ -6,25 +6,16 @@ import signal
 import threading
 import time
 import uuid
+from collections import Counter as Tally
+from dataclasses import dataclass
 
 import httpx
-import pytest
+import redis
 import sqlalchemy as sa
 
-from solo.objects.naming import object_id
-from solo.objects.state.catalog import Catalog
-from solo.objects.state.schema import make_engine
-from tests.e2e.conftest import wait_until
-
-pytestmark = pytest.mark.e2e
-
-
-def history(env: dict[str, str], class_name: str, name: str):
-    engine = make_engine(env["DATABASE_URL"])
-    try:
-        return Catalog(engine).history(object_id(env["SOLO_NAMESPACE"], class_name, name))
-    finally:
-        engine.dispose()
+from solo.objects.coordination.keys import Keys
+from solo.objects.naming import idempotent_call_id, object_id
+from tests.e2e.conftest import history, wait_until
 
 
 def test_a_paused_former_owner_can_never_commit(cluster, cluster_env):
@@ -63,7 +54,29 @@ def test_a_paused_former_owner_can_never_commit(cluster, cluster_env):
     assert b.poll() is None and a.poll() is None
 
 
-def test_a_redis_restart_without_persistence_loses_no_acknowledged_call(cluster, own_redis):
+@dataclass
+class Increment:
+    name: str
+    key: str  # its Idempotency-Key: every attempt is the same call
+    acknowledged: bool = False
+    acknowledged_after_kill: bool = False  # the attempt that got the acknowledgement was sent after Redis died
+
+
+def calls_in_flight(redis_url: str, key_prefix: str) -> set[str]:
+    """Ids of the calls Redis holds unfinished: accepted by the API, queued or running on a worker."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        records = list(client.scan_iter(match=Keys(key_prefix).call("*"), count=1000))
+        with client.pipeline(transaction=False) as pipe:
+            for record in records:
+                pipe.hget(record, "status")
+            statuses = pipe.execute()
+    finally:
+        client.close()
+    return {r.decode().rsplit(":", 1)[1] for r, s in zip(records, statuses) if s in (b"queued", b"running")}
+
+
+def test_a_redis_restart_without_persistence_loses_no_acknowledged_call(cluster, own_redis, key_prefix):
     # Given two workers and the API on a Redis that keeps nothing on disk
     cluster.env["REDIS_URL"] = own_redis.url
     cluster.env["SOLO_CALL_TIMEOUT_S"] = "5"
@@ -71,43 +84,63 @@ def test_a_redis_restart_without_persistence_loses_no_acknowledged_call(cluster,
     cluster.start_worker()
     cluster.start_api()
     names = [f"r-{uuid.uuid4().hex[:8]}" for _ in range(5)]
-    acknowledged: dict[str, set[str]] = {n: set() for n in names}
-    lock = threading.Lock()
+    increments: list[Increment] = []
+    killed, stop = threading.Event(), threading.Event()
 
     def client(index: int) -> None:
-        # Each increment has its own Idempotency-Key and is retried with it until acknowledged.
+        # Increments until told to stop, each with its own Idempotency-Key, retried with it until acknowledged.
         with httpx.Client(base_url=cluster.url, timeout=10) as http:
-            for i in range(40):
-                name, key = names[(index + i) % len(names)], f"{index}-{i}"
+            i = 0
+            while not stop.is_set():
+                increment = Increment(names[(index + i) % len(names)], f"{index}-{i}")
+                increments.append(increment)
+                i += 1
                 for _attempt in range(60):
+                    # Read before sending: an attempt sent once `killed` is set can only reach the new Redis.
+                    after_kill = killed.is_set()
                     try:
-                        r = http.post(f"/v1/objects/Counter/{name}/increment", headers={"Idempotency-Key": key})
+                        r = http.post(
+                            f"/v1/objects/Counter/{increment.name}/increment",
+                            headers={"Idempotency-Key": increment.key},
+                        )
                     except httpx.HTTPError:
                         time.sleep(0.2)
                         continue
                     if r.status_code == 200:
-                        with lock:
-                            acknowledged[name].add(key)
+                        increment.acknowledged, increment.acknowledged_after_kill = True, after_kill
                         break
                     time.sleep(0.2)
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
     for t in threads:
         t.start()
-    # When Redis is killed and restarted empty in the middle of the load
-    time.sleep(1.5)
-    own_redis.kill()
-    time.sleep(0.5)
-    own_redis.start()
-    for t in threads:
-        t.join(timeout=240)
+    try:
+        # When Redis is killed while it holds calls in flight (the load runs across the restart)
+        wait_until(lambda: sum(i.acknowledged for i in increments) >= 40, 60, "the load to get going")
+        in_flight = wait_until(lambda: calls_in_flight(own_redis.url, key_prefix), 30, "calls in flight")
+        own_redis.kill()
+        killed.set()
+        # and restarted empty
+        time.sleep(0.5)
+        own_redis.start()
+        wait_until(lambda: sum(i.acknowledged_after_kill for i in increments) >= 40, 120, "calls after the restart")
+    finally:
+        stop.set()  # each client still sees its current increment acknowledged, then stops
+        for t in threads:
+            t.join(timeout=240)
 
     # Then every increment was acknowledged, and each counter holds each exactly once
-    assert sum(len(keys) for keys in acknowledged.values()) == 8 * 40
+    assert [i.key for i in increments if not i.acknowledged] == []
+    per_counter = Tally(i.name for i in increments)
     with httpx.Client(base_url=cluster.url, timeout=30) as http:
         for name in names:
             reply = http.post(f"/v1/objects/Counter/{name}/get").json()
-            assert reply.get("result") == len(acknowledged[name]), reply
+            assert reply.get("result") == per_counter[name], reply
+    # and the restart hit calls in flight: calls Redis held when it was killed were acknowledged after it
+    namespace = cluster.env["SOLO_NAMESPACE"]
+    by_call = {idempotent_call_id(object_id(namespace, "Counter", i.name), i.key): i for i in increments}
+    carried = [by_call[c] for c in in_flight if c in by_call and by_call[c].acknowledged_after_kill]
+    assert carried, (len(in_flight), sum(i.acknowledged_after_kill for i in increments))
 
 
 def test_an_old_deploy_refuses_an_object_migrated_by_newer_code(cluster, cluster_env):

@@ -8,9 +8,6 @@ import time
 import uuid
 
 import httpx
-import pytest
-
-pytestmark = pytest.mark.e2e
 
 
 def _owner(http: httpx.Client, address: str) -> str | None:

@@ -12,34 +12,16 @@ import signal
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import httpx
-import pytest
 
 from solo.testing.cluster import free_port, wait_until_ready
-from tests import REPO
-
-pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(REPO)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    (built,) = out.glob("solo-*.whl")
-    return built
-
-
-def test_the_wheel_holds_one_top_level_package_with_its_data_files(wheel):
-    names = zipfile.ZipFile(wheel).namelist()
+def test_the_wheel_holds_one_top_level_package_with_its_data_files(built_wheel):
+    names = zipfile.ZipFile(built_wheel).namelist()
     tops = {n.split("/", 1)[0] for n in names}
-    assert tops == {"solo", wheel.name.split("-py3")[0] + ".dist-info"}
+    assert tops == {"solo", built_wheel.name.split("-py3")[0] + ".dist-info"}
     for expected in (
         "solo/__init__.py",
         "solo/objects/runtime/activation.py",
@@ -52,12 +34,15 @@ def test_the_wheel_holds_one_top_level_package_with_its_data_files(wheel):
         assert expected in names
 
 
-def test_solo_dev_from_the_wheel_serves_from_a_directory_with_its_own_api_package(wheel, tmp_path):
+def test_solo_dev_from_the_wheel_serves_from_a_directory_with_its_own_api_package(built_wheel, tmp_path):
     # Given: the wheel in a clean venv, and a project whose own `api` package must not be imported
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", str(wheel)], check=True, capture_output=True, timeout=600
+        [str(venv / "bin" / "pip"), "install", "--quiet", str(built_wheel)],
+        check=True,
+        capture_output=True,
+        timeout=600,
     )
     project = tmp_path / "project"
     (project / "api").mkdir(parents=True)

@@ -9,9 +9,13 @@ import uuid
 from collections import Counter as Tally
 
 import httpx
-import pytest
+import redis
 
-pytestmark = pytest.mark.e2e
+from solo.objects.coordination.keys import Keys
+from solo.objects.coordination.leases import owner_of
+from solo.objects.naming import object_id
+from solo.testing.cluster import Cluster
+from tests.e2e.conftest import history
 
 
 async def _post_all(url: str, requests: list[tuple[str, dict]], concurrency: int, timeout_s: float = 60):
@@ -32,6 +36,54 @@ async def _post_all(url: str, requests: list[tuple[str, dict]], concurrency: int
 
 def status_of(response: httpx.Response | Exception) -> int | str:
     return response.status_code if isinstance(response, httpx.Response) else repr(response)
+
+
+def calls_held(cluster: Cluster, worker_index: int, names: list[str]) -> dict[str, int]:
+    """How many calls are in the mailboxes (queued, or claimed and running) of the counters a worker holds."""
+    keys = Keys(cluster.env["SOLO_KEY_PREFIX"])
+    ids = [object_id(cluster.env["SOLO_NAMESPACE"], "Counter", name) for name in names]
+    client = redis.Redis.from_url(cluster.env["REDIS_URL"])
+    try:
+        with client.pipeline() as pipe:  # one transaction: leases and mailboxes as of one moment
+            for oid in ids:
+                pipe.get(keys.lease(oid))
+                pipe.lrange(keys.mailbox(oid), 0, -1)
+            replies = pipe.execute()
+    finally:
+        client.close()
+    held = {}
+    for name, lease, entries in zip(names, replies[::2], replies[1::2], strict=True):
+        if entries and owner_of(lease) == cluster.worker_ids[worker_index]:
+            held[name] = len(entries)
+    return held
+
+
+async def when_holding_calls(
+    cluster: Cluster, worker_index: int, names: list[str], load: asyncio.Task, *, freeze: bool
+) -> dict[str, int]:
+    """Wait until the worker holds calls, and return them; with `freeze`, leave it stopped (SIGSTOP) then.
+
+    Frozen, it can finish none of them, so they are surely in flight when the test then kills it.
+    """
+    worker = cluster.workers[worker_index]
+    while True:
+        if freeze:
+            worker.send_signal(signal.SIGSTOP)
+        held = calls_held(cluster, worker_index, names)
+        if held:
+            return held
+        if freeze:
+            worker.send_signal(signal.SIGCONT)
+        assert not load.done(), "the load ended before the worker held any call"
+        await asyncio.sleep(0.01)
+
+
+def activate_on_first_worker(cluster: Cluster, names: list[str]) -> None:
+    """Activate the counters (a `get`, which counts nothing) while only the first worker runs: it owns them."""
+    assert len(cluster.live_workers()) == 1
+    with httpx.Client(base_url=cluster.url, timeout=30) as http:
+        for name in names:
+            assert http.post(f"/v1/objects/Counter/{name}/get").status_code == 200
 
 
 def test_concurrent_calls_run_one_at_a_time_per_object_and_in_order(cluster):
@@ -79,23 +131,25 @@ def test_concurrent_calls_run_one_at_a_time_per_object_and_in_order(cluster):
 
 
 def test_kill_9_of_a_worker_under_load_loses_no_acknowledged_call(cluster):
-    # Given two workers serving 20 counters
+    # Given two workers serving 20 counters, the victim owning half of them from the start
     victim = cluster.start_worker()
-    cluster.start_worker()
     cluster.start_api()
     names = [f"c-{uuid.uuid4().hex[:8]}" for _ in range(20)]
+    activate_on_first_worker(cluster, names[:10])
+    cluster.start_worker()
     requests = [(f"/v1/objects/Counter/{names[i % 20]}/increment", {"by": 1}) for i in range(600)]
 
-    async def load_with_kill() -> list[httpx.Response]:
+    async def load_with_kill() -> tuple[list[httpx.Response], dict[str, int]]:
         task = asyncio.create_task(_post_all(cluster.url, requests, concurrency=50))
-        await asyncio.sleep(1.0)  # mid-load
+        held = await when_holding_calls(cluster, 0, names, task, freeze=True)
         victim.send_signal(signal.SIGKILL)
-        return await task
+        return await task, held
 
-    # When one worker is killed with SIGKILL in the middle of the load
+    # When one worker is killed with SIGKILL in the middle of the load, while it holds calls
     started = time.monotonic()
-    responses = asyncio.run(load_with_kill())
+    responses, held = asyncio.run(load_with_kill())
     assert victim.wait(timeout=5) == -signal.SIGKILL
+    assert held  # calls in flight on counters it owned: only the other worker can have answered them
 
     # Then every call was answered (its objects moved to the other worker)
     acknowledged = Tally(path for (path, _), r in zip(requests, responses, strict=True) if status_of(r) == 200)
@@ -107,28 +161,35 @@ def test_kill_9_of_a_worker_under_load_loses_no_acknowledged_call(cluster):
             path = f"/v1/objects/Counter/{name}/increment"
             value = http.post(f"/v1/objects/Counter/{name}/get").json()["result"]
             assert value == acknowledged[path], name
+    # and the counters the victim held calls for were served after its death by the other worker
+    last_owners = {name: history(cluster.env, "Counter", name)[-1].worker_id for name in held}
+    assert last_owners == dict.fromkeys(held, cluster.worker_ids[1])
     assert time.monotonic() - started < 120
 
 
 def test_sigterm_drains_a_worker_without_failing_calls(cluster):
-    # Given two workers and a steady stream of calls
+    # Given two workers and a steady stream of calls, the leaving worker owning half the counters from the start
     leaving = cluster.start_worker()
-    cluster.start_worker()
     cluster.start_api()
     names = [f"d-{uuid.uuid4().hex[:8]}" for _ in range(10)]
+    activate_on_first_worker(cluster, names[:5])
+    cluster.start_worker()
     requests = [(f"/v1/objects/Counter/{names[i % 10]}/increment", {"by": 1}) for i in range(300)]
 
-    async def load_with_drain() -> list[httpx.Response]:
+    async def load_with_drain() -> tuple[list[httpx.Response], dict[str, int]]:
         task = asyncio.create_task(_post_all(cluster.url, requests, concurrency=20))
-        await asyncio.sleep(0.7)
+        # Not frozen first: a SIGTERM that arrives as a stopped worker resumes may be taken by a thread
+        # other than the main one, which waits for it, and the worker then never drains.
+        held = await when_holding_calls(cluster, 0, names, task, freeze=False)
         leaving.send_signal(signal.SIGTERM)
-        return await task
+        return await task, held
 
-    # When one worker is asked to stop mid-load
-    responses = asyncio.run(load_with_drain())
+    # When one worker is asked to stop mid-load, while it holds calls
+    responses, held = asyncio.run(load_with_drain())
 
-    # Then it exits cleanly and no call failed
+    # Then it exits cleanly and no call failed, those it held at the signal included
     assert leaving.wait(timeout=30) == 0
+    assert held  # calls on its counters, read just before the signal
     assert [status_of(r) for r in responses] == [200] * 300
     with httpx.Client(base_url=cluster.url, timeout=30) as http:
         total = sum(http.post(f"/v1/objects/Counter/{n}/get").json()["result"] for n in names)

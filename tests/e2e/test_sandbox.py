@@ -14,14 +14,11 @@ import threading
 import uuid
 
 import httpx
-import pytest
 import redis
 
 from solo.objects.coordination.keys import Keys
 from solo.objects.naming import object_id
 from tests.e2e.conftest import wait_until
-
-pytestmark = pytest.mark.e2e
 
 EXIT_STUCK = 70  # workers/process.py
 

@@ -5,8 +5,6 @@ import pytest
 
 from tests.examples.conftest import Api, CallFailed
 
-pytestmark = pytest.mark.e2e
-
 
 def test_a_new_client_and_a_worker_restart_find_the_same_session(solo, api, run_id):
     user = f"AgentSession/user-{run_id}"

@@ -9,8 +9,6 @@ import pytest
 from tests.e2e.conftest import wait_until
 from tests.examples.conftest import CallFailed
 
-pytestmark = pytest.mark.e2e
-
 DAY_MS = 86_400_000
 TWENTY_YEARS = {"start": "2020-01-01", "end": "2040-01-01"}  # 7,305 day buckets: under the limit
 

@@ -7,8 +7,6 @@ import pytest
 
 from tests.examples.conftest import CallFailed
 
-pytestmark = pytest.mark.e2e
-
 HOUR_MS = 3_600_000
 PICTURE = base64.b64encode(b"\xff\xd8 a deer at the salt lick \xff\xd9").decode()
 

@@ -6,8 +6,6 @@ import pytest
 
 from tests.examples.conftest import CallFailed
 
-pytestmark = pytest.mark.e2e
-
 
 def failure(call) -> CallFailed:
     with pytest.raises(CallFailed) as caught:

@@ -10,8 +10,6 @@ import sqlalchemy as sa
 from solo.objects.state.schema import make_engine
 from tests.examples.conftest import CallFailed
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.fixture(scope="module")
 def shared_db(postgres_url):

@@ -7,8 +7,6 @@ import pytest
 from tests.e2e.conftest import wait_until
 from tests.examples.conftest import CallFailed
 
-pytestmark = pytest.mark.e2e
-
 
 def test_sliding_window_refuses_past_the_limit_with_retry_after(api, run_id):
     limiter = f"RateLimiter/window-{run_id}"

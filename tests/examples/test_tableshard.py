@@ -9,8 +9,6 @@ from solo.examples.tableshard import shard_name
 from solo.objects.state.schema import normalize_url
 from tests.examples.conftest import CallFailed
 
-pytestmark = pytest.mark.e2e
-
 CREATE_ORDERS = "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT NOT NULL, total REAL, receipt BLOB)"
 
 

@@ -7,8 +7,6 @@ import pytest
 from tests.e2e.conftest import wait_until
 from tests.examples.conftest import CallFailed
 
-pytestmark = pytest.mark.e2e
-
 ORDER = {
     "name": "order",
     "steps": [

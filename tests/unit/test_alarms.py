@@ -1,7 +1,7 @@
 """Alarms and schedules inside one object, on a fake clock: the object's side of every rule.
 
 Fires are delivered by hand here, as the scheduler would deliver them
-(tests/integration/test_alarm_scheduler.py covers the scheduler).
+(tests/contract/test_alarm_scheduler.py covers the scheduler).
 """
 
 import uuid

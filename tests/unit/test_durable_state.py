@@ -1,31 +1,18 @@
-"""Shipping object state to the shared database, restoring it, and fencing former owners."""
+"""Durable state without a shared database: object images rebuilt from WAL frames, and imported images checked.
+
+Shipping, restoring and fencing through a shared database are in tests/contract/test_durable_state.py.
+"""
 
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from pathlib import Path
 
 import pytest
 
-from solo.examples.counter import Counter
-from solo.objects.calls import Call
-from solo.objects.errors import InvalidImage, OwnershipLost, SchemaTooNew
-from solo.objects.naming import new_call_id
-from solo.objects.runtime.instance import ObjectInstance
+from solo.objects.errors import InvalidImage
 from solo.objects.state.images import check_image
 from solo.objects.state.wal import WalReader, apply_frames
-from tests.objects import Bulky, Ledger
-
-
-def run(instance: ObjectInstance, method: str, **args):
-    call = Call(new_call_id(), instance.object_id, instance.cls.__name__, instance.name, method, args)
-    (outcome,) = instance.run_batch([call]).outcomes
-    return outcome
-
-
-def live_image(instance: ObjectInstance) -> bytes:
-    return instance._conn.serialize()  # noqa: SLF001 - the owner's own view, for comparison
 
 
 def test_a_rebuilt_image_is_byte_identical_to_the_live_database_across_checkpoints(tmp_path):
@@ -55,146 +42,6 @@ def test_a_rebuilt_image_is_byte_identical_to_the_live_database_across_checkpoin
     ship()
     assert bytes(image) == conn.serialize()
     conn.close()
-
-
-def test_every_commit_is_shipped_and_a_restore_elsewhere_is_byte_identical(activate, store):
-    name = uuid.uuid4().hex
-    owner = activate(Counter, name)
-    for _ in range(5):
-        run(owner, "increment")
-    head = store.head(owner.object_id)
-    assert head.seq == owner.seq > 0
-
-    restored = store.image_at(owner.object_id, head.seq)
-    assert restored == live_image(owner)
-    check_image(restored, len(Counter.migrations))  # integrity_check passes
-
-
-def test_a_new_owner_with_an_empty_directory_resumes_from_the_durable_state(activate):
-    name = uuid.uuid4().hex
-    first = activate(Counter, name, worker="w1")
-    assert run(first, "increment", by=7).result == 7
-    second = activate(Counter, name, worker="w2")  # empty directory: restored from the shared database
-    assert run(second, "increment").result == 8
-
-
-def test_a_former_owner_cannot_commit_after_a_takeover(activate, store):
-    # Given an owner that has shipped some state
-    name = uuid.uuid4().hex
-    zombie = activate(Counter, name, worker="w1")
-    run(zombie, "increment", by=1)
-    # When another worker takes the object over and serves a call
-    successor = activate(Counter, name, worker="w2")
-    assert run(successor, "increment", by=10).result == 11
-    head = store.head(successor.object_id).seq
-    # Then the former owner's next batch is refused and leaves no trace
-    with pytest.raises(OwnershipLost):
-        run(zombie, "increment", by=100)
-    assert store.head(successor.object_id).seq == head
-    assert run(successor, "get").result == 11
-
-
-def test_a_snapshot_is_taken_when_the_log_outgrows_the_database(activate, engine, store):
-    name = uuid.uuid4().hex
-    owner = activate(Ledger, name)
-    owner.shipper.snapshot_floor_bytes = 0  # a small object: snapshot as soon as the log outgrows it
-    for i in range(60):
-        run(owner, "append", tag=f"entry-{i}")
-    head = store.head(owner.object_id)
-    assert head.snapshot_seq > 0
-    assert store.image_at(owner.object_id, head.seq) == live_image(owner)
-
-
-def test_a_small_object_takes_no_snapshot_until_its_log_reaches_the_floor(activate, store):
-    owner = activate(Counter, uuid.uuid4().hex)
-    for _ in range(40):
-        run(owner, "increment")
-    head = store.head(owner.object_id)
-    assert head.snapshot_seq == 0 and 0 < head.log_bytes < owner.shipper.snapshot_floor_bytes
-    assert store.image_at(owner.object_id, head.seq) == live_image(owner)
-
-
-def test_a_one_row_update_ships_a_few_pages_whatever_the_database_size(activate, store):
-    owner = activate(Bulky, uuid.uuid4().hex)
-    run(owner, "grow", kib=2048)
-    assert owner.state_bytes() + Path(f"{owner.path}-wal").stat().st_size > 2_000_000
-    before = store.head(owner.object_id).seq
-    assert run(owner, "touch").result == 1
-    assert store.head(owner.object_id).seq == before + 1
-    # the row's page plus the exactly-once record (table and index): 3 frames of 4 KiB + 24 bytes
-    assert store.shipped_bytes(owner.object_id, before + 1) <= 16 * 1024
-
-
-def test_an_earlier_sequence_shows_the_earlier_state(activate, store):
-    name = uuid.uuid4().hex
-    owner = activate(Counter, name)
-    run(owner, "increment", by=1)
-    earlier = store.head(owner.object_id).seq
-    run(owner, "increment", by=1)
-    conn = sqlite3.connect(":memory:")
-    image = bytearray(store.image_at(owner.object_id, earlier))
-    image[18:20] = b"\x01\x01"  # deserialize() wants a rollback-journal header
-    conn.deserialize(bytes(image))
-    assert conn.execute("SELECT value FROM counter").fetchone()[0] == 1
-
-
-def test_replacing_the_state_fences_the_owner_and_the_next_owner_sees_the_new_state(activate, store):
-    source = activate(Counter, uuid.uuid4().hex)
-    run(source, "increment", by=42)
-    image = store.image_at(source.object_id, store.head(source.object_id).seq)
-
-    name = uuid.uuid4().hex
-    owner = activate(Counter, name, worker="w1")
-    run(owner, "increment", by=1)
-    store.replace(owner.object_id, "test", "Counter", name, image)
-    with pytest.raises(OwnershipLost):
-        run(owner, "increment")
-    assert run(activate(Counter, name, worker="w2"), "get").result == 42
-
-
-def test_deleting_an_object_fences_its_owner_and_the_next_activation_starts_empty(activate, store, catalog):
-    name = uuid.uuid4().hex
-    owner = activate(Counter, name, worker="w1")
-    run(owner, "increment", by=5)
-    assert store.delete(owner.object_id)
-    assert catalog.get(owner.object_id) is None
-    with pytest.raises(OwnershipLost):
-        run(owner, "increment")
-    fresh = activate(Counter, name, worker="w2")
-    assert run(fresh, "increment").result == 1
-    assert fresh.epoch > owner.epoch
-
-
-def test_a_cleanly_closed_file_is_reused_only_at_the_durable_head(activate, store, monkeypatch):
-    name = uuid.uuid4().hex
-    first = activate(Counter, name, worker="w1")
-    run(first, "increment")
-    first.close()
-
-    # Reused: nothing is read from the shared database
-    def no_restore(*_args):
-        raise AssertionError("restored although the local file was current")
-
-    monkeypatch.setattr(store, "image_at", no_restore)
-    again = activate(Counter, name, worker="w1")
-    assert run(again, "increment").result == 2
-    again.close()
-    monkeypatch.undo()
-
-    # Another owner moves the head: the old local file is not reused
-    other = activate(Counter, name, worker="w2")
-    run(other, "increment")
-    other.close()
-    assert run(activate(Counter, name, worker="w1"), "get").result == 3
-
-
-def test_old_code_is_refused_before_it_takes_an_epoch(catalog, activate):
-    name = uuid.uuid4().hex
-    owner = activate(Counter, name)
-    catalog.record_schema(owner.object_id, owner.epoch, 2)
-    with pytest.raises(SchemaTooNew):
-        catalog.take_over(owner.object_id, "test", "Counter", name, "old-worker", known_schema=1)
-    assert [a.epoch for a in catalog.history(owner.object_id)] == [owner.epoch]
 
 
 def test_an_import_must_be_a_sound_database_this_code_knows(tmp_path):

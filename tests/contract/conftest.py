@@ -1,4 +1,4 @@
-"""Fixtures of the unit tests that run objects on a real state store (SQLite or Postgres shared database)."""
+"""Fixtures of the contract tests that run objects on a state store (on a SQLite or a Postgres shared database)."""
 
 from __future__ import annotations
 

@@ -21,10 +21,9 @@ from pathlib import Path
 import pytest
 
 from solo.api.client import AsyncClient, Client
-from solo.cli.main import ProgressBar
 from solo.cli.main import main as solo
+from tests.contract.test_client import serving
 from tests.harness import InProcessSystem
-from tests.integration.test_client import serving
 
 OCTET = {"Content-Type": "application/octet-stream"}
 
@@ -456,20 +455,3 @@ def test_the_client_and_the_cli_export_import_restore_and_delete(
         assert solo(["objects", "export", f"Counter/{source}", str(tmp_path / "gone.sqlite"), "--url", url]) == 1
         assert not (tmp_path / "gone.sqlite").exists()
         assert counter.increment() == 1
-
-
-def test_the_progress_bar_redraws_one_line():
-    stream = io.StringIO()
-    bar = ProgressBar("export Counter/a", stream=stream, enabled=True, width=10, min_interval_s=0)
-    for done in (0, 512 * 1024, 3 * 1024 * 1024):
-        bar(done, 3 * 1024 * 1024)
-    bar.finish()
-    lines = stream.getvalue().split("\r")[1:]
-    assert lines[0].startswith("export Counter/a [----------] 0 B / 3.0 MiB   0%")
-    assert lines[1].startswith("export Counter/a [#---------] 512.0 KiB / 3.0 MiB  17%")
-    assert "[##########] 3.0 MiB / 3.0 MiB 100%" in lines[-1] and stream.getvalue().endswith("\n")
-    silent = io.StringIO()
-    quiet = ProgressBar("x", stream=silent, enabled=False)
-    quiet(1, 2)
-    quiet.finish()
-    assert silent.getvalue() == ""

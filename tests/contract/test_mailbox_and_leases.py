@@ -1,0 +1,456 @@
+"""The mailbox and lease Lua scripts, on fakeredis and on the real Redis (the `redis_client` fixture).
+
+Mailbox entries and lease values themselves, which need no Redis, are in tests/unit/test_mailbox_and_leases.py.
+"""
+
+import asyncio
+import json
+import uuid
+
+import pytest
+
+from solo.objects.calls import Call, Outcome
+from solo.objects.coordination.keys import Keys
+from solo.objects.coordination.leases import KEPT, LOST, RELEASED, RELEASED_WITH_CALLS, Leases, lease_value
+from solo.objects.coordination.mailbox import AsyncMailbox, Mailbox, MailboxConfig, decode_entry, encode_entry
+
+GRACE_MS = 60_000  # long enough that no test ever sees a grace period end by itself
+LEASE_TTL_MS = 30_000
+
+
+@pytest.fixture
+def keys(key_prefix) -> Keys:
+    return Keys(key_prefix)
+
+
+@pytest.fixture
+def mailbox(redis_client, keys) -> Mailbox:
+    return Mailbox(redis_client, MailboxConfig(keys, call_record_ttl_s=3600, activation_grace_ms=GRACE_MS))
+
+
+@pytest.fixture
+def leases(redis_client, keys) -> Leases:
+    return Leases(redis_client, keys, ttl_ms=LEASE_TTL_MS, activation_grace_ms=GRACE_MS)
+
+
+def new_object() -> str:
+    return uuid.uuid4().hex
+
+
+def make_call(
+    object_id: str, method: str = "increment", *, reply_to: str | None = None, call_id: str | None = None, **args
+) -> Call:
+    return Call(
+        call_id=call_id or uuid.uuid4().hex,
+        object_id=object_id,
+        class_name="Counter",
+        object_name="name-" + object_id[:6],
+        method=method,
+        args=args,
+        reply_to=reply_to,
+        enqueued_ms=1,
+    )
+
+
+def text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def record(redis_client, keys, call_id) -> dict[str, str]:
+    return {text(k): text(v) for k, v in redis_client.hgetall(keys.call(call_id)).items()}
+
+
+def mailbox_ids(redis_client, keys, object_id) -> list[str]:
+    return [decode_entry(e).call_id for e in redis_client.lrange(keys.mailbox(object_id), 0, -1)]
+
+
+def wake_list(redis_client, keys, worker_id) -> list[str]:
+    return [text(v) for v in redis_client.lrange(keys.wake(worker_id), 0, -1)]
+
+
+def live_score(redis_client, keys, object_id) -> float | None:
+    return redis_client.zscore(keys.live, object_id)
+
+
+def redis_now_ms(redis_client) -> int:
+    seconds, micros = redis_client.time()
+    return seconds * 1000 + micros // 1000
+
+
+def make_overdue(redis_client, keys, object_id) -> None:
+    """Pretend the object's deadline in the live index passed long ago (instead of sleeping)."""
+    redis_client.zadd(keys.live, {object_id: 1})
+
+
+# -- enqueue ------------------------------------------------------------------------
+
+
+def test_enqueue_without_a_lease_asks_for_one_dispatch_then_reports_pending(mailbox, redis_client, keys):
+    oid = new_object()
+    first, second, third = make_call(oid), make_call(oid), make_call(oid)
+
+    assert mailbox.enqueue(first).decision == "dispatch"
+    assert mailbox.enqueue(second).decision == "pending"
+    assert mailbox.enqueue(third).decision == "pending"
+
+    assert mailbox_ids(redis_client, keys, oid) == [first.call_id, second.call_id, third.call_id]
+    assert mailbox.depth(oid) == 3
+    deadline = live_score(redis_client, keys, oid)
+    assert deadline is not None and deadline > redis_now_ms(redis_client)
+    for c in (first, second, third):
+        assert record(redis_client, keys, c.call_id) == {"status": "queued", "object": oid}
+        assert 0 < redis_client.ttl(keys.call(c.call_id)) <= 3600
+
+
+def test_enqueue_asks_for_a_dispatch_again_once_the_grace_period_is_over(mailbox, redis_client, keys):
+    oid = new_object()
+    assert mailbox.enqueue(make_call(oid)).decision == "dispatch"
+    make_overdue(redis_client, keys, oid)
+    assert mailbox.enqueue(make_call(oid)).decision == "dispatch"
+    assert mailbox.enqueue(make_call(oid)).decision == "pending"
+
+
+def test_enqueue_with_a_lease_held_wakes_the_owner_only_when_the_mailbox_was_empty(mailbox, leases, redis_client, keys):
+    oid, worker = new_object(), f"worker-{uuid.uuid4().hex[:6]}"
+    value = lease_value(worker)
+    assert leases.acquire(oid, value)
+
+    first, second = make_call(oid), make_call(oid)
+    assert mailbox.enqueue(first).decision == "owned"
+    assert mailbox.enqueue(second).decision == "owned"
+    assert wake_list(redis_client, keys, worker) == [oid]
+    assert redis_client.pttl(keys.wake(worker)) > 0
+
+    calls = mailbox.claim(oid, value, 10)
+    ok = [Outcome.success(c.call_id, 1) for c in calls]
+    assert mailbox.complete(oid, value, calls, ok) == 0
+
+    assert mailbox.enqueue(make_call(oid)).decision == "owned"
+    assert wake_list(redis_client, keys, worker) == [oid, oid]
+    assert wake_list(redis_client, keys, "someone-else") == []
+
+
+def test_enqueue_of_a_finished_call_id_returns_done_with_its_outcome_and_queues_nothing(
+    mailbox, leases, redis_client, keys
+):
+    oid, value = new_object(), lease_value("w1")
+    call = make_call(oid, by=5)
+    assert mailbox.enqueue(call).decision == "dispatch"
+    assert leases.acquire(oid, value)
+    claimed = mailbox.claim(oid, value, 10)
+    outcome = Outcome.success(call.call_id, {"value": 5})
+    assert mailbox.complete(oid, value, claimed, [outcome]) == 0
+
+    retried = mailbox.enqueue(call)
+    assert retried.decision == "done"
+    assert retried.outcome == outcome
+    assert mailbox.depth(oid) == 0
+
+
+def test_enqueue_of_a_call_id_that_is_queued_but_unfinished_queues_it_again(mailbox, redis_client, keys):
+    """The mailbox may hold a call twice; the object's own call records run it once (test_instance)."""
+    oid = new_object()
+    call = make_call(oid)
+    mailbox.enqueue(call)
+    again = mailbox.enqueue(call)
+    assert again.decision == "pending" and again.outcome is None
+    assert mailbox_ids(redis_client, keys, oid) == [call.call_id, call.call_id]
+    assert record(redis_client, keys, call.call_id)["status"] == "queued"
+
+
+# -- claim -------------------------------------------------------------------------
+
+
+def test_claim_with_a_lease_that_is_not_ours_returns_none_and_changes_nothing(mailbox, leases, redis_client, keys):
+    oid = new_object()
+    call = make_call(oid)
+    mailbox.enqueue(call)
+    assert mailbox.claim(oid, lease_value("nobody"), 10) is None  # no lease at all
+
+    assert leases.acquire(oid, lease_value("owner"))
+    assert mailbox.claim(oid, lease_value("owner"), 10) is None  # same worker name, other token
+    assert mailbox.claim(oid, lease_value("intruder"), 10) is None
+    assert record(redis_client, keys, call.call_id)["status"] == "queued"
+    assert mailbox.depth(oid) == 1
+
+
+def test_claim_returns_calls_in_order_up_to_the_batch_size_and_marks_them_running(mailbox, leases, redis_client, keys):
+    oid, value = new_object(), lease_value("w")
+    calls = [make_call(oid, by=i) for i in range(5)]
+    for c in calls:
+        mailbox.enqueue(c)
+    assert leases.acquire(oid, value)
+
+    claimed = mailbox.claim(oid, value, 3)
+    assert claimed == calls[:3]
+    assert [record(redis_client, keys, c.call_id)["status"] for c in calls] == ["running"] * 3 + ["queued"] * 2
+    assert mailbox.depth(oid) == 5  # claimed calls stay until their batch completes
+
+    mailbox.hand_back(claimed)  # the batch failed and its worker lives on
+    assert mailbox.claim(oid, value, 3) == calls[:3]  # a retry sees the same head
+    mailbox.hand_back(calls[:3])
+    everything = mailbox.claim(oid, value, 100)
+    assert everything == calls and [c.crashes for c in everything] == [0] * 5  # handed back: no crash
+
+
+def test_a_call_claimed_again_without_completion_or_hand_back_counts_a_crash_and_is_claimed_alone(
+    mailbox, leases, redis_client, keys
+):
+    # Given: a batch claimed by a worker that then died (never completed, never handed back)
+    oid, value = new_object(), lease_value("w")
+    calls = [make_call(oid, by=i) for i in range(4)]
+    for c in calls:
+        mailbox.enqueue(c)
+    assert leases.acquire(oid, value)
+    assert [c.crashes for c in mailbox.claim(oid, value, 10)] == [0, 0, 0, 0]
+
+    # When: the next owner claims: the head comes alone, with one crash counted
+    (head,) = mailbox.claim(oid, value, 10)
+    assert head == calls[0] and head.crashes == 1
+    (again,) = mailbox.claim(oid, value, 10)
+    assert again.crashes == 2
+    assert record(redis_client, keys, calls[0].call_id)["crashes"] == "2"
+
+    # Then: once the head completes, the others (claimed once before) come one by one too
+    assert mailbox.complete(oid, value, [head], [Outcome.success(head.call_id, 1)]) == 3
+    (second,) = mailbox.claim(oid, value, 10)
+    assert second == calls[1] and second.crashes == 1
+
+
+def test_claim_on_an_empty_mailbox_returns_an_empty_list(mailbox, leases):
+    oid, value = new_object(), lease_value("w")
+    assert leases.acquire(oid, value)
+    assert mailbox.claim(oid, value, 10) == []
+
+
+# -- complete -----------------------------------------------------------------------
+
+
+def test_complete_publishes_each_outcome_pops_exactly_the_batch_and_returns_what_is_left(
+    mailbox, leases, redis_client, keys
+):
+    oid, value = new_object(), lease_value("w")
+    reply = keys.replies(f"api-{uuid.uuid4().hex[:6]}")
+    ok_call = make_call(oid, reply_to=reply)
+    failing_call = make_call(oid, reply_to=reply)
+    silent_call = make_call(oid)  # nobody waits: no reply list
+    later = make_call(oid)
+    for c in (ok_call, failing_call, silent_call, later):
+        mailbox.enqueue(c)
+    assert leases.acquire(oid, value)
+
+    batch = mailbox.claim(oid, value, 3)
+    outcomes = [
+        Outcome.success(ok_call.call_id, [1, 2]),
+        Outcome.failure(failing_call.call_id, "user_error", "nope", status=409, type_="UserError"),
+        Outcome.success(silent_call.call_id, None),
+    ]
+    assert mailbox.complete(oid, value, batch, outcomes) == 1
+
+    assert mailbox_ids(redis_client, keys, oid) == [later.call_id]
+    replies = [Outcome.from_payload(r) for r in redis_client.lrange(reply, 0, -1)]
+    assert replies == outcomes[:2]
+    assert 0 < redis_client.pttl(reply) <= mailbox.config.reply_ttl_ms
+    assert record(redis_client, keys, ok_call.call_id)["status"] == "done"
+    assert record(redis_client, keys, failing_call.call_id)["status"] == "failed"
+    assert record(redis_client, keys, silent_call.call_id)["status"] == "done"
+    for c, o in zip(batch, outcomes):
+        assert json.loads(record(redis_client, keys, c.call_id)["outcome"]) == json.loads(o.payload())
+        assert 0 < redis_client.ttl(keys.call(c.call_id)) <= 3600
+    assert record(redis_client, keys, later.call_id)["status"] == "queued"
+
+
+def test_complete_with_a_lease_that_is_not_ours_returns_minus_one_and_publishes_nothing(
+    mailbox, leases, redis_client, keys
+):
+    oid, value = new_object(), lease_value("w")
+    reply = keys.replies("api")
+    call = make_call(oid, reply_to=reply)
+    mailbox.enqueue(call)
+    assert leases.acquire(oid, value)
+    batch = mailbox.claim(oid, value, 10)
+
+    assert mailbox.complete(oid, lease_value("w"), batch, [Outcome.success(call.call_id, 1)]) == -1
+    assert mailbox_ids(redis_client, keys, oid) == [call.call_id]
+    assert redis_client.llen(reply) == 0
+    assert record(redis_client, keys, call.call_id)["status"] == "running"
+    assert "outcome" not in record(redis_client, keys, call.call_id)
+
+
+# -- leases ------------------------------------------------------------------------------
+
+
+def test_acquire_is_exclusive_and_indexes_the_object_as_live(leases, redis_client, keys):
+    oid = new_object()
+    first, second = lease_value("first"), lease_value("second")
+    assert leases.acquire(oid, first) is True
+    assert leases.acquire(oid, second) is False
+    assert leases.acquire(oid, first) is False  # not re-entrant either
+    assert leases.owner(oid) == "first"
+    assert 0 < redis_client.pttl(keys.lease(oid)) <= LEASE_TTL_MS
+    assert live_score(redis_client, keys, oid) > redis_now_ms(redis_client)
+    assert leases.owner(new_object()) is None
+
+
+def test_renew_extends_held_leases_and_reports_the_lost_ones(leases, redis_client, keys):
+    kept, stolen, expired = new_object(), new_object(), new_object()
+    mine = {oid: lease_value("me") for oid in (kept, stolen, expired)}
+    for oid in (kept, stolen, expired):
+        assert leases.acquire(oid, mine[oid])
+    redis_client.pexpire(keys.lease(kept), 500)
+    redis_client.set(keys.lease(stolen), lease_value("thief"))
+    redis_client.delete(keys.lease(expired))
+
+    lost = leases.renew([(kept, mine[kept]), (stolen, mine[stolen]), (expired, mine[expired])])
+
+    assert sorted(lost) == sorted([stolen, expired])
+    assert redis_client.pttl(keys.lease(kept)) > 500
+    assert leases.owner(stolen) == "thief"
+    assert leases.renew([]) == []
+
+
+def test_release_idle_keeps_the_lease_while_calls_are_queued_and_releases_when_empty(
+    mailbox, leases, redis_client, keys
+):
+    oid, value = new_object(), lease_value("w")
+    assert leases.acquire(oid, value)
+    call = make_call(oid)
+    mailbox.enqueue(call)
+
+    assert leases.release(oid, value, "idle") == KEPT
+    assert leases.owner(oid) == "w"
+
+    batch = mailbox.claim(oid, value, 10)
+    assert mailbox.complete(oid, value, batch, [Outcome.success(call.call_id, 1)]) == 0
+    assert leases.release(oid, value, "idle") == RELEASED
+    assert leases.owner(oid) is None
+    assert live_score(redis_client, keys, oid) is None
+    assert leases.release(oid, value, "idle") == LOST
+
+
+def test_release_drain_gives_up_the_lease_anyway_and_makes_queued_calls_due_now(mailbox, leases, redis_client, keys):
+    oid, value = new_object(), lease_value("w")
+    assert leases.acquire(oid, value)
+    mailbox.enqueue(make_call(oid))
+
+    assert leases.release(oid, value, "drain") == RELEASED_WITH_CALLS
+    assert leases.owner(oid) is None
+    assert mailbox.depth(oid) == 1
+    assert live_score(redis_client, keys, oid) == 0
+    assert oid in leases.overdue()
+
+    empty, empty_value = new_object(), lease_value("w")
+    assert leases.acquire(empty, empty_value)
+    assert leases.release(empty, empty_value, "drain") == RELEASED
+    assert live_score(redis_client, keys, empty) is None
+
+
+def test_release_with_a_lease_that_is_not_ours_changes_nothing(leases, redis_client, keys):
+    oid, value = new_object(), lease_value("w")
+    assert leases.acquire(oid, value)
+    for mode in ("idle", "drain"):
+        assert leases.release(oid, lease_value("w"), mode) == LOST
+    assert leases.owner(oid) == "w"
+    assert live_score(redis_client, keys, oid) is not None
+
+
+def test_after_release_the_next_enqueue_dispatches_again(mailbox, leases):
+    oid, value = new_object(), lease_value("w")
+    assert leases.acquire(oid, value)
+    assert leases.release(oid, value, "idle") == RELEASED
+    assert mailbox.enqueue(make_call(oid)).decision == "dispatch"
+
+
+# -- redispatch ------------------------------------------------------------------------------
+
+
+def test_redispatch_wins_once_per_grace_period_for_an_overdue_object_with_calls_and_no_lease(
+    mailbox, leases, redis_client, keys
+):
+    oid = new_object()
+    assert mailbox.enqueue(make_call(oid)).decision == "dispatch"
+    assert oid not in leases.overdue()
+    assert leases.claim_redispatch(oid) is False  # its activation is not late yet
+
+    make_overdue(redis_client, keys, oid)
+    assert oid in leases.overdue()
+    assert leases.claim_redispatch(oid) is True
+    assert leases.claim_redispatch(oid) is False  # another sweeper loses
+    assert oid not in leases.overdue()
+    assert live_score(redis_client, keys, oid) > redis_now_ms(redis_client)
+    assert mailbox.enqueue(make_call(oid)).decision == "pending"  # callers also see it as on its way
+
+
+def test_redispatch_removes_an_overdue_object_with_an_empty_mailbox_from_the_live_index(leases, redis_client, keys):
+    oid = new_object()
+    make_overdue(redis_client, keys, oid)
+    assert oid in leases.overdue()
+    assert leases.claim_redispatch(oid) is False
+    assert live_score(redis_client, keys, oid) is None
+    assert oid not in leases.overdue()
+
+
+def test_redispatch_leaves_an_object_whose_lease_is_alive_to_its_owner(mailbox, leases, redis_client, keys):
+    oid, value = new_object(), lease_value("w")
+    assert leases.acquire(oid, value)
+    mailbox.enqueue(make_call(oid))
+    make_overdue(redis_client, keys, oid)
+
+    assert leases.claim_redispatch(oid) is False
+    assert live_score(redis_client, keys, oid) > redis_now_ms(redis_client)  # deadline follows the lease again
+    assert leases.owner(oid) == "w"
+
+
+def test_redispatch_of_an_object_not_in_the_live_index_does_nothing(mailbox, leases, redis_client, keys):
+    oid = new_object()
+    redis_client.rpush(keys.mailbox(oid), encode_entry(make_call(oid)))
+    assert leases.claim_redispatch(oid) is False
+    assert live_score(redis_client, keys, oid) is None
+
+
+def test_overdue_lists_only_objects_past_their_deadline_up_to_a_limit(leases, redis_client, keys):
+    late = [new_object() for _ in range(3)]
+    for oid in late:
+        make_overdue(redis_client, keys, oid)
+    on_time = new_object()
+    assert leases.acquire(on_time, lease_value("w"))
+
+    assert sorted(leases.overdue()) == sorted(late)
+    assert len(leases.overdue(limit=2)) == 2
+
+
+def test_release_backoff_gives_up_the_lease_but_makes_queued_calls_due_only_after_the_grace_period(
+    mailbox, leases, redis_client, keys
+):
+    oid, value = new_object(), lease_value("w")
+    assert leases.acquire(oid, value)
+    mailbox.enqueue(make_call(oid))
+
+    assert leases.release(oid, value, "backoff") == RELEASED_WITH_CALLS
+    assert leases.owner(oid) is None
+    assert mailbox.depth(oid) == 1
+    assert oid not in leases.overdue()
+    assert live_score(redis_client, keys, oid) > 0
+
+
+def test_purge_fails_queued_calls_but_keeps_the_batch_an_owner_is_running(
+    mailbox, leases, redis_client, async_redis_client, keys
+):
+    # Given: four calls, the first two claimed by the owner, the third with a waiting caller
+    oid, value = new_object(), lease_value("w")
+    calls = [make_call(oid, by=i) for i in range(4)]
+    calls[2] = make_call(oid, reply_to=keys.replies("api-1"), by=2)
+    for c in calls:
+        mailbox.enqueue(c)
+    assert leases.acquire(oid, value)
+    assert mailbox.claim(oid, value, 2) == calls[:2]
+
+    # When: an operator purges the mailbox
+    purged = asyncio.run(AsyncMailbox(async_redis_client, mailbox.config).purge(oid, "by the test"))
+
+    # Then: the queued two failed with `purged`, the waiting caller was told, the claimed batch stays
+    assert purged == 2
+    assert [record(redis_client, keys, c.call_id)["status"] for c in calls] == ["running"] * 2 + ["failed"] * 2
+    (told,) = redis_client.lrange(keys.replies("api-1"), 0, -1)
+    assert Outcome.from_payload(told).error == {"code": "purged", "message": "by the test"}
+    assert mailbox.complete(oid, value, calls[:2], [Outcome.success(c.call_id, 0) for c in calls[:2]]) == 0
