@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from solo.objects.alarms import ALARM, ALARMS_DDL, FIRE_METHOD, Alarms, Fire, read_rows
+from solo.objects.alarms import ALARM, FIRE_METHOD, Alarms, Fire, read_rows
 from solo.objects.calls import BatchResult, Call, Outcome
 from solo.objects.context import ObjectContext, wall_clock_ms
 from solo.objects.definition import DurableObject
@@ -38,23 +38,11 @@ from solo.objects.state.alarm_index import IndexUpdate
 from solo.objects.state.local_copy import prepare_local_file
 from solo.objects.state.shipper import LogShipper
 from solo.objects.state.store import StateStore
-from solo.objects.storage import KV_TABLE_DDL, Storage
+from solo.objects.storage import Storage
+from solo.objects.tables import SOLO_TABLES_DDL
 
 log = logging.getLogger(__name__)
 
-_INTERNAL_DDL = (
-    "CREATE TABLE IF NOT EXISTS _solo_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
-    # Exactly-once: a call id found here is answered from its recorded outcome and never run again.
-    "CREATE TABLE IF NOT EXISTS _solo_calls (call_id TEXT PRIMARY KEY, payload TEXT NOT NULL,"
-    " finished_ms INTEGER NOT NULL) WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS _solo_calls_by_time ON _solo_calls (finished_ms)",
-    KV_TABLE_DDL,
-    # Calls sent with stub.send(): written in the sending call's savepoint, enqueued by the host
-    # after the batch is committed and shipped, deleted in a later transaction.
-    "CREATE TABLE IF NOT EXISTS _solo_outbox (seq INTEGER PRIMARY KEY, call_id TEXT NOT NULL UNIQUE,"
-    " call TEXT NOT NULL, created_ms INTEGER NOT NULL)",
-    ALARMS_DDL,
-)
 _PRUNE_EVERY_BATCHES = 1000
 DEFAULT_CALL_TIME_LIMIT_S = 30.0
 PROGRESS_HANDLER_STEPS = 1000  # SQLite VM steps between looks at the running call's deadline
@@ -474,7 +462,7 @@ class ObjectInstance:
         assert conn is not None
         conn.execute(_BEGIN)
         try:
-            for ddl in _INTERNAL_DDL:
+            for ddl in SOLO_TABLES_DDL:
                 conn.execute(ddl)
             stored = self._meta(conn, "epoch")
             if stored > self.epoch:
