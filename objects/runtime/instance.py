@@ -22,6 +22,7 @@ from solo.objects.context import ObjectContext, wall_clock_ms
 from solo.objects.definition import DurableObject
 from solo.objects.errors import (
     CallInterrupted,
+    InvalidRow,
     OwnershipLost,
     RemoteCallError,
     SchemaTooNew,
@@ -35,6 +36,7 @@ from solo.objects.runtime.time_limit import CallTimer, Running
 from solo.objects.shared import NoSharedDatabase, SharedDatabase
 from solo.objects.sql import SqlHandle, UserCodeGuard, split_statements
 from solo.objects.state.alarm_index import IndexUpdate
+from solo.objects.state.image_rows import parse_sent_call
 from solo.objects.state.local_copy import prepare_local_file
 from solo.objects.state.shipper import LogShipper
 from solo.objects.state.store import StateStore
@@ -158,8 +160,8 @@ class ObjectInstance:
                 # but a former owner may have died between shipping and announcing: announce all.
                 self._alarm_changes += [(r.name, r.next_ms) for r in read_rows(self._conn)]
             # Entries left by a former owner that shipped but did not send, and on_start()'s own.
+            self._sent = []  # _read_outbox adds the entries it drops: deleted with the next transaction
             self._unsent = self._read_outbox()
-            self._sent = []
             self._user = user
         except BaseException:
             self.close()
@@ -439,8 +441,25 @@ class ObjectInstance:
         )
 
     def _read_outbox(self) -> list[Call]:
+        """The committed entries, each parsed as a call this object could have sent (image_rows).
+
+        The file may have come from outside (an import, a restore of one): an entry whose target
+        is not named by the id solo computes for it, or that waits for a reply, would make the
+        host act on a path or a Redis key it names. Such an entry is logged and dropped, never sent.
+        """
         assert self._conn is not None
-        return [Call.from_json(raw) for (raw,) in self._conn.execute("SELECT call FROM _solo_outbox ORDER BY seq")]
+        calls = []
+        for call_id, raw in self._conn.execute("SELECT call_id, call FROM _solo_outbox ORDER BY seq"):
+            try:
+                call = parse_sent_call(raw, self.namespace)
+                if call.call_id != call_id:
+                    raise InvalidRow("_solo_outbox", f"the row's call_id {call_id!r} is not its call's")
+            except InvalidRow as exc:
+                log.error("%s: dropped an entry of its outbox instead of sending it: %s", self.ref, exc.message)
+                self._sent.append(call_id)
+                continue
+            calls.append(call)
+        return calls
 
     def _delete_sent(self, conn: sqlite3.Connection) -> None:
         for start in range(0, len(self._sent), 500):
