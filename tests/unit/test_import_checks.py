@@ -20,11 +20,12 @@ import pytest
 from solo import DurableObject, rpc
 from solo.objects.calls import Call
 from solo.objects.errors import InvalidImage, InvalidRow
-from solo.objects.naming import is_call_id, is_object_id, new_call_id, object_id
+from solo.objects.naming import Address, is_call_id, is_object_id, new_call_id, object_id
 from solo.objects.registry import registry
 from solo.objects.runtime.activation import object_path
 from solo.objects.runtime.instance import ObjectInstance
 from solo.objects.state import image_rows
+from solo.objects.state.admin import StateAdmin
 from solo.objects.state.images import Rules, check_import, check_schema_of, without_epoch_stamp
 from solo.workers.transport import MailboxTransport, ReplyWaiter
 from tests.objects import Tally  # noqa: F401  (registers the target class)
@@ -489,3 +490,27 @@ def test_the_transport_never_enqueues_a_sent_call_whose_ids_are_not_solo_s():
     assert mailbox.enqueued == [] and dispatched == []
     transport.send(to_tally())
     assert mailbox.enqueued == [to_tally()]
+
+
+# -- the operator's actions ---------------------------------------------------------------------
+
+
+def test_an_import_is_stored_only_once_checked_and_a_restore_of_a_state_with_a_trigger_is_refused(store, image):
+    admin = StateAdmin(store, NAMESPACE)
+    name = uuid.uuid4().hex
+    address = Address("Importable", name, object_id(NAMESPACE, "Importable", name))
+    trigger = "CREATE TRIGGER t AFTER INSERT ON _solo_calls BEGIN DELETE FROM notes; END"
+
+    # An import checks the file before anything is written.
+    with pytest.raises(InvalidImage, match="trigger 't' on _solo_calls"):
+        admin.import_image(address, edited(image, trigger), registry())
+    assert store.head(address.object_id) is None
+    replaced = admin.import_image(address, image, registry())
+    assert sorted(name for name, _ in replaced.alarms) == ["_alarm", "nightly"]
+
+    # A state that got a trigger on solo's tables some other way (an import before these
+    # checks) cannot be restored.
+    planted = store.replace(address.object_id, NAMESPACE, "Importable", address.name, edited(image, trigger))
+    with pytest.raises(InvalidImage, match=f"state at sequence {planted} cannot be restored: trigger"):
+        admin.restore(address, planted)
+    assert admin.restore(address, replaced.seq).restored_from == replaced.seq
