@@ -235,6 +235,8 @@ class InvalidRow(InvalidImage):
     have written for this object: the file is refused (import), or the row dropped (the worker)."""
 
     def __init__(self, table: str, problem: str) -> None:
+        if len(problem) > 500:  # values from the file are quoted in it: keep the message readable
+            problem = problem[:497] + "..."
         super().__init__(f"{table}: {problem}")
         self.table = table
         self.problem = problem

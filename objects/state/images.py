@@ -147,6 +147,12 @@ def _schema(conn: sqlite3.Connection) -> list[tuple[str, str, str, str | None]]:
     return conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
 
 
+def _short(value: object) -> str:
+    """A name or statement from the file, quoted, at most 200 characters."""
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 def _is_solo(name: object) -> bool:
     return isinstance(name, str) and name.lower().startswith(SOLO_TABLE_PREFIX)
 
@@ -161,12 +167,16 @@ def _check_schema(conn: sqlite3.Connection) -> set[str]:
                 present.add(name)
                 continue
             if type_ == "trigger":
-                raise InvalidImage(f"trigger {name!r} on {table}: solo's own tables (_solo_*) carry no triggers")
+                raise InvalidImage(
+                    f"trigger {_short(name)} on {str(table)[:200]}: solo's own tables (_solo_*) carry no triggers"
+                )
             if name in ours:
-                raise InvalidImage(f"solo's {ours[name][0]} {name} is not as solo creates it: {sql}")
-            raise InvalidImage(f"{type_} {name!r} on {table} is not one solo creates: only solo makes those (_solo_*)")
+                raise InvalidImage(f"solo's {ours[name][0]} {name} is not as solo creates it: {_short(sql)}")
+            raise InvalidImage(
+                f"{type_} {_short(name)} on {str(table)[:200]} is not one solo creates: only solo makes those (_solo_*)"
+            )
         if sql is not None and SOLO_TABLE_PREFIX in sql.lower():
-            raise InvalidImage(f"{type_} {name!r} refers to solo's own tables (_solo_*): nothing in a file may")
+            raise InvalidImage(f"{type_} {_short(name)} refers to solo's own tables (_solo_*): nothing in a file may")
     return present
 
 

@@ -514,3 +514,11 @@ def test_an_import_is_stored_only_once_checked_and_a_restore_of_a_state_with_a_t
     with pytest.raises(InvalidImage, match=f"state at sequence {planted} cannot be restored: trigger"):
         admin.restore(address, planted)
     assert admin.restore(address, replaced.seq).restored_from == replaced.seq
+
+
+def test_refusals_quote_the_file_s_values_briefly(image):
+    huge = "x" * 100_000
+    message = refused(edited(image, sent(to_tally(class_name=huge))), "_solo_outbox")
+    assert len(message) < 600
+    message = refused(edited(image, f"CREATE TABLE _solo_{huge} (x)"), "table")
+    assert len(message) < 600
