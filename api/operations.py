@@ -90,8 +90,7 @@ class StateOperations:
             )
         limit = self.max_import_bytes
         image = await read_body(request, limit, f"the file is larger than SOLO_MAX_IMPORT_BYTES ({limit} bytes)")
-        known_migrations = len(self.registry.get(address.class_name).migrations)
-        replaced = await asyncio.to_thread(self.admin.import_image, address, image, known_migrations)
+        replaced = await asyncio.to_thread(self.admin.import_image, address, image, self.registry)
         await self._announce(address, replaced.alarms)
         return JSONResponse({"seq": replaced.seq})
 

@@ -194,6 +194,36 @@ def _same_schedule(
     )
 
 
+def check_alarm_handler(cls: type) -> None:
+    """The single alarm calls ``alarm(info)``: the class must have one."""
+    if not callable(getattr(cls, "alarm", None)):
+        raise InvalidSchedule(f"{cls.__name__} has no alarm(self, info) handler to call")
+
+
+def check_schedule_name(name: object) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidSchedule(
+            f"schedule name {name!r}: 1-200 characters of letters, digits and _.:-, not starting with _ . : -"
+        )
+
+
+def check_schedule_method(cls: type, method: object, kwargs: dict[str, Any]) -> None:
+    """What a schedule may call: a public method of the class (not alarm or on_start) that takes `kwargs`."""
+    if not isinstance(method, str) or method.startswith("_") or method in ("alarm", "on_start"):
+        raise InvalidSchedule(f"a schedule calls a public method of the object, not {method!r}")
+    function = getattr(cls, method, None)
+    if not callable(function):
+        raise InvalidSchedule(f"{cls.__name__} has no method {method!r}")
+    spec = getattr(cls, "__solo_methods__", {}).get(method)
+    try:
+        if spec is not None:
+            spec.bind(kwargs)
+        else:
+            inspect.signature(function).bind(None, **kwargs)
+    except Exception as exc:
+        raise InvalidSchedule(f"kwargs do not fit {method}: {exc}") from None
+
+
 class Alarms:
     """The alarm and schedule API of one object, on its connection and inside its transactions.
 
@@ -213,8 +243,7 @@ class Alarms:
     # -- the single alarm (self.storage.set_alarm / get_alarm / delete_alarm) ---
 
     def set_alarm(self, when: dt.datetime | int | float) -> None:
-        if not callable(getattr(self._cls, "alarm", None)):
-            raise InvalidSchedule(f"{self._cls.__name__} has no alarm(self, info) handler to call")
+        check_alarm_handler(self._cls)
         due = to_epoch_ms(when, "the alarm time")
         self._put(ALARM, "alarm", {}, Recurrence(due), "fire_once", 0)
 
@@ -241,16 +270,13 @@ class Alarms:
         missed: Missed = "fire_once",
         grace_s: float = 60.0,
     ) -> dict[str, Any]:
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise InvalidSchedule(
-                f"schedule name {name!r}: 1-200 characters of letters, digits and _.:-, not starting with _ . : -"
-            )
+        check_schedule_name(name)
         if missed not in MISSED_POLICIES:
             raise InvalidSchedule(f"missed must be one of {', '.join(MISSED_POLICIES)}, not {missed!r}")
         if isinstance(grace_s, bool) or not isinstance(grace_s, (int, float)) or not 0 <= grace_s <= MAX_GRACE_S:
             raise InvalidSchedule(f"grace_s must be a number of seconds from 0 to {MAX_GRACE_S}, not {grace_s!r}")
         kwargs = dict(kwargs or {})
-        self._check_method(method, kwargs)
+        check_schedule_method(self._cls, method, kwargs)
         at_ms = None if at is None else to_epoch_ms(at, "at")
         recurrence = Recurrence.build(self._clock_ms(), at_ms, every_s, cron)
         grace_ms = int(grace_s * 1000)
@@ -400,18 +426,3 @@ class Alarms:
         )
         self.dirty.add(row.name)
         return True
-
-    def _check_method(self, method: str, kwargs: dict[str, Any]) -> None:
-        if not isinstance(method, str) or method.startswith("_") or method in ("alarm", "on_start"):
-            raise InvalidSchedule(f"a schedule calls a public method of the object, not {method!r}")
-        function = getattr(self._cls, method, None)
-        if not callable(function):
-            raise InvalidSchedule(f"{self._cls.__name__} has no method {method!r}")
-        spec = getattr(self._cls, "__solo_methods__", {}).get(method)
-        try:
-            if spec is not None:
-                spec.bind(kwargs)
-            else:
-                inspect.signature(function).bind(None, **kwargs)
-        except Exception as exc:
-            raise InvalidSchedule(f"kwargs do not fit {method}: {exc}") from None

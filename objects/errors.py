@@ -230,6 +230,18 @@ class InvalidImage(SoloError):
     code = "invalid_image"
 
 
+class InvalidRow(InvalidImage):
+    """Raised when a row of solo's own tables (``_solo_*``) in a database file is not one solo could
+    have written for this object: the file is refused (import), or the row dropped (the worker)."""
+
+    def __init__(self, table: str, problem: str) -> None:
+        if len(problem) > 500:  # values from the file are quoted in it: keep the message readable
+            problem = problem[:497] + "..."
+        super().__init__(f"{table}: {problem}")
+        self.table = table
+        self.problem = problem
+
+
 class WalFormatError(SoloError):
     """Raised when shipped frames or an image are not what SQLite would write."""
 

@@ -17,6 +17,9 @@ MAX_NAME_CHARS = 256
 _CLASS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 # Printable text without '/', control characters or surrounding whitespace.
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f/]")
+# What object_id() and the call id makers below (and objects/remote.py's derived ids) produce.
+_OBJECT_ID = re.compile(r"[0-9a-f]{32}")
+_CALL_ID = re.compile(r"[0-9a-f]{32}|[ko][0-9a-f]{31}")
 
 
 def check_class_name(class_name: str) -> str:
@@ -40,6 +43,16 @@ def check_object_name(name: str) -> str:
 def object_id(namespace: str, class_name: str, name: str) -> str:
     digest = hashlib.sha256(f"{namespace}\x00{class_name}\x00{name}".encode()).hexdigest()
     return digest[:32]
+
+
+def is_object_id(value: object) -> bool:
+    """An id as object_id() makes them (32 lowercase hex): safe in a path or a Redis key."""
+    return isinstance(value, str) and _OBJECT_ID.fullmatch(value) is not None
+
+
+def is_call_id(value: object) -> bool:
+    """A call id as solo makes them: random, from an Idempotency-Key ("k..."), or derived ("o...")."""
+    return isinstance(value, str) and _CALL_ID.fullmatch(value) is not None
 
 
 def unique_name() -> str:

@@ -22,6 +22,7 @@ import redis
 from solo.objects.calls import Call, Outcome
 from solo.objects.coordination.mailbox import Mailbox
 from solo.objects.errors import RemoteCallTimeout, RemoteCallUnavailable
+from solo.objects.naming import is_call_id, is_object_id
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,18 @@ class MailboxTransport:
         return self._replies.key
 
     def send(self, call: Call) -> None:
-        """Enqueue; raises on Redis trouble (the caller keeps the entry and sends it again)."""
+        """Enqueue; raises on Redis trouble (the caller keeps the entry and sends it again).
+
+        A sent call's keys come only from ids solo makes, and nobody waits for its reply: one
+        that names anything else (it came from a file, not from solo) is logged and dropped.
+        """
+        if not (is_object_id(call.object_id) and is_call_id(call.call_id)) or call.reply_to:
+            log.error(
+                "dropped a sent call to %s/%s instead of enqueueing it: ids not solo's, or a reply list named",
+                call.class_name,
+                call.object_name,
+            )
+            return
         enqueued = self._mailbox.enqueue(call)
         if enqueued.decision == "dispatch":
             self._dispatch(call.object_id)

@@ -33,7 +33,8 @@ from solo.objects.calls import BatchResult, Call, Outcome
 from solo.objects.coordination.alarm_queue import AlarmQueue
 from solo.objects.coordination.leases import LOST, ReleaseMode
 from solo.objects.coordination.mailbox import Mailbox
-from solo.objects.errors import OwnershipLost, SchemaTooNew, SoloError, StartFailed, UnknownClass
+from solo.objects.errors import InvalidName, OwnershipLost, SchemaTooNew, SoloError, StartFailed, UnknownClass
+from solo.objects.naming import is_object_id
 from solo.objects.registry import ClassRegistry
 from solo.objects.remote import Transport
 from solo.objects.runtime.instance import ObjectInstance
@@ -46,7 +47,9 @@ log = logging.getLogger(__name__)
 
 
 def object_path(data_dir: Path, object_id: str) -> Path:
-    """Files are named by object id (a hash), never by the user's name."""
+    """Files are named by object id (a hash), never by the user's name, nor by any other text."""
+    if not is_object_id(object_id):  # a path, or anything else that came from outside: never a file
+        raise ValueError(f"{object_id!r} is not an object id")
     return data_dir / object_id[:2] / f"{object_id}.sqlite"
 
 
@@ -176,6 +179,10 @@ class Activation:
     def _hydrate(self, calls: list[Call]) -> Stop | None:
         s, first = self.services, calls[0]
         try:
+            path = object_path(s.data_dir, self.object_id)
+        except ValueError as exc:  # nothing solo makes: no file, no epoch, no ledger row for it
+            return self._fail_batch(calls, InvalidName(str(exc)))
+        try:
             cls = s.registry.get(first.class_name)
         except UnknownClass as exc:
             return self._fail_batch(calls, exc)
@@ -195,7 +202,7 @@ class Activation:
             cls,
             object_id=self.object_id,
             name=first.object_name,
-            path=object_path(s.data_dir, self.object_id),
+            path=path,
             epoch=takeover.epoch,
             call_retention_ms=s.settings.call_record_ttl_s * 1000,
             clock_ms=s.clock_ms,

@@ -18,12 +18,13 @@ from pathlib import Path
 
 from sqlalchemy.engine import Connection
 
-from solo.objects.alarms import ALARM, ALARMS_DDL, FIRE_METHOD, AlarmRow, Alarms, Fire, read_rows
+from solo.objects.alarms import ALARM, FIRE_METHOD, AlarmRow, Alarms, Fire, read_rows
 from solo.objects.calls import BatchResult, Call, Outcome
 from solo.objects.context import ObjectContext, wall_clock_ms
 from solo.objects.definition import DurableObject
 from solo.objects.errors import (
     CallInterrupted,
+    InvalidRow,
     OwnershipLost,
     RemoteCallError,
     SchemaTooNew,
@@ -37,26 +38,15 @@ from solo.objects.runtime.time_limit import CallTimer, Running
 from solo.objects.shared import NoSharedDatabase, SharedDatabase
 from solo.objects.sql import SqlHandle, UserCodeGuard, split_statements
 from solo.objects.state.alarm_index import IndexUpdate
+from solo.objects.state.image_rows import parse_sent_call
 from solo.objects.state.local_copy import prepare_local_file
 from solo.objects.state.shipper import LogShipper
 from solo.objects.state.store import StateStore
-from solo.objects.storage import KV_TABLE_DDL, Storage
+from solo.objects.storage import Storage
+from solo.objects.tables import SOLO_TABLES_DDL
 
 log = logging.getLogger(__name__)
 
-_INTERNAL_DDL = (
-    "CREATE TABLE IF NOT EXISTS _solo_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
-    # Exactly-once: a call id found here is answered from its recorded outcome and never run again.
-    "CREATE TABLE IF NOT EXISTS _solo_calls (call_id TEXT PRIMARY KEY, payload TEXT NOT NULL,"
-    " finished_ms INTEGER NOT NULL) WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS _solo_calls_by_time ON _solo_calls (finished_ms)",
-    KV_TABLE_DDL,
-    # Calls sent with stub.send(): written in the sending call's savepoint, enqueued by the host
-    # after the batch is committed and shipped, deleted in a later transaction.
-    "CREATE TABLE IF NOT EXISTS _solo_outbox (seq INTEGER PRIMARY KEY, call_id TEXT NOT NULL UNIQUE,"
-    " call TEXT NOT NULL, created_ms INTEGER NOT NULL)",
-    ALARMS_DDL,
-)
 _PRUNE_EVERY_BATCHES = 1000
 DEFAULT_CALL_TIME_LIMIT_S = 30.0
 PROGRESS_HANDLER_STEPS = 1000  # SQLite VM steps between looks at the running call's deadline
@@ -173,8 +163,8 @@ class ObjectInstance:
                 # but a former owner may have died between shipping and announcing: announce all.
                 self._alarm_changes += [(r.name, r.next_ms) for r in read_rows(self._conn)]
             # Entries left by a former owner that shipped but did not send, and on_start()'s own.
+            self._sent = []  # _read_outbox adds the entries it drops: deleted with the next transaction
             self._unsent = self._read_outbox()
-            self._sent = []
             self._user = user
         except BaseException:
             self.close()
@@ -455,8 +445,25 @@ class ObjectInstance:
         )
 
     def _read_outbox(self) -> list[Call]:
+        """The committed entries, each parsed as a call this object could have sent (image_rows).
+
+        The file may have come from outside (an import, a restore of one): an entry whose target
+        is not named by the id solo computes for it, or that waits for a reply, would make the
+        host act on a path or a Redis key it names. Such an entry is logged and dropped, never sent.
+        """
         assert self._conn is not None
-        return [Call.from_json(raw) for (raw,) in self._conn.execute("SELECT call FROM _solo_outbox ORDER BY seq")]
+        calls = []
+        for call_id, raw in self._conn.execute("SELECT call_id, call FROM _solo_outbox ORDER BY seq"):
+            try:
+                call = parse_sent_call(raw, self.namespace)
+                if call.call_id != call_id:
+                    raise InvalidRow("_solo_outbox", f"the row's call_id {call_id!r} is not its call's")
+            except InvalidRow as exc:
+                log.error("%s: dropped an entry of its outbox instead of sending it: %s", self.ref, exc.message)
+                self._sent.append(call_id)
+                continue
+            calls.append(call)
+        return calls
 
     def _delete_sent(self, conn: sqlite3.Connection) -> None:
         for start in range(0, len(self._sent), 500):
@@ -478,7 +485,7 @@ class ObjectInstance:
         assert conn is not None
         conn.execute(_BEGIN)
         try:
-            for ddl in _INTERNAL_DDL:
+            for ddl in SOLO_TABLES_DDL:
                 conn.execute(ddl)
             stored = self._meta(conn, "epoch")
             if stored > self.epoch:

@@ -17,10 +17,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from solo.objects.errors import IncompleteLog, ObjectNotFound, OutOfRetention
+from solo.objects.alarms import AlarmRow
+from solo.objects.errors import IncompleteLog, InvalidImage, ObjectNotFound, OutOfRetention
 from solo.objects.naming import Address
+from solo.objects.registry import ClassRegistry
 from solo.objects.state.alarm_index import Due, ReplaceObjectAlarms, rows_of_image
-from solo.objects.state.images import check_image, without_epoch_stamp
+from solo.objects.state.images import Rules, check_import, check_schema_of
 from solo.objects.state.store import StateStore
 from solo.objects.state.wal import plain_file
 
@@ -56,10 +58,15 @@ class StateAdmin:
             raise
         return head.seq, plain_file(image)
 
-    def import_image(self, address: Address, image: bytes, known_migrations: int) -> Replaced:
-        """Make an untrusted file the object's state, if it is a sound database this code knows."""
-        check_image(image, known_migrations)
-        return self._replace(address, without_epoch_stamp(image))
+    def import_image(self, address: Address, image: bytes, registry: ClassRegistry) -> Replaced:
+        """Make an untrusted file the object's state, if it is a sound database of solo's for its class.
+
+        The file is checked and parsed before anything is written (images.check_import);
+        the alarm index is rewritten from the rows parsed there.
+        """
+        rules = Rules(registry.get(address.class_name), self.namespace, registry)
+        checked = check_import(image, rules)
+        return self._replace(address, checked.image, checked.alarms)
 
     def restore(self, address: Address, point: int | dt.datetime) -> Replaced:
         """Return the object to a sequence, or to its last commit at or before an (aware) time."""
@@ -83,25 +90,27 @@ class StateAdmin:
             image = self.store.image_at(oid, seq)
         except IncompleteLog as exc:  # retention removed part of the log meanwhile
             raise OutOfRetention(f"sequence {seq} can no longer be rebuilt ({exc}); {window}") from None
+        try:
+            check_schema_of(image)  # a state imported before files were checked may carry triggers
+        except InvalidImage as exc:
+            raise InvalidImage(f"the state at sequence {seq} cannot be restored: {exc.message}") from None
         replaced = self._replace(address, image)
         return Replaced(replaced.seq, seq, replaced.alarms)
 
     def delete(self, address: Address) -> list[Due]:
         """Remove the object's state and its alarms; returns what the time index must drop."""
-        alarms = self._alarm_rows(address, b"")
+        alarms = self._alarm_rows(address, [])
         if not self.store.delete(address.object_id, [alarms]):
             raise self._not_found(address)
         return alarms.due
 
-    def _replace(self, address: Address, image: bytes) -> Replaced:
-        alarms = self._alarm_rows(address, image)
+    def _replace(self, address: Address, image: bytes, alarm_rows: list[AlarmRow] | None = None) -> Replaced:
+        alarms = self._alarm_rows(address, rows_of_image(image) if alarm_rows is None else alarm_rows)
         seq = self.store.replace(address.object_id, self.namespace, address.class_name, address.name, image, [alarms])
         return Replaced(seq, alarms=alarms.due)
 
-    def _alarm_rows(self, address: Address, image: bytes) -> ReplaceObjectAlarms:
-        return ReplaceObjectAlarms(
-            address.object_id, self.namespace, address.class_name, address.name, rows_of_image(image)
-        )
+    def _alarm_rows(self, address: Address, rows: list[AlarmRow]) -> ReplaceObjectAlarms:
+        return ReplaceObjectAlarms(address.object_id, self.namespace, address.class_name, address.name, rows)
 
     def _restorable_from(self, object_id: str) -> int:
         """The earliest restorable sequence: 1 while the log from the start is kept, else the oldest snapshot."""

@@ -110,7 +110,9 @@ def rows_of_image(image: bytes) -> list[AlarmRow]:
         return []
     conn = sqlite3.connect(":memory:")
     try:
+        conn.execute("PRAGMA trusted_schema=OFF")
         conn.deserialize(plain_file(image))
+        conn.execute("PRAGMA query_only=ON")
         return read_rows(conn)
     finally:
         conn.close()

@@ -49,7 +49,7 @@ def test_an_import_must_be_a_sound_database_this_code_knows(tmp_path):
         check_image(b"not a database at all", 2)
     path = tmp_path / "x.sqlite"
     conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE _solo_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+    conn.execute("CREATE TABLE _solo_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID")
     conn.execute("INSERT INTO _solo_meta VALUES ('schema_version', 5)")
     conn.commit()
     conn.close()
