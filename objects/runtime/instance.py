@@ -485,6 +485,7 @@ class ObjectInstance:
         assert conn is not None
         conn.execute(_BEGIN)
         try:
+            self._drop_foreign_triggers(conn)
             for ddl in SOLO_TABLES_DDL:
                 conn.execute(ddl)
             stored = self._meta(conn, "epoch")
@@ -496,6 +497,17 @@ class ObjectInstance:
             self._rollback(conn)
             raise
         self._commit(conn)
+
+    @staticmethod
+    def _drop_foreign_triggers(conn: sqlite3.Connection) -> None:
+        """solo creates no trigger on its own tables; one there came from outside (a state imported
+        before imports were checked): drop it before any of solo's writes could fire it."""
+        found = conn.execute(
+            "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' AND substr(tbl_name, 1, 6) = '_solo_'"
+        ).fetchall()
+        for name, table in found:
+            log.warning("dropping trigger %r on %s: solo's tables carry no triggers", name, table)
+            conn.execute(f'DROP TRIGGER "{name.replace(chr(34), chr(34) * 2)}"')
 
     def _commit(self, conn: sqlite3.Connection) -> None:
         """COMMIT, then ship the commit: nothing of it may be visible before this returns."""

@@ -535,3 +535,33 @@ def test_refusals_quote_the_file_s_values_briefly(image):
     assert len(message) < 600
     message = refused(edited(image, f"CREATE TABLE _solo_{huge} (x)"), "table")
     assert len(message) < 600
+
+
+def test_a_worker_drops_a_trigger_on_solo_s_tables_before_it_writes_to_them(tmp_path, image):
+    # Given: a state that carries a trigger on _solo_calls (imported before imports were checked)
+    name = uuid.uuid4().hex
+    path = tmp_path / "planted.sqlite"
+    trigger = "CREATE TRIGGER rewrite AFTER INSERT ON _solo_calls BEGIN UPDATE notes SET text = 'rewritten'; END"
+    path.write_bytes(edited(image, trigger))
+
+    # When: a worker hydrates it and runs a call
+    instance = ObjectInstance(
+        Importable,
+        object_id=object_id(NAMESPACE, "Importable", name),
+        name=name,
+        path=path,
+        epoch=9,
+        namespace=NAMESPACE,
+    )
+    instance.hydrate()
+    call = Call(new_call_id(), instance.object_id, "Importable", name, "note", {"text": "mine"})
+    assert instance.run_batch([call]).outcomes[0].ok
+    instance.close()
+
+    # Then: the trigger is gone and never rewrote the user's rows
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall() == []
+        assert sorted(r[0] for r in conn.execute("SELECT text FROM notes")) == ["hello", "mine"]
+    finally:
+        conn.close()
