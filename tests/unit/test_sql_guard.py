@@ -14,11 +14,13 @@ import pytest
 
 from solo import DurableObject, rpc
 from solo.objects.calls import Call, Outcome
-from solo.objects.errors import SqlNotAllowed, SqlTooBig
+from solo.objects.errors import InvalidSettings, SqlNotAllowed, SqlTooBig
 from solo.objects.naming import new_call_id, object_id
-from solo.objects.runtime.connection import open_connection
+from solo.objects.runtime.connection import open_connection, set_soft_heap_limit
 from solo.objects.runtime.instance import ObjectInstance
-from solo.objects.sql import SQL_LENGTH_LIMIT, VALUE_LENGTH_LIMIT, UserCodeGuard, split_statements
+from solo.objects.settings import Settings
+from solo.objects.sql import MIB, SQL_LENGTH_LIMIT, VALUE_LENGTH_LIMIT, UserCodeGuard, split_statements
+from solo.workers.process import limit_sqlite_heap
 
 ALLOWED, REFUSED, FAILS = "allowed", "refused", "fails"  # FAILS: SQLite itself refuses it
 
@@ -465,3 +467,19 @@ def test_without_defensive_mode_fts5_is_refused_too(tmp_path):
             guard.user_sql(conn.execute, "CREATE TABLE plain (x)")  # everything else as before
     finally:
         conn.close()
+
+
+def test_a_worker_sets_sqlites_soft_heap_limit_for_its_whole_process():
+    previous = set_soft_heap_limit(0)
+    try:
+        limit_sqlite_heap(Settings(sqlite_soft_heap_bytes=64 * MIB))
+        conn = sqlite3.connect(":memory:")  # any connection of the process sees it
+        try:
+            assert conn.execute("PRAGMA soft_heap_limit").fetchone()[0] == 64 * MIB
+        finally:
+            conn.close()
+        with pytest.raises(InvalidSettings, match="SOLO_SQLITE_SOFT_HEAP_BYTES"):
+            Settings.from_env({"SOLO_SQLITE_SOFT_HEAP_BYTES": "-1"})
+        assert Settings.from_env({"SOLO_SQLITE_SOFT_HEAP_BYTES": "1000"}).sqlite_soft_heap_bytes == 1000
+    finally:
+        set_soft_heap_limit(previous)
