@@ -138,6 +138,24 @@ CASES: list[tuple[str, str]] = [
         ALLOWED,
     ),
     ("CREATE VIRTUAL TABLE docs USING fts5(body); ALTER TABLE docs RENAME TO pages", ALLOWED),
+    (
+        "CREATE VIRTUAL TABLE docs USING fts5(body); INSERT INTO docs VALUES ('a b');"
+        " INSERT INTO docs(docs, rank) VALUES ('automerge', 4); INSERT INTO docs(docs) VALUES ('integrity-check');"
+        " INSERT INTO docs(docs, rank) VALUES ('merge', 16); INSERT INTO docs(docs) VALUES ('rebuild');"
+        " DELETE FROM docs WHERE rowid = 1",
+        ALLOWED,
+    ),
+    (
+        "CREATE VIRTUAL TABLE docs USING fts5(body, content=''); INSERT INTO docs(rowid, body) VALUES (1, 'a');"
+        " INSERT INTO docs(docs) VALUES ('delete-all')",
+        ALLOWED,
+    ),
+    (
+        "CREATE TABLE p (id INTEGER PRIMARY KEY); CREATE TABLE c (p_id REFERENCES p (id) ON DELETE CASCADE);"
+        " CREATE VIEW pv AS SELECT * FROM p; INSERT INTO p VALUES (1); INSERT INTO c VALUES (1);"
+        " DELETE FROM p; ALTER TABLE p RENAME TO parents; DROP TABLE c",
+        ALLOWED,
+    ),
     ("CREATE VIRTUAL TABLE docs USING fts5(body); DROP TABLE docs", ALLOWED),
     ("CREATE VIRTUAL TABLE docs USING fts5(body); SELECT count(*) FROM docs_data", ALLOWED),
     # -- transaction control and other databases: solo's
