@@ -27,7 +27,7 @@ from solo import DurableObject, SoloError, UserError, rpc
 
 SUMMARY_SYNC_EVERY_S = 300
 MAX_RESULT_ROWS = 10_000
-MAX_RESULT_BYTES = 16 * 1024 * 1024  # of strings and blobs in one statement's rows
+MAX_RESULT_BYTES = 4 * 1024 * 1024  # one statement's rows, about: a result is at most 32 MiB of (ASCII) JSON
 MAX_STATEMENTS = 100
 
 _SHARD_NAME = re.compile(r"(?P<tenant>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})(?::shard-(?P<shard>[0-9]{1,4}))?")
@@ -170,11 +170,11 @@ class TableShard(DurableObject):
 
 
 def _fetch(cursor: sqlite3.Cursor, where: str) -> list[Any]:
-    """The statement's rows, refused past MAX_RESULT_ROWS rows or MAX_RESULT_BYTES of strings and blobs."""
+    """The statement's rows, refused past MAX_RESULT_ROWS rows or about MAX_RESULT_BYTES."""
     rows, size = [], 0
     for row in cursor:
         rows.append(row)
-        size += sum(len(value) for value in row if isinstance(value, (str, bytes)))
+        size += sum(len(value) if isinstance(value, (str, bytes)) else 24 for value in row)
         if len(rows) > MAX_RESULT_ROWS:
             raise UserError(f"{where}: more than {MAX_RESULT_ROWS} rows; add a LIMIT", code="result_too_large")
         if size > MAX_RESULT_BYTES:

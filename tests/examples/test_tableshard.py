@@ -77,6 +77,7 @@ def test_bad_sql_is_a_clear_error_and_changes_nothing(api, run_id):
     assert failure(api, shard, "execute", sql="SELECT 1; DROP TABLE orders")[1] == "sql_error"
     assert failure(api, shard, "execute", sql="PRAGMA journal_mode=DELETE")[:2] == (403, "sql_not_allowed")
     assert failure(api, shard, "execute", sql="SELECT length(randomblob(1e9))")[:2] == (422, "sql_too_big")
+    assert failure(api, shard, "execute", sql="SELECT zeroblob(5000000)")[:2] == (400, "result_too_large")
     assert failure(api, shard, "execute", sql="SELECT ?", params=[{"hex": "00"}])[1] == "invalid_statement"
     assert failure(api, shard, "transaction", statements=[])[1] == "invalid_statement"
     assert failure(api, shard, "transaction", statements=[{"query": "SELECT 1"}])[1] == "invalid_statement"
