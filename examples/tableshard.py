@@ -6,6 +6,12 @@ may be split over several shards named ``acme:shard-0``, ``acme:shard-1`` ...
 own tables, one statement or a list of them as one transaction, and every few
 minutes copies a summary (rows and last write per table) to the shared table
 ``workersql_shard_summary``, where reports across tenants can read it.
+
+What a tenant's SQL may do is what solo allows any object's own SQL (README, "Writing
+objects"): statements on its own tables, ordinary functions, fts5; no pragmas that change
+anything, no transaction control, no solo tables. solo refuses the rest before it runs
+(403 ``sql_not_allowed``) and bounds what a statement may build (422 ``sql_too_big``);
+this class passes both on and answers other SQL errors as its own.
 """
 
 from __future__ import annotations
@@ -17,20 +23,14 @@ import sqlite3
 import zlib
 from typing import Any
 
-from solo import DurableObject, UserError, rpc
+from solo import DurableObject, SoloError, UserError, rpc
 
 SUMMARY_SYNC_EVERY_S = 300
 MAX_RESULT_ROWS = 10_000
+MAX_RESULT_BYTES = 4 * 1024 * 1024  # one statement's rows, about: a result is at most 32 MiB of (ASCII) JSON
 MAX_STATEMENTS = 100
 
-# Statements a tenant may run: data and schema changes on its own tables; no PRAGMA,
-# VACUUM, ATTACH or transaction control (each call is already one transaction).
-_ALLOWED_VERBS = {"SELECT", "VALUES", "WITH", "INSERT", "REPLACE", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER"}
-_FIRST_WORD = re.compile(r"\s*([A-Za-z]+)")
 _SHARD_NAME = re.compile(r"(?P<tenant>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})(?::shard-(?P<shard>[0-9]{1,4}))?")
-# solo keeps its own tables (calls, key-value store, alarms) in the same database and refuses
-# user statements on them; refusing them here first answers with this example's own error code.
-_RESERVED_TABLE = re.compile(r"_solo_", re.IGNORECASE)
 _LAST_WRITE_KEY = "last_write:"
 
 Param = str | int | float | bool | None | dict[str, str]
@@ -113,18 +113,17 @@ class TableShard(DurableObject):
             )
 
     def _run(self, sql: str, params: Any, *, where: str) -> dict[str, Any]:
-        _check_allowed(sql, where)
         bound = _decode_params(params, where)
         try:
             written = self._tables_written_by(sql, bound)
             cursor = self.sql.execute(sql, bound)
-            rows = cursor.fetchmany(MAX_RESULT_ROWS + 1)
+            rows = _fetch(cursor, where)
+        except SoloError:  # SQL solo refused (sql_not_allowed) or bounded (sql_too_big): its own answer
+            raise
         except sqlite3.IntegrityError as exc:
             raise UserError(f"{where}: {exc}", status=409, code="constraint_violation") from None
         except sqlite3.Error as exc:
             raise UserError(f"{where}: {exc}", code="sql_error") from None
-        if len(rows) > MAX_RESULT_ROWS:
-            raise UserError(f"{where}: more than {MAX_RESULT_ROWS} rows; add a LIMIT", code="result_too_large")
         if written and cursor.rowcount != 0:  # -1: a statement that does not count rows
             now_ms = self.ctx.now_ms()
             self.storage.put_many({_LAST_WRITE_KEY + table: now_ms for table in written})
@@ -170,13 +169,17 @@ class TableShard(DurableObject):
         ]
 
 
-def _check_allowed(sql: str, where: str) -> None:
-    verb = _FIRST_WORD.match(sql)
-    if verb is None or verb[1].upper() not in _ALLOWED_VERBS:
-        allowed = ", ".join(sorted(_ALLOWED_VERBS))
-        raise UserError(f"{where}: only {allowed} statements are allowed", status=403, code="statement_refused")
-    if _RESERVED_TABLE.search(sql):
-        raise UserError(f"{where}: tables named _solo_* belong to solo", status=403, code="statement_refused")
+def _fetch(cursor: sqlite3.Cursor, where: str) -> list[Any]:
+    """The statement's rows, refused past MAX_RESULT_ROWS rows or about MAX_RESULT_BYTES."""
+    rows, size = [], 0
+    for row in cursor:
+        rows.append(row)
+        size += sum(len(value) if isinstance(value, (str, bytes)) else 24 for value in row)
+        if len(rows) > MAX_RESULT_ROWS:
+            raise UserError(f"{where}: more than {MAX_RESULT_ROWS} rows; add a LIMIT", code="result_too_large")
+        if size > MAX_RESULT_BYTES:
+            raise UserError(f"{where}: rows of more than {MAX_RESULT_BYTES} bytes", code="result_too_large")
+    return rows
 
 
 def _is_internal(table: str) -> bool:

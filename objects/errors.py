@@ -6,6 +6,7 @@ knows about HTTP beyond the optional status a user picks for UserError.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -114,6 +115,34 @@ class UserError(SoloError):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+class SqlNotAllowed(SoloError, sqlite3.DatabaseError):
+    """Raised when an object's own SQL asks for something objects/sql.py does not allow; it did not run.
+
+    ``kind`` is what was refused ("statement", "function", "pragma", "table" or "virtual
+    table module") and ``name`` which one (``fts3_tokenizer``, ``hard_heap_limit``...).
+    A sqlite3.DatabaseError too, as SQLite's own "not authorized" is: code written
+    against sqlite3 keeps catching it.
+    """
+
+    code = "sql_not_allowed"
+
+    def __init__(self, kind: str, name: str, reason: str) -> None:
+        super().__init__(f"{kind} {name} is not allowed in an object's SQL: {reason}")
+        self.kind = kind
+        self.name = name
+        self.reason = reason
+
+
+class SqlTooBig(SoloError, sqlite3.DataError):
+    """Raised when an object's own SQL makes a value, or is a statement, larger than its limit.
+
+    The limits are set on every object's connection (objects/sql.py): SQLite refuses to
+    build the value, so its memory is never taken.
+    """
+
+    code = "sql_too_big"
 
 
 class SchemaTooNew(SoloError):

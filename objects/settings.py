@@ -43,6 +43,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SOLO_CALL_TIME_LIMIT_S": ("call_time_limit_s", float),
     "SOLO_POISON_AFTER": ("poison_after", int),
     "SOLO_DRAIN_TIMEOUT_S": ("drain_timeout_s", float),
+    "SOLO_SQLITE_SOFT_HEAP_BYTES": ("sqlite_soft_heap_bytes", int),
     "SOLO_LOG_LEVEL": ("log_level", lambda v: v.strip().upper()),
     "SOLO_URL": ("url", str),
     "PORT": ("port", int),
@@ -91,6 +92,9 @@ class Settings:
     call_time_limit_s: float = 30.0  # user code (a method, handler, on_start) running longer is interrupted
     poison_after: int = 3  # a call whose worker died or hung this often while running it is not run again
     drain_timeout_s: float = 30.0  # SIGTERM: how long running batches may take to finish before the worker exits
+    # SQLite's soft heap limit for a whole worker process (0: none): past it, SQLite gives back page
+    # cache before it takes more memory. Process-wide in SQLite, so set by the worker, never by objects.
+    sqlite_soft_heap_bytes: int = 256 * 1024 * 1024
     log_level: str = "INFO"
     url: str = "http://127.0.0.1:8000"  # the API, for the CLI's client commands
     port: int = 8000  # the port `solo api` and `solo dev` listen on unless --port says otherwise
@@ -117,6 +121,8 @@ class Settings:
             problems.append("SOLO_CALL_TIME_LIMIT_S must be more than 0 and at most 3600")
         if self.drain_timeout_s <= 0:
             problems.append("SOLO_DRAIN_TIMEOUT_S must be positive")
+        if self.sqlite_soft_heap_bytes < 0:
+            problems.append("SOLO_SQLITE_SOFT_HEAP_BYTES must be 0 (no limit) or more")
         if self.poison_after < 1:
             problems.append("SOLO_POISON_AFTER must be at least 1")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

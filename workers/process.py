@@ -19,6 +19,7 @@ import redis
 
 from solo.objects.coordination.redis_clients import sync_client
 from solo.objects.registry import load_object_modules
+from solo.objects.runtime.connection import set_soft_heap_limit
 from solo.objects.settings import Settings
 from solo.objects.state.alarm_index import AlarmIndex
 from solo.objects.state.catalog import Catalog
@@ -60,6 +61,12 @@ def fit_open_databases(settings: Settings, file_limit: int) -> Settings:
     return settings.with_changes(max_open_databases=fits)
 
 
+def limit_sqlite_heap(settings: Settings) -> None:
+    """SQLite's soft heap limit for this process: one setting for every object the worker runs."""
+    set_soft_heap_limit(settings.sqlite_soft_heap_bytes)
+    log.info("SQLite soft heap limit: %d bytes (SOLO_SQLITE_SOFT_HEAP_BYTES)", settings.sqlite_soft_heap_bytes)
+
+
 def redis_client(settings: Settings) -> redis.Redis:
     return sync_client(settings.redis_url)
 
@@ -70,6 +77,7 @@ class WorkerProcess:
     def __init__(self, settings: Settings) -> None:
         wanted_files = settings.max_open_databases * FILES_PER_DATABASE + FILES_RESERVED
         settings = fit_open_databases(settings, raise_open_file_limit(wanted_files))
+        limit_sqlite_heap(settings)
         self.settings = settings
         self.redis = redis_client(settings)
         self.broker = make_broker(settings, self.redis)

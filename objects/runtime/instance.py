@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy.engine import Connection
 
 from solo.objects.alarms import ALARM, FIRE_METHOD, AlarmRow, Alarms, Fire, read_rows
-from solo.objects.calls import BatchResult, Call, Outcome
+from solo.objects.calls import BatchResult, Call, Outcome, dumps
 from solo.objects.context import ObjectContext, wall_clock_ms
 from solo.objects.definition import DurableObject
 from solo.objects.errors import (
@@ -34,9 +34,10 @@ from solo.objects.errors import (
 )
 from solo.objects.registry import registry
 from solo.objects.remote import CallScope, ObjectDirectory, Transport, cycle_error
+from solo.objects.runtime.connection import open_object_connection
 from solo.objects.runtime.time_limit import CallTimer, Running
 from solo.objects.shared import NoSharedDatabase, SharedDatabase
-from solo.objects.sql import SqlHandle, UserCodeGuard, split_statements
+from solo.objects.sql import VALUE_LENGTH_LIMIT, SqlHandle, UserCodeGuard, split_statements
 from solo.objects.state.alarm_index import IndexUpdate
 from solo.objects.state.image_rows import parse_sent_call
 from solo.objects.state.local_copy import prepare_local_file
@@ -48,6 +49,8 @@ from solo.objects.tables import SOLO_TABLES_DDL
 log = logging.getLogger(__name__)
 
 _PRUNE_EVERY_BATCHES = 1000
+_MAX_RESULT_BYTES = VALUE_LENGTH_LIMIT - 64 * 1024  # a recorded outcome is one value in _solo_calls
+_MAX_MESSAGE_CHARS = 64 * 1024  # of an error message kept in a call's outcome
 DEFAULT_CALL_TIME_LIMIT_S = 30.0
 PROGRESS_HANDLER_STEPS = 1000  # SQLite VM steps between looks at the running call's deadline
 
@@ -62,17 +65,6 @@ _ROLLBACK = "ROLLBACK" + _TAG
 _SAVEPOINT = "SAVEPOINT solo_call" + _TAG
 _ROLLBACK_TO_SAVEPOINT = "ROLLBACK TO solo_call" + _TAG
 _RELEASE_SAVEPOINT = "RELEASE solo_call" + _TAG
-
-
-def open_connection(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoint only frames that were shipped (state/shipper.py)
-    conn.execute("PRAGMA foreign_keys=ON")
-    return conn
 
 
 class ObjectInstance:
@@ -322,11 +314,16 @@ class ObjectInstance:
         # deeply) must be caught here too: escaping, it would fail the drain and the call
         # would be retried forever, leaving the object unable to serve.
         try:
-            json.dumps(result, ensure_ascii=False, allow_nan=False).encode()  # lone surrogates are not UTF-8
+            encoded = json.dumps(result, ensure_ascii=False, allow_nan=False).encode()  # lone surrogates are not UTF-8
         except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
             return Outcome.failure(
                 call.call_id, "method_error", f"result is not JSON-serialisable: {exc}", type_=type(exc).__name__
             )
+        # Recorded as ASCII JSON (up to three times longer), and no value in the file may pass the
+        # connection's length limit: a result that could not be recorded would fail the whole batch.
+        if len(encoded) > _MAX_RESULT_BYTES // 3 and len(dumps(result)) > _MAX_RESULT_BYTES:
+            message = f"result is larger than a call's result may be ({_MAX_RESULT_BYTES} bytes as JSON)"
+            return Outcome.failure(call.call_id, "method_error", message, type_="ValueError")
         return Outcome.success(call.call_id, result)
 
     def _run_fire(self, call: Call, fire: Fire | None, scope: CallScope) -> Outcome:
@@ -351,16 +348,14 @@ class ObjectInstance:
     def _user_code(self, what: str, scope: CallScope | None = None) -> Iterator[Running]:
         """Around user code: its SQL is guarded, its calls out use `scope`, and it runs under the time limit."""
         self._scope = scope
-        self._guard.user_code_running = True
         try:
-            with self._timer.limit(f"{self.ref}.{what}") as running:
+            with self._guard.running_user_code(), self._timer.limit(f"{self.ref}.{what}") as running:
                 self._running = running
                 try:
                     yield running
                 finally:
                     self._running = None
         finally:
-            self._guard.user_code_running = False
             self._scope = None
 
     def _past_deadline(self) -> int:
@@ -473,8 +468,9 @@ class ObjectInstance:
     # -- internals ---------------------------------------------------------
 
     def _open(self) -> None:
-        conn = open_connection(self.path)
+        conn, defensive = open_object_connection(self.path)
         conn.set_authorizer(self._guard)
+        self._guard.attach(conn, defensive=defensive)
         conn.set_progress_handler(self._past_deadline, PROGRESS_HANDLER_STEPS)
         self._conn = conn
         self.alarms.conn = conn
@@ -575,15 +571,12 @@ class ObjectInstance:
             conn.execute(_BEGIN)
             try:
                 self._check_epoch(conn)
-                self._guard.user_code_running = True  # a migration is user code: it may not end its transaction
-                try:
+                with self._guard.running_user_code():  # a migration is user code: it may not end its transaction
                     if callable(migration):
                         migration(SqlHandle(conn, self._guard))
                     else:
                         for statement in split_statements(migration):
                             self._guard.user_sql(conn.execute, statement)
-                finally:
-                    self._guard.user_code_running = False
                 conn.execute("INSERT OR REPLACE INTO _solo_meta (key, value) VALUES ('schema_version', ?)", (number,))
             except OwnershipLost:
                 self._rollback(conn)
@@ -634,12 +627,19 @@ class ObjectInstance:
 def _failure(call_id: str, exc: Exception) -> Outcome:
     """The outcome of a call whose user code raised `exc`."""
     if isinstance(exc, UserError):
-        return Outcome.failure(call_id, exc.code, exc.message, status=exc.status, type_="UserError")
+        return Outcome.failure(call_id, exc.code, _clip(exc.message), status=exc.status, type_="UserError")
     if isinstance(exc, RemoteCallError):  # uncaught: this call fails as the remote one did
-        return Outcome.failure(call_id, exc.code, exc.message, status=exc.status, type_=type(exc).__name__)
+        return Outcome.failure(call_id, exc.code, _clip(exc.message), status=exc.status, type_=type(exc).__name__)
     if isinstance(exc, SoloError):
-        return Outcome.failure(call_id, exc.code, exc.message, type_=type(exc).__name__)
-    return Outcome.failure(call_id, "method_error", str(exc), type_=type(exc).__name__)
+        return Outcome.failure(call_id, exc.code, _clip(exc.message), type_=type(exc).__name__)
+    return Outcome.failure(call_id, "method_error", _clip(str(exc)), type_=type(exc).__name__)
+
+
+def _clip(message: str) -> str:
+    """An error message short enough to record (a user's exception may carry any amount of text)."""
+    if len(message) <= _MAX_MESSAGE_CHARS:
+        return message
+    return f"{message[:_MAX_MESSAGE_CHARS]}... ({len(message) - _MAX_MESSAGE_CHARS} more characters)"
 
 
 def recorded_outcomes(path: Path) -> dict[str, Outcome]:

@@ -526,7 +526,7 @@ def test_user_sql_cannot_control_transactions_attach_or_change_the_journal(open_
         ]
     ).outcomes
     assert [o.ok for o in outcomes] == [True, False, True], outcomes
-    assert outcomes[1].error["code"] == "method_error"
+    assert outcomes[1].error["code"] == "sql_not_allowed"
     assert outcomes[2].result == 2
     assert peek(instance.path, "SELECT x FROM t ORDER BY rowid") == [("before",), ("after",)]
     assert peek(instance.path, "PRAGMA journal_mode") == [("wal",)]
@@ -567,7 +567,7 @@ def test_user_sql_cannot_touch_solos_own_tables_but_storage_still_works(open_ins
     for cursor in (False, True):
         outcome = run(instance, "touch", statement=statement, cursor=cursor)
         assert not outcome.ok
-        assert outcome.error["code"] == "method_error" and "solo's own tables" in outcome.error["message"], outcome
+        assert outcome.error["code"] == "sql_not_allowed" and "solo's own tables" in outcome.error["message"], outcome
     assert peek(instance.path, "SELECT count(*) FROM t") == [(0,)]
     assert meta(instance.path, "epoch") == instance.epoch
     assert run(instance, "through_storage", x="b").result == "b"
