@@ -24,6 +24,8 @@ from solo.objects.errors import (
     RemoteCallTimeout,
     RemoteCallUnavailable,
     SoloError,
+    SqlNotAllowed,
+    SqlTooBig,
     UserError,
 )
 
@@ -38,6 +40,8 @@ __all__ = [
     "RemoteCallTimeout",
     "RemoteCallUnavailable",
     "SoloError",
+    "SqlNotAllowed",
+    "SqlTooBig",
     "UserError",
     "rpc",
 ]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Connection
 
-from solo.objects.alarms import ALARM, FIRE_METHOD, AlarmRow, Alarms, Fire, read_rows
+from solo.objects.alarms import ALARM, FIRE_METHOD, AlarmRow, Alarms, Fire, check_schedule_method, read_rows
 from solo.objects.calls import BatchResult, Call, Outcome, dumps
 from solo.objects.context import ObjectContext, wall_clock_ms
 from solo.objects.definition import DurableObject
@@ -335,8 +335,14 @@ class ObjectInstance:
             handler = getattr(user, "alarm")  # noqa: B009
             outcome = self._run_user(call.call_id, scope, lambda: handler(fire.info), "alarm")
         else:
-            method = fire.row.method
-            outcome = self._run_user(call.call_id, scope, lambda: getattr(user, method)(**fire.row.kwargs), method)
+            method, kwargs = fire.row.method, fire.row.kwargs
+
+            def scheduled() -> object:
+                # Checked when the schedule was set or imported; again here, as the row is the file's.
+                check_schedule_method(self.cls, method, kwargs)
+                return getattr(user, method)(**kwargs)
+
+            outcome = self._run_user(call.call_id, scope, scheduled, method)
         if not outcome.ok:
             return outcome
         info = fire.info

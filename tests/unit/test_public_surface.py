@@ -19,6 +19,8 @@ def test_the_public_surface_is_pinned():
         "RemoteCallTimeout",
         "RemoteCallUnavailable",
         "SoloError",
+        "SqlNotAllowed",
+        "SqlTooBig",
         "UserError",
         "rpc",
     ]
@@ -31,6 +33,8 @@ def test_every_public_name_is_the_object_it_names():
     assert (solo.Client, solo.AsyncClient, solo.CallError) == (Client, AsyncClient, CallError)
     for name in (
         "SoloError",
+        "SqlNotAllowed",
+        "SqlTooBig",
         "UserError",
         "RemoteCallError",
         "RemoteCallTimeout",
@@ -41,5 +45,12 @@ def test_every_public_name_is_the_object_it_names():
 
 
 def test_errors_a_user_may_catch_derive_from_solo_error():
-    for name in ("UserError", "RemoteCallError", "RemoteCallTimeout", "RemoteCallUnavailable", "CycleError"):
+    for name in (
+        "UserError",
+        "RemoteCallError",
+        "RemoteCallTimeout",
+        "RemoteCallUnavailable",
+        "CycleError",
+        "SqlNotAllowed",
+    ):
         assert issubclass(getattr(solo, name), solo.SoloError)
