@@ -360,6 +360,16 @@ class Hazard(DurableObject):
             return "caught"
 
     @rpc
+    def swallow_the_interrupt_once(self) -> None:
+        try:
+            while True:
+                pass
+        except BaseException:  # noqa: B036 (it is the point: the interrupt comes again)
+            pass
+        while True:
+            pass
+
+    @rpc
     def endless_sql(self) -> int:
         self.sql.execute("INSERT INTO marks VALUES ('before the query')")
         query = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"

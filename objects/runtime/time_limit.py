@@ -33,6 +33,9 @@ from solo.objects.errors import CallInterrupted
 log = logging.getLogger(__name__)
 
 WATCH_INTERVAL_S = 0.05
+# An interrupt can be swallowed (say, raised inside an SQLite callback, which discards it):
+# until the call ends, it is sent again this often.
+RESEND_S = 1.0
 
 
 @dataclass
@@ -41,8 +44,12 @@ class Running:
 
     what: str  # "Class/name.method" for reports
     deadline: float  # monotonic seconds
-    interrupted: bool = False
+    interrupted_at: float | None = None  # when the last interrupt was sent
     waiting: bool = False  # on another object's reply: that wait has a timeout of its own
+
+    @property
+    def interrupted(self) -> bool:
+        return self.interrupted_at is not None
 
 
 def _raise_in_thread(thread_id: int, exception: type[BaseException] | None) -> None:
@@ -105,8 +112,10 @@ class CallTimer:
         sent = 0
         with self._lock:
             for thread_id, running in self._running.items():
-                if now > running.deadline and not running.interrupted and not running.waiting:
-                    running.interrupted = True
+                if now <= running.deadline or running.waiting:
+                    continue
+                if running.interrupted_at is None or now - running.interrupted_at >= RESEND_S:
+                    running.interrupted_at = now
                     _raise_in_thread(thread_id, CallInterrupted)
                     sent += 1
         return sent

@@ -60,7 +60,7 @@ def run(instance: ObjectInstance, method: str, **args):
     return outcome
 
 
-@pytest.mark.parametrize("method", ["spin", "spin_catching_everything", "endless_sql"])
+@pytest.mark.parametrize("method", ["spin", "spin_catching_everything", "swallow_the_interrupt_once", "endless_sql"])
 def test_a_call_past_its_limit_is_interrupted_changes_nothing_and_the_next_call_answers(hazard, method):
     outcome = run(hazard, method)
 
