@@ -69,6 +69,7 @@ def test_code_no_interrupt_reaches_makes_the_worker_exit_and_others_serve(cluste
     path = f"/v1/objects/Hazard/{name()}"
     blocked = submit(http, f"{path}/block_in_c", seconds=3600)
     wait_until(lambda: call_status(http, blocked)["status"] == "running", 30, "the blocking call to start")
+    wait_until(lambda: http.get(path).json().get("owner") is not None, 30, "the object's owner to be known")
     owner = cluster.worker_by_id(http.get(path).json()["owner"])
     assert owner is not None
 
