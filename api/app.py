@@ -66,7 +66,13 @@ class Api:
         self.catalog = catalog
         self.redis = client or async_client(settings.redis_url)
         self.replies = ReplyListener(self.redis, self.keys)
-        config = MailboxConfig(self.keys, settings.call_record_ttl_s, settings.lease_ttl_ms)
+        config = MailboxConfig(
+            self.keys,
+            settings.call_record_ttl_s,
+            settings.lease_ttl_ms,
+            max_queued=settings.max_queued_calls,
+            compare_requests=True,
+        )
         self.mailbox = AsyncMailbox(self.redis, config)
         self.leases = AsyncLeases(self.redis, self.keys)
         self.calls = CallService(

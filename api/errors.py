@@ -53,6 +53,8 @@ STATUS_BY_CLASS: dict[type[e.SoloError], int] = {
     e.ObjectNotFound: 404,
     e.CallNotFound: 404,
     e.PayloadTooLarge: 413,
+    e.MailboxFull: 429,
+    e.IdempotencyKeyReused: 422,
     # A statement of an object's SQL that no rewording lets run: refused by policy, whoever asks.
     e.SqlNotAllowed: 403,
     # A statement that may run, but made a value (or is itself) past the limits: the content is at fault.

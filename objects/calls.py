@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -29,6 +30,11 @@ class Call:
     # How often a worker died or hung while it had this call claimed (set at claim, from its
     # record; not part of the mailbox entry). Past SOLO_POISON_AFTER the call is not run again.
     crashes: int = field(default=0, compare=False)
+
+    def fingerprint(self) -> str:
+        """What the call asks for: its target, method and arguments (an Idempotency-Key may not change it)."""
+        asked = dumps([self.object_id, self.method, self.args])
+        return hashlib.sha256(asked.encode()).hexdigest()[:32]
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -290,3 +290,18 @@ class OutOfRetention(SoloError):
     """Raised when a restore asks for a point the shared database no longer (or never) held."""
 
     code = "out_of_retention"
+
+
+class MailboxFull(SoloError):
+    """Raised when a caller enqueues into a mailbox holding SOLO_MAX_QUEUED_CALLS calls: nothing was queued."""
+
+    code = "mailbox_full"
+
+
+class IdempotencyKeyReused(SoloError):
+    """Raised when an Idempotency-Key (its call id) comes again with another method or other arguments.
+
+    Nothing was queued, and the first call's result is not returned for a different request.
+    """
+
+    code = "idempotency_key_reused"

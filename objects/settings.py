@@ -29,6 +29,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SOLO_CALL_TIMEOUT_S": ("call_timeout_s", float),
     "SOLO_MAX_BODY_BYTES": ("max_body_bytes", int),
     "SOLO_MAX_IMPORT_BYTES": ("max_import_bytes", int),
+    "SOLO_MAX_QUEUED_CALLS": ("max_queued_calls", int),
     "SOLO_CALL_RECORD_TTL_S": ("call_record_ttl_s", int),
     "SOLO_WORKER_THREADS": ("worker_threads", int),
     "SOLO_BATCH_SIZE": ("batch_size", int),
@@ -75,7 +76,8 @@ class Settings:
     idle_evict_s: float = 60.0
     call_timeout_s: float = 30.0
     max_body_bytes: int = 1024 * 1024
-    max_import_bytes: int = 1024 * 1024 * 1024
+    max_import_bytes: int = 512 * 1024 * 1024  # below Postgres' 1 GiB bytea limit, with room
+    max_queued_calls: int = 1000  # per object, from outside callers: past it 429 mailbox_full
     call_record_ttl_s: int = 24 * 3600
     worker_threads: int = 16
     batch_size: int = 128
@@ -103,6 +105,10 @@ class Settings:
         problems = []
         if self.lease_ttl_ms < 300:
             problems.append("SOLO_LEASE_TTL_MS must be at least 300")
+        if self.max_queued_calls < 1:
+            problems.append("SOLO_MAX_QUEUED_CALLS must be at least 1")
+        if not 0 < self.max_import_bytes < 1024 * 1024 * 1024:
+            problems.append("SOLO_MAX_IMPORT_BYTES must be positive and below 1 GiB (Postgres' bytea limit)")
         if self.batch_size < 1:
             problems.append("SOLO_BATCH_SIZE must be at least 1")
         if self.worker_threads < 1:

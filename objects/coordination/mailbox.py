@@ -18,6 +18,7 @@ import redis.asyncio
 from solo.objects.calls import Call, Outcome
 from solo.objects.coordination import scripts
 from solo.objects.coordination.keys import Keys
+from solo.objects.errors import IdempotencyKeyReused, MailboxFull
 
 Decision = Literal["done", "owned", "pending", "dispatch"]
 
@@ -45,6 +46,11 @@ class MailboxConfig:
     call_record_ttl_s: int
     activation_grace_ms: int
     reply_ttl_ms: int = 60_000
+    # The API's side: external callers are bounded (SOLO_MAX_QUEUED_CALLS) and an Idempotency-Key may
+    # not be reused for another request. Workers' sends and fires are neither: an alarm is never
+    # refused, and a re-run caller's sends are absorbed by their targets' exactly-once records.
+    max_queued: int = 0  # 0: no bound
+    compare_requests: bool = False
 
     def enqueue_keys(self, call: Call) -> list[str]:
         k = self.keys
@@ -58,13 +64,20 @@ class MailboxConfig:
             self.keys.wake(""),
             self.activation_grace_ms,
             self.activation_grace_ms * 10,
+            self.max_queued,
+            call.fingerprint() if self.compare_requests else "",
         ]
 
-    @staticmethod
-    def parse_enqueued(reply: list[Any]) -> Enqueued:
+    def parse_enqueued(self, reply: list[Any], call: Call) -> Enqueued:
         decision = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
+        if decision == "reused":
+            raise IdempotencyKeyReused(
+                f"call id {call.call_id} (from its Idempotency-Key) was used for another method or other arguments"
+            )
+        if decision == "full":
+            raise MailboxFull(f"{call.class_name}/{call.object_name} has {self.max_queued} calls queued already")
         outcome = Outcome.from_payload(reply[1]) if decision == "done" else None
-        return Enqueued(cast(Decision, decision), outcome)  # enqueue.lua answers one of the four
+        return Enqueued(cast(Decision, decision), outcome)  # one of the four left
 
 
 class Mailbox:
@@ -80,7 +93,7 @@ class Mailbox:
 
     def enqueue(self, call: Call) -> Enqueued:
         reply = self._enqueue(keys=self.config.enqueue_keys(call), args=self.config.enqueue_args(call))
-        return self.config.parse_enqueued(reply)
+        return self.config.parse_enqueued(reply, call)
 
     def claim(self, object_id: str, lease_value: str, batch_size: int) -> list[Call] | None:
         """The next calls in order, or None if the lease is no longer ours."""
@@ -144,7 +157,7 @@ class AsyncMailbox:
 
     async def enqueue(self, call: Call) -> Enqueued:
         reply = await self._enqueue(keys=self.config.enqueue_keys(call), args=self.config.enqueue_args(call))
-        return self.config.parse_enqueued(reply)
+        return self.config.parse_enqueued(reply, call)
 
     async def record(self, call_id: str) -> CallRecord | None:
         """The call's record, or None if the id is unknown or its record expired."""

@@ -418,6 +418,19 @@ def test_method_errors_roll_back_and_the_object_keeps_serving(http):
 # -- idempotency ---------------------------------------------------------------
 
 
+def test_an_idempotency_key_reused_for_another_request_is_422_and_runs_nothing(http):
+    name = unique()
+    key = {"Idempotency-Key": f"once-{unique()}"}
+    assert http.post(url("Counter", name, "increment"), json={"by": 2}, headers=key).json()["result"] == 2
+
+    other_arguments = http.post(url("Counter", name, "increment"), json={"by": 5}, headers=key)
+    other_method = http.post(url("Counter", name, "get"), headers=key)
+
+    assert_error(other_arguments, 422, "idempotency_key_reused")
+    assert_error(other_method, 422, "idempotency_key_reused")
+    assert http.post(url("Counter", name, "get")).json()["result"] == 2  # neither ran
+
+
 def test_same_idempotency_key_runs_once(http):
     name = unique()
     key = {"Idempotency-Key": f"retry-{unique()}"}
@@ -517,3 +530,34 @@ def test_concurrent_increments_run_one_at_a_time(http):
         results = list(pool.map(increment, range(50)))
     assert sorted(results) == list(range(1, 51))
     assert http.post(url("Counter", name, "get")).json()["result"] == 50
+
+
+# -- bounds ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bounded_http(settings, redis_client, async_redis_client):
+    bounded = settings.with_changes(max_queued_calls=3)
+    with InProcessSystem(bounded, redis_client, async_redis_client).running() as client:
+        yield client
+
+
+def test_a_call_past_the_mailbox_bound_is_429_and_nothing_is_queued(bounded_http):
+    # Given: an object busy with a slow call, and two calls queued behind it (three in its mailbox)
+    name = unique()
+    path = f"/v1/objects/Ledger/{name}/append"
+    submitted = [
+        bounded_http.post(path, json={"tag": tag, "sleep_ms": sleep}, headers={"Prefer": "respond-async"})
+        for tag, sleep in (("slow", 3000), ("a", 0), ("b", 0))
+    ]
+    assert [r.status_code for r in submitted] == [202, 202, 202], [r.text for r in submitted]
+
+    # When: a fourth comes while they are queued
+    refused = bounded_http.post(path, json={"tag": "refused"}, headers={"Prefer": "respond-async"})
+
+    # Then: 429 mailbox_full, and it never runs; the others do, and the mailbox takes calls again
+    assert_error(refused, 429, "mailbox_full")
+    for response in submitted:
+        assert wait_for_call(bounded_http, response.json()["call_id"])["status"] == "done"
+    entries = bounded_http.post(f"/v1/objects/Ledger/{name}/entries").json()["result"]
+    assert [e["tag"] for e in entries] == ["slow", "a", "b"]

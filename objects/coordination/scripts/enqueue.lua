@@ -3,16 +3,30 @@
 -- ARGV[1] mailbox entry ("<call_id> <json>")   ARGV[2] object id
 -- ARGV[3] call record ttl (s)   ARGV[4] wake key prefix (+ owner worker id)
 -- ARGV[5] activation grace (ms)   ARGV[6] wake list ttl (ms)
+-- ARGV[7] most calls the mailbox may hold (0: no bound)
+-- ARGV[8] the call's fingerprint (its method and arguments; "" if not compared)
 -- Returns {"done", outcome}  the call id already finished (idempotent retry)
+--         {"reused"}         the call id was used for another method or other arguments
+--         {"full"}           the mailbox holds its most calls: nothing was queued
 --         {"owned"}          an owner holds the lease; it was woken if idle
 --         {"pending"}        an activation was requested recently; nothing to send
 --         {"dispatch"}       no owner: the caller must send an activation
-local outcome = redis.call("HGET", KEYS[3], "outcome")
-if outcome then
-  return {"done", outcome}
+local known = redis.call("HMGET", KEYS[3], "outcome", "fingerprint")
+if ARGV[8] ~= "" and known[2] and known[2] ~= ARGV[8] then
+  return {"reused"}
+end
+if known[1] then
+  return {"done", known[1]}
+end
+local bound = tonumber(ARGV[7])
+if bound > 0 and redis.call("LLEN", KEYS[1]) >= bound then
+  return {"full"}
 end
 if redis.call("EXISTS", KEYS[3]) == 0 then
   redis.call("HSET", KEYS[3], "status", "queued", "object", ARGV[2])
+  if ARGV[8] ~= "" then
+    redis.call("HSET", KEYS[3], "fingerprint", ARGV[8])
+  end
   redis.call("EXPIRE", KEYS[3], tonumber(ARGV[3]))
 end
 local length = redis.call("RPUSH", KEYS[1], ARGV[1])
