@@ -215,6 +215,9 @@ def settings(key_prefix, database_url, tmp_path, backend, request) -> Settings:
             "idle_evict_s": 60.0,
             "call_timeout_s": 10.0,
             "worker_threads": 4,
+            # Most tests are about objects, not keys: they run as SOLO_AUTH=off (the operator of tenant
+            # "default"). The tests of keys (test_auth.py in contract/ and e2e/) turn keys on.
+            "auth": "off",
         }
     )
 
