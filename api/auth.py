@@ -53,7 +53,8 @@ from solo.objects.state.keys import Scope as KeyScope
 
 log = logging.getLogger(__name__)
 
-# The scope each route needs, by (HTTP method, route path); None: open to anyone. HEAD is GET.
+# The scope each route needs, by (HTTP method, route path); None: open to anyone. HEAD is GET;
+# a WebSocket route is listed under the method "WEBSOCKET".
 # A route missing here needs `operator` (tests/unit/test_auth.py checks that every route is listed);
 # a path that matches no route needs any valid key, so that only callers with a key learn what exists.
 ROUTE_SCOPES: dict[tuple[str, str], KeyScope | None] = {
@@ -89,7 +90,7 @@ class Requirement:
 
 def requirement(routes: Sequence[BaseRoute], scope: Scope) -> Requirement:
     """The scope a request needs, from the first route that matches it fully (as the router picks it)."""
-    method = scope.get("method", "GET")
+    method = scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET"
     method = "GET" if method == "HEAD" else method
     for route in routes:
         match, _ = route.matches(scope)
@@ -198,12 +199,8 @@ class KeyRateLimiter:
     """
 
     def __init__(self, client: redis.asyncio.Redis, keys: Keys) -> None:
-        storage = RedisStorage(
-            "async+redis://",
-            implementation="redispy",
-            key_prefix=keys.rate_limits,
-            connection_pool=client.connection_pool,  # the API's own client (fakeredis in tests)
-        )
+        shared: dict[str, Any] = {"connection_pool": client.connection_pool}  # the API's own (fakeredis in tests)
+        storage = RedisStorage("async+redis://", implementation="redispy", key_prefix=keys.rate_limits, **shared)
         self.limiter = SlidingWindowCounterRateLimiter(storage)
         self._items: dict[Rate, RateLimitItem] = {}
 

@@ -106,7 +106,7 @@ def check_tenant(tenant: str) -> str:
 def check_scope(scope: str) -> Scope:
     if scope not in SCOPES:
         raise InvalidKeySpec(f"scope {scope!r} must be one of {', '.join(SCOPES)}")
-    return cast(Scope, scope)
+    return scope
 
 
 def _check_label(label: str | None) -> str | None:
@@ -208,14 +208,14 @@ class KeyStore:
         query = sa.select(t.c.id, t.c.tenant, t.c.scope, t.c.rate, t.c.label, t.c.created_at, t.c.revoked_at)
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(t.c.created_at, t.c.id)).all()
-        return [self._api_key(row) for row in rows]
+        return [self._api_key(row._mapping) for row in rows]
 
     def get(self, key_id: str) -> ApiKey | None:
         t = api_keys_table
         query = sa.select(t.c.id, t.c.tenant, t.c.scope, t.c.rate, t.c.label, t.c.created_at, t.c.revoked_at)
         with self.engine.connect() as conn:
             row = conn.execute(query.where(t.c.id == key_id)).first()
-        return self._api_key(row) if row is not None else None
+        return self._api_key(row._mapping) if row is not None else None
 
     def revoke(self, key_id: str) -> ApiKey:
         """Mark the key revoked (once: revoking again keeps the first time); KeyNotFound if there is none."""
@@ -257,8 +257,7 @@ class KeyStore:
             return int(conn.execute(query).scalar_one())
 
     @staticmethod
-    def _api_key(row: sa.Row[tuple[object, ...]]) -> ApiKey:
-        m = row._mapping
+    def _api_key(m: sa.RowMapping) -> ApiKey:
         return ApiKey(
             id=str(m["id"]),
             tenant=str(m["tenant"]),
