@@ -107,3 +107,14 @@ def test_the_clients_send_api_key_only_when_given():
     client = AsyncClient("http://127.0.0.1:1", api_key="k")
     assert client.http.headers["authorization"] == "Bearer k"
     asyncio.run(client.aclose())
+
+
+def test_auth_off_on_an_address_others_reach_gets_a_warning(capsys):
+    from solo.cli.main import warn_if_open
+    from solo.objects.settings import Settings
+
+    warn_if_open(Settings(auth="off"), "127.0.0.1")
+    warn_if_open(Settings(auth="keys"), "0.0.0.0")
+    assert capsys.readouterr().err == ""
+    warn_if_open(Settings(auth="off"), "0.0.0.0")
+    assert "SOLO_AUTH=off and listening on 0.0.0.0" in capsys.readouterr().err
