@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 import redis.asyncio
+import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from solo.api.alarms import AlarmListing
+from solo.api.auth import Authenticator, AuthMiddleware, KeyCache, KeyRateLimiter, principal_of
 from solo.api.bodies import parse_arguments, read_body
 from solo.api.calls import CallService
 from solo.api.errors import (
@@ -38,8 +42,11 @@ from solo.objects.settings import Settings
 from solo.objects.state.admin import StateAdmin
 from solo.objects.state.alarm_index import AlarmIndex
 from solo.objects.state.catalog import Catalog
+from solo.objects.state.keys import KeyStore
 from solo.objects.state.schema import make_engine
 from solo.objects.state.store import StateStore
+
+log = logging.getLogger(__name__)
 
 
 def outcome_response(outcome: Outcome) -> JSONResponse:
@@ -90,6 +97,27 @@ class Api:
             self.calls,
             AsyncAlarmQueue(self.redis, self.keys, int(settings.alarm_horizon_s * 1000)),
         )
+        self.key_store = KeyStore(catalog.engine)
+        if settings.auth == "keys":
+            self.auth = Authenticator("keys", KeyCache(self.key_store.lookup), KeyRateLimiter(self.redis, self.keys))
+        else:
+            self.auth = Authenticator("off", None, None)
+
+    async def announce_auth(self) -> None:
+        """At start-up: say how requests are authenticated, and what to do when no key exists yet."""
+        if self.settings.auth == "off":
+            log.warning("SOLO_AUTH=off: requests are not authenticated; each acts as the operator of tenant 'default'")
+            return
+        try:
+            active = await asyncio.to_thread(self.key_store.count_active)
+        except sa.exc.SQLAlchemyError as exc:
+            log.warning("cannot read API keys (has `solo migrate` run?): %s", type(exc).__name__)
+            return
+        if active == 0:
+            log.warning(
+                "SOLO_AUTH=keys and no API key exists yet: every request gets 401 unauthenticated. Create one"
+                " with: solo keys create --tenant default --scope operator (with this DATABASE_URL)"
+            )
 
     async def call_method(self, request: Request) -> JSONResponse:
         p = request.path_params
@@ -155,21 +183,29 @@ class Api:
         purged = await self.mailbox.purge(address.object_id, f"purged from {address.ref}'s mailbox by an operator")
         return JSONResponse({"purged": purged})
 
+    async def whoami(self, request: Request) -> JSONResponse:
+        principal = principal_of(request.state)
+        assert principal is not None  # the route is not open: the middleware recorded one
+        return JSONResponse({"key_id": principal.key_id, "tenant": principal.tenant, "scope": principal.scope})
+
     async def healthz(self, request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
     async def readyz(self, request: Request) -> JSONResponse:
+        # Open to anyone: the answer says only "ok" or "unavailable"; the reason goes to the log.
         checks: dict[str, str] = {}
         try:
             await asyncio.wait_for(self.redis.ping(), 2)
             checks["redis"] = "ok"
-        except Exception as exc:
-            checks["redis"] = f"{type(exc).__name__}: {exc}"
+        except Exception:
+            log.warning("readiness: Redis does not answer", exc_info=True)
+            checks["redis"] = "unavailable"
         try:
             await asyncio.wait_for(asyncio.to_thread(self.catalog.ping), 2)
             checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = f"{type(exc).__name__}: {exc}"
+        except Exception:
+            log.warning("readiness: the shared database does not answer", exc_info=True)
+            checks["database"] = "unavailable"
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse(
             {"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
@@ -191,6 +227,7 @@ class Api:
             Route("/v1/objects/{class_name}/{name}", operations.delete, methods=["DELETE"]),
             Route("/v1/calls/{call_id}", self.get_call, methods=["GET"]),
             Route("/v1/alarms", self.alarms.list, methods=["GET"]),
+            Route("/v1/whoami", self.whoami, methods=["GET"]),
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/readyz", self.readyz, methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
@@ -217,6 +254,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
+        await api.announce_auth()
         api.replies.start()
         try:
             yield
@@ -227,8 +265,10 @@ def create_app(
                 broker.close()
             engine.dispose()
 
+    routes = api.routes()
     app = Starlette(
-        routes=api.routes(),
+        routes=routes,
+        middleware=[Middleware(AuthMiddleware, authenticator=api.auth, routes=routes)],
         lifespan=lifespan,
         exception_handlers={
             SoloError: solo_error_handler,

@@ -1,7 +1,11 @@
 """Python clients for the HTTP API.
 
 from solo import Client
-Client("http://127.0.0.1:8000").object("Counter", "a").increment(by=2)
+Client("http://127.0.0.1:8000", api_key=key).object("Counter", "a").increment(by=2)
+
+`api_key`: an API key (`solo keys create`), sent as ``Authorization: Bearer <key>`` with every
+request; leave it out for a server with SOLO_AUTH=off (`solo dev`). Nothing reads it from the
+environment for you: pass it explicitly.
 
 An ObjectRef's own methods (info, export, import_, restore, delete,
 purge_mailbox, call, call_async) take precedence over the object's @rpc methods of the same name;
@@ -38,6 +42,10 @@ def _headers(idempotency_key: str | None, respond_async: bool) -> dict[str, str]
     if respond_async:
         headers["Prefer"] = "respond-async"
     return headers
+
+
+def _auth_headers(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
 def _result(response: httpx.Response) -> Any:
@@ -185,10 +193,11 @@ class Client:
         self,
         url: str = "http://127.0.0.1:8000",
         *,
+        api_key: str | None = None,
         timeout_s: float = 60.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.http = httpx.Client(base_url=url, timeout=timeout_s, transport=transport)
+        self.http = httpx.Client(base_url=url, timeout=timeout_s, transport=transport, headers=_auth_headers(api_key))
 
     def object(self, class_name: str, name: str) -> ObjectRef:
         return ObjectRef(self, class_name, name)
@@ -279,10 +288,13 @@ class AsyncClient:
         self,
         url: str = "http://127.0.0.1:8000",
         *,
+        api_key: str | None = None,
         timeout_s: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.http = httpx.AsyncClient(base_url=url, timeout=timeout_s, transport=transport)
+        self.http = httpx.AsyncClient(
+            base_url=url, timeout=timeout_s, transport=transport, headers=_auth_headers(api_key)
+        )
 
     def object(self, class_name: str, name: str) -> AsyncObjectRef:
         return AsyncObjectRef(self, class_name, name)

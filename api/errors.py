@@ -26,6 +26,28 @@ class InvalidIdempotencyKey(ApiError, e.InvalidName):
     code = "invalid_idempotency_key"
 
 
+class Unauthenticated(ApiError):
+    """Raised when a request carries no API key, or one that is malformed, unknown or revoked (api/auth.py)."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(ApiError):
+    """Raised when a request's key is valid but its scope does not allow the route (api/auth.py)."""
+
+    code = "forbidden"
+
+
+class RateLimited(ApiError):
+    """Raised when a key has used up its rate (`--rate` when it was created); retry after `retry_after_s`."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class CallError(ApiError):
     """Raised by the Python client (api/client.py) when the API answered with an error.
 
@@ -48,6 +70,9 @@ class CallError(ApiError):
 STATUS_BY_CLASS: dict[type[e.SoloError], int] = {
     e.InvalidName: 400,
     InvalidIdempotencyKey: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    RateLimited: 429,
     e.UnknownClass: 404,
     e.UnknownMethod: 404,
     e.ObjectNotFound: 404,
@@ -90,14 +115,30 @@ def status_for(error: dict[str, Any]) -> int:
     return int(error.get("status") or STATUS_BY_CODE.get(error.get("code", ""), 500))
 
 
-def error_response(code: str, message: str, status: int | None = None, **extra: Any) -> JSONResponse:
+def error_response(
+    code: str, message: str, status: int | None = None, *, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message, **extra}
-    return JSONResponse({"error": body}, status_code=status or STATUS_BY_CODE.get(code, 500))
+    return JSONResponse({"error": body}, status_code=status or STATUS_BY_CODE.get(code, 500), headers=headers)
 
 
 def outcome_error_response(error: dict[str, Any], call_id: str) -> JSONResponse:
     body = {k: v for k, v in error.items() if k != "status"}
     return JSONResponse({"error": {**body, "call_id": call_id}}, status_code=status_for(error))
+
+
+def headers_of(exc: e.SoloError) -> dict[str, str] | None:
+    """The headers an error's answer carries besides its body."""
+    if isinstance(exc, Unauthenticated):
+        return {"WWW-Authenticate": 'Bearer realm="solo"'}
+    if isinstance(exc, RateLimited):
+        return {"Retry-After": str(exc.retry_after_s)}
+    return None
+
+
+def solo_error_response(exc: e.SoloError) -> JSONResponse:
+    extra = {"call_id": exc.call_id} if isinstance(exc, e.CallTimeout) else {}
+    return error_response(exc.code, exc.message, status_of(exc), headers=headers_of(exc), **extra)
 
 
 def status_of(exc: e.SoloError) -> int:
@@ -109,8 +150,7 @@ def status_of(exc: e.SoloError) -> int:
 
 async def solo_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, e.SoloError)
-    extra = {"call_id": exc.call_id} if isinstance(exc, e.CallTimeout) else {}
-    return error_response(exc.code, exc.message, status_of(exc), **extra)
+    return solo_error_response(exc)
 
 
 async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:

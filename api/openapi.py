@@ -61,7 +61,7 @@ def _method_operation(class_name: str, method: str, description: dict[str, Any])
                     },
                 },
                 "202": {"description": "accepted (Prefer: respond-async)"},
-                **_error_responses(400, 404, 413, 422, 500, 504),
+                **_error_responses(400, 401, 403, 404, 413, 422, 429, 500, 504),
             },
         }
     }
@@ -176,10 +176,19 @@ def openapi_document(registry: ClassRegistry) -> dict[str, Any]:
                 "responses": {"200": {"description": "call status"}, **_error_responses(404)},
             }
         },
-        "/healthz": {"get": {"summary": "the process is up", "responses": {"200": {"description": "ok"}}}},
+        "/v1/whoami": {
+            "get": {
+                "summary": "who the request acts as: key id, tenant, scope",
+                "responses": {"200": {"description": "the principal"}, **_error_responses(401)},
+            }
+        },
+        "/healthz": {
+            "get": {"summary": "the process is up", "security": [], "responses": {"200": {"description": "ok"}}}
+        },
         "/readyz": {
             "get": {
                 "summary": "Redis and the shared database are reachable",
+                "security": [],
                 "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
             }
         },
@@ -190,4 +199,11 @@ def openapi_document(registry: ClassRegistry) -> dict[str, Any]:
             paths[f"/v1/objects/{class_name}/{{name}}/{method}"] = _method_operation(
                 class_name, method, spec.describe()
             )
-    return {"openapi": "3.1.0", "info": {"title": "solo", "version": "0.1.0"}, "paths": paths}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "solo", "version": "0.1.0"},
+        "paths": paths,
+        # Every operation needs an API key (SOLO_AUTH=keys) unless it says `security: []`.
+        "components": {"securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"apiKey": []}],
+    }

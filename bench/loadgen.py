@@ -60,8 +60,8 @@ class Connection:
         reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
         return cls(reader, writer, parts.netloc)
 
-    async def post(self, path: str, body: bytes) -> int:
-        return (await self.post_for_body(path, body))[0]
+    async def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> int:
+        return (await self.post_for_body(path, body, headers))[0]
 
     async def post_for_body(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
@@ -83,8 +83,10 @@ class Connection:
         self.writer.close()
 
 
-async def closed_loop(url: str, paths: list[str], connections: int, seconds: float) -> Sample:
-    """`connections` clients, each sending its next call as soon as the last one returns."""
+async def closed_loop(
+    url: str, paths: list[str], connections: int, seconds: float, headers: dict[str, str] | None = None
+) -> Sample:
+    """`connections` clients, each sending its next call as soon as the last one returns (with `headers`)."""
     sample = Sample()
     conns = [await Connection.open(url) for _ in range(connections)]
     stop_at = time.perf_counter() + seconds
@@ -92,7 +94,7 @@ async def closed_loop(url: str, paths: list[str], connections: int, seconds: flo
     async def client(conn: Connection) -> None:
         while time.perf_counter() < stop_at:
             started = time.perf_counter()
-            status = await conn.post(random.choice(paths), b"{}")
+            status = await conn.post(random.choice(paths), b"{}", headers)
             if status == 200:
                 sample.latencies_s.append(time.perf_counter() - started)
             else:

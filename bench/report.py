@@ -18,6 +18,7 @@ from bench.common import OUT_DIR, ROOT, Column, markdown_table
 SCENARIOS = [
     "baseline",
     "throughput",
+    "auth",
     "latency",
     "breakdown",
     "hot",

@@ -4,6 +4,10 @@ Without REDIS_URL it serves an embedded Redis-compatible server (fakeredis,
 which runs Lua scripts through lupa); without DATABASE_URL the shared
 database is a SQLite file under ./var. Then it applies migrations and runs
 the API and one worker as child processes, like the Procfile does.
+
+Unlike `solo api`, it does not authenticate requests unless SOLO_AUTH says so: without
+SOLO_AUTH every request acts as the operator of tenant "default". With SOLO_AUTH=keys it
+works as production does (create a key with `solo keys create`, same directory).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import threading
 import time
 from typing import Any
 
+from solo.cli.main import warn_if_open
 from solo.objects.settings import Settings
 from solo.objects.state.migrate import upgrade
 
@@ -102,7 +107,10 @@ def run_dev(host: str, port: int) -> int:
         print(f"embedded Redis (fakeredis) on 127.0.0.1:{redis_port}")
     env.setdefault("DATABASE_URL", "sqlite:///var/solo.db")
     env.setdefault("SOLO_DATA_DIR", "var/objects")
+    if not env.get("SOLO_AUTH"):
+        env["SOLO_AUTH"] = "off"  # development; `solo api` (production) defaults to keys
     settings = Settings.from_env(env)
+    warn_if_open(settings, host)
     upgrade(settings.database_url, settings.object_modules)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -117,7 +125,16 @@ def run_dev(host: str, port: int) -> int:
         serve_in_background(server)
     url = f"http://{host}:{port}"
     print(f"\nsolo is running at {url}  (Ctrl-C stops it)\n")
-    print(f"  curl -s -X POST {url}/v1/objects/Counter/hello/increment -d '{{\"by\": 2}}'\n")
+    if settings.auth == "off":
+        print("auth is off: every request acts as the operator of tenant 'default' (SOLO_AUTH=keys requires keys)\n")
+        print(f"  curl -s -X POST {url}/v1/objects/Counter/hello/increment -d '{{\"by\": 2}}'\n")
+    else:
+        print("auth is on (SOLO_AUTH=keys): every request needs an API key. Create one, in this directory:\n")
+        print("  export SOLO_API_KEY=$(solo keys create --tenant default --scope operator)")
+        print(
+            f"  curl -s -X POST {url}/v1/objects/Counter/hello/increment -d '{{\"by\": 2}}'"
+            ' -H "Authorization: Bearer $SOLO_API_KEY"\n'
+        )
     try:
         while not stop.is_set() and all(c.poll() is None for c in children):
             time.sleep(0.2)

@@ -11,6 +11,9 @@ solo objects export Counter/a counter-a.sqlite
 solo objects import Counter/b counter-a.sqlite
 solo objects restore Counter/a --seq 12 | --at 2024-05-01T12:00:00Z
 solo objects delete Counter/a
+solo keys create --tenant acme --scope call [--rate 100/s] [--label "billing service"]
+solo keys ls
+solo keys revoke KEY_ID
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ def split_address(address: str) -> tuple[str, str]:
 def _client(args):
     from solo.api.client import Client
 
-    return Client(args.url, timeout_s=getattr(args, "timeout", 60.0))
+    # SOLO_API_KEY, when set, goes out as the Bearer token (never on the command line, where `ps` shows it).
+    return Client(args.url, api_key=Settings.from_env().api_key, timeout_s=getattr(args, "timeout", 60.0))
 
 
 def _size(n: float) -> str:
@@ -227,11 +231,25 @@ def _history(class_name: str, name: str) -> int:
     return 0
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def warn_if_open(settings: Settings, host: str) -> None:
+    """Auth off on an address other machines reach: say so loudly (it is allowed, for a trusted network)."""
+    if settings.auth == "off" and host not in LOOPBACK_HOSTS:
+        print(
+            f"solo: WARNING: SOLO_AUTH=off and listening on {host}: anyone who reaches this address acts as the"
+            " operator. Set SOLO_AUTH=keys (the default of `solo api`) unless the network is trusted.",
+            file=sys.stderr,
+        )
+
+
 def cmd_api(args) -> int:
     import uvicorn
 
     from solo.api.app import create_app
 
+    warn_if_open(Settings.from_env(), args.host)
     # Keep-alive longer than common load balancers' idle timeouts, so the server
     # is never the side that closes a connection a client is about to reuse.
     uvicorn.run(
@@ -383,7 +401,9 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     action("purge", "fail the object's queued calls with `purged` (not a batch it is running now)")
 
     from solo.cli.bench import add_bench_command
+    from solo.cli.keys import add_keys_command
 
+    add_keys_command(sub)
     add_bench_command(sub)
     return parser
 

@@ -37,6 +37,18 @@ class InvalidSettings(SoloError, ValueError):
     code = "invalid_settings"
 
 
+class InvalidKeySpec(SoloError, ValueError):
+    """Raised when an API key cannot be created as asked: a tenant, scope, rate or label that is not acceptable."""
+
+    code = "invalid_key_spec"
+
+
+class KeyNotFound(SoloError):
+    """Raised when an API key id names no key (revoking one that never existed)."""
+
+    code = "key_not_found"
+
+
 class DefinitionError(SoloError):
     """Raised at import when a DurableObject subclass is malformed; lists every problem."""
 

@@ -47,8 +47,13 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SOLO_SQLITE_SOFT_HEAP_BYTES": ("sqlite_soft_heap_bytes", int),
     "SOLO_LOG_LEVEL": ("log_level", lambda v: v.strip().upper()),
     "SOLO_URL": ("url", str),
+    "SOLO_AUTH": ("auth", lambda v: v.strip().lower()),
+    "SOLO_API_KEY": ("api_key", lambda v: v.strip()),
     "PORT": ("port", int),
 }
+
+
+AUTH_MODES = ("keys", "off")
 
 
 def _flag(value: str) -> bool:
@@ -100,6 +105,11 @@ class Settings:
     log_level: str = "INFO"
     url: str = "http://127.0.0.1:8000"  # the API, for the CLI's client commands
     port: int = 8000  # the port `solo api` and `solo dev` listen on unless --port says otherwise
+    # "keys": every request needs an API key (api/auth.py); "off": every request acts as the operator of
+    # tenant "default" (`solo dev` defaults to it, nothing else does).
+    auth: str = "keys"
+    # The key the CLI's HTTP commands send (Authorization: Bearer). A secret: kept out of repr().
+    api_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         problems = []
@@ -133,6 +143,8 @@ class Settings:
             problems.append("SOLO_POISON_AFTER must be at least 1")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             problems.append("SOLO_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        if self.auth not in AUTH_MODES:
+            problems.append(f"SOLO_AUTH must be one of {', '.join(AUTH_MODES)}")
         if not 0 < self.port < 65536:
             problems.append("PORT must be a TCP port number")
         if problems:

@@ -46,6 +46,8 @@ PROCESS_FIXTURES = {
     "redis_server",  # tests/e2e/conftest.py: redis-server processes of a test's own (own_redis uses it)
     "solo",  # tests/examples/conftest.py: the examples served by real processes (api uses it)
     "built_wheel",  # tests/e2e/conftest.py: `python -m build`, then the wheel installed and run
+    "solo_dev",  # tests/e2e/conftest.py: `solo dev` (what `make run` runs) in a directory of its own
+    "auth_cluster",  # tests/e2e/test_auth.py: API processes with SOLO_AUTH=keys (and one with off) and a worker
 }
 SERVICE_FIXTURES = {"real_redis_url", "postgres_url"}
 TESTS = Path(__file__).parent
@@ -215,6 +217,9 @@ def settings(key_prefix, database_url, tmp_path, backend, request) -> Settings:
             "idle_evict_s": 60.0,
             "call_timeout_s": 10.0,
             "worker_threads": 4,
+            # Most tests are about objects, not keys: they run as SOLO_AUTH=off (the operator of tenant
+            # "default"). The tests of keys (test_auth.py in contract/ and e2e/) turn keys on.
+            "auth": "off",
         }
     )
 

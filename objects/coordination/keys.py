@@ -65,6 +65,15 @@ class Keys:
         return f"{self.prefix}:scheduler"
 
     @property
+    def rate_limits(self) -> str:
+        """Prefix of the API keys' rate-limit counters (api/auth.py, through the `limits` library).
+
+        Under it, ``{LIMITER/<key id>/<amount>/<multiples>/<unit>}`` and the same with ``/-1``: the
+        current and previous windows of a key's sliding-window counter.
+        """
+        return f"{self.prefix}:rate"
+
+    @property
     def dramatiq_namespace(self) -> str:
         return f"{self.prefix}-dramatiq"
 

@@ -99,6 +99,22 @@ alarms_table = sa.Table(
 )
 
 
+# API keys (state/keys.py). The key itself is never stored: only the SHA-256 of the whole key.
+api_keys_table = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("rate", sa.String(32), nullable=True),  # e.g. "100/s"; NULL: no limit
+    sa.Column("label", sa.String(200), nullable=True),
+    sa.Column("token_sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("scope IN ('call', 'admin', 'operator')", name="api_keys_scope_check"),
+)
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 

@@ -39,11 +39,20 @@ def open_files(pid: int, suffix: str) -> list[Path]:
 
 
 def process_env(
-    *, redis_url: str, database_url: str, key_prefix: str, data_dir: Path, pythonpath: Path | None = None, **extra: str
+    *,
+    redis_url: str,
+    database_url: str,
+    key_prefix: str,
+    data_dir: Path,
+    pythonpath: Path | None = None,
+    auth: str = "off",
+    **extra: str,
 ) -> dict[str, str]:
     """This process's environment minus any SOLO_ settings, pointed at the given services.
 
     `pythonpath`: a folder the processes import object modules from (SOLO_OBJECTS).
+    `auth`: SOLO_AUTH; "off" unless a test or benchmark is about API keys (pass "keys", or
+    start one API process with SOLO_AUTH="keys").
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOLO_")}
     env.update(
@@ -52,6 +61,7 @@ def process_env(
         SOLO_KEY_PREFIX=key_prefix,
         SOLO_DATA_DIR=str(data_dir),
         SOLO_LOG_LEVEL="WARNING",
+        SOLO_AUTH=auth,
         **extra,
     )
     if pythonpath is not None:
@@ -79,7 +89,8 @@ class Cluster:
         self.log_dir = log_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.api: subprocess.Popen | None = None
+        self.api: subprocess.Popen | None = None  # the first API process, at self.url
+        self.apis: list[subprocess.Popen] = []  # every API process, in start order
         self.workers: list[subprocess.Popen] = []
         self.worker_ids: list[str] = []  # SOLO_WORKER_ID of each worker, in start order
 
@@ -89,10 +100,23 @@ class Cluster:
                 [*SOLO, *args], cwd=self.cwd, env={**self.env, **extra_env}, stdout=log, stderr=subprocess.STDOUT
             )
 
-    def start_api(self) -> None:
-        self.api = self._spawn(["api", "--host", "127.0.0.1", "--port", str(self.port)], "api")
-        if not wait_until_ready(self.url, 30, self.api):
-            raise RuntimeError(f"API did not become ready; see {self.log_dir / 'api.log'}")
+    def start_api(self, **extra_env: str) -> str:
+        """Start an API process and wait until it is ready; returns its URL.
+
+        The first listens at self.url (its log is api.log); each further one on a port of its own
+        (api1.log, ...), on the same Redis and database, as more `web` processes would.
+        """
+        index = len(self.apis)
+        port = self.port if index == 0 else free_port()
+        url = f"http://127.0.0.1:{port}"
+        name = "api" if index == 0 else f"api{index}"
+        process = self._spawn(["api", "--host", "127.0.0.1", "--port", str(port)], name, **extra_env)
+        self.apis.append(process)
+        if index == 0:
+            self.api = process
+        if not wait_until_ready(url, 30, process):
+            raise RuntimeError(f"API did not become ready; see {self.log_dir / f'{name}.log'}")
+        return url
 
     def start_worker(self, **extra_env: str) -> subprocess.Popen:
         index = len(self.workers)
@@ -113,7 +137,7 @@ class Cluster:
         return [w for w in self.workers if w.poll() is None]
 
     def stop(self) -> None:
-        procs = [p for p in [self.api, *self.workers] if p is not None and p.poll() is None]
+        procs = [p for p in [*self.apis, *self.workers] if p.poll() is None]
         for p in procs:
             p.send_signal(signal.SIGTERM)
         for p in procs:

@@ -6,6 +6,8 @@ key prefix and data directory, and every process is stopped afterwards.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import signal
 import subprocess
@@ -19,7 +21,7 @@ import redis
 from solo.objects.naming import object_id
 from solo.objects.state.catalog import Activation, Catalog
 from solo.objects.state.schema import make_engine
-from solo.testing.cluster import Cluster, free_port, process_env
+from solo.testing.cluster import Cluster, free_port, process_env, wait_until_ready
 from tests import REPO
 from tests.conftest import delete_prefix
 
@@ -132,3 +134,65 @@ def built_wheel(tmp_path_factory) -> Path:
     )
     (built,) = out.glob("solo-*.whl")
     return built
+
+
+class DevServer:
+    """`solo dev` run by the solo_dev fixture: its URL, working directory and output."""
+
+    def __init__(self, process: subprocess.Popen, url: str, cwd: Path, log: Path, env: dict[str, str]) -> None:
+        self.process, self.url, self.cwd, self.log_path, self.env = process, url, cwd, log, env
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def solo(self, *args: str, **extra_env: str) -> subprocess.CompletedProcess:
+        """Run another `solo` command in the same directory and environment, as a user of `make run` would."""
+        return subprocess.run(
+            [sys.executable, "-m", "solo", *args],
+            cwd=self.cwd,
+            env={**self.env, **extra_env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+
+@pytest.fixture
+def solo_dev(tmp_path):
+    """start(**env) -> DevServer: `solo dev` (what `make run` runs) in a directory of its own, with no
+    SOLO_, REDIS_URL or DATABASE_URL settings but those given: embedded Redis, SQLite in ./var."""
+    started: list[subprocess.Popen] = []
+
+    def start(**extra_env: str) -> DevServer:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SOLO_")}
+        for name in ("REDIS_URL", "DATABASE_URL", "PYTHONPATH"):
+            env.pop(name, None)
+        env.update(extra_env)
+        cwd = tmp_path / f"dev{len(started)}"
+        cwd.mkdir()
+        port = free_port()
+        log_path = cwd / "dev.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "solo", "dev", "--port", str(port)],
+                cwd=cwd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        started.append(process)
+        url = f"http://127.0.0.1:{port}"
+        assert wait_until_ready(url, 120, process), log_path.read_text(errors="replace")  # a bound, not a timing
+        return DevServer(process, url, cwd, log_path, env)
+
+    yield start
+    for process in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in started:
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

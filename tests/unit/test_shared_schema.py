@@ -27,7 +27,7 @@ from solo.objects.state.migrate import alembic_config, upgrade
 from solo.objects.state.schema import make_engine, metadata
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLES = {"objects", "activations", "object_log", "object_snapshots", "alarms"}
+TABLES = {"objects", "activations", "object_log", "object_snapshots", "alarms", "api_keys"}
 
 
 def schema_diff(engine: sa.Engine) -> list:

@@ -1,0 +1,303 @@
+"""Authentication, scopes and rate limits at the edge: one middleware in front of every route.
+
+Every request but the open ones (ROUTE_SCOPES maps them to None) carries an API key,
+``Authorization: Bearer solo_<id>_<secret>`` (objects/state/keys.py); a WebSocket handshake,
+or a GET of a path ending in ``/ws``, may carry it as the ``token`` query parameter instead,
+since browsers cannot set headers on a WebSocket. The middleware then
+
+1. finds the key: ``KeyCache`` answers from memory, reading the shared database at most
+   once per key every ``KEY_CACHE_TTL_S`` (so a revoked key stops working within that);
+2. checks the key's scope against the route's entry in ``ROUTE_SCOPES``;
+3. counts the request against the key's rate, if it has one, in Redis (``KeyRateLimiter``,
+   a sliding-window counter of the ``limits`` library), shared by every API process;
+4. records who asked as ``request.state.principal``.
+
+Failures answer 401 ``unauthenticated`` (with ``WWW-Authenticate: Bearer``), 403
+``forbidden`` or 429 ``rate_limited`` (with ``Retry-After``), through api/errors.py. With
+SOLO_AUTH=off every request acts as ``DEV_PRINCIPAL``: the operator of tenant ``default``.
+The key is never logged, and nothing here stores it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+import redis
+import redis.asyncio
+import sqlalchemy as sa
+from limits import (
+    RateLimitItem,
+    RateLimitItemPerDay,
+    RateLimitItemPerHour,
+    RateLimitItemPerMinute,
+    RateLimitItemPerSecond,
+)
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from solo.api.errors import Forbidden, RateLimited, Unauthenticated, error_response, solo_error_response
+from solo.objects.coordination.keys import Keys
+from solo.objects.errors import SoloError
+from solo.objects.state.keys import DEV_PRINCIPAL, Principal, Rate, StoredKey, digest_matches, parse_token
+from solo.objects.state.keys import Scope as KeyScope
+
+log = logging.getLogger(__name__)
+
+# The scope each route needs, by (HTTP method, route path); None: open to anyone. HEAD is GET;
+# a WebSocket route is listed under the method "WEBSOCKET".
+# A route missing here needs `operator` (tests/unit/test_auth.py checks that every route is listed);
+# a path that matches no route needs any valid key, so that only callers with a key learn what exists.
+ROUTE_SCOPES: dict[tuple[str, str], KeyScope | None] = {
+    ("POST", "/v1/objects/{class_name}/{name}/{method}"): "call",
+    ("GET", "/v1/calls/{call_id}"): "call",
+    ("GET", "/v1/whoami"): "call",
+    ("GET", "/v1/objects/{class_name}/{name}"): "admin",
+    ("GET", "/v1/objects/{class_name}/{name}/export"): "admin",
+    ("PUT", "/v1/objects/{class_name}/{name}/import"): "admin",
+    ("POST", "/v1/objects/{class_name}/{name}/restore"): "admin",
+    ("DELETE", "/v1/objects/{class_name}/{name}"): "admin",
+    ("DELETE", "/v1/objects/{class_name}/{name}/mailbox"): "admin",
+    ("GET", "/v1/alarms"): "admin",
+    ("GET", "/healthz"): None,
+    ("GET", "/readyz"): None,
+    ("GET", "/openapi.json"): None,
+}
+UNLISTED_ROUTE_SCOPE: KeyScope = "operator"
+UNMATCHED_PATH_SCOPE: KeyScope = "call"
+
+KEY_CACHE_TTL_S = 2.0  # a revoked key stops working in every API process within this (plus one read)
+KEY_CACHE_MAX_ENTRIES = 10_000
+TOKEN_QUERY_PARAMETER = "token"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What a request needs: `scope` None means open; `route` is the matched route's path, for messages."""
+
+    scope: KeyScope | None
+    route: str | None
+
+
+def requirement(routes: Sequence[BaseRoute], scope: Scope) -> Requirement:
+    """The scope a request needs, from the first route that matches it fully (as the router picks it)."""
+    method = scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET"
+    method = "GET" if method == "HEAD" else method
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            path = getattr(route, "path", None)
+            if path is None:
+                return Requirement(UNLISTED_ROUTE_SCOPE, None)
+            return Requirement(ROUTE_SCOPES.get((method, path), UNLISTED_ROUTE_SCOPE), path)
+    return Requirement(UNMATCHED_PATH_SCOPE, None)
+
+
+def presented_key(scope: Scope) -> str | None:
+    """The key a request carries: its Bearer token, or for WebSockets the `token` query parameter."""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").strip().partition(" ")
+            if scheme.lower() != "bearer":
+                return None
+            return token.strip() or None
+    websocket = scope["type"] == "websocket" or (scope.get("method") == "GET" and scope["path"].endswith("/ws"))
+    if websocket and scope.get("query_string"):
+        values = parse_qs(scope["query_string"].decode("latin-1")).get(TOKEN_QUERY_PARAMETER)
+        return values[0] if values else None
+    return None
+
+
+@dataclass
+class _Entry:
+    stored: StoredKey | None  # None: no key has this id
+    expires: float  # on the cache's clock
+
+
+class KeyCache:
+    """Keys by id, each read from the shared database at most once per `ttl_s` in this process.
+
+    A warm request costs a dict lookup, a SHA-256 and a constant-time compare; no database
+    round trip. An entry expires `ttl_s` after its read *started*, so what it says is never
+    older than that: a key revoked in the database fails here within `ttl_s` (plus the time
+    of the read that notices). Concurrent requests with an expired key wait on one read.
+    Ids that name no key are remembered too, for as long. At most `max_entries` are kept,
+    the oldest dropped first.
+    """
+
+    def __init__(
+        self,
+        lookup: Callable[[str], StoredKey | None],
+        *,
+        ttl_s: float = KEY_CACHE_TTL_S,
+        max_entries: int = KEY_CACHE_MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.lookup = lookup
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self.clock = clock
+        self.reads = 0  # database reads made: a test's window on the cache
+        self._entries: dict[str, _Entry] = {}
+        self._reading: dict[str, asyncio.Task[_Entry]] = {}
+
+    async def check(self, token: str) -> StoredKey | None:
+        """The key `token` is, if it is one and not revoked; else None."""
+        parsed = parse_token(token)
+        if parsed is None:
+            return None
+        key_id = parsed[0]
+        entry = self._entries.get(key_id)
+        if entry is None or entry.expires <= self.clock():
+            entry = await self._read(key_id)
+        stored = entry.stored
+        if stored is None or stored.revoked or not digest_matches(token, stored.token_sha256):
+            return None
+        return stored
+
+    async def _read(self, key_id: str) -> _Entry:
+        task = self._reading.get(key_id)
+        if task is None:
+            task = asyncio.ensure_future(self._load(key_id))
+            self._reading[key_id] = task
+            task.add_done_callback(lambda _: self._reading.pop(key_id, None))
+        return await asyncio.shield(task)
+
+    async def _load(self, key_id: str) -> _Entry:
+        started = self.clock()
+        self.reads += 1
+        stored = await asyncio.to_thread(self.lookup, key_id)
+        entry = _Entry(stored, started + self.ttl_s)
+        self._entries.pop(key_id, None)  # re-inserted last: the dict stays in order of expiry
+        self._entries[key_id] = entry
+        while len(self._entries) > self.max_entries:
+            del self._entries[next(iter(self._entries))]
+        return entry
+
+
+_ITEMS: dict[str, type[RateLimitItem]] = {
+    "second": RateLimitItemPerSecond,
+    "minute": RateLimitItemPerMinute,
+    "hour": RateLimitItemPerHour,
+    "day": RateLimitItemPerDay,
+}
+
+
+class KeyRateLimiter:
+    """Each key's rate, counted in Redis so that every API process shares it (a sliding-window counter).
+
+    One script call per request of a key that has a rate; keys without one cost nothing.
+    """
+
+    def __init__(self, client: redis.asyncio.Redis, keys: Keys) -> None:
+        shared: dict[str, Any] = {"connection_pool": client.connection_pool}  # the API's own (fakeredis in tests)
+        storage = RedisStorage("async+redis://", implementation="redispy", key_prefix=keys.rate_limits, **shared)
+        self.limiter = SlidingWindowCounterRateLimiter(storage)
+        self._items: dict[Rate, RateLimitItem] = {}
+
+    def _item(self, rate: Rate) -> RateLimitItem:
+        item = self._items.get(rate)
+        if item is None:
+            item = self._items[rate] = _ITEMS[rate.unit](rate.amount, rate.multiples)
+        return item
+
+    async def hit(self, key_id: str, rate: Rate) -> None:
+        """Count one request of `key_id`; RateLimited if its rate is used up."""
+        item = self._item(rate)
+        if await self.limiter.hit(item, key_id):
+            return
+        stats = await self.limiter.get_window_stats(item, key_id)
+        retry_after_s = max(1, math.ceil(stats.reset_time - time.time()))
+        raise RateLimited(f"API key {key_id} is limited to {rate}; retry in {retry_after_s} s", retry_after_s)
+
+
+class Authenticator:
+    """Who a request is, and whether it may go on: the logic of the middleware, without ASGI."""
+
+    def __init__(self, mode: str, cache: KeyCache | None, limiter: KeyRateLimiter | None) -> None:
+        if mode == "keys" and (cache is None or limiter is None):
+            raise ValueError("auth mode 'keys' needs a key cache and a rate limiter")
+        self.mode = mode
+        self.cache = cache
+        self.limiter = limiter
+
+    async def admit(self, token: str | None, needed: Requirement) -> Principal:
+        """The request's principal; Unauthenticated, Forbidden or RateLimited if it may not go on."""
+        if self.mode == "off":
+            return DEV_PRINCIPAL
+        assert self.cache is not None and self.limiter is not None and needed.scope is not None
+        if token is None:
+            raise Unauthenticated("this request needs an API key: send Authorization: Bearer <key>")
+        stored = await self.cache.check(token)
+        if stored is None:
+            raise Unauthenticated("the API key is not valid: malformed, unknown or revoked")
+        principal = stored.principal
+        if not principal.allows(needed.scope):
+            what = f"this route ({needed.route})" if needed.route else "this path"
+            raise Forbidden(f"API key {principal.key_id} has scope {principal.scope}; {what} needs {needed.scope}")
+        if stored.rate is not None:
+            await self.limiter.hit(principal.key_id or "", stored.rate)
+        return principal
+
+
+class AuthMiddleware:
+    """Runs `Authenticator.admit` before the router; answers its refusals itself."""
+
+    def __init__(self, app: ASGIApp, *, authenticator: Authenticator, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        if self.authenticator.mode == "off":  # every route is open: skip the matching too
+            scope.setdefault("state", {})["principal"] = DEV_PRINCIPAL
+            await self.app(scope, receive, send)
+            return
+        needed = requirement(self.routes, scope)
+        if needed.scope is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal = await self.authenticator.admit(presented_key(scope), needed)
+        except SoloError as exc:
+            response = solo_error_response(exc)
+        except redis.RedisError:
+            log.warning("rate limiter: Redis is unavailable", exc_info=True)
+            response = error_response("unavailable", "Redis is unavailable; retry", 503)
+        except sa.exc.SQLAlchemyError:
+            log.warning("API keys: the shared database is unavailable", exc_info=True)
+            response = error_response("unavailable", "the shared database is unavailable; retry", 503)
+        else:
+            scope.setdefault("state", {})["principal"] = principal
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await _refuse_websocket(scope, receive, send, response)
+        else:
+            await response(scope, receive, send)
+
+
+async def _refuse_websocket(scope: Scope, receive: Receive, send: Send, response: Any) -> None:
+    """An HTTP answer to the handshake where the server can send one, else a close (HTTP 403)."""
+    websocket = WebSocket(scope, receive, send)
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await websocket.send_denial_response(response)
+    else:
+        await websocket.close(code=1008)
+
+
+def principal_of(state: Any) -> Principal | None:
+    """The principal the middleware recorded on a request's state (None on open routes)."""
+    return getattr(state, "principal", None)
