@@ -34,18 +34,17 @@ def timer():
     watchdog.join()
 
 
+def unhydrated(cls: type, tmp_path, timer: CallTimer, **options) -> ObjectInstance:
+    name = uuid.uuid4().hex
+    path = tmp_path / f"{name}.sqlite"
+    return ObjectInstance(
+        cls, object_id=object_id("test", cls.__name__, name), name=name, path=path, epoch=1, timer=timer, **options
+    )
+
+
 @pytest.fixture
 def hazard(tmp_path, timer):
-    name = uuid.uuid4().hex
-    instance = ObjectInstance(
-        Hazard,
-        object_id=object_id("test", "Hazard", name),
-        name=name,
-        path=tmp_path / "h.sqlite",
-        epoch=1,
-        timer=timer,
-        poison_after=3,
-    )
+    instance = unhydrated(Hazard, tmp_path, timer, poison_after=3)
     instance.hydrate()
     yield instance
     instance.close()
@@ -72,15 +71,7 @@ def test_a_call_past_its_limit_is_interrupted_changes_nothing_and_the_next_call_
 
 def test_endless_sql_is_interrupted_without_the_watchdog(tmp_path):
     # Given: an instance with no watchdog thread (only SQLite's progress handler)
-    name = uuid.uuid4().hex
-    instance = ObjectInstance(
-        Hazard,
-        object_id=object_id("test", "Hazard", name),
-        name=name,
-        path=tmp_path / "h.sqlite",
-        epoch=1,
-        timer=CallTimer(LIMIT_S),
-    )
+    instance = unhydrated(Hazard, tmp_path, CallTimer(LIMIT_S))
     instance.hydrate()
     try:
         assert run(instance, "endless_sql").error["code"] == "time_limit_exceeded"
@@ -101,15 +92,7 @@ def test_an_on_start_that_spins_fails_the_start(tmp_path, timer):
             while True:
                 pass
 
-    name = uuid.uuid4().hex
-    instance = ObjectInstance(
-        SpinsAtStart,
-        object_id=object_id("test", "SpinsAtStart", name),
-        name=name,
-        path=tmp_path / "s.sqlite",
-        epoch=1,
-        timer=timer,
-    )
+    instance = unhydrated(SpinsAtStart, tmp_path, timer)
     with pytest.raises(StartFailed, match="time limit"):
         instance.hydrate()
 
