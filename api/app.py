@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 import redis.asyncio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -17,11 +19,11 @@ from solo.api.alarms import AlarmListing
 from solo.api.bodies import parse_arguments, read_body
 from solo.api.calls import CallService
 from solo.api.errors import (
+    InternalErrors,
     http_error_handler,
     outcome_error_response,
     redis_error_handler,
     solo_error_handler,
-    unexpected_error_handler,
 )
 from solo.api.openapi import openapi_document
 from solo.api.operations import StateOperations
@@ -40,6 +42,8 @@ from solo.objects.state.alarm_index import AlarmIndex
 from solo.objects.state.catalog import Catalog
 from solo.objects.state.schema import make_engine
 from solo.objects.state.store import StateStore
+
+log = logging.getLogger(__name__)
 
 
 def outcome_response(outcome: Outcome) -> JSONResponse:
@@ -153,21 +157,24 @@ class Api:
         return JSONResponse({"status": "ok"})
 
     async def readyz(self, request: Request) -> JSONResponse:
-        checks: dict[str, str] = {}
-        try:
-            await asyncio.wait_for(self.redis.ping(), 2)
-            checks["redis"] = "ok"
-        except Exception as exc:
-            checks["redis"] = f"{type(exc).__name__}: {exc}"
-        try:
-            await asyncio.wait_for(asyncio.to_thread(self.catalog.ping), 2)
-            checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = f"{type(exc).__name__}: {exc}"
+        # Each check is "ok" or "unavailable": why (which may name hosts) goes to the log only.
+        checks = {
+            "redis": await self._check("redis", self.redis.ping()),
+            "database": await self._check("database", asyncio.to_thread(self.catalog.ping)),
+        }
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse(
             {"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
         )
+
+    @staticmethod
+    async def _check(name: str, probe: Any) -> str:
+        try:
+            await asyncio.wait_for(probe, 2)
+        except Exception as exc:
+            log.warning("readiness: %s is unavailable: %s: %s", name, type(exc).__name__, exc)
+            return "unavailable"
+        return "ok"
 
     async def openapi(self, request: Request) -> JSONResponse:
         return JSONResponse(openapi_document(self.registry))
@@ -224,11 +231,11 @@ def create_app(
     app = Starlette(
         routes=api.routes(),
         lifespan=lifespan,
+        middleware=[Middleware(InternalErrors, debug=settings.debug)],
         exception_handlers={
             SoloError: solo_error_handler,
             HTTPException: http_error_handler,
             redis.RedisError: redis_error_handler,
-            Exception: unexpected_error_handler,
         },
     )
     app.state.api = api

@@ -2,7 +2,7 @@
 
 Without REDIS_URL it serves an embedded Redis-compatible server (fakeredis,
 which runs Lua scripts through lupa); without DATABASE_URL the shared
-database is a SQLite file under ./var. Then it applies migrations and runs
+database is a SQLite file under ./var. SOLO_DEBUG is on unless set. Then it applies migrations and runs
 the API and one worker as child processes, like the Procfile does.
 """
 
@@ -102,6 +102,7 @@ def run_dev(host: str, port: int) -> int:
         print(f"embedded Redis (fakeredis) on 127.0.0.1:{redis_port}")
     env.setdefault("DATABASE_URL", "sqlite:///var/solo.db")
     env.setdefault("SOLO_DATA_DIR", "var/objects")
+    env.setdefault("SOLO_DEBUG", "1")  # on one's own machine, a method's exception is shown to its caller
     settings = Settings.from_env(env)
     upgrade(settings.database_url, settings.object_modules)
     stop = threading.Event()
