@@ -499,7 +499,7 @@ def test_health_readiness_and_openapi(http):
     operation = paths["/v1/objects/Counter/{name}/increment"]["post"]
     assert operation["operationId"] == "Counter.increment"
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
-    assert schema["properties"] == {"by": {"type": "integer"}}
+    assert schema["properties"] == {"by": {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}}
     assert schema["required"] == []
     assert "/v1/objects/Fragile/{name}/add_then_fail" in paths
 
