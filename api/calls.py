@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from typing import Any
 
-from solo.api.errors import InvalidIdempotencyKey
+from solo.api.errors import IdempotencyKeyReused, InvalidIdempotencyKey
 from solo.api.replies import ReplyListener
 from solo.objects.calls import Call, Outcome
 from solo.objects.coordination.mailbox import AsyncMailbox
@@ -17,6 +19,7 @@ from solo.objects.naming import (
     check_class_name,
     check_object_name,
     idempotent_call_id,
+    is_keyed_call_id,
     new_call_id,
     object_id,
 )
@@ -73,8 +76,19 @@ class CallService:
         )
 
     async def submit(self, call: Call) -> Outcome | None:
-        """Enqueue; returns the outcome if it was already recorded (idempotent retry), else None."""
-        enqueued = await self.mailbox.enqueue(call)
+        """Enqueue; returns the outcome if it was already recorded (idempotent retry), else None.
+
+        A call with an Idempotency-Key is the same call only if it is the same request: the
+        key sent again with another method or other arguments is refused, never answered
+        with the first request's outcome.
+        """
+        request = request_digest(call) if is_keyed_call_id(call.call_id) else ""
+        enqueued = await self.mailbox.enqueue(call, request)
+        if enqueued.decision == "conflict":
+            raise IdempotencyKeyReused(
+                f"this Idempotency-Key was first sent with another request to {call.class_name}/{call.object_name}"
+                " (another method or other arguments); use a new key for a new request"
+            )
         if enqueued.decision == "dispatch":
             await asyncio.to_thread(self._dispatch, call.object_id)
         return enqueued.outcome
@@ -93,3 +107,9 @@ class CallService:
             ) from None
         finally:
             self.replies.forget(call.call_id, future)
+
+
+def request_digest(call: Call) -> str:
+    """What makes two calls with one Idempotency-Key the same request: the method and the arguments."""
+    canonical = json.dumps([call.method, call.args], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -32,6 +32,12 @@ class InvalidIdempotencyKey(ApiError, e.InvalidName):
     code = "invalid_idempotency_key"
 
 
+class IdempotencyKeyReused(ApiError):
+    """Raised when an Idempotency-Key comes again with another method or other arguments."""
+
+    code = "idempotency_key_reused"
+
+
 class CallError(ApiError):
     """Raised by the Python client (api/client.py) when the API answered with an error.
 
@@ -64,8 +70,12 @@ STATUS_BY_CLASS: dict[type[e.SoloError], int] = {
     # A statement that may run, but made a value (or is itself) past the limits: the content is at fault.
     e.SqlTooBig: 422,
     UnsupportedMediaType: 415,
+    IdempotencyKeyReused: 422,
     e.InvalidArguments: 422,
-    e.InvalidSchedule: 422,  # raised by an object's call to set an alarm or schedule, from what it was sent
+    # Raised in an object's call, from what its caller sent: an alarm or schedule that cannot be set,
+    # and a value the shared database cannot hold (NUL in text, a number past its column's range).
+    e.InvalidSchedule: 422,
+    e.SharedValueRefused: 422,
     e.InvalidImage: 422,
     e.WalFormatError: 422,
     e.OutOfRetention: 422,

@@ -19,7 +19,7 @@ from solo.objects.calls import Call, Outcome
 from solo.objects.coordination import scripts
 from solo.objects.coordination.keys import Keys
 
-Decision = Literal["done", "owned", "pending", "dispatch"]
+Decision = Literal["conflict", "done", "owned", "pending", "dispatch"]
 
 POISONED_KEPT = 100  # poisoned calls listed per object
 
@@ -50,7 +50,7 @@ class MailboxConfig:
         k = self.keys
         return [k.mailbox(call.object_id), k.lease(call.object_id), k.call(call.call_id), k.live]
 
-    def enqueue_args(self, call: Call) -> list[str | int]:
+    def enqueue_args(self, call: Call, request: str = "") -> list[str | int]:
         return [
             encode_entry(call),
             call.object_id,
@@ -58,13 +58,14 @@ class MailboxConfig:
             self.keys.wake(""),
             self.activation_grace_ms,
             self.activation_grace_ms * 10,
+            request,
         ]
 
     @staticmethod
     def parse_enqueued(reply: list[Any]) -> Enqueued:
         decision = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
         outcome = Outcome.from_payload(reply[1]) if decision == "done" else None
-        return Enqueued(cast(Decision, decision), outcome)  # enqueue.lua answers one of the four
+        return Enqueued(cast(Decision, decision), outcome)  # enqueue.lua answers one of the five
 
 
 class Mailbox:
@@ -142,8 +143,10 @@ class AsyncMailbox:
         self._enqueue = client.register_script(scripts.source("enqueue"))
         self._purge = client.register_script(scripts.source("purge"))
 
-    async def enqueue(self, call: Call) -> Enqueued:
-        reply = await self._enqueue(keys=self.config.enqueue_keys(call), args=self.config.enqueue_args(call))
+    async def enqueue(self, call: Call, request: str = "") -> Enqueued:
+        """`request`: a digest of the call's method and arguments, for a call id made from an
+        Idempotency-Key; a later call under that id with another digest is a "conflict"."""
+        reply = await self._enqueue(keys=self.config.enqueue_keys(call), args=self.config.enqueue_args(call, request))
         return self.config.parse_enqueued(reply)
 
     async def record(self, call_id: str) -> CallRecord | None:

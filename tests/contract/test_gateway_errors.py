@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import redis
+import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from solo import DurableObject, rpc
@@ -44,6 +45,10 @@ class GatewayProbe(DurableObject):
     @rpc
     def scale(self, factor: float) -> float:
         return factor * 2
+
+    @rpc
+    def share(self, text: str, number: int) -> int:
+        return self.shared.execute("INSERT INTO test_gateway_values (text, number) VALUES (:t, :n)", t=text, n=number)
 
 
 def unique() -> str:
@@ -173,6 +178,24 @@ def test_a_schedule_the_caller_made_invalid_is_422(http):
     assert result(http, "Alarmed", name, "listing") == []
 
 
+def test_a_value_the_shared_database_cannot_hold_is_422(http, engine, backend):
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS test_gateway_values (text TEXT, number INTEGER)"))
+    name = unique()
+    assert result(http, "GatewayProbe", name, "share", text="plain", number=1) == 1
+    for text, number in (("nul \x00 inside", 1), ("plain", 2**40)):
+        response = http.post(url("GatewayProbe", name, "share"), json={"text": text, "number": number})
+        if backend == "fake":  # SQLite holds both: a NUL in text, and any 64-bit integer in INTEGER
+            assert response.status_code == 200, response.text
+            continue
+        # PostgreSQL's text cannot hold NUL, and its INTEGER is 32 bits: the caller's values, refused
+        error = assert_error(response, 422, "shared_value_refused")
+        assert error["type"] == "SharedValueRefused" and "INSERT" not in error["message"]
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT count(*) FROM test_gateway_values WHERE text = 'plain'")).scalar_one()
+    assert rows >= 1
+
+
 def test_imports_with_text_for_numbers_or_bad_alarm_json_are_422(http, tmp_path):
     # Both were 500s before imported files were checked row by row (objects/state/images.py).
     source, target = unique(), unique()
@@ -195,6 +218,26 @@ def test_imports_with_text_for_numbers_or_bad_alarm_json_are_422(http, tmp_path)
         assert response.status_code == 422, f"{what}: {response.text}"
         assert_error(response, 422, "invalid_image")
     assert_error(http.get(url("Alarmed", target)), 404, "object_not_found")
+
+
+def test_an_idempotency_key_sent_again_with_another_request_is_422(http):
+    # Once answered with the first request's outcome: another method's result, off the document.
+    name, key = unique(), {"Idempotency-Key": f"k-{unique()}"}
+    first = http.post(url("Counter", name, "increment"), json={"by": 2}, headers=key)
+    assert first.status_code == 200, first.text
+    again = http.post(url("Counter", name, "increment"), json={"by": 2}, headers=key)
+    assert again.json() == first.json()
+    for method, arguments in (("get", {}), ("increment", {"by": 3}), ("increment", {})):
+        for prefer in ({}, {"Prefer": "respond-async"}):
+            response = http.post(url("Counter", name, method), json=arguments, headers={**key, **prefer})
+            assert_error(response, 422, "idempotency_key_reused")
+    assert result(http, "Counter", name, "get") == 2
+    # Arguments are the same request in any order of their keys.
+    ledger, key = unique(), {"Idempotency-Key": f"k-{unique()}"}
+    for body in (b'{"tag": "t", "sleep_ms": 0}', b'{"sleep_ms": 0, "tag": "t"}'):
+        response = http.post(url("Ledger", ledger, "append"), content=body, headers=key)
+        assert response.status_code == 200, response.text
+        assert response.json()["result"] == 1
 
 
 def test_405_names_every_method_the_path_serves_in_allow(http):

@@ -3,16 +3,24 @@
 -- ARGV[1] mailbox entry ("<call_id> <json>")   ARGV[2] object id
 -- ARGV[3] call record ttl (s)   ARGV[4] wake key prefix (+ owner worker id)
 -- ARGV[5] activation grace (ms)   ARGV[6] wake list ttl (ms)
--- Returns {"done", outcome}  the call id already finished (idempotent retry)
+-- ARGV[7] digest of the request (method and arguments) of a call with an Idempotency-Key, or ""
+-- Returns {"conflict"}       the call id was first used for another request: nothing done
+--         {"done", outcome}  the call id already finished (idempotent retry)
 --         {"owned"}          an owner holds the lease; it was woken if idle
 --         {"pending"}        an activation was requested recently; nothing to send
 --         {"dispatch"}       no owner: the caller must send an activation
-local outcome = redis.call("HGET", KEYS[3], "outcome")
-if outcome then
-  return {"done", outcome}
+local recorded = redis.call("HMGET", KEYS[3], "outcome", "request")
+if ARGV[7] ~= "" and recorded[2] and recorded[2] ~= ARGV[7] then
+  return {"conflict"}
+end
+if recorded[1] then
+  return {"done", recorded[1]}
 end
 if redis.call("EXISTS", KEYS[3]) == 0 then
   redis.call("HSET", KEYS[3], "status", "queued", "object", ARGV[2])
+  if ARGV[7] ~= "" then
+    redis.call("HSET", KEYS[3], "request", ARGV[7])
+  end
   redis.call("EXPIRE", KEYS[3], tonumber(ARGV[3]))
 end
 local length = redis.call("RPUSH", KEYS[1], ARGV[1])
