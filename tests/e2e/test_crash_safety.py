@@ -117,9 +117,18 @@ def test_a_redis_restart_without_persistence_loses_no_acknowledged_call(cluster,
     try:
         # When Redis is killed while it holds calls in flight (the load runs across the restart)
         wait_until(lambda: sum(i.acknowledged for i in increments) >= 40, 60, "the load to get going")
-        in_flight = wait_until(lambda: calls_in_flight(own_redis.url, key_prefix), 30, "calls in flight")
-        own_redis.kill()
-        killed.set()
+        # The workers are held still from here to the kill, so the calls read as in flight
+        # cannot finish before Redis goes: the restart is sure to hit them.
+        workers = cluster.live_workers()
+        for worker in workers:
+            worker.send_signal(signal.SIGSTOP)
+        try:
+            in_flight = wait_until(lambda: calls_in_flight(own_redis.url, key_prefix), 30, "calls in flight")
+            own_redis.kill()
+            killed.set()
+        finally:
+            for worker in workers:
+                worker.send_signal(signal.SIGCONT)
         # and restarted empty
         time.sleep(0.5)
         own_redis.start()
