@@ -21,13 +21,31 @@ from solo.objects.naming import check_class_name
 from solo.objects.state.alarm_index import STATES, AlarmIndex
 
 MAX_LIMIT = 10_000
+MAX_TIME_MS = 2**63 - 1  # the shared index's times are 64-bit integers
+
+
+def decimal(text: str, maximum: int) -> int | None:
+    """The number ASCII digits spell, if it is at most `maximum`; else None.
+
+    Not str.isdigit(), which is true of "²" and "١" too, nor int() alone, which refuses
+    numbers of more than 4300 digits with a ValueError.
+    """
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(maximum)) or int(digits) > maximum:
+        return None
+    return int(digits)
 
 
 def parse_time_ms(raw: str, what: str) -> int:
     """Epoch milliseconds, or an ISO-8601 time (UTC when it has no offset)."""
     text = raw.strip()
-    if text.isdigit():
-        return int(text)
+    if text.isascii() and text.isdigit():
+        ms = decimal(text, MAX_TIME_MS)
+        if ms is None:
+            raise InvalidArguments(f"{what} is out of range: epoch milliseconds are at most {MAX_TIME_MS}")
+        return ms
     try:
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
     except ValueError:
@@ -52,9 +70,10 @@ def listing_filters(params: dict[str, str]) -> dict[str, Any]:
         filters["state"] = params["state"]
     if "limit" in params:
         raw = params["limit"]
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        limit = decimal(raw, MAX_LIMIT)
+        if limit is None or limit < 1:
             raise InvalidArguments(f"limit must be an integer from 1 to {MAX_LIMIT}, not {raw[:40]!r}")
-        filters["limit"] = int(raw)
+        filters["limit"] = limit
     return filters
 
 

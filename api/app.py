@@ -21,11 +21,11 @@ from solo.api.auth import Authenticator, AuthMiddleware, KeyCache, KeyRateLimite
 from solo.api.bodies import parse_arguments, read_body
 from solo.api.calls import CallService
 from solo.api.errors import (
+    InternalErrors,
     http_error_handler,
     outcome_error_response,
     redis_error_handler,
     solo_error_handler,
-    unexpected_error_handler,
 )
 from solo.api.openapi import openapi_document
 from solo.api.operations import StateOperations
@@ -192,24 +192,24 @@ class Api:
         return JSONResponse({"status": "ok"})
 
     async def readyz(self, request: Request) -> JSONResponse:
-        # Open to anyone: the answer says only "ok" or "unavailable"; the reason goes to the log.
-        checks: dict[str, str] = {}
-        try:
-            await asyncio.wait_for(self.redis.ping(), 2)
-            checks["redis"] = "ok"
-        except Exception:
-            log.warning("readiness: Redis does not answer", exc_info=True)
-            checks["redis"] = "unavailable"
-        try:
-            await asyncio.wait_for(asyncio.to_thread(self.catalog.ping), 2)
-            checks["database"] = "ok"
-        except Exception:
-            log.warning("readiness: the shared database does not answer", exc_info=True)
-            checks["database"] = "unavailable"
+        # Each check is "ok" or "unavailable": why (which may name hosts) goes to the log only.
+        checks = {
+            "redis": await self._check("redis", self.redis.ping()),
+            "database": await self._check("database", asyncio.to_thread(self.catalog.ping)),
+        }
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse(
             {"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
         )
+
+    @staticmethod
+    async def _check(name: str, probe: Any) -> str:
+        try:
+            await asyncio.wait_for(probe, 2)
+        except Exception as exc:
+            log.warning("readiness: %s is unavailable: %s: %s", name, type(exc).__name__, exc)
+            return "unavailable"
+        return "ok"
 
     async def openapi(self, request: Request) -> JSONResponse:
         return JSONResponse(openapi_document(self.registry))
@@ -268,13 +268,16 @@ def create_app(
     routes = api.routes()
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(AuthMiddleware, authenticator=api.auth, routes=routes)],
+        # Outermost first: an unexpected error anywhere, the gateway's too, is answered by InternalErrors.
+        middleware=[
+            Middleware(InternalErrors, debug=settings.debug),
+            Middleware(AuthMiddleware, authenticator=api.auth, routes=routes),
+        ],
         lifespan=lifespan,
         exception_handlers={
             SoloError: solo_error_handler,
             HTTPException: http_error_handler,
             redis.RedisError: redis_error_handler,
-            Exception: unexpected_error_handler,
         },
     )
     app.state.api = api

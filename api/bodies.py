@@ -118,4 +118,7 @@ def parse_restore_point(body: bytes) -> int | dt.datetime:
         raise InvalidArguments(f"at must be an ISO-8601 time, not {json.dumps(at)[:60]}") from None
     if when.tzinfo is None:  # a time without an offset is UTC, as every stored time
         when = when.replace(tzinfo=dt.UTC)
-    return when.astimezone(dt.UTC)
+    try:
+        return when.astimezone(dt.UTC)
+    except OverflowError:  # an offset that moves the time past year 1 or 9999
+        raise InvalidArguments(f"at is out of range: {json.dumps(at)[:60]} is not in years 1 to 9999 in UTC") from None

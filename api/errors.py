@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.routing import Match, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from solo.objects import errors as e
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(e.SoloError):
@@ -86,6 +92,10 @@ STATUS_BY_CLASS: dict[type[e.SoloError], int] = {
     e.SqlTooBig: 422,
     UnsupportedMediaType: 415,
     e.InvalidArguments: 422,
+    # Raised in an object's call, from what its caller sent: an alarm or schedule that cannot be set,
+    # and a value the shared database cannot hold (NUL in text, a number past its column's range).
+    e.InvalidSchedule: 422,
+    e.SharedValueRefused: 422,
     e.InvalidImage: 422,
     e.WalFormatError: 422,
     e.OutOfRetention: 422,
@@ -156,13 +166,72 @@ async def solo_error_handler(request: Request, exc: Exception) -> JSONResponse:
 async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     status = getattr(exc, "status_code", 500)
     code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
-    return error_response(code, str(getattr(exc, "detail", "")) or code, status)
+    headers = dict(getattr(exc, "headers", None) or {})
+    if status == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return error_response(code, str(getattr(exc, "detail", "")) or code, status, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (RFC 9110's Allow).
+
+    Starlette's 405 names only the methods of the first route that matched the path;
+    solo has several routes on some paths (GET and DELETE of an object).
+    """
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return sorted(methods)
+
+
+def _debug(request: Request) -> bool:
+    api = getattr(request.app.state, "api", None)
+    return bool(api is not None and api.settings.debug)
 
 
 async def redis_error_handler(request: Request, exc: Exception) -> JSONResponse:
     # Nothing was acknowledged; the caller may retry (with an Idempotency-Key to be safe).
-    return error_response("unavailable", f"Redis is unavailable: {type(exc).__name__}: {exc}", 503)
+    # The exception's text names hosts and ports: it goes to the log, not to the caller.
+    log.warning("%s %s: Redis is unavailable: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+    detail = f": {type(exc).__name__}: {exc}" if _debug(request) else ""
+    return error_response("unavailable", f"Redis is unavailable{detail}", 503)
 
 
-async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    return error_response("internal_error", f"{type(exc).__name__}: {exc}", 500)
+class InternalErrors:
+    """The last handler of a request's exceptions (a bug in solo): a JSON 500 `internal_error`.
+
+    In place of Starlette's handler for `Exception`, which answers and then raises the
+    exception again: the server logs it a second time and, as the response has started,
+    closes the connection, so a client's keep-alive connection is lost with it. Here the
+    exception is logged once, with its traceback and an id that the answer quotes, and not
+    raised again, unless part of the response is already sent (then only closing the
+    connection tells the client that the body is incomplete). The exception's text reaches
+    the caller only under SOLO_DEBUG: it may name hosts, SQL or data.
+    """
+
+    def __init__(self, app: ASGIApp, debug: bool = False) -> None:
+        self.app = app
+        self.debug = debug
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_)
+        except Exception as exc:
+            if started:
+                raise
+            error_id = secrets.token_hex(6)
+            log.error("internal error %s on %s %s", error_id, scope["method"], scope["path"], exc_info=exc)
+            detail = f": {type(exc).__name__}: {exc}" if self.debug else ""
+            message = f"internal error {error_id} (the API's log has its details){detail}"
+            await error_response("internal_error", message, 500)(scope, receive, send)

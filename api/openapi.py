@@ -1,198 +1,364 @@
-"""The OpenAPI document: fixed routes plus one operation per registered @rpc method."""
+"""The OpenAPI document: every route of api/app.py, and one operation per registered @rpc method.
+
+Parameter and result schemas of the methods come from their annotations, by the
+mapping the per-call checks use (objects/signatures.py: `json_schema` is what
+`matches` accepts). tests/e2e/test_fuzz.py holds the server to this document.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from solo.api.alarms import MAX_LIMIT
+from solo.api.calls import MAX_IDEMPOTENCY_KEY_CHARS
+from solo.objects.naming import MAX_NAME_CHARS
 from solo.objects.registry import ClassRegistry
+from solo.objects.state.alarm_index import STATES
 
-_ERROR = {
-    "type": "object",
-    "properties": {
-        "error": {
-            "type": "object",
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-            "required": ["code", "message"],
-        }
+_INTEGER = {"type": "integer"}
+_STRING = {"type": "string"}
+_NULLABLE_INTEGER = {"type": ["integer", "null"]}
+_SEQ = {"type": "integer", "description": "sequence number of the object's state"}
+
+# An object name: 1 to 256 characters, no '/' or control characters, no surrounding whitespace.
+_OBJECT_NAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_NAME_CHARS,
+    "pattern": r"^[^/\x00-\x1f\x7f\s](?:[^/\x00-\x1f\x7f]*[^/\x00-\x1f\x7f\s])?$",
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _object(properties: dict[str, Any], *, optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A JSON object with exactly these properties, all present but `optional`."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [name for name in properties if name not in optional],
+        "additionalProperties": False,
+    }
+
+
+def _json(schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}, **extra}
+
+
+_ALARM_FIELDS: dict[str, Any] = {
+    "name": _STRING,
+    "kind": {"enum": ["alarm", "schedule"]},
+    "method": _STRING,
+    "spec": _STRING,
+    "state": {"enum": list(STATES)},
+    "scheduled_ms": _NULLABLE_INTEGER,
+    "next_ms": _NULLABLE_INTEGER,
+    "retry_count": _INTEGER,
+    "failures": _INTEGER,
+    "last_error": {"type": ["string", "null"]},
+    "last_error_ms": _NULLABLE_INTEGER,
+    "last_fired_ms": _NULLABLE_INTEGER,
+}
+
+_ERROR_BODY = _object(
+    {
+        "code": {"type": "string", "description": "machine-readable: see the README's table"},
+        "message": _STRING,
+        "call_id": {"type": "string", "description": "errors of a call"},
+        "type": {"type": "string", "description": "the exception's class, for a method's own errors"},
     },
-}
-_JSON_TYPES = {
-    "int": "integer",
-    "float": "number",
-    "str": "string",
-    "bool": "boolean",
-    "list": "array",
-    "dict": "object",
+    optional=("call_id", "type"),
+)
+_CHECK = {"enum": ["ok", "unavailable"]}
+_READY = _object({"status": _CHECK, "checks": _object({"redis": _CHECK, "database": _CHECK})})
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _object({"error": _ERROR_BODY}),
+    "Alarm": _object({"object": _object({"id": _STRING, "class": _STRING, "name": _STRING}), **_ALARM_FIELDS}),
+    "ObjectAlarm": _object(_ALARM_FIELDS),
+    "ObjectInfo": _object(
+        {
+            "id": _STRING,
+            "class": _STRING,
+            "name": _STRING,
+            "active": {"type": "boolean"},
+            "owner": {"type": ["string", "null"], "description": "the worker running it"},
+            "queued_calls": _INTEGER,
+            "epoch": _INTEGER,
+            "schema_version": _INTEGER,
+            "state_bytes": _INTEGER,
+            "seq": _SEQ,
+            "created_at": {"type": "string", "format": "date-time"},
+            "last_active_at": {"type": "string", "format": "date-time"},
+            "alarms": {"type": "array", "items": _ref("ObjectAlarm")},
+            "poisoned_calls": {
+                "type": "array",
+                "items": _object({"call_id": _STRING, "method": _STRING, "crashes": _INTEGER, "at_ms": _INTEGER}),
+            },
+        }
+    ),
+    "CallStatus": _object(
+        {
+            "call_id": _STRING,
+            "status": {"enum": ["queued", "running", "done", "failed"]},
+            "result": {"description": "the method's result (done)"},
+            "error": {**_ERROR_BODY, "description": "the call's error (failed)"},
+        },
+        optional=("result", "error"),
+    ),
+    "Accepted": _object({"call_id": _STRING, "status_url": _STRING}),
 }
 
 
-def _error_responses(*statuses: int) -> dict[str, Any]:
-    return {str(s): {"description": "error", "content": {"application/json": {"schema": _ERROR}}} for s in statuses}
+def _error(description: str = "error: see the README's table") -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+def _errors(*statuses: int | str) -> dict[str, Any]:
+    return {str(s): _error() for s in statuses}
+
+
+def _path(name: str, schema: dict[str, Any], description: str | None = None) -> dict[str, Any]:
+    parameter = {"name": name, "in": "path", "required": True, "schema": schema}
+    return {**parameter, "description": description} if description else parameter
+
+
+def _object_parameters(registry: ClassRegistry) -> list[dict[str, Any]]:
+    return [
+        _path("class", {"enum": registry.names()}, "a served class"),
+        _path("name", _OBJECT_NAME, "the object's name"),
+    ]
+
+
+_CALL_HEADERS = [
+    {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": "the same key on the same object is the same call: it runs once",
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_CHARS},
+    },
+    {
+        "name": "Prefer",
+        "in": "header",
+        "required": False,
+        "description": "respond-async: answer 202 at once, then poll the call",
+        "schema": _STRING,
+    },
+]
+# Every status a call may end in (README, HTTP API): solo's own, and any 4xx or 5xx a method's
+# UserError chose. A method's result is its own; the 500s are a method's bug or solo's.
+_CALL_ERRORS = {
+    **_errors(400, 401, 403, 404, 410, 413, 422, 429, 500, 502, 503, 504, 508),
+    "4XX": _error("a UserError of the method, with the status it chose"),
+    "5XX": _error("a UserError of the method, with the status it chose"),
+}
 
 
 def _method_operation(class_name: str, method: str, description: dict[str, Any]) -> dict[str, Any]:
-    properties = {
-        name: ({"type": _JSON_TYPES[p["type"]]} if p["type"] in _JSON_TYPES else {})
-        for name, p in description["parameters"].items()
+    parameters = description["parameters"]
+    body: dict[str, Any] = {
+        "type": "object",
+        "properties": {name: p["schema"] for name, p in parameters.items()},
+        "required": [name for name, p in parameters.items() if p["required"]],
     }
-    required = [name for name, p in description["parameters"].items() if p["required"]]
+    if not description["accepts_any_keyword"]:
+        body["additionalProperties"] = False
+    result = _object({"result": description["result"], "call_id": _STRING})
     return {
         "post": {
             "operationId": f"{class_name}.{method}",
-            "summary": description["doc"] or f"{class_name}.{method}",
-            "parameters": [
-                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
-                {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}},
-                {"name": "Prefer", "in": "header", "required": False, "schema": {"type": "string"}},
-            ],
+            "summary": (description["doc"] or f"{class_name}.{method}").split("\n\n")[0],
+            "tags": [class_name],
+            "parameters": [_path("name", _OBJECT_NAME, "the object's name"), *_CALL_HEADERS],
             "requestBody": {
                 "required": False,
-                "content": {
-                    "application/json": {"schema": {"type": "object", "properties": properties, "required": required}}
-                },
+                "description": "the keyword arguments; no body means none",
+                "content": {"application/json": {"schema": body}},
             },
             "responses": {
-                "200": {
-                    "description": "the method's result",
-                    "content": {
-                        "application/json": {
-                            "schema": {"type": "object", "properties": {"result": {}, "call_id": {"type": "string"}}}
-                        }
-                    },
-                },
-                "202": {"description": "accepted (Prefer: respond-async)"},
-                **_error_responses(400, 401, 403, 404, 413, 422, 429, 500, 504),
+                "200": _json(result, "the method's result"),
+                "202": _json(
+                    _ref("Accepted"),
+                    "queued (Prefer: respond-async): poll the status URL",
+                    headers={"Location": {"schema": _STRING, "description": "the status URL"}},
+                ),
+                **_CALL_ERRORS,
             },
         }
     }
 
 
-_OBJECT_PARAMETERS = [
-    {"name": "class", "in": "path", "required": True, "schema": {"type": "string"}},
-    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
-]
 _SQLITE_FILE = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
-_SEQ = {"type": "integer", "description": "sequence number of the object's state"}
 
 
-def _json_body(properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"application/json": {"schema": {"type": "object", "properties": properties, **extra}}}
-
-
-def _lifecycle_paths() -> dict[str, Any]:
-    """Export, import, restore and delete of an object's durable state (api/operations.py)."""
+def _object_paths(registry: ClassRegistry) -> dict[str, Any]:
+    """The object's metadata, and an operator's actions on its state (api/operations.py)."""
+    parameters = _object_parameters(registry)
     return {
+        "/v1/objects/{class}/{name}": {
+            "parameters": parameters,
+            "get": {
+                "operationId": "objects.get",
+                "summary": "the object's metadata, alarms and poisoned calls",
+                "responses": {"200": _json(_ref("ObjectInfo"), "metadata"), **_errors(400, 404)},
+            },
+            "delete": {
+                "operationId": "objects.delete",
+                "summary": "remove the object's state; the next call starts empty",
+                "responses": {"200": _json(_object({"deleted": {"const": True}}), "deleted"), **_errors(400, 404)},
+            },
+        },
+        "/v1/objects/{class}/{name}/mailbox": {
+            "parameters": parameters,
+            "delete": {
+                "operationId": "objects.purge",
+                "summary": "fail every call queued for the object with `purged`",
+                "responses": {"200": _json(_object({"purged": _INTEGER}), "how many were failed"), **_errors(400, 404)},
+            },
+        },
         "/v1/objects/{class}/{name}/export": {
+            "parameters": parameters,
             "get": {
                 "operationId": "objects.export",
                 "summary": "the object's state at its latest sequence, as a plain .sqlite file",
-                "parameters": _OBJECT_PARAMETERS,
                 "responses": {
                     "200": {
                         "description": "the raw database file",
                         "headers": {
-                            "Solo-Seq": {"description": "the sequence exported", "schema": {"type": "integer"}},
-                            "Content-Disposition": {"schema": {"type": "string"}},
+                            "Solo-Seq": {"description": "the sequence exported", "schema": _INTEGER},
+                            "Content-Disposition": {"schema": _STRING},
                         },
                         "content": _SQLITE_FILE,
                     },
-                    **_error_responses(400, 404),
+                    **_errors(400, 404, 422),
                 },
-            }
+            },
         },
         "/v1/objects/{class}/{name}/import": {
+            "parameters": parameters,
             "put": {
                 "operationId": "objects.import",
                 "summary": "replace the object's state with a .sqlite file (creates the object if needed)",
-                "parameters": _OBJECT_PARAMETERS,
                 "requestBody": {"required": True, "content": _SQLITE_FILE},
                 "responses": {
-                    "200": {"description": "the new sequence", "content": _json_body({"seq": _SEQ})},
-                    **_error_responses(400, 404, 413, 415, 422),
+                    "200": _json(_object({"seq": _SEQ}), "the new sequence"),
+                    **_errors(400, 404, 413, 415, 422),
                 },
-            }
+            },
         },
         "/v1/objects/{class}/{name}/restore": {
+            "parameters": parameters,
             "post": {
                 "operationId": "objects.restore",
                 "summary": "return the object to an earlier sequence or time within the retention window",
-                "parameters": _OBJECT_PARAMETERS,
                 "requestBody": {
                     "required": True,
                     "content": {
                         "application/json": {
                             "schema": {
                                 "oneOf": [
-                                    {
-                                        "type": "object",
-                                        "properties": {"seq": _SEQ},
-                                        "required": ["seq"],
-                                        "additionalProperties": False,
-                                    },
-                                    {
-                                        "type": "object",
-                                        "properties": {"at": {"type": "string", "format": "date-time"}},
-                                        "required": ["at"],
-                                        "additionalProperties": False,
-                                    },
+                                    _object({"seq": _SEQ}),
+                                    _object({"at": {"type": "string", "format": "date-time"}}),
                                 ]
                             }
                         }
                     },
                 },
                 "responses": {
-                    "200": {
-                        "description": "the new sequence, and the one restored",
-                        "content": _json_body({"seq": _SEQ, "restored_from": _SEQ}),
-                    },
-                    **_error_responses(400, 404, 422),
+                    "200": _json(
+                        _object({"seq": _SEQ, "restored_from": _SEQ}), "the new sequence, and the one restored"
+                    ),
+                    **_errors(400, 404, 413, 422),
                 },
+            },
+        },
+    }
+
+
+def _fixed_paths() -> dict[str, Any]:
+    return {
+        "/v1/calls/{call_id}": {
+            "get": {
+                "operationId": "calls.get",
+                "summary": "status and outcome of a call, while its record is kept",
+                "parameters": [_path("call_id", _STRING, "as a call's answer gave it")],
+                "responses": {"200": _json(_ref("CallStatus"), "the call's status"), **_errors(404)},
+            }
+        },
+        "/v1/alarms": {
+            "get": {
+                "operationId": "alarms.list",
+                "summary": "alarms and schedules across all objects, due soonest first, then failed ones",
+                "parameters": [
+                    {
+                        "name": "due_before",
+                        "in": "query",
+                        "description": "epoch milliseconds, or an ISO-8601 time (UTC without an offset)",
+                        "schema": {
+                            "anyOf": [
+                                {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                                {"type": "string", "format": "date-time"},
+                            ]
+                        },
+                    },
+                    {"name": "class", "in": "query", "schema": _STRING},
+                    {"name": "state", "in": "query", "schema": {"enum": list(STATES)}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}},
+                ],
+                "responses": {
+                    "200": _json(_object({"alarms": {"type": "array", "items": _ref("Alarm")}}), "the alarms"),
+                    **_errors(400, 422),
+                },
+            }
+        },
+        "/v1/whoami": {
+            "get": {
+                "operationId": "whoami",
+                "summary": "who the request acts as: key id, tenant, scope",
+                "responses": {
+                    "200": _json(
+                        _object({"key_id": {"type": ["string", "null"]}, "tenant": _STRING, "scope": _STRING}),
+                        "the principal",
+                    ),
+                    **_errors(401),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "operationId": "healthz",
+                "summary": "the process is up",
+                "security": [],
+                "responses": {"200": _json(_object({"status": {"const": "ok"}}), "up")},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "readyz",
+                "summary": "Redis and the shared database answer",
+                "security": [],
+                "responses": {
+                    "200": _json(_READY, "ready"),
+                    "503": _json(_READY, "not ready: a check is unavailable"),
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "this document",
+                "security": [],
+                "responses": {"200": _json({"type": "object"}, "the OpenAPI document")},
             }
         },
     }
 
 
 def openapi_document(registry: ClassRegistry) -> dict[str, Any]:
-    paths: dict[str, Any] = {
-        "/v1/objects/{class}/{name}": {
-            "get": {
-                "summary": "object metadata",
-                "responses": {"200": {"description": "metadata"}, **_error_responses(400, 404)},
-            },
-            "delete": {
-                "operationId": "objects.delete",
-                "summary": "remove the object's state; the next call starts empty",
-                "parameters": _OBJECT_PARAMETERS,
-                "responses": {
-                    "200": {"description": "deleted", "content": _json_body({"deleted": {"type": "boolean"}})},
-                    **_error_responses(400, 404),
-                },
-            },
-        },
-        **_lifecycle_paths(),
-        "/v1/calls/{call_id}": {
-            "get": {
-                "summary": "status and outcome of a call",
-                "responses": {"200": {"description": "call status"}, **_error_responses(404)},
-            }
-        },
-        "/v1/whoami": {
-            "get": {
-                "summary": "who the request acts as: key id, tenant, scope",
-                "responses": {"200": {"description": "the principal"}, **_error_responses(401)},
-            }
-        },
-        "/healthz": {
-            "get": {"summary": "the process is up", "security": [], "responses": {"200": {"description": "ok"}}}
-        },
-        "/readyz": {
-            "get": {
-                "summary": "Redis and the shared database are reachable",
-                "security": [],
-                "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
-            }
-        },
-    }
+    paths: dict[str, Any] = {**_object_paths(registry), **_fixed_paths()}
     for class_name in registry.names():
         cls = registry.get(class_name)
         for method, spec in sorted(cls.__solo_methods__.items()):
@@ -204,6 +370,6 @@ def openapi_document(registry: ClassRegistry) -> dict[str, Any]:
         "info": {"title": "solo", "version": "0.1.0"},
         "paths": paths,
         # Every operation needs an API key (SOLO_AUTH=keys) unless it says `security: []`.
-        "components": {"securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}}},
+        "components": {"schemas": SCHEMAS, "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}}},
         "security": [{"apiKey": []}],
     }

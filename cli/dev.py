@@ -2,7 +2,7 @@
 
 Without REDIS_URL it serves an embedded Redis-compatible server (fakeredis,
 which runs Lua scripts through lupa); without DATABASE_URL the shared
-database is a SQLite file under ./var. Then it applies migrations and runs
+database is a SQLite file under ./var. SOLO_DEBUG is on unless set. Then it applies migrations and runs
 the API and one worker as child processes, like the Procfile does.
 
 Unlike `solo api`, it does not authenticate requests unless SOLO_AUTH says so: without
@@ -109,6 +109,7 @@ def run_dev(host: str, port: int) -> int:
     env.setdefault("SOLO_DATA_DIR", "var/objects")
     if not env.get("SOLO_AUTH"):
         env["SOLO_AUTH"] = "off"  # development; `solo api` (production) defaults to keys
+    env.setdefault("SOLO_DEBUG", "1")  # on one's own machine, a method's exception is shown to its caller
     settings = Settings.from_env(env)
     warn_if_open(settings, host)
     upgrade(settings.database_url, settings.object_modules)

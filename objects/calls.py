@@ -33,7 +33,7 @@ class Call:
 
     def fingerprint(self) -> str:
         """What the call asks for: its target, method and arguments (an Idempotency-Key may not change it)."""
-        asked = dumps([self.object_id, self.method, self.args])
+        asked = json.dumps([self.object_id, self.method, self.args], sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(asked.encode()).hexdigest()[:32]
 
     def to_json(self) -> str:

@@ -255,6 +255,17 @@ class InvalidSchedule(SoloError):
     code = "invalid_schedule"
 
 
+class SharedValueRefused(SoloError):
+    """Raised when the shared database refuses the values of an object's statement (self.shared).
+
+    SQLAlchemy's DataError there: text with a NUL character (which PostgreSQL's text
+    cannot hold), a number out of its column's range, text too long for its column. The
+    values most often came from the call's caller; the statement did not run.
+    """
+
+    code = "shared_value_refused"
+
+
 class ShippingFailed(SoloError):
     """Raised when a commit could not be made durable (shared database unreachable).
 

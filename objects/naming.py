@@ -64,6 +64,11 @@ def new_call_id() -> str:
     return uuid.uuid4().hex
 
 
+def is_keyed_call_id(call_id: str) -> bool:
+    """Made by idempotent_call_id from an Idempotency-Key (random ids are hex, derived ones start with "o")."""
+    return call_id.startswith("k")
+
+
 def idempotent_call_id(object_id_: str, idempotency_key: str) -> str:
     """Call id for an Idempotency-Key: the same key on the same object is the same call."""
     digest = hashlib.sha256(f"{object_id_}\x00{idempotency_key}".encode()).hexdigest()

@@ -45,6 +45,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SOLO_POISON_AFTER": ("poison_after", int),
     "SOLO_DRAIN_TIMEOUT_S": ("drain_timeout_s", float),
     "SOLO_SQLITE_SOFT_HEAP_BYTES": ("sqlite_soft_heap_bytes", int),
+    "SOLO_DEBUG": ("debug", lambda v: _flag(v)),
     "SOLO_LOG_LEVEL": ("log_level", lambda v: v.strip().upper()),
     "SOLO_URL": ("url", str),
     "SOLO_AUTH": ("auth", lambda v: v.strip().lower()),
@@ -102,6 +103,9 @@ class Settings:
     # SQLite's soft heap limit for a whole worker process (0: none): past it, SQLite gives back page
     # cache before it takes more memory. Process-wide in SQLite, so set by the worker, never by objects.
     sqlite_soft_heap_bytes: int = 256 * 1024 * 1024
+    # Callers get the message of a method's unexpected exception, and of solo's own internal errors.
+    # Off: they get the exception's type and an id, and the message and traceback go to the log only.
+    debug: bool = False
     log_level: str = "INFO"
     url: str = "http://127.0.0.1:8000"  # the API, for the CLI's client commands
     port: int = 8000  # the port `solo api` and `solo dev` listen on unless --port says otherwise

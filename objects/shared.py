@@ -14,13 +14,14 @@ one-statement shipment.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from solo.objects.errors import SoloError
+from solo.objects.errors import SharedValueRefused, SoloError
 
 
 class SharedDatabase:
@@ -36,9 +37,9 @@ class SharedDatabase:
     def query(self, sql: str, /, **params: Any) -> list[dict[str, Any]]:
         """The rows of a read (`:name` parameters), as dicts. Write with execute()."""
         if self._writer is not None:
-            with self._writer.begin_nested():
+            with self._writer.begin_nested(), _values_checked():
                 return _rows(self._writer.execute(sa.text(sql), params))
-        with self._engine.connect() as conn:
+        with self._engine.connect() as conn, _values_checked():
             if not self._sqlite:  # a write here would be lost with the connection: refuse it
                 return _rows(conn.execution_options(postgresql_readonly=True).execute(sa.text(sql), params))
             conn.exec_driver_sql("PRAGMA query_only = ON")
@@ -50,7 +51,7 @@ class SharedDatabase:
     def execute(self, sql: str, /, **params: Any) -> int:
         """Run a write (`:name` parameters); it commits when this call's state does. Returns the rowcount."""
         conn = self._transaction()
-        with conn.begin_nested():
+        with conn.begin_nested(), _values_checked():
             return conn.execute(sa.text(sql), params).rowcount
 
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]], /) -> int:
@@ -58,7 +59,7 @@ class SharedDatabase:
         if not rows:
             return 0
         conn = self._transaction()
-        with conn.begin_nested():
+        with conn.begin_nested(), _values_checked():
             return conn.execute(sa.text(sql), [dict(r) for r in rows]).rowcount
 
     # -- the instance's side -------------------------------------------------
@@ -99,6 +100,16 @@ class SharedDatabase:
         if self._in_call and self._call_savepoint is None:
             self._call_savepoint = self._writer.begin_nested()
         return self._writer
+
+
+@contextmanager
+def _values_checked() -> Iterator[None]:
+    """The database's refusal of a statement's values, as solo's error (its message without the values)."""
+    try:
+        yield
+    except sa.exc.DataError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+        raise SharedValueRefused(f"the shared database refused a value of the statement: {reason[:300]}") from None
 
 
 def _rows(result: sa.CursorResult[*tuple[Any, ...]]) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ that what a caller sends over HTTP is exactly what the method receives.
 from __future__ import annotations
 
 import inspect
+import sys
 import types
 import typing
 from dataclasses import dataclass
@@ -15,6 +16,10 @@ from typing import Any
 from solo.objects.errors import InvalidArguments
 
 _SCALARS = (int, float, str, bool, type(None))
+# An `int` parameter takes what SQLite's INTEGER (and Postgres' BIGINT) holds: a larger one
+# passed on to SQL would fail in the method, as a 500, long after the edge. Results and
+# unannotated values are not bounded: JSON itself carries any integer.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 
 def annotation_problem(annotation: Any) -> str | None:
@@ -49,9 +54,11 @@ def matches(value: Any, annotation: Any) -> bool:
     if annotation is bool:
         return isinstance(value, bool)
     if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        return isinstance(value, int) and not isinstance(value, bool) and INT_MIN <= value <= INT_MAX
+    if annotation is float:  # an integer too, as JSON does not tell 1 from 1.0, if a float can hold it
+        return isinstance(value, float) or (
+            isinstance(value, int) and not isinstance(value, bool) and abs(value) <= sys.float_info.max
+        )
     if annotation is str:
         return isinstance(value, str)
     if annotation is list:
@@ -78,8 +85,50 @@ def _type_name(annotation: Any) -> str:
 def _expected(annotation: Any) -> str:
     """The full type for an error message: "list[int]" or "Literal['a', 'b']", not "list" or "Literal"."""
     if typing.get_origin(annotation) is not None:
-        return repr(annotation).replace("typing.", "")
-    return _type_name(annotation)
+        expected = repr(annotation).replace("typing.", "")
+    else:
+        expected = _type_name(annotation)
+    if _mentions_int(annotation):
+        expected += f" (ints are from {INT_MIN} to {INT_MAX})"
+    return expected
+
+
+def _mentions_int(annotation: Any) -> bool:
+    return annotation is int or any(_mentions_int(a) for a in typing.get_args(annotation))
+
+
+def json_schema(annotation: Any) -> dict[str, Any]:
+    """The JSON Schema of what `matches` accepts for an annotation that passed `annotation_problem`.
+
+    For the OpenAPI document: parameters and results of @rpc methods. Unannotated means anything ({}).
+    """
+    if annotation is inspect.Parameter.empty or annotation is Any or annotation is object:
+        return {}
+    if annotation is None or annotation is type(None):
+        return {"type": "null"}
+    if annotation is bool:
+        return {"type": "boolean"}
+    if annotation is int:
+        return {"type": "integer", "minimum": INT_MIN, "maximum": INT_MAX}
+    if annotation is float:
+        return {"type": "number"}
+    if annotation is str:
+        return {"type": "string"}
+    if annotation is list:
+        return {"type": "array"}
+    if annotation is dict:
+        return {"type": "object"}
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return {"anyOf": [json_schema(a) for a in args]}
+    if origin is typing.Literal:
+        return {"enum": list(args)}
+    if origin is list:
+        return {"type": "array", "items": json_schema(args[0])} if args else {"type": "array"}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": json_schema(args[1])} if args else {"type": "object"}
+    return {}
 
 
 @dataclass(frozen=True)
@@ -124,14 +173,17 @@ class MethodSpec:
         return arguments
 
     def describe(self) -> dict[str, Any]:
-        """A JSON description for the OpenAPI document."""
+        """A JSON description for the OpenAPI document: each parameter's and the result's JSON Schema."""
         return {
             "parameters": {
                 p.name: {
                     "type": _type_name(self.hints.get(p.name, Any)),
+                    "schema": json_schema(self.hints.get(p.name, inspect.Parameter.empty)),
                     "required": p.default is inspect.Parameter.empty,
                 }
                 for p in self.parameters
             },
+            "accepts_any_keyword": self.accepts_any_keyword,
+            "result": json_schema(self.hints.get("return", inspect.Parameter.empty)),
             "doc": self.doc,
         }

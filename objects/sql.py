@@ -34,7 +34,8 @@ held only to what would break solo: no transaction control, no ATTACH.
 
 Limits on every object's connection (runtime/connection.py) bound what one statement may
 build: a string or blob of VALUE_LENGTH_LIMIT bytes, a statement of SQL_LENGTH_LIMIT bytes,
-expressions EXPR_DEPTH_LIMIT deep, no attached database. Past them: SqlTooBig.
+expressions EXPR_DEPTH_LIMIT deep, no attached database. Past them: SqlTooBig, as for a
+parameter that is an int past 64 bits (Python's sqlite3 raises OverflowError binding it).
 """
 
 from __future__ import annotations
@@ -285,6 +286,8 @@ class UserCodeGuard:
         self.user_statement, self.refused, self._statement, self._schema_changed = True, None, sql, False
         try:
             return run(statement)
+        except OverflowError as exc:  # a parameter that is an int past 64 bits, which SQLite cannot bind
+            raise SqlTooBig(f"{exc}: an integer in an object's SQL is from -2**63 to 2**63 - 1") from None
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, (SqlNotAllowed, SqlTooBig)):
                 raise

@@ -130,7 +130,9 @@ class Tally(DurableObject):
 
 
 def _split(address: str) -> tuple[str, str]:
-    class_name, name = address.split("/", 1)
+    class_name, slash, name = address.partition("/")
+    if not slash:
+        raise UserError(f"an object is named as Class/name, not {address[:100]!r}")
     return class_name, name
 
 

@@ -213,6 +213,7 @@ class Activation:
             call_timeout_s=s.settings.call_timeout_s,
             timer=s.timer,
             poison_after=s.settings.poison_after,
+            debug=s.settings.debug,
         )
         self._make_room()
         try:

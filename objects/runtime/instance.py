@@ -85,6 +85,7 @@ class ObjectInstance:
         call_timeout_s: float = 30.0,
         timer: CallTimer | None = None,
         poison_after: int = 0,
+        debug: bool = False,
     ) -> None:
         self.cls = cls
         self.object_id = object_id
@@ -98,6 +99,7 @@ class ObjectInstance:
         self._timer = timer or CallTimer(DEFAULT_CALL_TIME_LIMIT_S)
         self._running: Running | None = None  # the limit of the user code now running
         self.poison_after = poison_after  # a call whose workers died or hung this often is not run (0: never)
+        self.debug = debug  # callers get the messages of user code's unexpected exceptions (SOLO_DEBUG)
         self._conn: sqlite3.Connection | None = None
         self._user: DurableObject | None = None
         self._batches = 0
@@ -386,10 +388,38 @@ class ObjectInstance:
         except CallInterrupted:
             return self._time_limit_exceeded(call_id, what)
         except Exception as exc:
-            outcome = _failure(call_id, exc)
+            outcome = self._failure(call_id, exc, what)
         if self._timer.expired(running):
             return self._time_limit_exceeded(call_id, what)
         return outcome
+
+    def _failure(self, call_id: str, exc: Exception, what: str) -> Outcome:
+        """The outcome of a call whose user code raised `exc`.
+
+        UserError and solo's own errors are meant for the caller and keep their messages.
+        Any other exception is a bug in the user's code: the caller gets its type, and its
+        message and traceback go to this worker's log (to the caller too under SOLO_DEBUG),
+        as they may hold anything the code had at hand.
+        """
+        if isinstance(exc, UserError):
+            return Outcome.failure(call_id, exc.code, _clip(exc.message), status=exc.status, type_="UserError")
+        if isinstance(exc, RemoteCallError):  # uncaught: this call fails as the remote one did
+            return Outcome.failure(call_id, exc.code, _clip(exc.message), status=exc.status, type_=type(exc).__name__)
+        if isinstance(exc, SoloError):
+            return Outcome.failure(call_id, exc.code, _clip(exc.message), type_=type(exc).__name__)
+        kind = type(exc).__name__
+        log.error("%s.%s (call %s) raised %s", self.ref, what, call_id, kind, exc_info=exc)
+        if self.debug:
+            message = _clip(str(exc))
+        else:
+            message = f"{self.cls.__name__}.{what} raised {kind}; its message is in the worker's log (call {call_id})"
+        return Outcome.failure(call_id, "method_error", message, type_=kind)
+
+    def _told(self, exc: BaseException) -> str:
+        """What a caller is told of an exception in user code that the worker has logged."""
+        if self.debug or isinstance(exc, SoloError):  # solo's own errors are written for callers
+            return _clip(f"{type(exc).__name__}: {exc}")
+        return f"{type(exc).__name__} (its message is in the worker's log)"
 
     # -- alarms ----------------------------------------------------------------
 
@@ -589,9 +619,8 @@ class ObjectInstance:
                 raise
             except Exception as exc:
                 self._rollback(conn)
-                raise StartFailed(
-                    f"{self.cls.__name__} migration {number} failed: {type(exc).__name__}: {exc}"
-                ) from exc
+                log.error("%s: migration %d failed", self.ref, number, exc_info=exc)
+                raise StartFailed(f"{self.cls.__name__} migration {number} failed: {self._told(exc)}") from exc
             self._commit(conn)
 
     def _transaction(self, body: Callable[[], object], *, what: str, scope: CallScope) -> None:
@@ -617,7 +646,8 @@ class ObjectInstance:
             self._rollback(conn)
             if self.shared is not None:
                 self.shared.abort()
-            raise StartFailed(f"{self.cls.__name__}.{what} failed: {type(exc).__name__}: {exc}") from exc
+            log.error("%s: %s failed", self.ref, what, exc_info=exc)
+            raise StartFailed(f"{self.cls.__name__}.{what} failed: {self._told(exc)}") from exc
         self._commit(conn)
 
     def _prune_call_records(self, conn: sqlite3.Connection) -> None:
@@ -628,17 +658,6 @@ class ObjectInstance:
             return self.path.stat().st_size
         except FileNotFoundError:
             return 0
-
-
-def _failure(call_id: str, exc: Exception) -> Outcome:
-    """The outcome of a call whose user code raised `exc`."""
-    if isinstance(exc, UserError):
-        return Outcome.failure(call_id, exc.code, _clip(exc.message), status=exc.status, type_="UserError")
-    if isinstance(exc, RemoteCallError):  # uncaught: this call fails as the remote one did
-        return Outcome.failure(call_id, exc.code, _clip(exc.message), status=exc.status, type_=type(exc).__name__)
-    if isinstance(exc, SoloError):
-        return Outcome.failure(call_id, exc.code, _clip(exc.message), type_=type(exc).__name__)
-    return Outcome.failure(call_id, "method_error", _clip(str(exc)), type_=type(exc).__name__)
 
 
 def _clip(message: str) -> str:

@@ -118,7 +118,7 @@ def test_client(base_url):
             fragile.add_then_fail(text="b", kind="crash")
         assert (info.value.status, info.value.code) == (500, "method_error")
         assert info.value.error["type"] == "ValueError"
-        assert info.value.message == "boom"
+        assert "boom" not in info.value.message  # in the worker's log, not the answer (SOLO_DEBUG is off)
         assert fragile.count() == 1
 
         # Idempotency keys: the second call returns the recorded result.

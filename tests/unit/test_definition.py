@@ -45,8 +45,9 @@ def test_a_valid_class_registers_and_exposes_its_rpc_methods():
     assert isinstance(spec, MethodSpec)
     assert [p.name for p in spec.parameters] == ["who", "times"]
     assert spec.doc == "Say hello."
-    assert spec.describe()["parameters"]["who"] == {"type": "str", "required": True}
-    assert spec.describe()["parameters"]["times"] == {"type": "int", "required": False}
+    assert spec.describe()["parameters"]["who"] == {"type": "str", "schema": {"type": "string"}, "required": True}
+    times = {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
+    assert spec.describe()["parameters"]["times"] == {"type": "int", "schema": times, "required": False}
 
 
 def test_only_rpc_methods_are_callable_through_the_registry():

@@ -1,5 +1,6 @@
 """ObjectInstance, driven directly: migrations, on_start, batches, exactly-once, fencing, the SQL guard."""
 
+import logging
 import sqlite3
 import uuid
 from pathlib import Path
@@ -26,7 +27,9 @@ def open_instance(tmp_path):
     """open_instance(cls, epoch=1, like=None): a hydrated instance on a fresh file, or on `like`'s file."""
     made: list[ObjectInstance] = []
 
-    def open_(cls, *, epoch: int = 1, like: ObjectInstance | None = None, hydrate: bool = True) -> ObjectInstance:
+    def open_(
+        cls, *, epoch: int = 1, like: ObjectInstance | None = None, hydrate: bool = True, debug: bool = False
+    ) -> ObjectInstance:
         name = like.name if like else uuid.uuid4().hex
         instance = ObjectInstance(
             cls,
@@ -34,6 +37,7 @@ def open_instance(tmp_path):
             name=name,
             path=like.path if like else tmp_path / f"{name}.sqlite",
             epoch=epoch,
+            debug=debug,
         )
         made.append(instance)
         if hydrate:
@@ -216,7 +220,7 @@ def test_a_failing_callable_migration_rolls_back_what_it_did(open_instance):
     instance = open_instance(define("BadCallable", migrations=[migration]), hydrate=False)
     with pytest.raises(StartFailed) as caught:
         instance.hydrate()
-    assert "RuntimeError: midway" in str(caught.value)
+    assert "migration 1 failed: RuntimeError" in str(caught.value) and "midway" not in str(caught.value)
     assert "half" not in tables(instance.path)
     assert meta(instance.path, "schema_version") is None
 
@@ -243,7 +247,7 @@ def test_a_failing_on_start_raises_start_failed_and_its_writes_are_rolled_back(o
     instance = open_instance(cls, hydrate=False)
     with pytest.raises(StartFailed) as caught:
         instance.hydrate()
-    assert "on_start() failed: ValueError: not today" in str(caught.value)
+    assert "on_start() failed: ValueError" in str(caught.value) and "not today" not in str(caught.value)
     assert not instance.is_open
     with pytest.raises(RuntimeError):  # no call runs on it
         instance.run_batch([call(instance, "anything")])
@@ -284,22 +288,48 @@ def test_calls_in_a_batch_run_in_order(open_instance):
 
 def test_a_method_that_raises_changes_nothing_and_earlier_calls_in_the_batch_stay_committed(open_instance):
     instance = open_instance(Fragile)
-    outcomes = instance.run_batch(
-        [
-            call(instance, "add", text="kept"),
-            call(instance, "add_then_fail", text="dropped"),
-            call(instance, "count"),
-        ]
-    ).outcomes
+    calls = [call(instance, "add", text="kept"), call(instance, "add_then_fail", text="lost"), call(instance, "count")]
+    ids = [c.call_id for c in calls]
+    outcomes = instance.run_batch(calls).outcomes
     assert [o.ok for o in outcomes] == [True, False, True]
     assert outcomes[0].result == 1
-    assert outcomes[1].error == {"code": "method_error", "message": "boom", "type": "ValueError"}
+    assert outcomes[1].error == {
+        "code": "method_error",
+        "message": f"Fragile.add_then_fail raised ValueError; its message is in the worker's log (call {ids[1]})",
+        "type": "ValueError",
+    }
     assert outcomes[2].result == 1
 
     # The object keeps serving, and the failed call's SQL and KV writes are gone for good.
     assert run(instance, "add", text="next").result == 2
     assert peek(instance.path, "SELECT text FROM notes ORDER BY rowid") == [("kept",), ("next",)]
     assert peek(instance.path, "SELECT count(*) FROM _solo_kv WHERE key = 'last'") == [(0,)]
+
+
+def test_an_unexpected_exception_is_logged_with_its_message_and_only_its_type_goes_to_the_caller(open_instance, caplog):
+    instance = open_instance(Fragile)
+    failing = call(instance, "add_then_fail", text="secret text", kind="crash")
+    with caplog.at_level(logging.ERROR, logger="solo.objects.runtime.instance"):
+        (outcome,) = instance.run_batch([failing]).outcomes
+    assert outcome.error["type"] == "ValueError" and "boom" not in outcome.error["message"]
+    assert failing.call_id in outcome.error["message"]
+    (record,) = [r for r in caplog.records if failing.call_id in r.getMessage()]
+    assert record.levelno == logging.ERROR
+    assert f"Fragile/{instance.name}.add_then_fail" in record.getMessage()
+    assert record.exc_info is not None and str(record.exc_info[1]) == "boom"  # message and traceback, in the log
+
+
+def test_under_solo_debug_the_caller_gets_the_exceptions_message(open_instance):
+    fragile = open_instance(Fragile, debug=True)
+    error = run(fragile, "add_then_fail", text="x").error
+    assert error == {"code": "method_error", "message": "boom", "type": "ValueError"}
+
+    def on_start(self):
+        raise ValueError("not today")
+
+    starting = open_instance(define("DebugStart", on_start=on_start), hydrate=False, debug=True)
+    with pytest.raises(StartFailed, match="on_start\\(\\) failed: ValueError: not today"):
+        starting.hydrate()
 
 
 def test_a_user_error_outcome_carries_its_status_and_code(open_instance):

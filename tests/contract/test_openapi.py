@@ -1,0 +1,148 @@
+"""The OpenAPI document, as served, against the routes the application serves, on both backends.
+
+tests/e2e/test_fuzz.py holds the running system to this document; here the
+document is held to the application: every route, every path parameter, and
+the schemas of @rpc methods from their annotations.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import schemathesis
+from starlette.routing import Route
+
+from solo import DurableObject, rpc
+from solo.objects.signatures import INT_MAX, INT_MIN
+from tests.harness import InProcessSystem
+
+INT = {"type": "integer", "minimum": INT_MIN, "maximum": INT_MAX}
+
+
+class OpenApiProbe(DurableObject):
+    """Annotations of every kind the signature checks know."""
+
+    @rpc
+    def everything(
+        self,
+        count: int,
+        ratio: float | None = None,
+        tags: list[str] | None = None,
+        scores: dict[str, float] | None = None,
+        mode: str | int = "a",
+        level: int | None = None,
+        flag: bool = False,
+    ) -> dict[str, list[int]]:
+        return {}
+
+    @rpc
+    def nothing(self) -> None:
+        return None
+
+    @rpc
+    def anything(self, value=None):  # unannotated: any JSON
+        return value
+
+    @rpc
+    def keywords(self, first: str, **rest) -> list[str | None]:
+        return [first]
+
+
+@pytest.fixture
+def http(settings, redis_client, async_redis_client):
+    with InProcessSystem(settings, redis_client, async_redis_client).running() as client:
+        yield client
+
+
+@pytest.fixture
+def document(http) -> dict:
+    response = http.get("/openapi.json")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_the_document_is_valid_openapi_3_1(document):
+    assert document["openapi"] == "3.1.0"
+    schemathesis.openapi.from_dict(document).validate()  # raises on a document off the OpenAPI 3.1 schema
+
+
+def test_every_route_and_method_is_documented_with_its_path_parameters(http, document):
+    paths = document["paths"]
+    for route in http.app.routes:
+        assert isinstance(route, Route)
+        template = route.path.replace("{class_name}", "{class}")
+        if template.endswith("/{method}"):  # one operation per @rpc method: the next test
+            continue
+        assert template in paths, f"{route.path} is not documented"
+        for method in route.methods - {"HEAD"}:
+            assert method.lower() in paths[template], f"{method} {route.path} is not documented"
+    for path, item in paths.items():
+        declared = {p["name"] for p in item.get("parameters", []) if p["in"] == "path"}
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            names = declared | {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+            assert names == set(re.findall(r"{(\w+)}", path)), f"{method.upper()} {path}: path parameters {names}"
+            assert "200" in operation["responses"]
+            assert "content" in operation["responses"]["200"], f"{method.upper()} {path}: no 200 schema"
+
+
+def test_every_rpc_method_of_every_class_has_an_operation(http, document):
+    registry = http.app.state.api.registry
+    for class_name in registry.names():
+        for method in registry.get(class_name).__solo_methods__:
+            operation = document["paths"][f"/v1/objects/{class_name}/{{name}}/{method}"]["post"]
+            assert operation["operationId"] == f"{class_name}.{method}"
+    assert document["paths"]["/v1/objects/{class}/{name}"]["parameters"][0]["schema"] == {"enum": registry.names()}
+
+
+def test_parameter_and_result_schemas_follow_the_annotations(document):
+    def operation(method: str) -> tuple[dict, dict]:
+        post = document["paths"][f"/v1/objects/OpenApiProbe/{{name}}/{method}"]["post"]
+        body = post["requestBody"]["content"]["application/json"]["schema"]
+        result = post["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["result"]
+        return body, result
+
+    body, result = operation("everything")
+    assert body["properties"] == {
+        "count": INT,
+        "ratio": {"anyOf": [{"type": "number"}, {"type": "null"}]},
+        "tags": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]},
+        "scores": {"anyOf": [{"type": "object", "additionalProperties": {"type": "number"}}, {"type": "null"}]},
+        "mode": {"anyOf": [{"type": "string"}, INT]},
+        "level": {"anyOf": [INT, {"type": "null"}]},
+        "flag": {"type": "boolean"},
+    }
+    assert body["required"] == ["count"] and body["additionalProperties"] is False
+    assert result == {"type": "object", "additionalProperties": {"type": "array", "items": INT}}
+    assert operation("nothing") == (
+        {"type": "object", "properties": {}, "required": [], "additionalProperties": False},
+        {"type": "null"},
+    )
+    body, result = operation("anything")
+    assert body["properties"] == {"value": {}} and result == {}
+    body, result = operation("keywords")
+    assert "additionalProperties" not in body  # **rest takes any other keyword
+    assert result == {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "null"}]}}
+    literal = document["paths"]["/v1/objects/Fragile/{name}/add_then_fail"]["post"]
+    kind = literal["requestBody"]["content"]["application/json"]["schema"]["properties"]["kind"]
+    assert kind == {"enum": ["user", "crash"]}
+
+
+def test_the_documented_schemas_accept_what_the_server_answers(http, document):
+    # A few answers of each fixed route, checked against the document by schemathesis itself.
+    schema = schemathesis.openapi.from_dict(document)
+    answers = [
+        ("GET", "/v1/objects/{class}/{name}", "get", {"class": "Counter", "name": "doc"}),
+        ("GET", "/healthz", "get", {}),
+        ("GET", "/readyz", "get", {}),
+        ("GET", "/v1/alarms", "get", {}),
+    ]
+    assert http.post("/v1/objects/Counter/doc/increment").status_code == 200
+    assert http.post("/v1/objects/Alarmed/doc/every", json={"name": "e", "seconds": 60}).status_code == 200
+    for method, path, verb, parameters in answers:
+        response = http.request(method, path.format(**parameters))
+        operation = schema[path][verb]
+        case = operation.Case(path_parameters=parameters or None)
+        operation.validate_response(response, case=case)
