@@ -1,4 +1,4 @@
-"""``GET /v1/alarms``: pending, retrying and failed alarms and schedules across all objects.
+"""``GET /v1/alarms``: pending, retrying and failed alarms and schedules across the tenant's objects.
 
 Read from the shared ``alarms`` index, which holds exactly what is durable.
 Query parameters (all optional): ``due_before`` (epoch ms or an ISO-8601
@@ -16,6 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from solo.api.auth import acting_tenant
 from solo.objects.errors import InvalidArguments
 from solo.objects.naming import check_class_name
 from solo.objects.state.alarm_index import STATES, AlarmIndex
@@ -102,7 +103,8 @@ class AlarmListing:
 
     async def list(self, request: Request) -> JSONResponse:
         filters = listing_filters(dict(request.query_params))
-        rows = await asyncio.to_thread(lambda: self.index.listing(**filters))
+        tenant = acting_tenant(request)
+        rows = await asyncio.to_thread(lambda: self.index.listing(tenant=tenant, **filters))
         return JSONResponse({"alarms": [present(r) for r in rows]})
 
     async def of_object(self, object_id: str) -> builtins.list[dict[str, Any]]:  # `list` is the method above

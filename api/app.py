@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from solo.api.alarms import AlarmListing
-from solo.api.auth import Authenticator, AuthMiddleware, KeyCache, KeyRateLimiter, principal_of
+from solo.api.auth import Authenticator, AuthMiddleware, KeyCache, KeyRateLimiter, acting_tenant, principal_of
 from solo.api.bodies import parse_arguments, read_body
 from solo.api.calls import CallService
 from solo.api.errors import (
@@ -42,6 +42,7 @@ from solo.objects.settings import Settings
 from solo.objects.state.admin import StateAdmin
 from solo.objects.state.alarm_index import AlarmIndex
 from solo.objects.state.catalog import Catalog
+from solo.objects.state.installation import installation_secret
 from solo.objects.state.keys import KeyStore
 from solo.objects.state.schema import make_engine
 from solo.objects.state.store import StateStore
@@ -88,6 +89,7 @@ class Api:
             mailbox=self.mailbox,
             replies=self.replies,
             dispatch=dispatch,
+            secret=lambda: installation_secret(catalog.engine),
         )
         self.alarms = AlarmListing(AlarmIndex(catalog.engine, settings.namespace))
         self.operations = StateOperations(
@@ -121,11 +123,11 @@ class Api:
 
     async def call_method(self, request: Request) -> JSONResponse:
         p = request.path_params
-        address = self.calls.address(p["class_name"], p["name"])
+        address = self.calls.addressed(request)
         self.registry.method(address.class_name, p["method"])  # 404 before reading the body
         arguments = parse_arguments(await read_body(request, self.settings.max_body_bytes))
         wait = "respond-async" not in request.headers.get("prefer", "").lower()
-        call = self.calls.prepare(
+        call = await self.calls.prepare(
             address, p["method"], arguments, idempotency_key=request.headers.get("idempotency-key"), wait=wait
         )
         if not wait:
@@ -141,7 +143,7 @@ class Api:
     async def get_call(self, request: Request) -> JSONResponse:
         call_id = request.path_params["call_id"]
         record = await self.mailbox.record(call_id) if len(call_id) <= 64 else None
-        if record is None:
+        if record is None or record.tenant != acting_tenant(request):  # another tenant's call: not found
             raise CallNotFound(f"no call {call_id!r} (unknown, or its record expired)")
         body: dict[str, Any] = {"call_id": call_id, "status": record.status}
         outcome = record.outcome
@@ -153,7 +155,7 @@ class Api:
         return JSONResponse(body)
 
     async def get_object(self, request: Request) -> JSONResponse:
-        address = self.calls.address(request.path_params["class_name"], request.path_params["name"])
+        address = self.calls.addressed(request)
         info = await asyncio.to_thread(self.catalog.get, address.object_id)
         if info is None:
             raise ObjectNotFound(f"{address.class_name}/{address.name} has never been called")
@@ -164,6 +166,7 @@ class Api:
                 "id": info.id,
                 "class": info.class_name,
                 "name": info.name,
+                "tenant": info.tenant,
                 "active": owner is not None,
                 "owner": owner,
                 "queued_calls": queued,
@@ -179,7 +182,7 @@ class Api:
         )
 
     async def purge_mailbox(self, request: Request) -> JSONResponse:
-        address = self.calls.address(request.path_params["class_name"], request.path_params["name"])
+        address = self.calls.addressed(request)
         purged = await self.mailbox.purge(address.object_id, f"purged from {address.ref}'s mailbox by an operator")
         return JSONResponse({"purged": purged})
 

@@ -15,6 +15,8 @@ since browsers cannot set headers on a WebSocket. The middleware then
 Failures answer 401 ``unauthenticated`` (with ``WWW-Authenticate: Bearer``), 403
 ``forbidden`` or 429 ``rate_limited`` (with ``Retry-After``), through api/errors.py. With
 SOLO_AUTH=off every request acts as ``DEV_PRINCIPAL``: the operator of tenant ``default``.
+A request acts in its key's tenant; an operator may name another with ``Solo-Tenant``
+(``acting_tenant``).
 The key is never logged, and nothing here stores it.
 """
 
@@ -41,6 +43,7 @@ from limits import (
 )
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -48,6 +51,7 @@ from starlette.websockets import WebSocket
 from solo.api.errors import Forbidden, RateLimited, Unauthenticated, error_response, solo_error_response
 from solo.objects.coordination.keys import Keys
 from solo.objects.errors import SoloError
+from solo.objects.naming import check_tenant
 from solo.objects.state.keys import DEV_PRINCIPAL, Principal, Rate, StoredKey, digest_matches, parse_token
 from solo.objects.state.keys import Scope as KeyScope
 
@@ -78,6 +82,7 @@ UNMATCHED_PATH_SCOPE: KeyScope = "call"
 KEY_CACHE_TTL_S = 2.0  # a revoked key stops working in every API process within this (plus one read)
 KEY_CACHE_MAX_ENTRIES = 10_000
 TOKEN_QUERY_PARAMETER = "token"
+TENANT_HEADER = "Solo-Tenant"
 
 
 @dataclass(frozen=True)
@@ -296,6 +301,24 @@ async def _refuse_websocket(scope: Scope, receive: Receive, send: Send, response
         await websocket.send_denial_response(response)
     else:
         await websocket.close(code=1008)
+
+
+def acting_tenant(request: HTTPConnection) -> str:
+    """The tenant a request acts in: its key's, or, for an operator, the one it names in `Solo-Tenant`.
+
+    Everything a request reaches is addressed in this tenant (naming.object_id), so what
+    another tenant holds is not found rather than forbidden.
+    """
+    principal = principal_of(request.state)
+    assert principal is not None  # only open routes have none, and they name no object
+    chosen = request.headers.get(TENANT_HEADER)
+    if chosen is None or chosen == principal.tenant:
+        return principal.tenant
+    if principal.scope != "operator":
+        raise Forbidden(
+            f"API key {principal.key_id} acts in its own tenant; only an operator key names one ({TENANT_HEADER})"
+        )
+    return check_tenant(chosen)
 
 
 def principal_of(state: Any) -> Principal | None:

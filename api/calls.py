@@ -7,6 +7,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from starlette.requests import HTTPConnection
+
+from solo.api.auth import acting_tenant
 from solo.api.errors import InvalidIdempotencyKey
 from solo.api.replies import ReplyListener
 from solo.objects.calls import Call, Outcome
@@ -34,20 +37,34 @@ class CallService:
         mailbox: AsyncMailbox,
         replies: ReplyListener,
         dispatch: Callable[[str], None],
+        secret: Callable[[], bytes],
     ) -> None:
         self.namespace = namespace
+        self._read_secret = secret
+        self._secret: bytes | None = None
         self.registry = registry
         self.mailbox = mailbox
         self.replies = replies
         self._dispatch = dispatch
 
-    def address(self, class_name: str, name: str) -> Address:
+    def address(self, tenant: str, class_name: str, name: str) -> Address:
         check_class_name(class_name)
         check_object_name(name)
         self.registry.get(class_name)
-        return Address(class_name, name, object_id(self.namespace, class_name, name))
+        return Address(class_name, name, object_id(self.namespace, class_name, name, tenant), tenant)
 
-    def prepare(
+    def addressed(self, request: HTTPConnection) -> Address:
+        """The object a request's path names, in the tenant the request acts in."""
+        p = request.path_params
+        return self.address(acting_tenant(request), p["class_name"], p["name"])
+
+    async def secret(self) -> bytes:
+        """The deployment's secret (read from the shared database once per process)."""
+        if self._secret is None:
+            self._secret = await asyncio.to_thread(self._read_secret)
+        return self._secret
+
+    async def prepare(
         self, address: Address, method: str, arguments: Any, *, idempotency_key: str | None, wait: bool
     ) -> Call:
         """Check everything about a call before anything is written."""
@@ -58,7 +75,7 @@ class CallService:
                 raise InvalidIdempotencyKey(
                     f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable characters"
                 )
-            call_id = idempotent_call_id(address.object_id, idempotency_key)
+            call_id = idempotent_call_id(await self.secret(), address.object_id, idempotency_key)
         else:
             call_id = new_call_id()
         return Call(
@@ -70,6 +87,7 @@ class CallService:
             args=kwargs,
             reply_to=self.replies.key if wait else None,
             enqueued_ms=time.time_ns() // 1_000_000,
+            tenant=address.tenant,
         )
 
     async def submit(self, call: Call) -> Outcome | None:

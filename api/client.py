@@ -5,7 +5,8 @@ Client("http://127.0.0.1:8000", api_key=key).object("Counter", "a").increment(by
 
 `api_key`: an API key (`solo keys create`), sent as ``Authorization: Bearer <key>`` with every
 request; leave it out for a server with SOLO_AUTH=off (`solo dev`). Nothing reads it from the
-environment for you: pass it explicitly.
+environment for you: pass it explicitly. `tenant`: the tenant an operator key acts in (sent as
+``Solo-Tenant``); other keys always act in their own.
 
 An ObjectRef's own methods (info, export, import_, restore, delete,
 purge_mailbox, call, call_async) take precedence over the object's @rpc methods of the same name;
@@ -44,8 +45,11 @@ def _headers(idempotency_key: str | None, respond_async: bool) -> dict[str, str]
     return headers
 
 
-def _auth_headers(api_key: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+def _auth_headers(api_key: str | None, tenant: str | None) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    if tenant is not None:
+        headers["Solo-Tenant"] = tenant
+    return headers
 
 
 def _result(response: httpx.Response) -> Any:
@@ -194,10 +198,13 @@ class Client:
         url: str = "http://127.0.0.1:8000",
         *,
         api_key: str | None = None,
+        tenant: str | None = None,
         timeout_s: float = 60.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.http = httpx.Client(base_url=url, timeout=timeout_s, transport=transport, headers=_auth_headers(api_key))
+        self.http = httpx.Client(
+            base_url=url, timeout=timeout_s, transport=transport, headers=_auth_headers(api_key, tenant)
+        )
 
     def object(self, class_name: str, name: str) -> ObjectRef:
         return ObjectRef(self, class_name, name)
@@ -289,11 +296,12 @@ class AsyncClient:
         url: str = "http://127.0.0.1:8000",
         *,
         api_key: str | None = None,
+        tenant: str | None = None,
         timeout_s: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.http = httpx.AsyncClient(
-            base_url=url, timeout=timeout_s, transport=transport, headers=_auth_headers(api_key)
+            base_url=url, timeout=timeout_s, transport=transport, headers=_auth_headers(api_key, tenant)
         )
 
     def object(self, class_name: str, name: str) -> AsyncObjectRef:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from solo.api.alarms import MAX_LIMIT
+from solo.api.auth import TENANT_HEADER
 from solo.api.calls import MAX_IDEMPOTENCY_KEY_CHARS
 from solo.objects.naming import MAX_NAME_CHARS
 from solo.objects.registry import ClassRegistry
@@ -83,6 +84,7 @@ SCHEMAS: dict[str, Any] = {
             "id": _STRING,
             "class": _STRING,
             "name": _STRING,
+            "tenant": _STRING,
             "active": {"type": "boolean"},
             "owner": {"type": ["string", "null"], "description": "the worker running it"},
             "queued_calls": _INTEGER,
@@ -125,14 +127,27 @@ def _path(name: str, schema: dict[str, Any], description: str | None = None) -> 
     return {**parameter, "description": description} if description else parameter
 
 
+# The tenant a request acts in (api/auth.py: acting_tenant); another than the key's own is 403
+# unless the key is an operator's.
+_TENANT_HEADER = {
+    "name": TENANT_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "the tenant an operator key acts in (default: the key's own); other keys may name only their own",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},
+}
+
+
 def _object_parameters(registry: ClassRegistry) -> list[dict[str, Any]]:
     return [
         _path("class", {"enum": registry.names()}, "a served class"),
         _path("name", _OBJECT_NAME, "the object's name"),
+        _TENANT_HEADER,
     ]
 
 
 _CALL_HEADERS = [
+    _TENANT_HEADER,
     {
         "name": "Idempotency-Key",
         "in": "header",
@@ -284,15 +299,16 @@ def _fixed_paths() -> dict[str, Any]:
             "get": {
                 "operationId": "calls.get",
                 "summary": "status and outcome of a call, while its record is kept",
-                "parameters": [_path("call_id", _STRING, "as a call's answer gave it")],
+                "parameters": [_path("call_id", _STRING, "as a call's answer gave it"), _TENANT_HEADER],
                 "responses": {"200": _json(_ref("CallStatus"), "the call's status"), **_errors(404)},
             }
         },
         "/v1/alarms": {
             "get": {
                 "operationId": "alarms.list",
-                "summary": "alarms and schedules across all objects, due soonest first, then failed ones",
+                "summary": "alarms and schedules across the tenant's objects, due soonest first, then failed ones",
                 "parameters": [
+                    _TENANT_HEADER,
                     {
                         "name": "due_before",
                         "in": "query",

@@ -54,16 +54,13 @@ class StateOperations:
         self.alarm_queue = alarm_queue
         self.max_import_bytes = settings.max_import_bytes
 
-    def _address(self, request: Request) -> Address:
-        return self.calls.address(request.path_params["class_name"], request.path_params["name"])
-
     async def _announce(self, address: Address, due: list[Due]) -> None:
         """After the state (and with it the alarm index) was replaced or deleted: the scheduler's
         Redis entries follow, so that no old entry fires late, early or for a deleted object."""
         await self.alarm_queue.announce(address.object_id, address.class_name, address.name, due, wall_clock_ms())
 
     async def export(self, request: Request) -> StreamingResponse:
-        address = self._address(request)
+        address = self.calls.addressed(request)
         seq, image = await asyncio.to_thread(self.admin.export, address)
 
         async def chunks() -> AsyncIterator[bytes]:
@@ -82,7 +79,7 @@ class StateOperations:
         )
 
     async def import_(self, request: Request) -> JSONResponse:
-        address = self._address(request)
+        address = self.calls.addressed(request)
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != IMPORT_CONTENT_TYPE:
             raise UnsupportedMediaType(
@@ -95,14 +92,14 @@ class StateOperations:
         return JSONResponse({"seq": replaced.seq})
 
     async def restore(self, request: Request) -> JSONResponse:
-        address = self._address(request)
+        address = self.calls.addressed(request)
         point = parse_restore_point(await read_body(request, self.settings.max_body_bytes))
         replaced = await asyncio.to_thread(self.admin.restore, address, point)
         await self._announce(address, replaced.alarms)
         return JSONResponse({"seq": replaced.seq, "restored_from": replaced.restored_from})
 
     async def delete(self, request: Request) -> JSONResponse:
-        address = self._address(request)
+        address = self.calls.addressed(request)
         # Queued calls stay in the mailbox: they run on the empty object. The alarm index rows
         # go with the state (same transaction); the scheduler's entries are removed after, so
         # that no fire brings the deleted object back.

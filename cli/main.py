@@ -57,8 +57,10 @@ def split_address(address: str) -> tuple[str, str]:
 def _client(args):
     from solo.api.client import Client
 
-    # SOLO_API_KEY, when set, goes out as the Bearer token (never on the command line, where `ps` shows it).
-    return Client(args.url, api_key=Settings.from_env().api_key, timeout_s=getattr(args, "timeout", 60.0))
+    # SOLO_API_KEY, when set, goes out as the Bearer token (never on the command line, where `ps` shows it);
+    # SOLO_TENANT as the tenant an operator key acts in.
+    settings = Settings.from_env()
+    return Client(args.url, api_key=settings.api_key, tenant=settings.tenant, timeout_s=getattr(args, "timeout", 60.0))
 
 
 def _size(n: float) -> str:
@@ -214,14 +216,15 @@ def cmd_objects(args) -> int:
 
 
 def _history(class_name: str, name: str) -> int:
-    from solo.objects.naming import object_id
+    from solo.objects.naming import DEFAULT_TENANT, object_id
     from solo.objects.state.catalog import Catalog
     from solo.objects.state.schema import make_engine
 
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
     try:
-        history = Catalog(engine).history(object_id(settings.namespace, class_name, name))
+        tenant = settings.tenant or DEFAULT_TENANT
+        history = Catalog(engine).history(object_id(settings.namespace, class_name, name, tenant))
     finally:
         engine.dispose()
     print(f"{'epoch':>6}  {'worker':<40} {'started':<32} stopped")

@@ -7,6 +7,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from solo.objects.naming import DEFAULT_TENANT
+
 
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), allow_nan=False)
@@ -27,6 +29,9 @@ class Call:
     # Objects waiting on this call ("Class/name", outermost first): a call from another
     # object's call carries its caller's chain plus the caller. Empty for calls from outside.
     chain: list[str] = field(default_factory=list)
+    # The target's tenant (part of its identity, hence of object_id): recorded with the call
+    # so that its status is shown to that tenant only, and kept by calls the target makes.
+    tenant: str = DEFAULT_TENANT
     # How often a worker died or hung while it had this call claimed (set at claim, from its
     # record; not part of the mailbox entry). Past SOLO_POISON_AFTER the call is not run again.
     crashes: int = field(default=0, compare=False)

@@ -1,12 +1,15 @@
 """Object addresses: name validation and deterministic object ids.
 
-An object id is a hash of (namespace, class, name). It is safe to use in
-Redis keys and file paths; the user's name never is.
+An object id is a hash of (namespace, tenant, class, name). It is safe to use in
+Redis keys and file paths; the user's name never is. Tenant ``default``'s ids
+hash (namespace, class, name) only, as every id did before tenants existed, so
+the objects of a deployment that predates them belong to tenant ``default``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import uuid
 from dataclasses import dataclass
@@ -14,6 +17,8 @@ from dataclasses import dataclass
 from solo.objects.errors import InvalidName
 
 MAX_NAME_CHARS = 256
+DEFAULT_TENANT = "default"
+_TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _CLASS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 # Printable text without '/', control characters or surrounding whitespace.
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f/]")
@@ -40,9 +45,25 @@ def check_object_name(name: str) -> str:
     return name
 
 
-def object_id(namespace: str, class_name: str, name: str) -> str:
-    digest = hashlib.sha256(f"{namespace}\x00{class_name}\x00{name}".encode()).hexdigest()
-    return digest[:32]
+def is_tenant(value: object) -> bool:
+    return isinstance(value, str) and _TENANT.fullmatch(value) is not None
+
+
+def check_tenant(tenant: str) -> str:
+    if not is_tenant(tenant):
+        raise InvalidName(
+            f"tenant {str(tenant)[:80]!r} must be 1 to 64 letters, digits and '_.-', starting with a letter or digit"
+        )
+    return tenant
+
+
+def object_id(namespace: str, class_name: str, name: str, tenant: str = DEFAULT_TENANT) -> str:
+    # Names and tenants hold no NUL, so the two forms below never hash the same text.
+    if tenant == DEFAULT_TENANT:
+        identity = f"{namespace}\x00{class_name}\x00{name}"
+    else:
+        identity = f"{namespace}\x00tenant\x00{tenant}\x00{class_name}\x00{name}"
+    return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
 def is_object_id(value: object) -> bool:
@@ -69,19 +90,24 @@ def is_keyed_call_id(call_id: str) -> bool:
     return call_id.startswith("k")
 
 
-def idempotent_call_id(object_id_: str, idempotency_key: str) -> str:
-    """Call id for an Idempotency-Key: the same key on the same object is the same call."""
-    digest = hashlib.sha256(f"{object_id_}\x00{idempotency_key}".encode()).hexdigest()
+def idempotent_call_id(secret: bytes, object_id_: str, idempotency_key: str) -> str:
+    """Call id for an Idempotency-Key: the same key on the same object is the same call.
+
+    Keyed with the deployment's secret (state/installation.py): knowing an object's address
+    and a key another tenant used is not enough to compute that call's id.
+    """
+    digest = hmac.new(secret, f"{object_id_}\x00{idempotency_key}".encode(), hashlib.sha256).hexdigest()
     return "k" + digest[:31]
 
 
 @dataclass(frozen=True)
 class Address:
-    """An object as a caller names it, with the id derived from its namespace, class and name."""
+    """An object as a caller names it, with the id derived from its namespace, tenant, class and name."""
 
     class_name: str
     name: str
     object_id: str
+    tenant: str = DEFAULT_TENANT
 
     @property
     def ref(self) -> str:

@@ -37,7 +37,7 @@ from solo.objects.errors import (
     RemoteCallUnavailable,
     SoloError,
 )
-from solo.objects.naming import check_class_name, check_object_name, object_id
+from solo.objects.naming import DEFAULT_TENANT, check_class_name, check_object_name, object_id
 from solo.objects.registry import ClassRegistry
 
 
@@ -103,18 +103,20 @@ def _now_ms() -> int:
 
 
 class ObjectDirectory:
-    """``self.objects``: stubs for other objects of this namespace."""
+    """``self.objects``: stubs for other objects of this namespace and tenant."""
 
     def __init__(
         self,
         *,
         namespace: str,
+        tenant: str = DEFAULT_TENANT,
         registry: ClassRegistry,
         scope: Callable[[], CallScope | None],
         transport: Transport | None,
         timeout_s: float,
     ) -> None:
         self._namespace = namespace
+        self._tenant = tenant
         self._registry = registry
         self._scope = scope
         self._transport = transport
@@ -144,12 +146,13 @@ class ObjectDirectory:
             raise InvalidArguments(f"{method}: arguments are not JSON-serialisable: {exc}") from None
         return Call(
             call_id=scope.next_call_id(),
-            object_id=object_id(self._namespace, stub.class_name, stub.name),
+            object_id=object_id(self._namespace, stub.class_name, stub.name, self._tenant),
             class_name=stub.class_name,
             object_name=stub.name,
             method=method,
             args=args,
             enqueued_ms=_now_ms(),
+            tenant=self._tenant,
             **extra,
         )
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from solo.objects.errors import InvalidSettings
+from solo.objects.naming import is_tenant
 
 # environment variable -> (field name, parser)
 _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
@@ -50,6 +51,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SOLO_URL": ("url", str),
     "SOLO_AUTH": ("auth", lambda v: v.strip().lower()),
     "SOLO_API_KEY": ("api_key", lambda v: v.strip()),
+    "SOLO_TENANT": ("tenant", lambda v: v.strip()),
     "PORT": ("port", int),
 }
 
@@ -114,6 +116,9 @@ class Settings:
     auth: str = "keys"
     # The key the CLI's HTTP commands send (Authorization: Bearer). A secret: kept out of repr().
     api_key: str | None = field(default=None, repr=False)
+    # The tenant the CLI acts in: sent as Solo-Tenant (an operator key's choice), and used by
+    # `solo objects history`. None: the key's own tenant ("default" for history).
+    tenant: str | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -147,6 +152,8 @@ class Settings:
             problems.append("SOLO_POISON_AFTER must be at least 1")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             problems.append("SOLO_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        if self.tenant is not None and not is_tenant(self.tenant):
+            problems.append("SOLO_TENANT must be 1 to 64 letters, digits and '_.-', starting with a letter or digit")
         if self.auth not in AUTH_MODES:
             problems.append(f"SOLO_AUTH must be one of {', '.join(AUTH_MODES)}")
         if not 0 < self.port < 65536:

@@ -19,6 +19,7 @@ from solo.objects.calls import Call, Outcome
 from solo.objects.coordination import scripts
 from solo.objects.coordination.keys import Keys
 from solo.objects.errors import IdempotencyKeyReused, MailboxFull
+from solo.objects.naming import DEFAULT_TENANT
 
 Decision = Literal["done", "owned", "pending", "dispatch"]
 
@@ -66,6 +67,7 @@ class MailboxConfig:
             self.activation_grace_ms * 10,
             self.max_queued,
             call.fingerprint() if self.compare_requests else "",
+            call.tenant,
         ]
 
     def parse_enqueued(self, reply: list[Any], call: Call) -> Enqueued:
@@ -144,6 +146,7 @@ class CallRecord:
 
     status: str
     outcome: Outcome | None
+    tenant: str = DEFAULT_TENANT  # records from before tenants existed belong to "default"
 
 
 class AsyncMailbox:
@@ -166,7 +169,8 @@ class AsyncMailbox:
         if not record:
             return None
         outcome = Outcome.from_payload(record[b"outcome"]) if b"outcome" in record else None
-        return CallRecord(record[b"status"].decode(), outcome)
+        tenant = record.get(b"tenant")
+        return CallRecord(record[b"status"].decode(), outcome, tenant.decode() if tenant else DEFAULT_TENANT)
 
     async def depth(self, object_id: str) -> int:
         return int(await self._redis.llen(self.config.keys.mailbox(object_id)))

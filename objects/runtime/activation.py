@@ -194,6 +194,7 @@ class Activation:
                 first.object_name,
                 s.settings.worker_id,
                 known_schema=len(cls.migrations),
+                tenant=first.tenant,
             )
         except SchemaTooNew as exc:
             log.warning("refusing %s/%s: %s", first.class_name, first.object_name, exc)
@@ -209,6 +210,7 @@ class Activation:
             store=s.store,
             head_seq=takeover.head_seq,
             namespace=s.settings.namespace,
+            tenant=takeover.tenant,
             transport=s.transport,
             call_timeout_s=s.settings.call_timeout_s,
             timer=s.timer,

@@ -32,6 +32,7 @@ from solo.objects.errors import (
     StartFailed,
     UserError,
 )
+from solo.objects.naming import DEFAULT_TENANT
 from solo.objects.registry import registry
 from solo.objects.remote import CallScope, ObjectDirectory, Transport, cycle_error
 from solo.objects.runtime.connection import open_object_connection
@@ -81,6 +82,7 @@ class ObjectInstance:
         store: StateStore | None = None,
         head_seq: int = 0,
         namespace: str = "default",
+        tenant: str = DEFAULT_TENANT,
         transport: Transport | None = None,
         call_timeout_s: float = 30.0,
         timer: CallTimer | None = None,
@@ -108,6 +110,7 @@ class ObjectInstance:
         self.shipper: LogShipper | None = None  # None: a local-only instance (tests of the object model)
         self.ref = f"{cls.__name__}/{name}"
         self.namespace = namespace
+        self.tenant = tenant
         self.alarms = Alarms(cls, object_id, clock_ms)
         self._alarm_changes: list[tuple[str, int | None]] = []  # shipped, not yet announced to the scheduler
         self._scope: CallScope | None = None  # the running call's, while user code runs
@@ -117,6 +120,7 @@ class ObjectInstance:
         self.shared = SharedDatabase(store.engine) if store is not None else None
         self._directory = ObjectDirectory(
             namespace=namespace,
+            tenant=tenant,
             registry=registry(),
             scope=lambda: self._scope,
             transport=transport,
@@ -438,7 +442,9 @@ class ObjectInstance:
         rows = read_rows(self._conn, names)
         present = {r.name for r in rows}
         removed = [n for n in names if n not in present]
-        update = IndexUpdate(self.object_id, self.namespace, self.cls.__name__, self.name, rows, removed)
+        update = IndexUpdate(
+            self.object_id, self.namespace, self.cls.__name__, self.name, rows, removed, tenant=self.tenant
+        )
         self._alarm_changes += update.due
         return [update]
 
@@ -486,7 +492,7 @@ class ObjectInstance:
         calls = []
         for call_id, raw in self._conn.execute("SELECT call_id, call FROM _solo_outbox ORDER BY seq"):
             try:
-                call = parse_sent_call(raw, self.namespace)
+                call = parse_sent_call(raw, self.namespace, tenant=self.tenant)
                 if call.call_id != call_id:
                     raise InvalidRow("_solo_outbox", f"the row's call_id {call_id!r} is not its call's")
             except InvalidRow as exc:

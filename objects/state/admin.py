@@ -64,7 +64,7 @@ class StateAdmin:
         The file is checked and parsed before anything is written (images.check_import);
         the alarm index is rewritten from the rows parsed there.
         """
-        rules = Rules(registry.get(address.class_name), self.namespace, registry)
+        rules = Rules(registry.get(address.class_name), self.namespace, registry, address.tenant)
         checked = check_import(image, rules)
         return self._replace(address, checked.image, checked.alarms)
 
@@ -106,11 +106,15 @@ class StateAdmin:
 
     def _replace(self, address: Address, image: bytes, alarm_rows: list[AlarmRow] | None = None) -> Replaced:
         alarms = self._alarm_rows(address, rows_of_image(image) if alarm_rows is None else alarm_rows)
-        seq = self.store.replace(address.object_id, self.namespace, address.class_name, address.name, image, [alarms])
+        seq = self.store.replace(
+            address.object_id, self.namespace, address.class_name, address.name, image, [alarms], tenant=address.tenant
+        )
         return Replaced(seq, alarms=alarms.due)
 
     def _alarm_rows(self, address: Address, rows: list[AlarmRow]) -> ReplaceObjectAlarms:
-        return ReplaceObjectAlarms(address.object_id, self.namespace, address.class_name, address.name, rows)
+        return ReplaceObjectAlarms(
+            address.object_id, self.namespace, address.class_name, address.name, rows, tenant=address.tenant
+        )
 
     def _restorable_from(self, object_id: str) -> int:
         """The earliest restorable sequence: 1 while the log from the start is kept, else the oldest snapshot."""

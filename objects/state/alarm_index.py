@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from solo.objects.alarms import AlarmRow, kind_of, read_rows, state_of
+from solo.objects.naming import DEFAULT_TENANT
 from solo.objects.state.schema import alarms_table
 from solo.objects.state.wal import plain_file
 
@@ -41,6 +42,7 @@ class IndexUpdate:
     object_name: str
     rows: list[AlarmRow] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    tenant: str = DEFAULT_TENANT
 
     @property
     def names(self) -> list[str]:
@@ -72,6 +74,7 @@ class ReplaceObjectAlarms:
     object_name: str
     rows: list[AlarmRow] = field(default_factory=list)
     previous: list[str] = field(default_factory=list)  # names the index held, read in the same transaction
+    tenant: str = DEFAULT_TENANT
 
     @property
     def due(self) -> list[Due]:
@@ -90,6 +93,7 @@ def _values(update: IndexUpdate | ReplaceObjectAlarms, row: AlarmRow) -> dict[st
         "object_id": update.object_id,
         "name": row.name,
         "namespace": update.namespace,
+        "tenant": update.tenant,
         "class_name": update.class_name,
         "object_name": update.object_name,
         "method": row.method,
@@ -128,7 +132,10 @@ class IndexedAlarm:
 
 
 class AlarmIndex:
-    """Reads of one namespace's alarms (deployments sharing a database see only their own)."""
+    """Reads of one namespace's alarms (deployments sharing a database see only their own).
+
+    The scheduler reads every tenant's; operators' listings name the tenant they may see.
+    """
 
     def __init__(self, engine: Engine, namespace: str) -> None:
         self.engine = engine
@@ -149,6 +156,7 @@ class AlarmIndex:
     def listing(
         self,
         *,
+        tenant: str | None = None,
         due_before: int | None = None,
         class_name: str | None = None,
         object_ids: Iterable[str] | None = None,
@@ -158,6 +166,8 @@ class AlarmIndex:
         """Rows for operators: pending and retrying ones by due time, then failed ones."""
         a = alarms_table
         query = sa.select(a).where(a.c.namespace == self.namespace)
+        if tenant is not None:
+            query = query.where(a.c.tenant == tenant)
         if due_before is not None:
             query = query.where(a.c.next_ms <= due_before)
         if class_name is not None:

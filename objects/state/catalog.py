@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from solo.objects.errors import SchemaTooNew
+from solo.objects.naming import DEFAULT_TENANT
 from solo.objects.state.schema import activations_table, objects_table, utcnow
 
 
@@ -23,6 +24,7 @@ from solo.objects.state.schema import activations_table, objects_table, utcnow
 class ObjectInfo:
     id: str
     namespace: str
+    tenant: str
     class_name: str
     name: str
     epoch: int
@@ -38,6 +40,7 @@ class Takeover:
     epoch: int
     head_seq: int  # the last durable log record: hydrate restores up to here
     schema_version: int  # as recorded; the worker records a new one only when migrations change it
+    tenant: str  # as recorded when the object was created (a fire call does not name it)
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,18 @@ class Catalog:
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     def take_over(
-        self, object_id: str, namespace: str, class_name: str, name: str, worker_id: str, known_schema: int
+        self,
+        object_id: str,
+        namespace: str,
+        class_name: str,
+        name: str,
+        worker_id: str,
+        known_schema: int,
+        tenant: str = DEFAULT_TENANT,
     ) -> Takeover:
         """Mint the next epoch for an object (creating or reviving its entry) and record the activation.
+
+        `tenant` is recorded only when the entry is created: the id already names the tenant.
 
         Refuses (SchemaTooNew, nothing changed) when the object's schema is newer
         than the `known_schema` migrations of the calling worker's code.
@@ -80,6 +92,7 @@ class Catalog:
             .values(
                 id=object_id,
                 namespace=namespace,
+                tenant=tenant,
                 class_name=class_name,
                 name=name,
                 epoch=1,
@@ -96,7 +109,7 @@ class Catalog:
                 },
                 where=sa.or_(t.c.schema_version <= known_schema, t.c.deleted),
             )
-            .returning(t.c.epoch, t.c.head_seq, t.c.schema_version)
+            .returning(t.c.epoch, t.c.head_seq, t.c.schema_version, t.c.tenant)
         )
         with self.engine.begin() as conn:
             row = conn.execute(upsert).first()
@@ -105,11 +118,11 @@ class Catalog:
                 raise SchemaTooNew(
                     f"{class_name}/{name} has schema version {version}; this code knows {known_schema} migrations"
                 )
-            epoch, head_seq, schema_version = int(row[0]), int(row[1]), int(row[2])
+            epoch, head_seq, schema_version, recorded_tenant = int(row[0]), int(row[1]), int(row[2]), str(row[3])
             conn.execute(
                 activations_table.insert().values(object_id=object_id, epoch=epoch, worker_id=worker_id, started_at=now)
             )
-        return Takeover(epoch, head_seq, schema_version)
+        return Takeover(epoch, head_seq, schema_version, recorded_tenant)
 
     def record_schema(self, object_id: str, epoch: int, schema_version: int) -> None:
         """After migrations: older code must now refuse this object."""

@@ -30,14 +30,21 @@ from solo.objects.alarms import (
 )
 from solo.objects.calls import Call, Outcome
 from solo.objects.errors import InvalidName, InvalidRow, InvalidSchedule, SoloError
-from solo.objects.naming import check_class_name, check_object_name, is_call_id, is_object_id, object_id
+from solo.objects.naming import (
+    DEFAULT_TENANT,
+    check_class_name,
+    check_object_name,
+    is_call_id,
+    is_object_id,
+    object_id,
+)
 from solo.objects.recurrence import Recurrence
 from solo.objects.registry import ClassRegistry
 
 META, CALLS, KV, OUTBOX, ALARMS = "_solo_meta", "_solo_calls", "_solo_kv", "_solo_outbox", "_solo_alarms"
 META_KEYS = ("epoch", "schema_version")
 _CALL_REQUIRED = {"call_id", "object_id", "class_name", "object_name", "method", "args"}
-_CALL_FIELDS = _CALL_REQUIRED | {"reply_to", "enqueued_ms", "chain"}
+_CALL_FIELDS = _CALL_REQUIRED | {"reply_to", "enqueued_ms", "chain", "tenant"}
 _ERROR_FIELDS = {"code", "message", "status", "type"}
 
 
@@ -48,6 +55,7 @@ class Rules:
     cls: type
     namespace: str
     registry: ClassRegistry
+    tenant: str = DEFAULT_TENANT
 
     @property
     def known_migrations(self) -> int:
@@ -158,12 +166,14 @@ def parse_kv(key: object, value: object) -> tuple[str, Any]:
 # -- _solo_outbox ----------------------------------------------------------------------
 
 
-def parse_sent_call(raw: object, namespace: str, registry: ClassRegistry | None = None) -> Call:
+def parse_sent_call(
+    raw: object, namespace: str, registry: ClassRegistry | None = None, *, tenant: str = DEFAULT_TENANT
+) -> Call:
     """A call sent with ``.send()`` and not yet enqueued, as solo wrote it for this deployment.
 
-    Its ids are solo's own (the target's is recomputed from its namespace, class and name,
-    so it can never name a path or another key), it waits for no reply, and, with a
-    `registry`, its class and @rpc method exist.
+    Its ids are solo's own (the target's is recomputed from its namespace, the sender's
+    `tenant`, class and name, so it can never name a path, another key or another tenant's
+    object), it waits for no reply, and, with a `registry`, its class and @rpc method exist.
     """
     data = _json(OUTBOX, "call", raw)
     if not isinstance(data, dict):
@@ -181,8 +191,10 @@ def parse_sent_call(raw: object, namespace: str, registry: ClassRegistry | None 
         check_object_name(name)
     except InvalidName as exc:
         raise InvalidRow(OUTBOX, f"call {call_id}: {exc.message}") from None
+    if data.get("tenant", DEFAULT_TENANT) != tenant:
+        raise InvalidRow(OUTBOX, f"call {call_id}: a call may be sent only within its sender's tenant")
     target = data["object_id"]
-    if not is_object_id(target) or target != object_id(namespace, class_name, name):
+    if not is_object_id(target) or target != object_id(namespace, class_name, name, tenant):
         raise InvalidRow(
             OUTBOX,
             f"call {call_id}: object_id {_short(target)} is not the id of {class_name}/{name} in this deployment",
@@ -203,11 +215,11 @@ def parse_sent_call(raw: object, namespace: str, registry: ClassRegistry | None 
     if not isinstance(chain, list) or not all(isinstance(c, str) for c in chain):
         raise InvalidRow(OUTBOX, f"call {call_id}: chain must be a list of strings")
     enqueued_ms = _time_ms(OUTBOX, f"call {call_id}: enqueued_ms", data.get("enqueued_ms", 0))
-    return Call(call_id, target, class_name, name, method, data["args"], None, enqueued_ms or 0, list(chain))
+    return Call(call_id, target, class_name, name, method, data["args"], None, enqueued_ms or 0, list(chain), tenant)
 
 
 def parse_outbox_row(call_id: object, raw: object, created_ms: object, rules: Rules) -> Call:
-    call = parse_sent_call(raw, rules.namespace, rules.registry)
+    call = parse_sent_call(raw, rules.namespace, rules.registry, tenant=rules.tenant)
     if call_id != call.call_id:
         raise InvalidRow(OUTBOX, f"the row's call_id {_short(call_id)} is not its call's ({call.call_id})")
     _time_ms(OUTBOX, f"call {call.call_id}: created_ms", created_ms)

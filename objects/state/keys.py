@@ -10,9 +10,9 @@ time. Digests are compared with ``hmac.compare_digest``. The key itself exists o
 
 Scopes are ordered, each allowing what the ones before it allow: ``call`` (call methods,
 read call status), ``admin`` (also operate on objects: info, export, import, restore, delete,
-purge, alarms), ``operator`` (everything, across tenants). Which route needs which scope is
-the API's table (api/auth.py). A key's tenant is recorded on it and on each request's
-``Principal``; objects are not yet separated by tenant.
+purge, alarms), ``operator`` (everything, in any tenant it names). Which route needs which
+scope is the API's table (api/auth.py). A key's tenant is recorded on it and on each
+request's ``Principal``; the API addresses objects in that tenant (naming.object_id).
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ from typing import Literal, cast, get_args
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from solo.objects.errors import InvalidKeySpec, KeyNotFound
+from solo.objects import naming
+from solo.objects.errors import InvalidKeySpec, InvalidName, KeyNotFound
+from solo.objects.naming import DEFAULT_TENANT
 from solo.objects.state.schema import api_keys_table, utcnow
 
 Scope = Literal["call", "admin", "operator"]
@@ -39,7 +41,6 @@ TOKEN_PREFIX = "solo"
 KEY_ID_HEX_CHARS = 16
 SECRET_BYTES = 32
 _TOKEN = re.compile(rf"{TOKEN_PREFIX}_([0-9a-f]{{{KEY_ID_HEX_CHARS}}})_([A-Za-z0-9_-]{{43}})")
-_TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _RATE = re.compile(r"\s*(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*")
 _UNIT_NAMES = {
     "second": ("s", "sec", "secs"),
@@ -50,8 +51,6 @@ _UNIT_NAMES = {
 _UNITS = {name: unit for unit, short in _UNIT_NAMES.items() for name in (unit, f"{unit}s", *short)}
 _UNIT_LETTERS = {"second": "s", "minute": "m", "hour": "h", "day": "d"}
 LABEL_MAX_CHARS = 200
-
-DEV_TENANT = "default"
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ class Principal:
 
 
 # SOLO_AUTH=off: every request acts as this principal.
-DEV_PRINCIPAL = Principal(key_id=None, tenant=DEV_TENANT, scope="operator")
+DEV_PRINCIPAL = Principal(key_id=None, tenant=DEFAULT_TENANT, scope="operator")
 
 
 @dataclass(frozen=True)
@@ -96,11 +95,10 @@ def parse_rate(text: str) -> Rate:
 
 
 def check_tenant(tenant: str) -> str:
-    if not _TENANT.fullmatch(tenant):
-        raise InvalidKeySpec(
-            f"tenant {tenant!r} must be 1 to 64 letters, digits and '_.-', starting with a letter or digit"
-        )
-    return tenant
+    try:
+        return naming.check_tenant(tenant)
+    except InvalidName as exc:
+        raise InvalidKeySpec(exc.message) from None
 
 
 def check_scope(scope: str) -> Scope:

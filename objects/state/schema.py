@@ -26,6 +26,7 @@ objects_table = sa.Table(
     sa.Column("namespace", sa.String(64), nullable=False),
     sa.Column("class_name", sa.String(128), nullable=False),
     sa.Column("name", sa.String(1024), nullable=False),
+    sa.Column("tenant", sa.String(64), nullable=False, server_default="default"),
     sa.Column("epoch", sa.BigInteger, nullable=False),
     sa.Column("schema_version", sa.Integer, nullable=False, server_default="0"),
     sa.Column("state_bytes", sa.BigInteger, nullable=False, server_default="0"),
@@ -37,7 +38,7 @@ objects_table = sa.Table(
     sa.Column("log_bytes", sa.BigInteger, nullable=False, server_default="0"),  # shipped since the snapshot
     # Deleted objects keep their row so that epochs keep growing: a former owner stays fenced.
     sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.UniqueConstraint("namespace", "class_name", "name", name="objects_address_key"),
+    sa.UniqueConstraint("namespace", "tenant", "class_name", "name", name="objects_address_key"),
 )
 
 log_table = sa.Table(
@@ -85,6 +86,7 @@ alarms_table = sa.Table(
     sa.Column("namespace", sa.String(64), nullable=False),
     sa.Column("class_name", sa.String(128), nullable=False),
     sa.Column("object_name", sa.String(1024), nullable=False),
+    sa.Column("tenant", sa.String(64), nullable=False, server_default="default"),
     sa.Column("method", sa.String(200), nullable=False),
     sa.Column("spec", sa.Text, nullable=False),
     sa.Column("scheduled_ms", sa.BigInteger, nullable=True),
@@ -96,6 +98,17 @@ alarms_table = sa.Table(
     sa.Column("last_fired_ms", sa.BigInteger, nullable=True),
     sa.Index("alarms_by_due", "next_ms"),
     sa.Index("alarms_by_class", "class_name", "next_ms"),
+    sa.Index("alarms_by_tenant", "namespace", "tenant", "next_ms"),
+)
+
+
+# One row: the deployment's secret, made by migration 0005 (state/installation.py).
+installation_table = sa.Table(
+    "installation",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("secret", sa.String(64), nullable=False),
+    sa.CheckConstraint("id = 1", name="installation_one_row"),
 )
 
 

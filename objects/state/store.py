@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from solo.objects.errors import IncompleteLog
+from solo.objects.naming import DEFAULT_TENANT
 from solo.objects.state.schema import log_table, objects_table, snapshots_table, utcnow
 from solo.objects.state.wal import Frames, apply_frames
 
@@ -231,6 +232,8 @@ class StateStore:
         name: str,
         image: bytes,
         writes: Sequence[SharedWrite] = (),
+        *,
+        tenant: str = DEFAULT_TENANT,
     ) -> int:
         """Make `image` the object's state (import, restore). Fences any owner; returns the new seq.
 
@@ -245,6 +248,7 @@ class StateStore:
                     o.insert().values(
                         id=object_id,
                         namespace=namespace,
+                        tenant=tenant,
                         class_name=class_name,
                         name=name,
                         epoch=1,

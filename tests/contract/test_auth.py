@@ -72,7 +72,7 @@ def test_a_request_without_a_valid_key_is_401_with_a_bearer_challenge(http, keys
 
 def test_a_key_acts_as_its_tenant_and_scope_and_is_held_to_the_scope(http, keys):
     call = keys.create("acme", "call")
-    admin = keys.create("globex", "admin")
+    admin = keys.create("acme", "admin")
     name = unique()
     obj = f"/v1/objects/Counter/{name}"
 
@@ -87,7 +87,7 @@ def test_a_key_acts_as_its_tenant_and_scope_and_is_held_to_the_scope(http, keys)
     assert_error(http.get("/v1/alarms", headers=bearer(call.token)), 403, "forbidden")
 
     assert http.get(obj, headers=bearer(admin.token)).json()["name"] == name
-    assert http.get("/v1/whoami", headers=bearer(admin.token)).json()["tenant"] == "globex"
+    assert http.get("/v1/whoami", headers=bearer(admin.token)).json()["tenant"] == "acme"
 
 
 def test_open_routes_need_no_key_and_readiness_says_only_ok_or_unavailable(http, system):

@@ -98,7 +98,7 @@ def test_enqueue_without_a_lease_asks_for_one_dispatch_then_reports_pending(mail
     deadline = live_score(redis_client, keys, oid)
     assert deadline is not None and deadline > redis_now_ms(redis_client)
     for c in (first, second, third):
-        assert record(redis_client, keys, c.call_id) == {"status": "queued", "object": oid}
+        assert record(redis_client, keys, c.call_id) == {"status": "queued", "object": oid, "tenant": "default"}
         assert 0 < redis_client.ttl(keys.call(c.call_id)) <= 3600
 
 

@@ -15,6 +15,7 @@ import redis
 from solo.objects.coordination.keys import Keys
 from solo.objects.naming import idempotent_call_id, object_id
 from solo.objects.remote import derived_call_id
+from solo.objects.state.installation import installation_secret
 from tests.harness import InProcessSystem
 
 
@@ -191,7 +192,9 @@ def test_a_caller_run_again_with_the_same_call_id_sends_once(system, redis_clien
     relay, tally = fresh("r"), fresh("t")
     a, t = f"Relay/{relay}", f"Tally/{tally}"
     keys = Keys(system.settings.key_prefix)
-    caller_call = idempotent_call_id(object_id(system.settings.namespace, "Relay", relay), "tell-once")
+    caller_call = idempotent_call_id(
+        installation_secret(system.engine), object_id(system.settings.namespace, "Relay", relay), "tell-once"
+    )
     with system.running() as http:
         # Given a call that sent one call
         headers = {"Idempotency-Key": "tell-once"}

@@ -22,12 +22,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from solo.objects.naming import object_id
 from solo.objects.state.catalog import Catalog
+from solo.objects.state.installation import installation_secret
 from solo.objects.state.migrate import alembic_config, upgrade
 from solo.objects.state.schema import make_engine, metadata
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLES = {"objects", "activations", "object_log", "object_snapshots", "alarms", "api_keys"}
+TABLES = {"objects", "activations", "object_log", "object_snapshots", "alarms", "api_keys", "installation"}
 
 
 def schema_diff(engine: sa.Engine) -> list:
@@ -177,3 +179,32 @@ def test_solo_migrate_applies_the_served_modules_migrations(tmp_path):
 def test_a_served_module_that_does_not_exist_is_named(tmp_path):
     with pytest.raises(ModuleNotFoundError, match="no_such_app"):
         upgrade(f"sqlite:///{tmp_path / 'shared.db'}", ["no_such_app"])
+
+
+def test_objects_from_before_tenants_belong_to_tenant_default(tmp_path):
+    url = f"sqlite:///{tmp_path / 'older.db'}"
+    config = alembic_config(url)
+    engine = make_engine(url)
+    older = object_id("default", "Counter", "a")
+    try:
+        command.upgrade(config, "0004")
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO objects (id, namespace, class_name, name, epoch, created_at, last_active_at)"
+                    " VALUES (:id, 'default', 'Counter', 'a', 3, '2026-01-01', '2026-01-01')"
+                ),
+                {"id": older},
+            )
+        command.upgrade(config, "head")
+
+        catalog = Catalog(engine)
+        info = catalog.get(older)
+        assert info is not None and (info.tenant, info.epoch) == ("default", 3)
+        # The same address in another tenant is another object, with an entry of its own.
+        acme = object_id("default", "Counter", "a", "acme")
+        assert catalog.take_over(acme, "default", "Counter", "a", "w1", known_schema=1, tenant="acme").epoch == 1
+        assert catalog.take_over(older, "default", "Counter", "a", "w1", known_schema=1).tenant == "default"
+        assert len(installation_secret(engine)) == 32  # made by the migration, once
+    finally:
+        engine.dispose()

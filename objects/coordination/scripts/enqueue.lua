@@ -5,6 +5,7 @@
 -- ARGV[5] activation grace (ms)   ARGV[6] wake list ttl (ms)
 -- ARGV[7] most calls the mailbox may hold (0: no bound)
 -- ARGV[8] the call's fingerprint (its method and arguments; "" if not compared)
+-- ARGV[9] the target's tenant (GET /v1/calls/{id} answers that tenant only)
 -- Returns {"done", outcome}  the call id already finished (idempotent retry)
 --         {"reused"}         the call id was used for another method or other arguments
 --         {"full"}           the mailbox holds its most calls: nothing was queued
@@ -23,7 +24,7 @@ if bound > 0 and redis.call("LLEN", KEYS[1]) >= bound then
   return {"full"}
 end
 if redis.call("EXISTS", KEYS[3]) == 0 then
-  redis.call("HSET", KEYS[3], "status", "queued", "object", ARGV[2])
+  redis.call("HSET", KEYS[3], "status", "queued", "object", ARGV[2], "tenant", ARGV[9])
   if ARGV[8] ~= "" then
     redis.call("HSET", KEYS[3], "fingerprint", ARGV[8])
   end
