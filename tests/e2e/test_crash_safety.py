@@ -15,6 +15,8 @@ import sqlalchemy as sa
 
 from solo.objects.coordination.keys import Keys
 from solo.objects.naming import idempotent_call_id, object_id
+from solo.objects.state.installation import installation_secret
+from solo.objects.state.schema import make_engine
 from tests.e2e.conftest import history, wait_until
 
 
@@ -147,7 +149,12 @@ def test_a_redis_restart_without_persistence_loses_no_acknowledged_call(cluster,
             assert reply.get("result") == per_counter[name], reply
     # and the restart hit calls in flight: calls Redis held when it was killed were acknowledged after it
     namespace = cluster.env["SOLO_NAMESPACE"]
-    by_call = {idempotent_call_id(object_id(namespace, "Counter", i.name), i.key): i for i in increments}
+    engine = make_engine(cluster.env["DATABASE_URL"])
+    try:
+        secret = installation_secret(engine)
+    finally:
+        engine.dispose()
+    by_call = {idempotent_call_id(secret, object_id(namespace, "Counter", i.name), i.key): i for i in increments}
     carried = [by_call[c] for c in in_flight if c in by_call and by_call[c].acknowledged_after_kill]
     assert carried, (len(in_flight), sum(i.acknowledged_after_kill for i in increments))
 
