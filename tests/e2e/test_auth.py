@@ -1,8 +1,9 @@
 """API keys against real processes: `solo api` with SOLO_AUTH=keys (two of them) and one with off,
 a worker, the real Redis and Postgres; and `solo dev`, as `make run` runs it.
 
-Guarantee 9, the part built so far: nobody gets in without a key, and a key gets only what its
-scope allows. (A key's tenant is recorded; objects are not separated by tenant yet.)
+Guarantee 9: nobody gets in without a key, a key gets only what its scope allows, and only in
+its tenant: two tenants' objects of the same name are two objects, and what one tenant holds
+is not found by another.
 """
 
 from __future__ import annotations
@@ -227,6 +228,48 @@ def test_a_keys_rate_is_shared_by_every_api_process(auth_cluster):
     for _, r in limited:
         assert r.json()["error"]["code"] == "rate_limited"
         assert 1 <= int(r.headers["retry-after"]) <= 60
+
+
+# -- tenants ------------------------------------------------------------------------------------
+
+
+def test_two_tenants_same_name_two_objects_and_each_others_calls_are_not_found(auth_cluster):
+    acme, globex = auth_cluster.create("acme", "admin"), auth_cluster.create("globex", "admin")
+    first, second = auth_cluster.keyed
+    obj = f"/v1/objects/Counter/{unique()}"
+    with httpx.Client(base_url=first, timeout=30) as a, httpx.Client(base_url=second, timeout=30) as b:
+        assert a.post(f"{obj}/increment", json={"by": 7}, headers=bearer(acme)).json()["result"] == 7
+        assert b.post(f"{obj}/increment", json={"by": 1}, headers=bearer(globex)).json()["result"] == 1
+        assert b.post(f"{obj}/get", headers=bearer(acme)).json()["result"] == 7
+        assert a.post(f"{obj}/get", headers=bearer(globex)).json()["result"] == 1
+
+        queued = a.post(f"{obj}/increment", json={}, headers={**bearer(acme), "Prefer": "respond-async"}).json()
+        status = f"/v1/calls/{queued['call_id']}"
+        assert b.get(status, headers=bearer(acme)).status_code == 200
+        refused = b.get(status, headers=bearer(globex))
+        assert refused.status_code == 404 and refused.json()["error"]["code"] == "call_not_found"
+        assert (
+            a.get(f"{obj}/export", headers=bearer(globex)).content
+            != a.get(f"{obj}/export", headers=bearer(acme)).content
+        )
+
+
+def test_an_alarm_fires_in_its_objects_tenant(auth_cluster):
+    acme, globex = auth_cluster.create("acme", "admin"), auth_cluster.create("globex", "admin")
+    obj = f"/v1/objects/Alarmed/{unique()}"
+    with httpx.Client(base_url=auth_cluster.keyed[0], timeout=30) as http:
+        assert http.post(f"{obj}/fires", headers=bearer(globex)).json()["result"] == []  # globex's, no alarm
+        soon = int(time.time() * 1000) + 500
+        assert http.post(f"{obj}/set_alarm", json={"at_ms": soon}, headers=bearer(acme)).status_code == 200
+
+        deadline = time.monotonic() + POLL_LIMIT_S
+        while not (fired := http.post(f"{obj}/fires", headers=bearer(acme)).json()["result"]):
+            assert time.monotonic() < deadline, "acme's alarm did not fire"
+            time.sleep(0.1)
+        assert [f["name"] for f in fired] == ["_alarm"]
+        assert http.post(f"{obj}/fires", headers=bearer(globex)).json()["result"] == []
+        listed = http.get("/v1/alarms?class=Alarmed", headers=bearer(globex)).json()["alarms"]
+        assert obj.rsplit("/", 1)[1] not in [a["object"]["name"] for a in listed]
 
 
 # -- SOLO_AUTH=off, and keys made with the CLI -------------------------------------------------
