@@ -161,6 +161,9 @@ class Api:
             raise ObjectNotFound(f"{address.class_name}/{address.name} has never been called")
         owner = await self.leases.owner(address.object_id)
         queued = await self.mailbox.depth(address.object_id)
+        principal = principal_of(request.state)
+        # A worker's id names its host and pid: for the deployment's operators only.
+        shown_owner = owner if principal is not None and principal.scope == "operator" else None
         return JSONResponse(
             {
                 "id": info.id,
@@ -168,7 +171,7 @@ class Api:
                 "name": info.name,
                 "tenant": info.tenant,
                 "active": owner is not None,
-                "owner": owner,
+                "owner": shown_owner,
                 "queued_calls": queued,
                 "epoch": info.epoch,
                 "schema_version": info.schema_version,

@@ -86,7 +86,7 @@ SCHEMAS: dict[str, Any] = {
             "name": _STRING,
             "tenant": _STRING,
             "active": {"type": "boolean"},
-            "owner": {"type": ["string", "null"], "description": "the worker running it"},
+            "owner": {"type": ["string", "null"], "description": "the worker running it (shown to operator keys only)"},
             "queued_calls": _INTEGER,
             "epoch": _INTEGER,
             "schema_version": _INTEGER,
