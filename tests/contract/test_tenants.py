@@ -137,3 +137,14 @@ def test_tenant_default_keeps_the_ids_objects_had_before_tenants(system):
     namespace = system.settings.namespace
     assert object_id(namespace, "Counter", "x", "default") == object_id(namespace, "Counter", "x")
     assert object_id(namespace, "Counter", "x", "acme") != object_id(namespace, "Counter", "x")
+
+
+def test_only_an_operator_sees_which_worker_holds_an_object(http, keys):
+    admin, operator = keys.create("acme", "admin").token, keys.create("acme", "operator").token
+    obj = f"/v1/objects/Counter/{unique()}"
+    assert http.post(f"{obj}/increment", json={}, headers=as_key(admin)).status_code == 200
+
+    seen_by_operator = http.get(obj, headers=as_key(operator)).json()
+    seen_by_admin = http.get(obj, headers=as_key(admin)).json()
+    assert seen_by_operator["active"] and seen_by_operator["owner"]  # the worker's id: host, pid
+    assert seen_by_admin["active"] and seen_by_admin["owner"] is None
