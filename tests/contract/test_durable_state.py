@@ -17,6 +17,7 @@ from solo.objects.calls import Call
 from solo.objects.errors import OwnershipLost, SchemaTooNew
 from solo.objects.naming import new_call_id
 from solo.objects.runtime.instance import ObjectInstance
+from solo.objects.state.file_snapshots import CHUNK_BYTES
 from solo.objects.state.images import check_image
 from tests.objects import Bulky, Ledger
 
@@ -124,6 +125,28 @@ def test_replacing_the_state_fences_the_owner_and_the_next_owner_sees_the_new_st
     with pytest.raises(OwnershipLost):
         run(owner, "increment")
     assert run(activate(Counter, name, worker="w2"), "get").result == 42
+
+
+def test_a_state_replaced_from_a_file_is_stored_byte_for_byte_in_chunks(activate, store, tmp_path):
+    # Given: a file of a few megabytes that does not end on a chunk (an import's upload)
+    source = activate(Bulky, uuid.uuid4().hex)
+    run(source, "grow", kib=3 * 1024 + 7)
+    run(source, "touch")
+    upload = tmp_path / "upload"
+    upload.write_bytes(store.image_at(source.object_id, store.head(source.object_id).seq))
+    assert upload.stat().st_size % CHUNK_BYTES
+
+    # When: it replaces the state of an object that has an owner
+    name = uuid.uuid4().hex
+    owner = activate(Bulky, name, worker="w1")
+    run(owner, "touch")
+    seq = store.replace(owner.object_id, "test", "Bulky", name, upload)
+
+    # Then: the snapshot is the file, the owner is fenced, and the next owner reads the file's state
+    assert store.image_at(owner.object_id, seq) == upload.read_bytes()
+    with pytest.raises(OwnershipLost):
+        run(owner, "touch")
+    assert run(activate(Bulky, name, worker="w2"), "touch").result == 2
 
 
 def test_deleting_an_object_fences_its_owner_and_the_next_activation_starts_empty(activate, store, catalog):

@@ -147,6 +147,24 @@ def test_a_file_solo_wrote_imports_unchanged_but_its_epoch_with_its_rows_parsed(
     assert check(stored)[1] == stored
 
 
+def test_an_upload_is_checked_where_it_lies_and_nothing_is_made_beside_it(image, tmp_path):
+    # Given: a worker's file, marked WAL and stamped with its epoch, as the only file of a folder
+    assert image[18:20] == b"\x02\x02"
+    folder = tmp_path / "upload"
+    folder.mkdir()
+    upload = folder / "file"
+    upload.write_bytes(image)
+
+    # When: it is checked (and its stamp removed) in place
+    check_import(upload, RULES)
+
+    # Then: no journal, log or shared-memory file was made; the file is a rollback-journal one
+    assert [p.name for p in folder.iterdir()] == ["file"]
+    stored = upload.read_bytes()
+    assert stored[18:20] == b"\x01\x01"
+    assert len(stored) == len(image)
+
+
 def test_user_tables_keep_their_own_triggers_and_views(image):
     mine = edited(
         image,
