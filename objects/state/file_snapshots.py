@@ -3,9 +3,12 @@
 An import (up to SOLO_MAX_IMPORT_BYTES, 512 MiB) becomes one snapshot row. Bound as a
 parameter, the image would be in memory several times over: the bytes, the driver's
 copy, the client library's send buffer. Instead PostgreSQL takes the row by `COPY ...
-FROM STDIN` in binary format, the image written into the stream piece by piece, and
-SQLite takes a zero-filled blob of the file's size, then writes into it with incremental
-blob I/O. Either way the row is written on the caller's connection, in its transaction.
+FROM STDIN` in binary format, the image written into the stream piece by piece: the
+process holds a chunk at a time. SQLite (the development shared database) takes a
+zero-filled blob of the file's size, then has it written with incremental blob I/O; as
+the image is not the table's last column, SQLite builds that zero-filled row in memory
+while it inserts it (about twice the file, briefly, in SQLite's heap). Either way the row
+is written on the caller's connection, in its transaction.
 """
 
 from __future__ import annotations
