@@ -17,12 +17,17 @@ from starlette.requests import Request
 from solo.objects.errors import InvalidArguments, PayloadTooLarge
 
 
-async def read_body(request: Request, limit: int, too_large: str | None = None) -> bytes:
-    """The body, refused with PayloadTooLarge (`too_large` its message) as soon as it passes `limit`."""
-    message = too_large or f"request body is larger than {limit} bytes"
+def refuse_declared_excess(request: Request, limit: int, message: str) -> None:
+    """PayloadTooLarge before anything is read, if the body's Content-Length is past `limit`."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(message)
+
+
+async def read_body(request: Request, limit: int, too_large: str | None = None) -> bytes:
+    """The body, refused with PayloadTooLarge (`too_large` its message) as soon as it passes `limit`."""
+    message = too_large or f"request body is larger than {limit} bytes"
+    refuse_declared_excess(request, limit, message)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk

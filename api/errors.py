@@ -96,6 +96,11 @@ STATUS_BY_CLASS: dict[type[e.SoloError], int] = {
     # and a value the shared database cannot hold (NUL in text, a number past its column's range).
     e.InvalidSchedule: 422,
     e.SharedValueRefused: 422,
+    # The method ran and returned more than SOLO_MAX_RESULT_BYTES: a failure on the server's side
+    # (the method's result, not the request, is past a limit the server keeps), and the same call
+    # fails the same way again. Not 413, which is about the request's own content; not 504 or 502:
+    # nothing timed out, nothing answered wrongly. Its writes were rolled back.
+    e.ResultTooLarge: 500,
     e.InvalidImage: 422,
     e.WalFormatError: 422,
     e.OutOfRetention: 422,

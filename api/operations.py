@@ -1,8 +1,9 @@
 """HTTP for an operator's actions on an object's state: export, import, restore, delete.
 
 The actions themselves are `StateAdmin`'s (objects/state/admin.py); this module
-reads and checks the request, runs the action off the event loop, and then has
-the scheduler's time index follow the object's new alarms.
+reads and checks the request (an import's file into a temporary file, api/uploads.py),
+runs the action off the event loop, and then has the scheduler's time index follow
+the object's new alarms.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.responses import JSONResponse, StreamingResponse
 from solo.api.bodies import parse_restore_point, read_body
 from solo.api.calls import CallService
 from solo.api.errors import UnsupportedMediaType
+from solo.api.uploads import body_in_temporary_file
 from solo.objects.context import wall_clock_ms
 from solo.objects.coordination.alarm_queue import AsyncAlarmQueue
 from solo.objects.naming import Address
@@ -86,8 +88,9 @@ class StateOperations:
                 f"an import's body is the raw .sqlite file as {IMPORT_CONTENT_TYPE}, not {media_type or 'none'}"
             )
         limit = self.max_import_bytes
-        image = await read_body(request, limit, f"the file is larger than SOLO_MAX_IMPORT_BYTES ({limit} bytes)")
-        replaced = await asyncio.to_thread(self.admin.import_image, address, image, self.registry)
+        too_large = f"the file is larger than SOLO_MAX_IMPORT_BYTES ({limit} bytes)"
+        async with body_in_temporary_file(request, limit, too_large) as path:
+            replaced = await asyncio.to_thread(self.admin.import_file, address, path, self.registry)
         await self._announce(address, replaced.alarms)
         return JSONResponse({"seq": replaced.seq})
 

@@ -23,6 +23,7 @@ SCENARIOS = [
     "breakdown",
     "hot",
     "cold",
+    "import_memory",
     "durability",
     "failover",
     "alarms",

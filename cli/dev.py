@@ -13,6 +13,7 @@ works as production does (create a key with `solo keys create`, same directory).
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -37,7 +38,7 @@ def embedded_redis(port: int):
     from fakeredis import TcpFakeServer
 
     server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
-    server.RequestHandlerClass = _keep_open_on_error_replies(server.RequestHandlerClass)
+    server.RequestHandlerClass = _whole_replies(_keep_open_on_error_replies(server.RequestHandlerClass))
     server.daemon_threads = True  # a connected client must not keep `solo dev` from exiting
     return server
 
@@ -76,6 +77,47 @@ def _keep_open_on_error_replies(handler_class: Any) -> type[Any]:
                     return exc  # encoded as an error reply; the connection stays open
 
             client.read_response = read_response_keeping_errors
+
+    return Handler
+
+
+class _WaitingWriter:
+    """Writes a whole reply to a non-blocking socket, waiting while its send buffer is full."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        while view:
+            try:
+                sent = self._sock.send(view)
+            except BlockingIOError:
+                select.select([], [self._sock], [])
+                continue
+            view = view[sent:]
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def _whole_replies(handler_class: Any) -> type[Any]:
+    """fakeredis 2.40's TCP handler loses replies larger than the socket's send buffer.
+
+    It makes its socket non-blocking (for its reads) and writes each reply with
+    `sendall()`, which on a non-blocking socket gives up with BlockingIOError once the
+    kernel's send buffer is full: past about 4 MiB on Linux. The handler then drops the
+    connection, and the reply with it: a reply list's entry that BLPOP had already popped
+    is gone, so the API never hears of a call's large result and answers 504 `timeout`
+    after the call completed. Writing in pieces, waiting for room in between, delivers
+    replies of any size, as a real Redis does.
+    """
+
+    class Handler(handler_class):
+        def setup(self) -> None:
+            super().setup()
+            self.writer.writer = _WaitingWriter(self.connection)
 
     return Handler
 

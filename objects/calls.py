@@ -8,6 +8,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from solo.objects.naming import DEFAULT_TENANT
+from solo.objects.sql import VALUE_LENGTH_LIMIT
+
+# A call's result, as the caller gets it (compact UTF-8 JSON), is at most SOLO_MAX_RESULT_BYTES:
+# this by default, and never more than its record holds. The record keeps it as ASCII JSON
+# (non-ASCII characters escaped, up to three times longer) in one value of the object's
+# _solo_calls, which no value may pass the connection's length limit in.
+DEFAULT_MAX_RESULT_BYTES = 16 * 1024 * 1024
+MAX_RECORDED_RESULT_BYTES = VALUE_LENGTH_LIMIT - 64 * 1024
 
 
 def dumps(value: Any) -> str:

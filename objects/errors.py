@@ -157,6 +157,16 @@ class SqlTooBig(SoloError, sqlite3.DataError):
     code = "sql_too_big"
 
 
+class ResultTooLarge(SoloError):
+    """A call's outcome (not raised) when its method returned more JSON than a result may be.
+
+    The limit is SOLO_MAX_RESULT_BYTES, and a call's record must hold the result. The call
+    fails as if the method had raised: its writes are rolled back, its sends dropped.
+    """
+
+    code = "result_too_large"
+
+
 class SchemaTooNew(SoloError):
     """Raised when an object's schema has more migrations than this code knows.
 

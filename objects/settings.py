@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from solo.objects.calls import DEFAULT_MAX_RESULT_BYTES, MAX_RECORDED_RESULT_BYTES
 from solo.objects.errors import InvalidSettings
 from solo.objects.naming import is_tenant
 
@@ -30,6 +31,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SOLO_CALL_TIMEOUT_S": ("call_timeout_s", float),
     "SOLO_MAX_BODY_BYTES": ("max_body_bytes", int),
     "SOLO_MAX_IMPORT_BYTES": ("max_import_bytes", int),
+    "SOLO_MAX_RESULT_BYTES": ("max_result_bytes", int),
     "SOLO_MAX_QUEUED_CALLS": ("max_queued_calls", int),
     "SOLO_CALL_RECORD_TTL_S": ("call_record_ttl_s", int),
     "SOLO_WORKER_THREADS": ("worker_threads", int),
@@ -85,6 +87,9 @@ class Settings:
     call_timeout_s: float = 30.0
     max_body_bytes: int = 1024 * 1024
     max_import_bytes: int = 512 * 1024 * 1024  # below Postgres' 1 GiB bytea limit, with room
+    # Largest result of a call, as compact UTF-8 JSON; past it the call fails with result_too_large
+    # and changes nothing. At most what a call's record holds (objects/calls.py).
+    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
     max_queued_calls: int = 1000  # per object, from outside callers: past it 429 mailbox_full
     call_record_ttl_s: int = 24 * 3600
     worker_threads: int = 16
@@ -128,6 +133,9 @@ class Settings:
             problems.append("SOLO_MAX_QUEUED_CALLS must be at least 1")
         if not 0 < self.max_import_bytes < 1024 * 1024 * 1024:
             problems.append("SOLO_MAX_IMPORT_BYTES must be positive and below 1 GiB (Postgres' bytea limit)")
+        if not 0 < self.max_result_bytes <= MAX_RECORDED_RESULT_BYTES:
+            most = f"at most {MAX_RECORDED_RESULT_BYTES} (what a call's record holds)"
+            problems.append(f"SOLO_MAX_RESULT_BYTES must be positive and {most}")
         if self.batch_size < 1:
             problems.append("SOLO_BATCH_SIZE must be at least 1")
         if self.worker_threads < 1:

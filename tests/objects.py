@@ -80,6 +80,12 @@ class Fragile(DurableObject):
         time.sleep(ms / 1000)
         return ms
 
+    @rpc
+    def add_and_return(self, text: str, kib: int) -> str:
+        """Adds a note, then returns `kib` KiB of text (with its quotes, 2 bytes more as JSON)."""
+        self.sql.execute("INSERT INTO notes VALUES (?)", (text,))
+        return "r" * (kib * 1024)
+
 
 class Bulky(DurableObject):
     """Grows to any size, then changes one row: what one small update costs to ship."""

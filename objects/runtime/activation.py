@@ -216,6 +216,7 @@ class Activation:
             timer=s.timer,
             poison_after=s.settings.poison_after,
             debug=s.settings.debug,
+            max_result_bytes=s.settings.max_result_bytes,
         )
         self._make_room()
         try:

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy.engine import Connection
 
 from solo.objects.alarms import ALARM, FIRE_METHOD, AlarmRow, Alarms, Fire, check_schedule_method, read_rows
-from solo.objects.calls import BatchResult, Call, Outcome, dumps
+from solo.objects.calls import DEFAULT_MAX_RESULT_BYTES, MAX_RECORDED_RESULT_BYTES, BatchResult, Call, Outcome, dumps
 from solo.objects.context import ObjectContext, wall_clock_ms
 from solo.objects.definition import DurableObject
 from solo.objects.errors import (
@@ -27,6 +27,7 @@ from solo.objects.errors import (
     InvalidRow,
     OwnershipLost,
     RemoteCallError,
+    ResultTooLarge,
     SchemaTooNew,
     SoloError,
     StartFailed,
@@ -38,7 +39,7 @@ from solo.objects.remote import CallScope, ObjectDirectory, Transport, cycle_err
 from solo.objects.runtime.connection import open_object_connection
 from solo.objects.runtime.time_limit import CallTimer, Running
 from solo.objects.shared import NoSharedDatabase, SharedDatabase
-from solo.objects.sql import VALUE_LENGTH_LIMIT, SqlHandle, UserCodeGuard, split_statements
+from solo.objects.sql import SqlHandle, UserCodeGuard, split_statements
 from solo.objects.state.alarm_index import IndexUpdate
 from solo.objects.state.image_rows import parse_sent_call
 from solo.objects.state.local_copy import prepare_local_file
@@ -50,7 +51,6 @@ from solo.objects.tables import SOLO_TABLES_DDL
 log = logging.getLogger(__name__)
 
 _PRUNE_EVERY_BATCHES = 1000
-_MAX_RESULT_BYTES = VALUE_LENGTH_LIMIT - 64 * 1024  # a recorded outcome is one value in _solo_calls
 _MAX_MESSAGE_CHARS = 64 * 1024  # of an error message kept in a call's outcome
 DEFAULT_CALL_TIME_LIMIT_S = 30.0
 PROGRESS_HANDLER_STEPS = 1000  # SQLite VM steps between looks at the running call's deadline
@@ -88,6 +88,7 @@ class ObjectInstance:
         timer: CallTimer | None = None,
         poison_after: int = 0,
         debug: bool = False,
+        max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
     ) -> None:
         self.cls = cls
         self.object_id = object_id
@@ -102,6 +103,7 @@ class ObjectInstance:
         self._running: Running | None = None  # the limit of the user code now running
         self.poison_after = poison_after  # a call whose workers died or hung this often is not run (0: never)
         self.debug = debug  # callers get the messages of user code's unexpected exceptions (SOLO_DEBUG)
+        self.max_result_bytes = max_result_bytes  # of a call's result as JSON (SOLO_MAX_RESULT_BYTES)
         self._conn: sqlite3.Connection | None = None
         self._user: DurableObject | None = None
         self._batches = 0
@@ -316,21 +318,35 @@ class ObjectInstance:
         if not outcome.ok:
             return outcome
         result = outcome.result
-        # A result that cannot be sent is a failed call. RecursionError (a result nested too
-        # deeply) must be caught here too: escaping, it would fail the drain and the call
-        # would be retried forever, leaving the object unable to serve.
+        # A result that cannot be sent is a failed call, and so is one too large to send: failed
+        # here, the call's writes are rolled back as if the method had raised. RecursionError (a
+        # result nested too deeply) must be caught here too: escaping, it would fail the drain and
+        # the call would be retried forever, leaving the object unable to serve.
         try:
-            encoded = json.dumps(result, ensure_ascii=False, allow_nan=False).encode()  # lone surrogates are not UTF-8
+            # As the caller gets it: compact UTF-8 JSON (lone surrogates are not UTF-8).
+            encoded = json.dumps(result, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
         except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
             return Outcome.failure(
                 call.call_id, "method_error", f"result is not JSON-serialisable: {exc}", type_=type(exc).__name__
             )
+        if len(encoded) > self.max_result_bytes:
+            limit = f"the limit of {self.max_result_bytes} bytes (SOLO_MAX_RESULT_BYTES)"
+            return self._result_too_large(call, f"{len(encoded)} bytes of JSON, more than {limit}")
         # Recorded as ASCII JSON (up to three times longer), and no value in the file may pass the
         # connection's length limit: a result that could not be recorded would fail the whole batch.
-        if len(encoded) > _MAX_RESULT_BYTES // 3 and len(dumps(result)) > _MAX_RESULT_BYTES:
-            message = f"result is larger than a call's result may be ({_MAX_RESULT_BYTES} bytes as JSON)"
-            return Outcome.failure(call.call_id, "method_error", message, type_="ValueError")
+        if (
+            len(encoded) > MAX_RECORDED_RESULT_BYTES // 3
+            and (recorded := len(dumps(result))) > MAX_RECORDED_RESULT_BYTES
+        ):
+            held = f"a call's record holds at most {MAX_RECORDED_RESULT_BYTES}"
+            return self._result_too_large(
+                call, f"{recorded} bytes of JSON with its non-ASCII characters escaped; {held}"
+            )
         return Outcome.success(call.call_id, result)
+
+    def _result_too_large(self, call: Call, size: str) -> Outcome:
+        error = ResultTooLarge(f"{self.ref}.{call.method} returned {size}; its writes were rolled back")
+        return Outcome.failure(call.call_id, error.code, error.message, type_=type(error).__name__)
 
     def _run_fire(self, call: Call, fire: Fire | None, scope: CallScope) -> Outcome:
         """An alarm or schedule fire: the handler's return value is not kept."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from solo.objects.alarms import AlarmRow
 from solo.objects.errors import IncompleteLog, InvalidImage, ObjectNotFound, OutOfRetention
@@ -58,15 +59,16 @@ class StateAdmin:
             raise
         return head.seq, plain_file(image)
 
-    def import_image(self, address: Address, image: bytes, registry: ClassRegistry) -> Replaced:
+    def import_file(self, address: Address, path: Path, registry: ClassRegistry) -> Replaced:
         """Make an untrusted file the object's state, if it is a sound database of solo's for its class.
 
-        The file is checked and parsed before anything is written (images.check_import);
-        the alarm index is rewritten from the rows parsed there.
+        `path` is the caller's own temporary copy, which the checks change (images.check_import)
+        and the store reads from in chunks: the file is never held in memory whole. It is checked
+        and parsed before anything is written; the alarm index is rewritten from the rows parsed there.
         """
         rules = Rules(registry.get(address.class_name), self.namespace, registry, address.tenant)
-        checked = check_import(image, rules)
-        return self._replace(address, checked.image, checked.alarms)
+        checked = check_import(path, rules)
+        return self._replace(address, path, checked.alarms)
 
     def restore(self, address: Address, point: int | dt.datetime) -> Replaced:
         """Return the object to a sequence, or to its last commit at or before an (aware) time."""
@@ -94,7 +96,7 @@ class StateAdmin:
             check_schema_of(image)  # a state imported before files were checked may carry triggers
         except InvalidImage as exc:
             raise InvalidImage(f"the state at sequence {seq} cannot be restored: {exc.message}") from None
-        replaced = self._replace(address, image)
+        replaced = self._replace(address, image, rows_of_image(image))
         return Replaced(replaced.seq, seq, replaced.alarms)
 
     def delete(self, address: Address) -> list[Due]:
@@ -104,8 +106,8 @@ class StateAdmin:
             raise self._not_found(address)
         return alarms.due
 
-    def _replace(self, address: Address, image: bytes, alarm_rows: list[AlarmRow] | None = None) -> Replaced:
-        alarms = self._alarm_rows(address, rows_of_image(image) if alarm_rows is None else alarm_rows)
+    def _replace(self, address: Address, image: bytes | Path, alarm_rows: list[AlarmRow]) -> Replaced:
+        alarms = self._alarm_rows(address, alarm_rows)
         seq = self.store.replace(
             address.object_id, self.namespace, address.class_name, address.name, image, [alarms], tenant=address.tenant
         )

@@ -109,7 +109,7 @@ def _values(update: IndexUpdate | ReplaceObjectAlarms, row: AlarmRow) -> dict[st
 
 
 def rows_of_image(image: bytes) -> list[AlarmRow]:
-    """The alarm rows inside a database image (import and restore re-index from it)."""
+    """The alarm rows inside a database image (a restore re-indexes from it)."""
     if not image:
         return []
     conn = sqlite3.connect(":memory:")

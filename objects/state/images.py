@@ -1,8 +1,9 @@
 """Imported database files: checked before they become an object's state.
 
-An imported file is data from outside, never code. It is opened only in memory
-(never in a data directory), with ``PRAGMA trusted_schema=OFF`` and read-only
-while it is checked, and refused with InvalidImage unless
+An imported file is data from outside, never code. It is opened only as a
+private temporary file the caller owns (never in a data directory), or in
+memory, with ``PRAGMA trusted_schema=OFF`` and read-only while it is checked,
+and refused with InvalidImage unless
 
 - it is a sound SQLite database (``integrity_check``);
 - solo's own tables (``_solo_*``), where present, are exactly the ones solo
@@ -19,7 +20,11 @@ that pass): a file solo exported never holds any of this, so one that does was
 made or edited by hand, and the operator learns what is wrong with it instead
 of getting an object that silently differs from the file. The file that passes
 is stored as it was sent, less its source's epoch stamp, which is removed only
-after the checks (no trigger can fire on it then).
+after the checks (no trigger can fire on it then), and marked as a
+rollback-journal file (wal.make_plain).
+
+An import is checked where it lies on disk, through SQLite's page cache, so that
+a file of hundreds of megabytes is never held in memory here.
 
 User tables keep whatever triggers and views they have: they are the user's data,
 and run only under the user-code guard of a worker (objects/sql.py).
@@ -30,34 +35,40 @@ from __future__ import annotations
 import contextlib
 import functools
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from solo.objects.alarms import AlarmRow
 from solo.objects.calls import Call
 from solo.objects.errors import InvalidImage, WalFormatError
 from solo.objects.sql import SOLO_TABLE_PREFIX
 from solo.objects.state import image_rows as rows
-from solo.objects.state.wal import page_size_of, plain_file
+from solo.objects.state.wal import make_plain, page_size_of, plain_file
 from solo.objects.tables import SOLO_TABLES_DDL
 
 Rules = rows.Rules
 
 
 @dataclass(frozen=True)
-class CheckedImage:
-    """An importable file, parsed: what becomes the object's state, and solo's rows in it."""
+class CheckedImport:
+    """An importable file, parsed: solo's rows in it, for the object it becomes."""
 
-    image: bytes  # as sent, less the source's epoch stamp
     schema_version: int
     alarms: list[AlarmRow] = field(default_factory=list)
     outbox: list[Call] = field(default_factory=list)
 
 
-def check_import(image: bytes, rules: Rules) -> CheckedImage:
-    """The file as the state of an object of `rules.cls`, or InvalidImage saying why not."""
-    with _opened(image) as conn:
+def check_import(path: Path, rules: Rules) -> CheckedImport:
+    """The file at `path` as the state of an object of `rules.cls`, or InvalidImage saying why not.
+
+    `path` is the caller's own copy, and is changed: it is made a rollback-journal file,
+    checked where it lies, and, once it has passed, its epoch stamp is removed. What is
+    left there is what becomes the object's state.
+    """
+    with _opened_file(path) as conn:
         _check_sound(conn)
         present = _check_schema(conn)
         version = _schema_version(conn, present, rules.known_migrations)
@@ -70,8 +81,8 @@ def check_import(image: bytes, rules: Rules) -> CheckedImage:
             for call_id, call, created_ms in _select(conn, present, rows.OUTBOX, "call_id, call, created_ms")
         ]
         alarms = [rows.parse_alarm(r, rules.cls) for r in _select(conn, present, rows.ALARMS, rows.ALARM_COLUMNS)]
-        stripped = _strip_epoch(conn, present, image)
-    return CheckedImage(stripped, version, alarms, outbox)
+        _strip_epoch(conn, present)
+    return CheckedImport(version, alarms, outbox)
 
 
 def check_image(image: bytes, known_migrations: int) -> None:
@@ -100,7 +111,7 @@ def without_epoch_stamp(image: bytes) -> bytes:
     before anything is deleted.
     """
     with _opened(image) as conn:
-        return _strip_epoch(conn, _check_schema(conn), image)
+        return conn.serialize() if _strip_epoch(conn, _check_schema(conn)) else image
 
 
 # -- internals ---------------------------------------------------------------------------
@@ -113,17 +124,53 @@ def _opened(image: bytes) -> Iterator[sqlite3.Connection]:
         page_size_of(image)
     except WalFormatError as exc:
         raise InvalidImage(f"not an SQLite database: {exc}") from None
-    conn = sqlite3.connect(":memory:", isolation_level=None)
-    try:
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(":memory:", isolation_level=None)
         conn.execute("PRAGMA trusted_schema=OFF")
         conn.deserialize(plain_file(image))
+        return conn
+
+    with _guarded(connect) as conn:
+        yield conn
+
+
+@contextlib.contextmanager
+def _opened_file(path: Path) -> Iterator[sqlite3.Connection]:
+    """The caller's copy of a file, opened where it lies; otherwise as _opened.
+
+    Only in rollback-journal mode, with the journal in memory: SQLite makes no file beside
+    it, so removing the one file removes everything.
+    """
+    try:
+        make_plain(path)
+    except WalFormatError as exc:
+        raise InvalidImage(f"not an SQLite database: {exc}") from None
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=rw", uri=True, isolation_level=None)
+        conn.execute("PRAGMA trusted_schema=OFF")
+        conn.execute("PRAGMA journal_mode=MEMORY")
+        return conn
+
+    with _guarded(connect) as conn:
+        yield conn
+
+
+@contextlib.contextmanager
+def _guarded(connect: Callable[[], sqlite3.Connection]) -> Iterator[sqlite3.Connection]:
+    """A connection to the file, read-only until _strip_epoch; any SQLite error is InvalidImage."""
+    conn: sqlite3.Connection | None = None
+    try:
+        conn = connect()
         conn.execute("PRAGMA trusted_schema=OFF")  # per connection; again, to be plain about it
         conn.execute("PRAGMA query_only=ON")  # nothing is written while the file is checked
         yield conn
     except sqlite3.Error as exc:
         raise InvalidImage(f"not a readable SQLite database: {exc}") from None
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()
 
 
 def _check_sound(conn: sqlite3.Connection) -> None:
@@ -189,12 +236,13 @@ def _schema_version(conn: sqlite3.Connection, present: set[str], known_migration
     return rows.parse_meta(list(_select(conn, present, rows.META, "key, value")), known_migrations)
 
 
-def _strip_epoch(conn: sqlite3.Connection, present: set[str], image: bytes) -> bytes:
-    """After _check_schema: no trigger is on _solo_meta, so the DELETE runs nothing of the file's."""
+def _strip_epoch(conn: sqlite3.Connection, present: set[str]) -> bool:
+    """Delete the epoch stamp, if the file has one (True). After _check_schema: no trigger is
+    on _solo_meta, so the DELETE runs nothing of the file's."""
     if rows.META not in present or not conn.execute("SELECT 1 FROM _solo_meta WHERE key = 'epoch'").fetchone():
-        return image
+        return False
     conn.execute("PRAGMA query_only=OFF")
     conn.execute("BEGIN")
     conn.execute("DELETE FROM _solo_meta WHERE key = 'epoch'")
     conn.execute("COMMIT")
-    return conn.serialize()
+    return True

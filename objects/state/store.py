@@ -18,6 +18,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -25,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from solo.objects.errors import IncompleteLog
 from solo.objects.naming import DEFAULT_TENANT
+from solo.objects.state.file_snapshots import insert_snapshot_file
 from solo.objects.state.schema import log_table, objects_table, snapshots_table, utcnow
 from solo.objects.state.wal import Frames, apply_frames
 
@@ -230,14 +232,16 @@ class StateStore:
         namespace: str,
         class_name: str,
         name: str,
-        image: bytes,
+        image: bytes | Path,
         writes: Sequence[SharedWrite] = (),
         *,
         tenant: str = DEFAULT_TENANT,
     ) -> int:
         """Make `image` the object's state (import, restore). Fences any owner; returns the new seq.
 
-        `writes` commit in the same transaction (the alarm index rewritten from the image).
+        `image` is the database's bytes, or a file that holds them (an import): the file is
+        read in chunks as it is written (state/file_snapshots.py). `writes` commit in the
+        same transaction (the alarm index rewritten from the image).
         """
         now = utcnow()
         o = objects_table
@@ -274,9 +278,14 @@ class StateStore:
                     )
                     .returning(o.c.epoch)
                 ).scalar_one()
-            conn.execute(
-                snapshots_table.insert().values(object_id=object_id, seq=seq, epoch=epoch, image=image, created_at=now)
-            )
+            if isinstance(image, Path):
+                insert_snapshot_file(conn, object_id, seq, epoch, image, now)
+            else:
+                conn.execute(
+                    snapshots_table.insert().values(
+                        object_id=object_id, seq=seq, epoch=epoch, image=image, created_at=now
+                    )
+                )
             for write in writes:
                 write.write(conn)
         return seq

@@ -113,3 +113,17 @@ def plain_file(image: bytes) -> bytes:
     if len(image) < 20 or image[18:20] == b"\x01\x01":
         return image
     return image[:18] + b"\x01\x01" + image[20:]
+
+
+def make_plain(path: Path) -> None:
+    """plain_file in place, on a file of the caller's own that is an SQLite database (else WalFormatError).
+
+    Opened as it was, a file marked WAL would have SQLite make a log and a shared-memory
+    file beside it; as a rollback-journal file it is read and written where it is.
+    """
+    with open(path, "r+b") as file:
+        header = file.read(100)
+        page_size_of(header)
+        if header[18:20] != b"\x01\x01":
+            file.seek(18)
+            file.write(b"\x01\x01")

@@ -15,10 +15,14 @@ import pytest
 from solo.examples.counter import Counter
 from solo.objects.calls import Call
 from solo.objects.errors import OwnershipLost, SchemaTooNew
-from solo.objects.naming import new_call_id
+from solo.objects.naming import Address, new_call_id, object_id
+from solo.objects.registry import registry
 from solo.objects.runtime.instance import ObjectInstance
+from solo.objects.state.admin import StateAdmin
+from solo.objects.state.alarm_index import AlarmIndex
+from solo.objects.state.file_snapshots import CHUNK_BYTES
 from solo.objects.state.images import check_image
-from tests.objects import Bulky, Ledger
+from tests.objects import Alarmed, Bulky, Ledger
 
 
 def run(instance: ObjectInstance, method: str, **args):
@@ -124,6 +128,50 @@ def test_replacing_the_state_fences_the_owner_and_the_next_owner_sees_the_new_st
     with pytest.raises(OwnershipLost):
         run(owner, "increment")
     assert run(activate(Counter, name, worker="w2"), "get").result == 42
+
+
+def test_a_state_replaced_from_a_file_is_stored_byte_for_byte_in_chunks(activate, store, tmp_path):
+    # Given: a file of a few megabytes that does not end on a chunk (an import's upload)
+    source = activate(Bulky, uuid.uuid4().hex)
+    run(source, "grow", kib=3 * 1024 + 7)
+    run(source, "touch")
+    upload = tmp_path / "upload"
+    upload.write_bytes(store.image_at(source.object_id, store.head(source.object_id).seq))
+    assert upload.stat().st_size % CHUNK_BYTES
+
+    # When: it replaces the state of an object that has an owner
+    name = uuid.uuid4().hex
+    owner = activate(Bulky, name, worker="w1")
+    run(owner, "touch")
+    seq = store.replace(owner.object_id, "test", "Bulky", name, upload)
+
+    # Then: the snapshot is the file, the owner is fenced, and the next owner reads the file's state
+    assert store.image_at(owner.object_id, seq) == upload.read_bytes()
+    with pytest.raises(OwnershipLost):
+        run(owner, "touch")
+    assert run(activate(Bulky, name, worker="w2"), "touch").result == 2
+
+
+def test_an_import_is_stored_from_its_file_with_its_alarms_indexed_in_the_same_transaction(
+    activate, store, engine, tmp_path
+):
+    # Given: the file of an object with an alarm and a schedule, uploaded
+    source = activate(Alarmed, uuid.uuid4().hex)
+    run(source, "set_alarm", at_ms=2_000_000_000_000)
+    run(source, "every", name="minutely", seconds=60)
+    upload = tmp_path / "upload"
+    upload.write_bytes(store.image_at(source.object_id, store.head(source.object_id).seq))
+
+    # When: it is imported into another object
+    name = uuid.uuid4().hex
+    address = Address("Alarmed", name, object_id("test", "Alarmed", name))
+    replaced = StateAdmin(store, "test").import_file(address, upload, registry())
+
+    # Then: the snapshot is the checked file, and the shared index has its alarms
+    assert store.image_at(address.object_id, replaced.seq) == upload.read_bytes()
+    assert sorted(alarm for alarm, _ in replaced.alarms) == ["_alarm", "minutely"]
+    indexed = AlarmIndex(engine, "test").listing(object_ids=[address.object_id])
+    assert sorted(row["name"] for row in indexed) == ["_alarm", "minutely"]
 
 
 def test_deleting_an_object_fences_its_owner_and_the_next_activation_starts_empty(activate, store, catalog):

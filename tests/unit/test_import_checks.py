@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from solo.objects.runtime.activation import object_path
 from solo.objects.runtime.instance import ObjectInstance
 from solo.objects.state import image_rows
 from solo.objects.state.admin import StateAdmin
-from solo.objects.state.images import Rules, check_import, check_schema_of, without_epoch_stamp
+from solo.objects.state.images import CheckedImport, Rules, check_import, check_schema_of, without_epoch_stamp
 from solo.objects.state.migrate import upgrade
 from solo.objects.state.schema import make_engine
 from solo.objects.state.store import StateStore
@@ -95,9 +96,18 @@ def edited(image: bytes, *statements: str | tuple[str, tuple]) -> bytes:
     return data
 
 
+def check(image: bytes) -> tuple[CheckedImport, bytes]:
+    """check_import on a file of `image` (as an upload is), and that file after it: what is stored."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "upload"
+        path.write_bytes(image)
+        checked = check_import(path, RULES)
+        return checked, path.read_bytes()
+
+
 def refused(image: bytes, *words: str) -> str:
     with pytest.raises(InvalidImage) as caught:
-        check_import(image, RULES)
+        check(image)
     for word in words:
         assert word in caught.value.message, caught.value.message
     return caught.value.message
@@ -123,18 +133,36 @@ def to_tally(name: str = "t9", **changes) -> Call:
 
 
 def test_a_file_solo_wrote_imports_unchanged_but_its_epoch_with_its_rows_parsed(image):
-    checked = check_import(image, RULES)
+    checked, stored = check(image)
     assert checked.schema_version == 2
     (call,) = checked.outbox
     assert (call.class_name, call.object_name, call.method, call.args) == ("Tally", "t1", "add", {"tag": "sent"})
     assert call.object_id == object_id(NAMESPACE, "Tally", "t1") and call.reply_to is None
     assert sorted((a.name, a.method) for a in checked.alarms) == [("_alarm", "alarm"), ("nightly", "note")]
     conn = sqlite3.connect(":memory:")
-    conn.deserialize(checked.image)
+    conn.deserialize(stored)
     assert conn.execute("SELECT key, value FROM _solo_meta").fetchall() == [("schema_version", 2)]
     conn.close()
     # Without an epoch, the file goes through byte for byte.
-    assert check_import(checked.image, RULES).image == checked.image
+    assert check(stored)[1] == stored
+
+
+def test_an_upload_is_checked_where_it_lies_and_nothing_is_made_beside_it(image, tmp_path):
+    # Given: a worker's file, marked WAL and stamped with its epoch, as the only file of a folder
+    assert image[18:20] == b"\x02\x02"
+    folder = tmp_path / "upload"
+    folder.mkdir()
+    upload = folder / "file"
+    upload.write_bytes(image)
+
+    # When: it is checked (and its stamp removed) in place
+    check_import(upload, RULES)
+
+    # Then: no journal, log or shared-memory file was made; the file is a rollback-journal one
+    assert [p.name for p in folder.iterdir()] == ["file"]
+    stored = upload.read_bytes()
+    assert stored[18:20] == b"\x01\x01"
+    assert len(stored) == len(image)
 
 
 def test_user_tables_keep_their_own_triggers_and_views(image):
@@ -144,7 +172,7 @@ def test_user_tables_keep_their_own_triggers_and_views(image):
         "CREATE TRIGGER notes_audit AFTER INSERT ON notes BEGIN INSERT INTO audit VALUES (new.text); END",
         "CREATE VIEW loud AS SELECT upper(text) FROM notes",
     )
-    assert check_import(mine, RULES).schema_version == 2
+    assert check(mine)[0].schema_version == 2
 
 
 def test_a_file_without_solo_tables_imports():
@@ -152,8 +180,8 @@ def test_a_file_without_solo_tables_imports():
     conn.execute("CREATE TABLE notes (text TEXT NOT NULL)")
     plain = conn.serialize()
     conn.close()
-    checked = check_import(plain, RULES)
-    assert (checked.schema_version, checked.alarms, checked.outbox, checked.image) == (0, [], [], plain)
+    checked, stored = check(plain)
+    assert (checked.schema_version, checked.alarms, checked.outbox, stored) == (0, [], [], plain)
 
 
 # -- schema objects on solo's tables -----------------------------------------------------------
@@ -203,7 +231,7 @@ def test_a_solo_table_not_as_solo_creates_it_is_refused(image):
 def test_files_that_are_not_sound_databases_are_refused(image):
     for bad in (b"", b"garbage" * 100, image[:100], image[: len(image) // 2]):
         with pytest.raises(InvalidImage):
-            check_import(bad, RULES)
+            check(bad)
 
 
 # -- _solo_meta -------------------------------------------------------------------------------
@@ -222,7 +250,7 @@ def test_metadata_solo_does_not_keep_is_refused(image):
 def test_a_schema_version_within_the_class_s_migrations_is_kept(image):
     for version in (0, 1, 2):
         changed = edited(image, ("UPDATE _solo_meta SET value = ? WHERE key = 'schema_version'", (version,)))
-        assert check_import(changed, RULES).schema_version == version
+        assert check(changed)[0].schema_version == version
     newer = edited(image, "UPDATE _solo_meta SET value = 3 WHERE key = 'schema_version'")
     refused(newer, "schema version 3", "knows 2 migrations")
 
@@ -508,17 +536,22 @@ def store(tmp_path):
     engine.dispose()
 
 
-def test_an_import_is_stored_only_once_checked_and_a_restore_of_a_state_with_a_trigger_is_refused(store, image):
+def test_an_import_is_stored_only_once_checked_and_a_restore_of_a_state_with_a_trigger_is_refused(
+    store, image, tmp_path
+):
     admin = StateAdmin(store, NAMESPACE)
     name = uuid.uuid4().hex
     address = Address("Importable", name, object_id(NAMESPACE, "Importable", name))
     trigger = "CREATE TRIGGER t AFTER INSERT ON _solo_calls BEGIN DELETE FROM notes; END"
 
     # An import checks the file before anything is written.
+    hostile, upload = tmp_path / "hostile", tmp_path / "upload"
+    hostile.write_bytes(edited(image, trigger))
+    upload.write_bytes(image)
     with pytest.raises(InvalidImage, match="trigger 't' on _solo_calls"):
-        admin.import_image(address, edited(image, trigger), registry())
+        admin.import_file(address, hostile, registry())
     assert store.head(address.object_id) is None
-    replaced = admin.import_image(address, image, registry())
+    replaced = admin.import_file(address, upload, registry())
     assert sorted(name for name, _ in replaced.alarms) == ["_alarm", "nightly"]
 
     # A state that got a trigger on solo's tables some other way (an import before these

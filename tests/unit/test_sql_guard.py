@@ -427,7 +427,7 @@ def test_a_result_larger_than_a_recorded_outcome_may_be_fails_the_call_and_the_o
     other.hydrate()
     try:
         outcome = run(other, "big", n=VALUE_LENGTH_LIMIT)
-        assert outcome.error["code"] == "method_error" and "larger than" in outcome.error["message"]
+        assert outcome.error["code"] == "result_too_large" and "more than" in outcome.error["message"]
         raised = run(other, "boom", n=VALUE_LENGTH_LIMIT)
         assert raised.error["code"] == "method_error" and len(raised.error["message"]) < 100_000
         assert run(other, "big", n=10).result == "x" * 10
