@@ -27,7 +27,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -206,8 +206,20 @@ SHARE_LIFETIME_S = 1.0  # at most; then what is left of it is dropped (never car
 class _Share:
     """Requests a process may still admit for one key without asking Redis, until `expires`."""
 
-    left: int
-    expires: float
+    left: int = 0
+    expires: float = 0.0
+    # One refill at a time: requests that find the share spent wait for the next one instead
+    # of each taking a share of their own (64 waiting requests would take 64 shares at once).
+    refill: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def live(self, now: float) -> bool:
+        return self.left > 0 and self.expires > now
+
+    def take(self, now: float) -> bool:
+        if self.live(now):
+            self.left -= 1
+            return True
+        return False
 
 
 class KeyRateLimiter:
@@ -238,28 +250,33 @@ class KeyRateLimiter:
 
     async def hit(self, key_id: str, rate: Rate) -> None:
         """Count one request of `key_id`; RateLimited if its rate is used up."""
-        now = self.clock()
-        share = self._shares.get((key_id, rate))
-        if share is not None and share.left > 0 and share.expires > now:
-            share.left -= 1
-            return
-        item = self._item(rate)
         size = int(rate.amount * SHARE_TAKEN_AT_ONCE)
-        if size > 1 and await self.limiter.hit(item, key_id, cost=size):
-            window_s = rate.multiples * _UNIT_SECONDS[rate.unit]
-            self._keep(key_id, rate, _Share(size - 1, now + min(window_s / 10, SHARE_LIFETIME_S)))
-            return
-        if await self.limiter.hit(item, key_id):  # no share left in the window: one at a time, to the end
+        if size > 1:
+            share = self._share(key_id, rate)
+            if share.take(self.clock()):
+                return
+            async with share.refill:
+                if share.take(self.clock()):  # refilled while this request waited
+                    return
+                if await self.limiter.hit(self._item(rate), key_id, cost=size):
+                    window_s = rate.multiples * _UNIT_SECONDS[rate.unit]
+                    share.left, share.expires = size - 1, self.clock() + min(window_s / 10, SHARE_LIFETIME_S)
+                    return
+        item = self._item(rate)
+        if await self.limiter.hit(item, key_id):  # no whole share left in the window: one at a time
             return
         stats = await self.limiter.get_window_stats(item, key_id)
         retry_after_s = max(1, math.ceil(stats.reset_time - time.time()))
         raise RateLimited(f"API key {key_id} is limited to {rate}; retry in {retry_after_s} s", retry_after_s)
 
-    def _keep(self, key_id: str, rate: Rate, share: _Share) -> None:
-        if len(self._shares) >= KEY_CACHE_MAX_ENTRIES:  # bounded like the key cache: drop the spent ones
-            now = self.clock()
-            self._shares = {k: v for k, v in self._shares.items() if v.left > 0 and v.expires > now}
-        self._shares[(key_id, rate)] = share
+    def _share(self, key_id: str, rate: Rate) -> _Share:
+        share = self._shares.get((key_id, rate))
+        if share is None:
+            if len(self._shares) >= KEY_CACHE_MAX_ENTRIES:  # bounded like the key cache: drop the spent ones
+                now = self.clock()
+                self._shares = {k: v for k, v in self._shares.items() if v.live(now) or v.refill.locked()}
+            share = self._shares[(key_id, rate)] = _Share()
+        return share
 
 
 class Authenticator:

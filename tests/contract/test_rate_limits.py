@@ -62,3 +62,21 @@ def test_two_processes_together_admit_no_more_than_the_rate_and_ask_redis_once_a
 
 def test_a_small_rate_is_counted_one_request_at_a_time_exactly(two_processes):
     assert asyncio.run(admitted(two_processes, uuid.uuid4().hex[:16], "150/hour", attempts=200)) == 150
+
+
+def test_concurrent_requests_wait_for_one_share_instead_of_each_taking_one(two_processes):
+    limiter, asked = two_processes[0], []
+    hit = limiter.limiter.hit
+
+    async def counted(*args, **kwargs):
+        asked.append(kwargs.get("cost", 1))
+        return await hit(*args, **kwargs)
+
+    limiter.limiter.hit = counted
+    rate = parse_rate("100000/minute")  # shares of 1,000
+
+    async def run() -> None:
+        await asyncio.gather(*(limiter.hit("concurrent", rate) for _ in range(64)))
+
+    asyncio.run(run())
+    assert asked == [1000]
