@@ -181,7 +181,8 @@ def _method_operation(class_name: str, method: str, description: dict[str, Any])
             "tags": [class_name],
             "parameters": [_path("name", _OBJECT_NAME, "the object's name"), *_CALL_HEADERS],
             "requestBody": {
-                "required": False,
+                # No body means no arguments: a method with required ones needs one.
+                "required": bool(body["required"]),
                 "description": "the keyword arguments; no body means none",
                 "content": {"application/json": {"schema": body}},
             },

@@ -122,6 +122,7 @@ def test_parameter_and_result_schemas_follow_the_annotations(document):
     def operation(method: str) -> tuple[dict, dict]:
         post = document["paths"][f"/v1/objects/OpenApiProbe/{{name}}/{method}"]["post"]
         body = post["requestBody"]["content"]["application/json"]["schema"]
+        assert post["requestBody"]["required"] == bool(body["required"])  # no body: no arguments
         result = post["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["result"]
         return body, result
 
