@@ -319,3 +319,12 @@ def test_a_methods_exception_is_told_by_type_and_call_id_unless_solo_debug(make_
     with strict(make_system(debug=True)) as http:
         response = http.post(url("Fragile", name, "add_then_fail"), json={"text": "x"})
         assert assert_error(response, 500, "method_error")["message"] == "boom"
+
+
+# -- the examples: what their methods refuse is the caller's fault, a 4xx ------------------------
+
+
+def test_camera_ingest_of_base64_that_is_not_ascii_is_400_invalid_image(http):
+    arguments = {"image_id": "x", "taken_at": 1, "bytes_b64": "\U000a6af4x"}  # found by fuzzing: once a 500
+    response = http.post(url("CameraPoller", unique(), "ingest"), json=arguments)
+    assert "not valid base64" in assert_error(response, 400, "invalid_image")["message"]
