@@ -85,6 +85,12 @@ def fuzzed_solo(real_redis_url, postgres_url, tmp_path_factory) -> Iterator[Fuzz
         client.close()
 
 
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        yield session
+
+
 def schemathesis_run(target: FuzzTarget, examples: int, report: Path) -> list[str]:
     """The `schemathesis run` command line of the fuzz. Hypothesis' deadline is off under it (it
     sets none), so a slow answer on a loaded machine is not taken for a flaky failure."""
@@ -123,28 +129,26 @@ def test_no_request_gets_a_server_error_and_every_answer_is_as_documented(fuzzed
     assert summary["complete"] and cases["errored"] == 0, run.stdout
 
 
-def test_without_a_key_every_operation_but_the_open_ones_is_401_as_documented(fuzzed_solo):
+def test_without_a_key_every_operation_but_the_open_ones_is_401_as_documented(fuzzed_solo, http):
     # The document declares the Bearer key for every operation but those that say `security: []`.
-    with requests.Session() as http:
-        document = http.get(f"{fuzzed_solo.url}/openapi.json").json()
+    document = http.get(f"{fuzzed_solo.url}/openapi.json").json()
     schema = schemathesis.openapi.from_dict(document)  # from_url would leave the document's own path out
     classes = document["paths"]["/v1/objects/{class}/{name}"]["parameters"][0]["schema"]["enum"]
     parameters = {"class": classes[0], "name": f"fuzz-{uuid.uuid4().hex[:8]}", "call_id": "none"}
     open_operations = []
-    with requests.Session() as http:
-        for result in schema.get_all_operations():
-            operation = result.ok()
-            names = {p.name for p in operation.path_parameters}
-            case = operation.Case(path_parameters={n: v for n, v in parameters.items() if n in names} or None)
-            response = case.call(base_url=fuzzed_solo.url, session=http)
-            case.validate_response(
-                response, checks=[status_code_conformance, content_type_conformance, response_schema_conformance]
-            )
-            if operation.definition.raw.get("security") == []:
-                open_operations.append(operation.label)
-                assert response.status_code == 200, operation.label
-                continue
-            assert response.status_code == 401, (operation.label, response.text)
-            assert response.json()["error"]["code"] == "unauthenticated"
-            assert response.headers["www-authenticate"][0].startswith("Bearer")  # schemathesis: lowercase, lists
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        names = {p.name for p in operation.path_parameters}
+        case = operation.Case(path_parameters={n: v for n, v in parameters.items() if n in names} or None)
+        response = case.call(base_url=fuzzed_solo.url, session=http)
+        case.validate_response(
+            response, checks=[status_code_conformance, content_type_conformance, response_schema_conformance]
+        )
+        if operation.definition.raw.get("security") == []:
+            open_operations.append(operation.label)
+            assert response.status_code == 200, operation.label
+            continue
+        assert response.status_code == 401, (operation.label, response.text)
+        assert response.json()["error"]["code"] == "unauthenticated"
+        assert response.headers["www-authenticate"][0].startswith("Bearer")  # schemathesis: lowercase, lists
     assert sorted(open_operations) == ["GET /healthz", "GET /openapi.json", "GET /readyz"]
