@@ -6,8 +6,8 @@ edges of each schema, requests the document forbids, one without the key) and th
 ones, sent with an operator's key. Bad input must never get a 5xx, and every answer must be
 what the document says: status, content type and body.
 
-Seeded, so a run is the same run again. SOLO_FUZZ_EXAMPLES sets how many random examples each
-operation gets: a few in `make test`, many in `make fuzz`. A failure names its operation and
+Seeded, so a run is the same run again (SOLO_FUZZ_SEED picks another). SOLO_FUZZ_EXAMPLES sets how
+many random examples each operation gets: a few in `make test`, many in `make fuzz`. A failure names its operation and
 a curl command that reproduces it; each one fixed has a regression test of its own
 (tests/contract/test_gateway_errors.py).
 """
@@ -38,7 +38,7 @@ from solo.objects.state.schema import make_engine
 from solo.testing.cluster import Cluster, process_env
 from tests.conftest import delete_prefix
 
-SEED = 20260401
+SEED_ENV, DEFAULT_SEED = "SOLO_FUZZ_SEED", 20260401
 EXAMPLES_ENV = "SOLO_FUZZ_EXAMPLES"
 DEFAULT_EXAMPLES = 10  # random examples per operation: `make test`'s share of the fuzz stays near a minute
 CHECKS = (
@@ -91,7 +91,7 @@ def http() -> Iterator[requests.Session]:
         yield session
 
 
-def schemathesis_run(target: FuzzTarget, examples: int, report: Path) -> list[str]:
+def schemathesis_run(target: FuzzTarget, seed: int, examples: int, report: Path) -> list[str]:
     """The `schemathesis run` command line of the fuzz. Hypothesis' deadline is off under it (it
     sets none), so a slow answer on a loaded machine is not taken for a flaky failure."""
     return [
@@ -101,7 +101,7 @@ def schemathesis_run(target: FuzzTarget, examples: int, report: Path) -> list[st
         # The document has no examples, and no links for the stateful phase.
         *("--phases", "coverage,fuzzing"),
         *("--max-examples", str(examples)),
-        *("--seed", str(SEED)),
+        *("--seed", str(seed)),
         # Nothing replayed from an earlier run's example database: the seed decides it all.
         *("--generation-database", "none"),
         *("--report", "json", "--report-json-path", str(report)),
@@ -111,10 +111,11 @@ def schemathesis_run(target: FuzzTarget, examples: int, report: Path) -> list[st
 
 
 def test_no_request_gets_a_server_error_and_every_answer_is_as_documented(fuzzed_solo):
+    seed = int(os.environ.get(SEED_ENV, DEFAULT_SEED))
     examples = int(os.environ.get(EXAMPLES_ENV, DEFAULT_EXAMPLES))
     report = fuzzed_solo.work_dir / "schemathesis.json"
     run = subprocess.run(
-        schemathesis_run(fuzzed_solo, examples, report),
+        schemathesis_run(fuzzed_solo, seed, examples, report),
         cwd=fuzzed_solo.work_dir,  # its caches and reports stay out of the checkout
         capture_output=True,
         text=True,
@@ -123,7 +124,7 @@ def test_no_request_gets_a_server_error_and_every_answer_is_as_documented(fuzzed
     cases = summary.get("test_cases", {})
     print(
         f"\nfuzz: {summary.get('operations', {}).get('tested')} operations, {cases.get('generated')} test cases,"
-        f" {summary.get('running_time', 0):.0f} s, seed {SEED}, {examples} random examples per operation"
+        f" {summary.get('running_time', 0):.0f} s, seed {seed}, {examples} random examples per operation"
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert summary["complete"] and cases["errored"] == 0, run.stdout
