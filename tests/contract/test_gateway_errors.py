@@ -328,3 +328,13 @@ def test_camera_ingest_of_base64_that_is_not_ascii_is_400_invalid_image(http):
     arguments = {"image_id": "x", "taken_at": 1, "bytes_b64": "\U000a6af4x"}  # found by fuzzing: once a 500
     response = http.post(url("CameraPoller", unique(), "ingest"), json=arguments)
     assert "not valid base64" in assert_error(response, 400, "invalid_image")["message"]
+
+
+def test_a_counter_increment_past_the_64_bit_range_is_422_and_changes_nothing(http):
+    # Found by fuzzing: SQLite made the sum a float, answered where the document promises an integer.
+    counter = unique()
+    assert result(http, "Counter", counter, "increment", by=-1) == -1
+    response = http.post(url("Counter", counter, "increment"), json={"by": -(2**63)})
+    assert "64-bit" in assert_error(response, 422, "out_of_range")["message"]
+    assert result(http, "Counter", counter, "get") == -1
+    assert result(http, "Counter", counter, "increment", by=2**63 - 1) == 2**63 - 2
