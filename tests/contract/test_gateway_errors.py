@@ -338,3 +338,12 @@ def test_a_counter_increment_past_the_64_bit_range_is_422_and_changes_nothing(ht
     assert "64-bit" in assert_error(response, 422, "out_of_range")["message"]
     assert result(http, "Counter", counter, "get") == -1
     assert result(http, "Counter", counter, "increment", by=2**63 - 1) == 2**63 - 2
+
+
+def test_a_token_bucket_refilled_too_slowly_to_answer_its_wait_is_400_invalid_limit(http):
+    # Once a 500: a refill of 5e-324 tokens a second made the wait until the bucket is full an infinite float.
+    limiter = unique()
+    response = http.post(url("RateLimiter", limiter, "take"), json={"key": "k", "capacity": 2, "refill_per_s": 5e-324})
+    assert "refill_per_s" in assert_error(response, 400, "invalid_limit")["message"]
+    taken = result(http, "RateLimiter", limiter, "take", key="k", capacity=1e9, refill_per_s=1e-6, tokens=1e9)
+    assert taken == {"allowed": True, "tokens": 0, "reset_after": 1e15}  # the longest wait: 1e15 s
