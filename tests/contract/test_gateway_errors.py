@@ -347,3 +347,14 @@ def test_a_token_bucket_refilled_too_slowly_to_answer_its_wait_is_400_invalid_li
     assert "refill_per_s" in assert_error(response, 400, "invalid_limit")["message"]
     taken = result(http, "RateLimiter", limiter, "take", key="k", capacity=1e9, refill_per_s=1e-6, tokens=1e9)
     assert taken == {"allowed": True, "tokens": 0, "reset_after": 1e15}  # the longest wait: 1e15 s
+
+
+def test_a_metric_value_past_1e18_is_400_invalid_value_so_no_sum_becomes_infinite(http):
+    # Once a 500: two values of 1.7e308 summed to an infinite float, which no answer could carry in JSON.
+    analytics = unique()
+    response = http.post(url("Analytics", analytics, "track"), json={"name": "a", "value": 1.7e308})
+    assert "1e+18" in assert_error(response, 400, "invalid_value")["message"]
+    for _ in range(2):
+        result(http, "Analytics", analytics, "track", name="a", value=-1e18)
+    result(http, "Analytics", analytics, "flush")
+    assert result(http, "Analytics", analytics, "get_dashboard")["today"]["a"]["sum"] == -2e18
