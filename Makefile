@@ -9,6 +9,7 @@
 #   make check     lint + typecheck + test
 #   make bench     every benchmark scenario (bench/all.py), results in bench/RESULTS.md (needs the services)
 #   make chaos     ten minutes of load under kill -9, SIGSTOP and a Redis restart, then the checker
+#   make fuzz      the HTTP API fuzzed from its OpenAPI document, far longer than make test does (needs the services)
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -17,8 +18,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.solo-installed
 SOURCES := solo objects api workers cli examples tests bench alembic scripts
 PYTEST_ARGS ?=
+# Random examples per operation in `make fuzz` (make test's run has 10: tests/e2e/test_fuzz.py).
+FUZZ_EXAMPLES ?= 300
 
-.PHONY: venv run services test test-fast lint typecheck check bench chaos
+.PHONY: venv run services test test-fast lint typecheck check bench chaos fuzz
 
 # Internal: create .venv if missing; (re)install when pyproject.toml is newer than the stamp.
 venv: $(STAMP)
@@ -60,3 +63,7 @@ bench: venv services
 
 chaos: venv services
 	$(BIN)/python -m bench.chaos --seconds 600
+
+# The same seeded run as in make test, with more examples; no per-test time limit, -s for its summary.
+fuzz: venv services
+	SOLO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/e2e/test_fuzz.py --timeout 0 -s $(PYTEST_ARGS)

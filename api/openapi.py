@@ -119,7 +119,14 @@ def _error(description: str = "error: see the README's table") -> dict[str, Any]
 
 
 def _errors(*statuses: int | str) -> dict[str, Any]:
-    return {str(s): _error() for s in statuses}
+    return {str(s): _error() for s in sorted(statuses, key=str)}
+
+
+# Answered at the edge (api/auth.py) before any route runs, to an operation that needs a key: none
+# or an unknown one (401), a key past its rate (429), and a key short of the route's scope (403),
+# which only routes needing more than `call` can be.
+_KEY_ERRORS = (401, 429)
+_ADMIN_KEY_ERRORS = (401, 403, 429)
 
 
 def _path(name: str, schema: dict[str, Any], description: str | None = None) -> dict[str, Any]:
@@ -189,7 +196,8 @@ def _method_operation(class_name: str, method: str, description: dict[str, Any])
             "tags": [class_name],
             "parameters": [_path("name", _OBJECT_NAME, "the object's name"), *_CALL_HEADERS],
             "requestBody": {
-                "required": False,
+                # No body means no arguments: a method with required ones needs one.
+                "required": bool(body["required"]),
                 "description": "the keyword arguments; no body means none",
                 "content": {"application/json": {"schema": body}},
             },
@@ -218,12 +226,15 @@ def _object_paths(registry: ClassRegistry) -> dict[str, Any]:
             "get": {
                 "operationId": "objects.get",
                 "summary": "the object's metadata, alarms and poisoned calls",
-                "responses": {"200": _json(_ref("ObjectInfo"), "metadata"), **_errors(400, 404)},
+                "responses": {"200": _json(_ref("ObjectInfo"), "metadata"), **_errors(400, 404, *_ADMIN_KEY_ERRORS)},
             },
             "delete": {
                 "operationId": "objects.delete",
                 "summary": "remove the object's state; the next call starts empty",
-                "responses": {"200": _json(_object({"deleted": {"const": True}}), "deleted"), **_errors(400, 404)},
+                "responses": {
+                    "200": _json(_object({"deleted": {"const": True}}), "deleted"),
+                    **_errors(400, 404, *_ADMIN_KEY_ERRORS),
+                },
             },
         },
         "/v1/objects/{class}/{name}/mailbox": {
@@ -231,7 +242,10 @@ def _object_paths(registry: ClassRegistry) -> dict[str, Any]:
             "delete": {
                 "operationId": "objects.purge",
                 "summary": "fail every call queued for the object with `purged`",
-                "responses": {"200": _json(_object({"purged": _INTEGER}), "how many were failed"), **_errors(400, 404)},
+                "responses": {
+                    "200": _json(_object({"purged": _INTEGER}), "how many were failed"),
+                    **_errors(400, 404, *_ADMIN_KEY_ERRORS),
+                },
             },
         },
         "/v1/objects/{class}/{name}/export": {
@@ -248,7 +262,7 @@ def _object_paths(registry: ClassRegistry) -> dict[str, Any]:
                         },
                         "content": _SQLITE_FILE,
                     },
-                    **_errors(400, 404, 422),
+                    **_errors(400, 404, 422, *_ADMIN_KEY_ERRORS),
                 },
             },
         },
@@ -260,7 +274,7 @@ def _object_paths(registry: ClassRegistry) -> dict[str, Any]:
                 "requestBody": {"required": True, "content": _SQLITE_FILE},
                 "responses": {
                     "200": _json(_object({"seq": _SEQ}), "the new sequence"),
-                    **_errors(400, 404, 413, 415, 422),
+                    **_errors(400, 404, 413, 415, 422, *_ADMIN_KEY_ERRORS),
                 },
             },
         },
@@ -286,7 +300,7 @@ def _object_paths(registry: ClassRegistry) -> dict[str, Any]:
                     "200": _json(
                         _object({"seq": _SEQ, "restored_from": _SEQ}), "the new sequence, and the one restored"
                     ),
-                    **_errors(400, 404, 413, 422),
+                    **_errors(400, 404, 413, 422, *_ADMIN_KEY_ERRORS),
                 },
             },
         },
@@ -300,7 +314,7 @@ def _fixed_paths() -> dict[str, Any]:
                 "operationId": "calls.get",
                 "summary": "status and outcome of a call, while its record is kept",
                 "parameters": [_path("call_id", _STRING, "as a call's answer gave it"), _TENANT_HEADER],
-                "responses": {"200": _json(_ref("CallStatus"), "the call's status"), **_errors(404)},
+                "responses": {"200": _json(_ref("CallStatus"), "the call's status"), **_errors(400, 403, 404, *_KEY_ERRORS)},
             }
         },
         "/v1/alarms": {
@@ -326,7 +340,7 @@ def _fixed_paths() -> dict[str, Any]:
                 ],
                 "responses": {
                     "200": _json(_object({"alarms": {"type": "array", "items": _ref("Alarm")}}), "the alarms"),
-                    **_errors(400, 422),
+                    **_errors(400, 422, *_ADMIN_KEY_ERRORS),
                 },
             }
         },
@@ -339,7 +353,7 @@ def _fixed_paths() -> dict[str, Any]:
                         _object({"key_id": {"type": ["string", "null"]}, "tenant": _STRING, "scope": _STRING}),
                         "the principal",
                     ),
-                    **_errors(401),
+                    **_errors(*_KEY_ERRORS),
                 },
             }
         },

@@ -30,6 +30,9 @@ MAX_POINTS = 10_000  # most buckets one get_metrics may span
 DASHBOARD_DAYS = 7
 GRANULARITY_MS = {"minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
 LAST_EPOCH_MS = 253_402_300_799_999  # the end of the year 9999
+# The largest value recorded, either sign: no count of values a bucket can gather sums past the
+# range of a float (1.8e308), which would make the sum infinite and the answers that hold it not JSON.
+MAX_MAGNITUDE = 1e18
 MINUTE_BUCKETS_KEPT_MS = 2 * 86_400_000
 HOUR_BUCKETS_KEPT_MS = 35 * 86_400_000
 
@@ -87,13 +90,15 @@ def _check_name(name: str) -> None:
         raise UserError(f"a metric name has 1 to {MAX_NAME_CHARS} characters", code="invalid_name")
 
 
-def _finite(value: float) -> float:
+def _value(value: float) -> float:
     try:
         number = float(value)
     except OverflowError:
         number = math.inf
-    if not math.isfinite(number):
-        raise UserError(f"value must be a finite number, not {value!r}", code="invalid_value")
+    if not abs(number) <= MAX_MAGNITUDE:  # NaN too
+        raise UserError(
+            f"value must be a number from -{MAX_MAGNITUDE} to {MAX_MAGNITUDE}, not {value!r}", code="invalid_value"
+        )
     return number
 
 
@@ -161,11 +166,11 @@ class Analytics(DurableObject):
     def gauge(self, name: str, value: float) -> None:
         """Set the current value of the gauge `name`; the latest value wins."""
         _check_name(name)
-        self.pending_gauges[name] = (_finite(value), self.ctx.now_ms())
+        self.pending_gauges[name] = (_value(value), self.ctx.now_ms())
 
     def _add(self, name: str, value: float) -> None:
         _check_name(name)
-        number = _finite(value)
+        number = _value(value)
         _merge_into(self.pending, (name, _bucket_start(self.ctx.now_ms(), "minute")), Aggregate.of(number))
         if len(self.pending) > MAX_PENDING:
             self.flush()

@@ -11,7 +11,6 @@ gets the first answer back.
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import hashlib
 import json
@@ -262,7 +261,7 @@ def _parse_time(value: str | int) -> int:
 def _decode_image(bytes_b64: str) -> bytes:
     try:
         content = base64.b64decode(bytes_b64, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, and the ValueError of a text that is not ASCII
         raise UserError("bytes_b64 is not valid base64", code="invalid_image") from None
     if not 0 < len(content) <= MAX_IMAGE_BYTES:
         raise UserError(f"an image has 1 to {MAX_IMAGE_BYTES} bytes", code="invalid_image")

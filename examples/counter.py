@@ -1,4 +1,4 @@
-from solo import DurableObject, rpc
+from solo import DurableObject, UserError, rpc
 
 
 class Counter(DurableObject):
@@ -15,8 +15,11 @@ class Counter(DurableObject):
     @rpc
     def increment(self, by: int = 1) -> int:
         self.hits += 1
-        self.sql.execute("UPDATE counter SET value = value + ?", (by,))
-        return self.sql.execute("SELECT value FROM counter").fetchone()[0]
+        value = self.get() + by
+        if not -(2**63) <= value < 2**63:  # SQLite's integers are 64-bit; past them it would store a float
+            raise UserError("the counter would leave the 64-bit range", status=422, code="out_of_range")
+        self.sql.execute("UPDATE counter SET value = ?", (value,))
+        return value
 
     @rpc
     def get(self) -> int:

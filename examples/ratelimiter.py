@@ -25,6 +25,10 @@ MAX_KEY_CHARS = 200
 MAX_WINDOW_LIMIT = 100_000  # a sliding window keeps one timestamp per counted request
 MAX_WINDOW_S = 7 * 24 * 3600
 MAX_SLOT_TTL_S = 24 * 3600
+MAX_BUCKET_CAPACITY = 1e9
+# A token in 11.6 days at the slowest: a wait is then at most 1e15 s, where a slower refill
+# could make it a float too large to answer (infinite).
+MIN_REFILL_PER_S = 1e-6
 SWEEP_EVERY_CHECKS = 1000  # how often idle keys are dropped from memory
 API_WINDOWS_S = {"minute": 60, "hour": 3600, "day": 86400}
 
@@ -42,6 +46,11 @@ def _check_key(key: str) -> None:
 def _check_positive(name: str, value: float, upper: float) -> None:
     if not math.isfinite(value) or not 0 < value <= upper:
         raise UserError(f"{name} must be greater than 0 and at most {upper}, not {value}", code="invalid_limit")
+
+
+def _check_range(name: str, value: float, lowest: float, upper: float) -> None:
+    if not math.isfinite(value) or not lowest <= value <= upper:
+        raise UserError(f"{name} must be from {lowest} to {upper}, not {value}", code="invalid_limit")
 
 
 class SlidingWindow:
@@ -193,8 +202,8 @@ class RateLimiter(DurableObject):
         retry_after (when refused)}.
         """
         _check_key(key)
-        _check_positive("capacity", capacity, 1e9)
-        _check_positive("refill_per_s", refill_per_s, 1e9)
+        _check_positive("capacity", capacity, MAX_BUCKET_CAPACITY)
+        _check_range("refill_per_s", refill_per_s, MIN_REFILL_PER_S, 1e9)
         _check_positive("tokens", tokens, capacity)  # more than a full bucket could never be granted
         now = self.ctx.now_ms()
         bucket = self.buckets.setdefault(key, TokenBucket(capacity, refill_per_s, capacity, now))

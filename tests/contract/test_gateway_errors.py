@@ -319,3 +319,42 @@ def test_a_methods_exception_is_told_by_type_and_call_id_unless_solo_debug(make_
     with strict(make_system(debug=True)) as http:
         response = http.post(url("Fragile", name, "add_then_fail"), json={"text": "x"})
         assert assert_error(response, 500, "method_error")["message"] == "boom"
+
+
+# -- the examples: what their methods refuse is the caller's fault, a 4xx ------------------------
+
+
+def test_camera_ingest_of_base64_that_is_not_ascii_is_400_invalid_image(http):
+    arguments = {"image_id": "x", "taken_at": 1, "bytes_b64": "\U000a6af4x"}  # found by fuzzing: once a 500
+    response = http.post(url("CameraPoller", unique(), "ingest"), json=arguments)
+    assert "not valid base64" in assert_error(response, 400, "invalid_image")["message"]
+
+
+def test_a_counter_increment_past_the_64_bit_range_is_422_and_changes_nothing(http):
+    # Found by fuzzing: SQLite made the sum a float, answered where the document promises an integer.
+    counter = unique()
+    assert result(http, "Counter", counter, "increment", by=-1) == -1
+    response = http.post(url("Counter", counter, "increment"), json={"by": -(2**63)})
+    assert "64-bit" in assert_error(response, 422, "out_of_range")["message"]
+    assert result(http, "Counter", counter, "get") == -1
+    assert result(http, "Counter", counter, "increment", by=2**63 - 1) == 2**63 - 2
+
+
+def test_a_token_bucket_refilled_too_slowly_to_answer_its_wait_is_400_invalid_limit(http):
+    # Once a 500: a refill of 5e-324 tokens a second made the wait until the bucket is full an infinite float.
+    limiter = unique()
+    response = http.post(url("RateLimiter", limiter, "take"), json={"key": "k", "capacity": 2, "refill_per_s": 5e-324})
+    assert "refill_per_s" in assert_error(response, 400, "invalid_limit")["message"]
+    taken = result(http, "RateLimiter", limiter, "take", key="k", capacity=1e9, refill_per_s=1e-6, tokens=1e9)
+    assert taken == {"allowed": True, "tokens": 0, "reset_after": 1e15}  # the longest wait: 1e15 s
+
+
+def test_a_metric_value_past_1e18_is_400_invalid_value_so_no_sum_becomes_infinite(http):
+    # Once a 500: two values of 1.7e308 summed to an infinite float, which no answer could carry in JSON.
+    analytics = unique()
+    response = http.post(url("Analytics", analytics, "track"), json={"name": "a", "value": 1.7e308})
+    assert "1e+18" in assert_error(response, 400, "invalid_value")["message"]
+    for _ in range(2):
+        result(http, "Analytics", analytics, "track", name="a", value=-1e18)
+    result(http, "Analytics", analytics, "flush")
+    assert result(http, "Analytics", analytics, "get_dashboard")["today"]["a"]["sum"] == -2e18

@@ -14,6 +14,7 @@ import schemathesis
 from starlette.routing import Route
 
 from solo import DurableObject, rpc
+from solo.api.auth import ROUTE_SCOPES
 from solo.objects.signatures import INT_MAX, INT_MIN
 from tests.harness import InProcessSystem
 
@@ -88,6 +89,26 @@ def test_every_route_and_method_is_documented_with_its_path_parameters(http, doc
             assert "content" in operation["responses"]["200"], f"{method.upper()} {path}: no 200 schema"
 
 
+def test_every_operation_that_needs_a_key_documents_the_answers_of_the_key_check(document):
+    # 401 (no valid key) and 429 (past its rate) anywhere a key is needed; 403 where the route needs more
+    # than the `call` scope. The open operations say `security: []`, and need no key.
+    for path, item in document["paths"].items():
+        route = path.replace("{class}", "{class_name}")
+        if re.fullmatch(r"/v1/objects/\w+/{name}/\w+", path) and route not in {p for _, p in ROUTE_SCOPES}:
+            route = "/v1/objects/{class_name}/{name}/{method}"  # an @rpc method's operation
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            scope = ROUTE_SCOPES[(method.upper(), route)]
+            statuses = set(operation["responses"])
+            if scope is None:
+                assert operation["security"] == [] and not statuses & {"401", "403", "429"}, path
+                continue
+            assert "security" not in operation, path  # the document's default: the Bearer key
+            assert {"401", "429"} <= statuses, f"{method.upper()} {path}"
+            assert ("403" in statuses) == (scope != "call") or route.endswith("{method}"), f"{method.upper()} {path}"
+
+
 def test_every_rpc_method_of_every_class_has_an_operation(http, document):
     registry = http.app.state.api.registry
     for class_name in registry.names():
@@ -101,6 +122,7 @@ def test_parameter_and_result_schemas_follow_the_annotations(document):
     def operation(method: str) -> tuple[dict, dict]:
         post = document["paths"][f"/v1/objects/OpenApiProbe/{{name}}/{method}"]["post"]
         body = post["requestBody"]["content"]["application/json"]["schema"]
+        assert post["requestBody"]["required"] == bool(body["required"])  # no body: no arguments
         result = post["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["result"]
         return body, result
 
