@@ -1,0 +1,369 @@
+"""Retention: keep about the latest state of every object plus the window's log, and nothing else.
+
+An object's state at any sequence is the newest snapshot at or before it plus
+the log records after it (state/store.py). A restore may reach any point in the
+retention window (SOLO_RETENTION_S, enforced by state/admin.py), so the state
+at the window's start, sequence B (the last one committed before it), must stay
+rebuildable, and every sequence after it. Hence, per object, with P the newest
+snapshot at or before B:
+
+- snapshots older than P and log records up to P are deleted;
+- when the log records between P and B are at least as large as the image at B,
+  the compactor first *folds* them: it writes the image at B as a snapshot
+  (rebuilt from P and the log, as a hydrate does), which becomes the new P. An
+  object idle for longer than the window thus ends as one snapshot of its
+  latest state. Nothing an object needs to hydrate is ever deleted: P is a
+  snapshot that exists, at or before the head.
+
+It never races an owner: owners only append records after the head and write
+snapshots at the head, and the compactor only deletes what lies at or before a
+snapshot it has seen committed, and inserts a snapshot of a sequence whose
+state can no longer change. It never moves an object's head or epoch, so it
+fences nobody. Its one write to an object's row is `snapshot_seq` and
+`log_bytes` after folding an idle object, and only while the head is still
+the folded sequence. Readers read a state in one statement, so they see a
+fold and the deletions after it wholly or not at all.
+
+Deleted objects' tombstones older than the window go too (with their
+activation records and any leftover snapshot), after the epoch floor is
+raised above their epochs (state/epoch_floor.py); so do activation records
+that ended before the window, except each object's latest.
+
+Work goes in batches of objects (by id, one namespace), each in short
+transactions; deleted rows are rows nobody else writes, so an owner is never
+kept waiting. One pass at a time per namespace on PostgreSQL (an advisory
+lock); passes that overlap elsewhere are safe, only wasted work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from solo.objects.errors import IncompleteLog
+from solo.objects.state.epoch_floor import raise_floor
+from solo.objects.state.schema import activations_table, log_table, objects_table, snapshots_table, utcnow
+from solo.objects.state.store import StateStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_OBJECTS = 500
+DELETE_CHUNK_ROWS = 5000  # most log records one statement deletes for one object
+
+
+@dataclass
+class CompactionReport:
+    cutoff: dt.datetime
+    objects: int = 0  # rows of the catalog looked at
+    folded: int = 0  # snapshots written from a snapshot and the log after it
+    log_records: int = 0  # deleted
+    snapshots: int = 0  # deleted
+    activations: int = 0  # deleted
+    tombstones: int = 0  # deleted objects' rows pruned
+    complete: bool = True  # False: stopped before the last batch (asked to, or another pass held the lock)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "cutoff": self.cutoff.isoformat(),
+            "objects": self.objects,
+            "folded": self.folded,
+            "log_records": self.log_records,
+            "snapshots": self.snapshots,
+            "activations": self.activations,
+            "tombstones": self.tombstones,
+            "complete": self.complete,
+        }
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """An object's row of the catalog, as a batch reads it."""
+
+    id: str
+    deleted: bool
+    last_active_at: dt.datetime
+    epoch: int
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one live object keeps: the snapshot at `keep` and everything after it."""
+
+    object_id: str
+    head: int
+    base: int  # B: the last sequence committed before the window (0: none)
+    keep: int  # P: the newest snapshot at or before `base` (0: none, the log from 1 is kept)
+    first_log: int | None
+    first_snapshot: int | None
+
+
+class Compactor:
+    def __init__(
+        self,
+        engine: Engine,
+        namespace: str,
+        retention_s: float,
+        *,
+        batch_objects: int = DEFAULT_BATCH_OBJECTS,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.store = StateStore(engine)
+        self.namespace = namespace
+        self.retention = dt.timedelta(seconds=retention_s)
+        self.batch_objects = batch_objects
+        self.clock = clock
+        self._postgres = engine.dialect.name == "postgresql"
+
+    def run(
+        self,
+        cutoff: dt.datetime | None = None,
+        *,
+        keep_going: Callable[[], bool] = lambda: True,
+        wait: bool = False,
+    ) -> CompactionReport:
+        """One pass over the namespace: prune what is older than `cutoff` (default: the window's start).
+
+        `keep_going` is asked between batches (the scheduler stops when it loses its lease).
+        `wait`: wait for a pass running elsewhere to end, instead of skipping this one.
+        """
+        report = CompactionReport(cutoff if cutoff is not None else self.clock() - self.retention)
+        with self._exclusive(wait) as mine:
+            if not mine:
+                log.info("compaction of %s skipped: another pass is running", self.namespace)
+                report.complete = False
+                return report
+            after = ""
+            while True:
+                rows = self._next_batch(after)
+                if not rows:
+                    break
+                after = rows[-1].id
+                self._compact_batch(rows, report)
+                if not keep_going():
+                    report.complete = False
+                    break
+        log.info("compaction of %s: %s", self.namespace, report.as_dict())
+        return report
+
+    # -- one batch -------------------------------------------------------------
+
+    def _next_batch(self, after: str) -> list[_Entry]:
+        o = objects_table
+        query = (
+            sa.select(o.c.id, o.c.deleted, o.c.last_active_at, o.c.epoch)
+            .where(o.c.namespace == self.namespace, o.c.id > after)
+            .order_by(o.c.id)
+            .limit(self.batch_objects)
+        )
+        with self.engine.connect() as conn:
+            return [_Entry(r[0], bool(r[1]), _aware(r[2]), int(r[3])) for r in conn.execute(query)]
+
+    def _compact_batch(self, rows: list[_Entry], report: CompactionReport) -> None:
+        cutoff = report.cutoff
+        report.objects += len(rows)
+        live = [r.id for r in rows if not r.deleted]
+        expired = {r.id for r in rows if r.deleted and r.last_active_at <= cutoff}
+        plans = self._plans(live, cutoff)
+        for i, plan in enumerate(plans):
+            if plan.base > plan.keep and self._fold(plan):
+                plans[i] = _Plan(plan.object_id, plan.head, plan.base, plan.base, plan.first_log, plan.first_snapshot)
+                report.folded += 1
+        self._delete_history(plans, report)
+        report.activations += self._delete_activations([r.id for r in rows if r.id not in expired], cutoff)
+        if expired:
+            self._prune_tombstones(sorted(expired), max(r.epoch for r in rows if r.id in expired), cutoff, report)
+
+    def _plans(self, object_ids: list[str], cutoff: dt.datetime) -> list[_Plan]:
+        """Per live object: B (the state at the window's start), and P (the newest snapshot at or before B)."""
+        if not object_ids:
+            return []
+        o, lg, s = objects_table, log_table, snapshots_table
+        # The first sequence committed inside the window, found from the oldest record on: its cost is
+        # the out-of-window rows, which are what gets deleted. (A clock that stepped back can only make
+        # it earlier, which keeps more.)
+        first_log_inside = (
+            sa.select(sa.func.min(lg.c.seq)).where(lg.c.object_id == o.c.id, lg.c.created_at > cutoff).scalar_subquery()
+        )
+        first_snapshot_inside = (
+            sa.select(sa.func.min(s.c.seq)).where(s.c.object_id == o.c.id, s.c.created_at > cutoff).scalar_subquery()
+        )
+        first_log = sa.select(sa.func.min(lg.c.seq)).where(lg.c.object_id == o.c.id).scalar_subquery()
+        query = sa.select(o.c.id, o.c.head_seq, first_log_inside, first_snapshot_inside, first_log).where(
+            o.c.id.in_(object_ids), o.c.deleted.is_(False)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            snapshots: dict[str, list[int]] = {}
+            for oid, seq in conn.execute(sa.select(s.c.object_id, s.c.seq).where(s.c.object_id.in_(object_ids))):
+                snapshots.setdefault(oid, []).append(int(seq))
+        plans = []
+        for oid, head, log_inside, snapshot_inside, first in rows:
+            inside = [int(v) for v in (log_inside, snapshot_inside) if v is not None]
+            base = min(inside) - 1 if inside else int(head)
+            kept = [seq for seq in snapshots.get(oid, []) if seq <= base]
+            plans.append(
+                _Plan(
+                    oid,
+                    int(head),
+                    base,
+                    max(kept, default=0),
+                    None if first is None else int(first),
+                    min(snapshots[oid]) if oid in snapshots else None,
+                )
+            )
+        return plans
+
+    # -- folding ---------------------------------------------------------------
+
+    def _fold(self, plan: _Plan) -> bool:
+        """Write the image at B as a snapshot if the log records it replaces are at least its size."""
+        oid, base, lg = plan.object_id, plan.base, log_table
+        with self.engine.connect() as conn:
+            logged = conn.execute(
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.func.length(lg.c.frames)), 0)).where(
+                    lg.c.object_id == oid, lg.c.seq > plan.keep, lg.c.seq <= base
+                )
+            ).one()
+            record = conn.execute(
+                sa.select(lg.c.epoch, lg.c.created_at, lg.c.db_pages * lg.c.page_size).where(
+                    lg.c.object_id == oid, lg.c.seq == base
+                )
+            ).first()
+        if record is None or logged[0] == 0 or int(logged[1]) < int(record[2]):
+            return False
+        epoch, created_at = int(record[0]), record[1]
+        try:
+            image = self.store.image_at(oid, base)  # the state at B can no longer change
+        except IncompleteLog:  # deleted (or compacted by another pass) meanwhile
+            return False
+        with self.engine.begin() as conn:  # no lock on the object's row: an owner's shipment never waits
+            conn.execute(
+                self.store.insert_snapshot(oid, base, epoch, image, created_at).on_conflict_do_nothing(
+                    index_elements=[snapshots_table.c.object_id, snapshots_table.c.seq]
+                )
+            )
+        o, s = objects_table, snapshots_table
+        with self.engine.begin() as conn:
+            # Deleted meanwhile? Waiting on the row for a delete still in progress: a delete removes every
+            # snapshot, and one it could not see yet must go now, so that nothing of a deleted object's
+            # state outlives its delete. (A delete leaves an empty snapshot: revived since, the object has one.)
+            row = conn.execute(sa.select(o.c.deleted).where(o.c.id == oid).with_for_update(read=True)).first()
+            tombstone = conn.execute(
+                sa.select(s.c.seq).where(s.c.object_id == oid, s.c.seq > base, sa.func.length(s.c.image) == 0).limit(1)
+            ).first()
+            if row is None or row[0] or tombstone is not None:
+                conn.execute(s.delete().where(s.c.object_id == oid, s.c.seq == base))
+                return False
+            # An idle object (its head is B): its log since the snapshot is now empty.
+            conn.execute(
+                o.update()
+                .where(o.c.id == oid, o.c.head_seq == base, o.c.snapshot_seq < base)
+                .values(snapshot_seq=base, log_bytes=0)
+            )
+        return True
+
+    # -- deleting --------------------------------------------------------------
+
+    def _delete_history(self, plans: list[_Plan], report: CompactionReport) -> None:
+        """Delete snapshots older than each object's P and log records up to P: one transaction per
+        batch, each statement bounded to DELETE_CHUNK_ROWS records of one object."""
+        lg, s = log_table, snapshots_table
+        log_ranges = []
+        snapshot_limits = []
+        for plan in plans:
+            if plan.keep == 0:
+                continue
+            if plan.first_snapshot is not None and plan.first_snapshot < plan.keep:
+                snapshot_limits.append({"oid": plan.object_id, "keep": plan.keep})
+            if plan.first_log is not None and plan.first_log <= plan.keep:
+                for low in range(plan.first_log, plan.keep + 1, DELETE_CHUNK_ROWS):
+                    high = min(plan.keep, low + DELETE_CHUNK_ROWS - 1)
+                    log_ranges.append({"oid": plan.object_id, "low": low, "high": high})
+        if not log_ranges and not snapshot_limits:
+            return
+        with self.engine.begin() as conn:
+            if snapshot_limits:
+                report.snapshots += conn.execute(
+                    s.delete().where(s.c.object_id == sa.bindparam("oid"), s.c.seq < sa.bindparam("keep")),
+                    snapshot_limits,
+                ).rowcount
+            if log_ranges:
+                report.log_records += conn.execute(
+                    lg.delete().where(
+                        lg.c.object_id == sa.bindparam("oid"),
+                        lg.c.seq >= sa.bindparam("low"),
+                        lg.c.seq <= sa.bindparam("high"),
+                    ),
+                    log_ranges,
+                ).rowcount
+
+    def _delete_activations(self, object_ids: list[str], cutoff: dt.datetime) -> int:
+        """Activation records of these objects that ended (or, for an owner that died, began) before the
+        window, except the latest of each object."""
+        if not object_ids:
+            return 0
+        a = activations_table
+        newer = activations_table.alias("newer")
+        latest = sa.select(sa.func.max(newer.c.epoch)).where(newer.c.object_id == a.c.object_id).scalar_subquery()
+        ended = sa.or_(a.c.stopped_at <= cutoff, sa.and_(a.c.stopped_at.is_(None), a.c.started_at <= cutoff))
+        with self.engine.begin() as conn:
+            deleted = conn.execute(a.delete().where(a.c.object_id.in_(object_ids), ended, a.c.epoch < latest))
+        return int(deleted.rowcount)
+
+    def _prune_tombstones(
+        self, object_ids: list[str], highest_epoch: int, cutoff: dt.datetime, report: CompactionReport
+    ) -> None:
+        """Remove deleted objects' rows older than the window, and whatever else they left."""
+        with self.engine.begin() as conn:  # committed before any row goes (state/epoch_floor.py)
+            raise_floor(conn, highest_epoch)
+        o, lg, s, a = objects_table, log_table, snapshots_table, activations_table
+        with self.engine.begin() as conn:
+            gone = [
+                row[0]
+                for row in conn.execute(
+                    # Checked again: a takeover or an import may have revived one since the batch was read.
+                    o.delete()
+                    .where(o.c.id.in_(object_ids), o.c.deleted.is_(True), o.c.last_active_at <= cutoff)
+                    .returning(o.c.id)
+                )
+            ]
+            if gone:
+                report.snapshots += conn.execute(s.delete().where(s.c.object_id.in_(gone))).rowcount
+                report.log_records += conn.execute(lg.delete().where(lg.c.object_id.in_(gone))).rowcount
+                report.activations += conn.execute(a.delete().where(a.c.object_id.in_(gone))).rowcount
+        report.tombstones += len(gone)
+
+    # -- one pass at a time ----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _exclusive(self, wait: bool) -> Iterator[bool]:
+        """Hold the namespace's compaction lock for the pass (PostgreSQL; SQLite serialises writers anyway)."""
+        if not self._postgres:
+            yield True
+            return
+        digest = hashlib.sha256(f"solo-compactor:{self.namespace}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            if wait:
+                conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+                got = True
+            else:
+                got = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
+            try:
+                yield got
+            finally:
+                if got:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)  # SQLite hands back naive UTC
