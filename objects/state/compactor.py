@@ -42,7 +42,8 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -55,7 +56,8 @@ from solo.objects.state.store import StateStore
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_OBJECTS = 500
-DELETE_CHUNK_ROWS = 5000  # most log records one statement deletes for one object
+DELETE_STATEMENT_ROWS = 5000  # about the most log records one statement deletes
+FOLD_FLUSH_BYTES = 64 << 20  # folded images held in memory before they are written
 
 
 @dataclass
@@ -121,6 +123,7 @@ class Compactor:
         self.batch_objects = batch_objects
         self.clock = clock
         self._postgres = engine.dialect.name == "postgresql"
+        self._deletes: _Deletes = _ArrayDeletes(engine) if self._postgres else _ManyDeletes(engine)
 
     def run(
         self,
@@ -172,10 +175,9 @@ class Compactor:
         live = [r.id for r in rows if not r.deleted]
         expired = {r.id for r in rows if r.deleted and r.last_active_at <= cutoff}
         plans = self._plans(live, cutoff)
-        for i, plan in enumerate(plans):
-            if plan.base > plan.keep and self._fold(plan):
-                plans[i] = _Plan(plan.object_id, plan.head, plan.base, plan.base, plan.first_log, plan.first_snapshot)
-                report.folded += 1
+        folded = self._fold(plans, cutoff)
+        report.folded += len(folded)
+        plans = [replace(p, keep=p.base) if p.object_id in folded else p for p in plans]
         self._delete_history(plans, report)
         report.activations += self._delete_activations([r.id for r in rows if r.id not in expired], cutoff)
         if expired:
@@ -223,87 +225,126 @@ class Compactor:
 
     # -- folding ---------------------------------------------------------------
 
-    def _fold(self, plan: _Plan) -> bool:
-        """Write the image at B as a snapshot if the log records it replaces are at least its size."""
-        oid, base, lg = plan.object_id, plan.base, log_table
+    def _fold(self, plans: list[_Plan], cutoff: dt.datetime) -> set[str]:
+        """Write the image at B as a snapshot for every object whose log records between P and B are at
+        least as large as that image; returns the objects folded."""
+        candidates = {p.object_id: p for p in plans if p.first_log is not None and p.keep < p.base >= p.first_log}
+        if not candidates:
+            return set()
+        lg = log_table
+        logged: dict[str, int] = {}
+        at_base: dict[str, tuple[int, dt.datetime, int]] = {}  # epoch, time, image bytes of record B
         with self.engine.connect() as conn:
-            logged = conn.execute(
-                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.func.length(lg.c.frames)), 0)).where(
-                    lg.c.object_id == oid, lg.c.seq > plan.keep, lg.c.seq <= base
-                )
-            ).one()
-            record = conn.execute(
-                sa.select(lg.c.epoch, lg.c.created_at, lg.c.db_pages * lg.c.page_size).where(
-                    lg.c.object_id == oid, lg.c.seq == base
-                )
-            ).first()
-        if record is None or logged[0] == 0 or int(logged[1]) < int(record[2]):
-            return False
-        epoch, created_at = int(record[0]), record[1]
-        try:
-            image = self.store.image_at(oid, base)  # the state at B can no longer change
-        except IncompleteLog:  # deleted (or compacted by another pass) meanwhile
-            return False
-        with self.engine.begin() as conn:  # no lock on the object's row: an owner's shipment never waits
-            conn.execute(
-                self.store.insert_snapshot(oid, base, epoch, image, created_at).on_conflict_do_nothing(
-                    index_elements=[snapshots_table.c.object_id, snapshots_table.c.seq]
-                )
+            rows = conn.execute(
+                sa.select(
+                    lg.c.object_id,
+                    lg.c.seq,
+                    sa.func.length(lg.c.frames),
+                    lg.c.epoch,
+                    lg.c.created_at,
+                    lg.c.db_pages * lg.c.page_size,
+                ).where(lg.c.object_id.in_(list(candidates)), lg.c.created_at <= cutoff)
             )
-        o, s = objects_table, snapshots_table
+            for oid, seq, size, epoch, created_at, image_bytes in rows:
+                plan = candidates[oid]
+                if plan.keep < seq <= plan.base:
+                    logged[oid] = logged.get(oid, 0) + int(size)
+                if seq == plan.base:
+                    at_base[oid] = (int(epoch), created_at, int(image_bytes))
+        folded: set[str] = set()
+        pending: list[dict[str, object]] = []
+        pending_bytes = 0
+        for oid, plan in candidates.items():
+            if oid not in at_base or logged.get(oid, 0) < at_base[oid][2]:
+                continue
+            try:
+                image = self.store.image_at(oid, plan.base)  # the state at B can no longer change
+            except IncompleteLog:  # deleted (or compacted by another pass) meanwhile
+                continue
+            epoch, created_at, _ = at_base[oid]
+            pending.append(
+                {"object_id": oid, "seq": plan.base, "epoch": epoch, "image": image, "created_at": created_at}
+            )
+            pending_bytes += len(image)
+            if pending_bytes >= FOLD_FLUSH_BYTES:
+                folded |= self._write_folds(pending, candidates)
+                pending, pending_bytes = [], 0
+        if pending:
+            folded |= self._write_folds(pending, candidates)
+        return folded
+
+    def _write_folds(self, snapshots: list[dict[str, object]], plans: dict[str, _Plan]) -> set[str]:
+        """Insert the folded snapshots, then take back those of objects deleted meanwhile."""
+        s, o = snapshots_table, objects_table
+        with self.engine.begin() as conn:  # no lock on the objects' rows: an owner's shipment never waits
+            conn.execute(
+                self.store.snapshot_insert().on_conflict_do_nothing(index_elements=[s.c.object_id, s.c.seq]),
+                snapshots,
+            )
+        ids = sorted(str(snapshot["object_id"]) for snapshot in snapshots)
         with self.engine.begin() as conn:
-            # Deleted meanwhile? Waiting on the row for a delete still in progress: a delete removes every
+            # Deleted meanwhile? Waiting on the rows for a delete still in progress: a delete removes every
             # snapshot, and one it could not see yet must go now, so that nothing of a deleted object's
-            # state outlives its delete. (A delete leaves an empty snapshot: revived since, the object has one.)
-            row = conn.execute(sa.select(o.c.deleted).where(o.c.id == oid).with_for_update(read=True)).first()
-            tombstone = conn.execute(
-                sa.select(s.c.seq).where(s.c.object_id == oid, s.c.seq > base, sa.func.length(s.c.image) == 0).limit(1)
-            ).first()
-            if row is None or row[0] or tombstone is not None:
-                conn.execute(s.delete().where(s.c.object_id == oid, s.c.seq == base))
-                return False
-            # An idle object (its head is B): its log since the snapshot is now empty.
-            conn.execute(
-                o.update()
-                .where(o.c.id == oid, o.c.head_seq == base, o.c.snapshot_seq < base)
-                .values(snapshot_seq=base, log_bytes=0)
-            )
-        return True
+            # state outlives its delete. (A delete leaves an empty snapshot: revived since, an object has one.)
+            alive = {
+                row[0]
+                for row in conn.execute(
+                    sa.select(o.c.id, o.c.deleted).where(o.c.id.in_(ids)).order_by(o.c.id).with_for_update(read=True)
+                )
+                if not row[1]
+            }
+            for oid, seq in conn.execute(
+                sa.select(s.c.object_id, s.c.seq).where(s.c.object_id.in_(ids), sa.func.length(s.c.image) == 0)
+            ):
+                if seq > plans[oid].base:
+                    alive.discard(oid)
+            taken_back = [{"oid": oid, "seq": plans[oid].base} for oid in ids if oid not in alive]
+            if taken_back:
+                conn.execute(
+                    s.delete().where(s.c.object_id == sa.bindparam("oid"), s.c.seq == sa.bindparam("seq")), taken_back
+                )
+            # Idle objects (the head is B): their log since the snapshot is now empty.
+            idle = [{"oid": oid, "seq": plans[oid].base} for oid in ids if oid in alive]
+            if idle:
+                conn.execute(
+                    o.update()
+                    .where(
+                        o.c.id == sa.bindparam("oid"),
+                        o.c.head_seq == sa.bindparam("seq"),
+                        o.c.snapshot_seq < sa.bindparam("seq"),
+                    )
+                    .values(snapshot_seq=sa.bindparam("seq"), log_bytes=0),
+                    idle,
+                )
+        return {oid for oid in ids if oid in alive}
 
     # -- deleting --------------------------------------------------------------
 
     def _delete_history(self, plans: list[_Plan], report: CompactionReport) -> None:
-        """Delete snapshots older than each object's P and log records up to P: one transaction per
-        batch, each statement bounded to DELETE_CHUNK_ROWS records of one object."""
-        lg, s = log_table, snapshots_table
-        log_ranges = []
-        snapshot_limits = []
+        """Delete snapshots older than each object's P and log records up to P, in statements of at most
+        about DELETE_STATEMENT_ROWS log records, each its own short transaction."""
+        log_ranges: list[tuple[str, int, int]] = []
+        snapshot_limits: list[tuple[str, int]] = []
         for plan in plans:
             if plan.keep == 0:
                 continue
             if plan.first_snapshot is not None and plan.first_snapshot < plan.keep:
-                snapshot_limits.append({"oid": plan.object_id, "keep": plan.keep})
+                snapshot_limits.append((plan.object_id, plan.keep))
             if plan.first_log is not None and plan.first_log <= plan.keep:
-                for low in range(plan.first_log, plan.keep + 1, DELETE_CHUNK_ROWS):
-                    high = min(plan.keep, low + DELETE_CHUNK_ROWS - 1)
-                    log_ranges.append({"oid": plan.object_id, "low": low, "high": high})
-        if not log_ranges and not snapshot_limits:
-            return
-        with self.engine.begin() as conn:
-            if snapshot_limits:
-                report.snapshots += conn.execute(
-                    s.delete().where(s.c.object_id == sa.bindparam("oid"), s.c.seq < sa.bindparam("keep")),
-                    snapshot_limits,
-                ).rowcount
-            if log_ranges:
-                report.log_records += conn.execute(
-                    lg.delete().where(
-                        lg.c.object_id == sa.bindparam("oid"),
-                        lg.c.seq >= sa.bindparam("low"),
-                        lg.c.seq <= sa.bindparam("high"),
-                    ),
-                    log_ranges,
-                ).rowcount
+                for low in range(plan.first_log, plan.keep + 1, DELETE_STATEMENT_ROWS):
+                    log_ranges.append((plan.object_id, low, min(plan.keep, low + DELETE_STATEMENT_ROWS - 1)))
+        if snapshot_limits:
+            report.snapshots += self._deletes.snapshots_before(snapshot_limits)
+        statement: list[tuple[str, int, int]] = []
+        rows = 0
+        for entry in log_ranges:
+            statement.append(entry)
+            rows += entry[2] - entry[1] + 1
+            if rows >= DELETE_STATEMENT_ROWS:
+                report.log_records += self._deletes.log_ranges(statement)
+                statement, rows = [], 0
+        if statement:
+            report.log_records += self._deletes.log_ranges(statement)
 
     def _delete_activations(self, object_ids: list[str], cutoff: dt.datetime) -> int:
         """Activation records of these objects that ended (or, for an owner that died, began) before the
@@ -363,6 +404,64 @@ class Compactor:
             finally:
                 if got:
                     conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+
+
+class _Deletes(Protocol):
+    def log_ranges(self, ranges: list[tuple[str, int, int]]) -> int:
+        """Delete the log records (object, from seq, to seq); how many went."""
+        ...
+
+    def snapshots_before(self, limits: list[tuple[str, int]]) -> int:
+        """Delete the snapshots (object, older than seq); how many went."""
+        ...
+
+
+class _ArrayDeletes:
+    """PostgreSQL: one statement for a whole list, joined to arrays (measured in bench/retention.py:
+    17 times the throughput of one statement per object)."""
+
+    _LOG = sa.text(
+        "DELETE FROM object_log l USING unnest(CAST(:ids AS text[]), CAST(:lows AS bigint[]),"
+        " CAST(:highs AS bigint[])) AS v(id, low, high) WHERE l.object_id = v.id AND l.seq BETWEEN v.low AND v.high"
+    )
+    _SNAPSHOTS = sa.text(
+        "DELETE FROM object_snapshots s USING unnest(CAST(:ids AS text[]), CAST(:keeps AS bigint[])) AS v(id, keep)"
+        " WHERE s.object_id = v.id AND s.seq < v.keep"
+    )
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def log_ranges(self, ranges: list[tuple[str, int, int]]) -> int:
+        ids, lows, highs = (list(column) for column in zip(*ranges))
+        with self.engine.begin() as conn:
+            return int(conn.execute(self._LOG, {"ids": ids, "lows": lows, "highs": highs}).rowcount)
+
+    def snapshots_before(self, limits: list[tuple[str, int]]) -> int:
+        ids, keeps = (list(column) for column in zip(*limits))
+        with self.engine.begin() as conn:
+            return int(conn.execute(self._SNAPSHOTS, {"ids": ids, "keeps": keeps}).rowcount)
+
+
+class _ManyDeletes:
+    """SQLite: one statement per object, executed many times in one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def log_ranges(self, ranges: list[tuple[str, int, int]]) -> int:
+        lg = log_table
+        delete = lg.delete().where(
+            lg.c.object_id == sa.bindparam("oid"), lg.c.seq >= sa.bindparam("low"), lg.c.seq <= sa.bindparam("high")
+        )
+        with self.engine.begin() as conn:
+            return int(conn.execute(delete, [{"oid": i, "low": lo, "high": hi} for i, lo, hi in ranges]).rowcount)
+
+    def snapshots_before(self, limits: list[tuple[str, int]]) -> int:
+        s = snapshots_table
+        delete = s.delete().where(s.c.object_id == sa.bindparam("oid"), s.c.seq < sa.bindparam("keep"))
+        with self.engine.begin() as conn:
+            return int(conn.execute(delete, [{"oid": i, "keep": keep} for i, keep in limits]).rowcount)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

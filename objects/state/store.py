@@ -166,18 +166,15 @@ class StateStore:
                 conn.rollback()
                 return False
             conn.execute(
-                self.insert_snapshot(object_id, seq, epoch, image, utcnow()).on_conflict_do_nothing(
-                    index_elements=[snapshots_table.c.object_id, snapshots_table.c.seq]
-                )
+                self.snapshot_insert()
+                .values(object_id=object_id, seq=seq, epoch=epoch, image=image, created_at=utcnow())
+                .on_conflict_do_nothing(index_elements=[snapshots_table.c.object_id, snapshots_table.c.seq])
             )
         return True
 
-    def insert_snapshot(
-        self, object_id: str, seq: int, epoch: int, image: bytes, created_at: dt.datetime
-    ) -> postgresql.Insert | sqlite.Insert:
-        return self._insert(snapshots_table).values(
-            object_id=object_id, seq=seq, epoch=epoch, image=image, created_at=created_at
-        )
+    def snapshot_insert(self) -> postgresql.Insert | sqlite.Insert:
+        """An INSERT into the snapshots in this database's dialect (it can skip a sequence already there)."""
+        return self._insert(snapshots_table)
 
     def head(self, object_id: str) -> Head | None:
         o = objects_table
