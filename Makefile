@@ -9,6 +9,7 @@
 #   make check     lint + typecheck + test
 #   make bench     every benchmark scenario (bench/all.py), results in bench/RESULTS.md (needs the services)
 #   make chaos     ten minutes of load under kill -9, SIGSTOP and a Redis restart, then the checker
+#   make soak      thirty minutes of steady load with a one-minute retention window; the database's size each minute
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -18,7 +19,7 @@ STAMP := $(VENV)/.solo-installed
 SOURCES := solo objects api workers cli examples tests bench alembic scripts
 PYTEST_ARGS ?=
 
-.PHONY: venv run services test test-fast lint typecheck check bench chaos
+.PHONY: venv run services test test-fast lint typecheck check bench chaos soak
 
 # Internal: create .venv if missing; (re)install when pyproject.toml is newer than the stamp.
 venv: $(STAMP)
@@ -60,3 +61,7 @@ bench: venv services
 
 chaos: venv services
 	$(BIN)/python -m bench.chaos --seconds 600
+
+# Not in CI: the shared database must level off under load instead of growing with every commit.
+soak: venv services
+	$(BIN)/python -m bench.soak --minutes 30
