@@ -7,8 +7,8 @@ frames of a real Counter (its first record, the whole file, and a one-row update
 12,360 bytes), for `--objects` objects of `--records` log records each, nine days old:
 
 1. delete only: each object also has a snapshot at its head, so a pass deletes every
-   log record and folds nothing. The compactor's batched deletes (one transaction per
-   batch of objects, one statement per object) are timed, while 4 threads ship one-row
+   log record and folds nothing. The whole pass is timed (reading each batch's plan, one
+   array-joined DELETE per batch, the VACUUM at the end), while 4 threads ship one-row
    records to 100 other objects in a loop: their latency is compared with the same load
    before the pass;
 2. a pass with nothing left to do (the steady state's cost of looking);

@@ -183,7 +183,7 @@ class Compactor:
         live = [r.id for r in rows if not r.deleted]
         expired = {r.id for r in rows if r.deleted and r.last_active_at <= cutoff}
         plans = self._plans(live, cutoff)
-        folded = self._fold(plans, cutoff)
+        folded = self._fold(plans)
         report.folded += len(folded)
         plans = [replace(p, keep=p.base) if p.object_id in folded else p for p in plans]
         self._delete_history(plans, report)
@@ -233,32 +233,34 @@ class Compactor:
 
     # -- folding ---------------------------------------------------------------
 
-    def _fold(self, plans: list[_Plan], cutoff: dt.datetime) -> set[str]:
+    def _fold(self, plans: list[_Plan]) -> set[str]:
         """Write the image at B as a snapshot for every object whose log records between P and B are at
         least as large as that image; returns the objects folded."""
         candidates = {p.object_id: p for p in plans if p.first_log is not None and p.keep < p.base >= p.first_log}
         if not candidates:
             return set()
-        lg = log_table
+        lg, older = log_table, log_table.alias("older")
+        # Per candidate, one bounded read: record B (epoch, time, image size) and the size of (P, B].
+        between = (
+            sa.select(sa.func.coalesce(sa.func.sum(sa.func.length(older.c.frames)), 0))
+            .where(
+                older.c.object_id == sa.bindparam("oid"),
+                older.c.seq > sa.bindparam("keep"),
+                older.c.seq <= sa.bindparam("base"),
+            )
+            .scalar_subquery()
+        )
+        read = sa.select(lg.c.epoch, lg.c.created_at, lg.c.db_pages * lg.c.page_size, between).where(
+            lg.c.object_id == sa.bindparam("oid"), lg.c.seq == sa.bindparam("base")
+        )
         logged: dict[str, int] = {}
         at_base: dict[str, tuple[int, dt.datetime, int]] = {}  # epoch, time, image bytes of record B
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(
-                    lg.c.object_id,
-                    lg.c.seq,
-                    sa.func.length(lg.c.frames),
-                    lg.c.epoch,
-                    lg.c.created_at,
-                    lg.c.db_pages * lg.c.page_size,
-                ).where(lg.c.object_id.in_(list(candidates)), lg.c.created_at <= cutoff)
-            )
-            for oid, seq, size, epoch, created_at, image_bytes in rows:
-                plan = candidates[oid]
-                if plan.keep < seq <= plan.base:
-                    logged[oid] = logged.get(oid, 0) + int(size)
-                if seq == plan.base:
-                    at_base[oid] = (int(epoch), created_at, int(image_bytes))
+            for oid, plan in candidates.items():
+                row = conn.execute(read, {"oid": oid, "keep": plan.keep, "base": plan.base}).first()
+                if row is not None:
+                    at_base[oid] = (int(row[0]), row[1], int(row[2]))
+                    logged[oid] = int(row[3])
         folded: set[str] = set()
         pending: list[dict[str, object]] = []
         pending_bytes = 0
