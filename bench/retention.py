@@ -310,8 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         assert report.log_records == n * r, report
         assert load.refused == 0
         notes.append(
-            f"After the delete-only pass object_log still takes {log_size(engine) / 2**20:,.0f} MiB on disk:"
-            " deleted rows' space is reused by later inserts once (auto)vacuum has run, not given back."
+            f"After the delete-only pass and its VACUUM, object_log takes {log_size(engine) / 2**20:,.0f} MiB on"
+            " disk (the owners' shipments of the run included): VACUUM makes deleted rows' space reusable and"
+            " gives back only the empty pages at the end of a file."
         )
 
         seconds, report = timed_pass(engine, args.batch)

@@ -440,8 +440,8 @@ class _Deletes(Protocol):
 
 
 class _ArrayDeletes:
-    """PostgreSQL: one statement for a whole list, joined to arrays (measured in bench/retention.py:
-    17 times the throughput of one statement per object)."""
+    """PostgreSQL: one statement for a whole list, joined to arrays (docs/adr/0003: with it instead of
+    one statement per object, a pass went from 9,000 to 38,000 records deleted a second)."""
 
     _LOG = sa.text(
         "DELETE FROM object_log l USING unnest(CAST(:ids AS text[]), CAST(:lows AS bigint[]),"
