@@ -413,8 +413,7 @@ class Compactor:
         if not self._postgres:
             yield True
             return
-        digest = hashlib.sha256(f"solo-compactor:{self.namespace}".encode()).digest()
-        key = int.from_bytes(digest[:8], "big", signed=True)
+        key = lock_key(self.namespace)
         with self.engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             if wait:
@@ -427,6 +426,12 @@ class Compactor:
             finally:
                 if got:
                     conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+
+
+def lock_key(namespace: str) -> int:
+    """The PostgreSQL advisory lock a pass over `namespace` holds."""
+    digest = hashlib.sha256(f"solo-compactor:{namespace}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 class _Deletes(Protocol):
