@@ -30,9 +30,12 @@ raised above their epochs (state/epoch_floor.py); so do activation records
 that ended before the window, except each object's latest.
 
 Work goes in batches of objects (by id, one namespace), each in short
-transactions; deleted rows are rows nobody else writes, so an owner is never
-kept waiting. One pass at a time per namespace on PostgreSQL (an advisory
-lock); passes that overlap elsewhere are safe, only wasted work.
+transactions: deleted rows are rows nobody else writes, fold inserts lock no
+object's row, and the check after them holds a share lock on the batch's rows
+for a few statements. One pass at a time per namespace on PostgreSQL (an
+advisory lock); passes that overlap elsewhere are safe, only wasted work. A pass
+that deleted rows ends with a VACUUM of the pruned tables, so their space is
+reused even where autovacuum is off or behind.
 """
 
 from __future__ import annotations
