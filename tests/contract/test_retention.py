@@ -202,8 +202,8 @@ def test_an_owner_keeps_working_while_the_compactor_runs(system, fresh_system, s
             assert call(http, "Counter", name, "get") == rounds + 2
 
 
-def test_a_hydrate_during_compaction_reads_a_whole_state(activate, store, engine):
-    """A state is read in one statement: rebuilt while a fold replaces the log under it, it is whole."""
+def test_a_fold_replaces_the_log_with_the_same_state(activate, store, engine):
+    """The snapshot a fold writes is byte for byte the state the log rebuilt, and the log is gone."""
     owner = activate(Counter, unique())
     for _ in range(6):
         run(owner, "increment")
