@@ -10,6 +10,7 @@
 #   make bench     every benchmark scenario (bench/all.py), results in bench/RESULTS.md (needs the services)
 #   make chaos     ten minutes of load under kill -9, SIGSTOP and a Redis restart, then the checker
 #   make fuzz      the HTTP API fuzzed from its OpenAPI document, far longer than make test does (needs the services)
+#   make soak      thirty minutes of steady load with a one-minute retention window; the database's size each minute
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -21,7 +22,7 @@ PYTEST_ARGS ?=
 # Random examples per operation in `make fuzz` (make test's run has 10: tests/e2e/test_fuzz.py).
 FUZZ_EXAMPLES ?= 300
 
-.PHONY: venv run services test test-fast lint typecheck check bench chaos fuzz
+.PHONY: venv run services test test-fast lint typecheck check bench chaos fuzz soak
 
 # Internal: create .venv if missing; (re)install when pyproject.toml is newer than the stamp.
 venv: $(STAMP)
@@ -67,3 +68,7 @@ chaos: venv services
 # The same seeded run as in make test, with more examples; no per-test time limit, -s for its summary.
 fuzz: venv services
 	SOLO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/e2e/test_fuzz.py --timeout 0 -s $(PYTEST_ARGS)
+
+# Not in CI: the shared database must level off under load instead of growing with every commit.
+soak: venv services
+	$(BIN)/python -m bench.soak --minutes 30

@@ -95,7 +95,7 @@ class Api:
         self.operations = StateOperations(
             settings,
             registry,
-            StateAdmin(StateStore(catalog.engine), settings.namespace),
+            StateAdmin(StateStore(catalog.engine), settings.namespace, settings.retention_s),
             self.calls,
             AsyncAlarmQueue(self.redis, self.keys, int(settings.alarm_horizon_s * 1000)),
         )

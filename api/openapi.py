@@ -314,7 +314,10 @@ def _fixed_paths() -> dict[str, Any]:
                 "operationId": "calls.get",
                 "summary": "status and outcome of a call, while its record is kept",
                 "parameters": [_path("call_id", _STRING, "as a call's answer gave it"), _TENANT_HEADER],
-                "responses": {"200": _json(_ref("CallStatus"), "the call's status"), **_errors(400, 403, 404, *_KEY_ERRORS)},
+                "responses": {
+                    "200": _json(_ref("CallStatus"), "the call's status"),
+                    **_errors(400, 403, 404, *_KEY_ERRORS),
+                },
             }
         },
         "/v1/alarms": {

@@ -11,6 +11,7 @@ solo objects export Counter/a counter-a.sqlite
 solo objects import Counter/b counter-a.sqlite
 solo objects restore Counter/a --seq 12 | --at 2024-05-01T12:00:00Z
 solo objects delete Counter/a
+solo compact                      prune object history older than SOLO_RETENTION_S now
 solo keys create --tenant acme --scope call [--rate 100/s] [--label "billing service"]
 solo keys ls
 solo keys revoke KEY_ID
@@ -404,8 +405,10 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     action("purge", "fail the object's queued calls with `purged` (not a batch it is running now)")
 
     from solo.cli.bench import add_bench_command
+    from solo.cli.compact import add_compact_command
     from solo.cli.keys import add_keys_command
 
+    add_compact_command(sub)
     add_keys_command(sub)
     add_bench_command(sub)
     return parser

@@ -48,6 +48,8 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SOLO_POISON_AFTER": ("poison_after", int),
     "SOLO_DRAIN_TIMEOUT_S": ("drain_timeout_s", float),
     "SOLO_SQLITE_SOFT_HEAP_BYTES": ("sqlite_soft_heap_bytes", int),
+    "SOLO_RETENTION_S": ("retention_s", float),
+    "SOLO_COMPACT_INTERVAL_S": ("compact_interval_s", float),
     "SOLO_DEBUG": ("debug", lambda v: _flag(v)),
     "SOLO_LOG_LEVEL": ("log_level", lambda v: v.strip().upper()),
     "SOLO_URL": ("url", str),
@@ -110,6 +112,10 @@ class Settings:
     # SQLite's soft heap limit for a whole worker process (0: none): past it, SQLite gives back page
     # cache before it takes more memory. Process-wide in SQLite, so set by the worker, never by objects.
     sqlite_soft_heap_bytes: int = 256 * 1024 * 1024
+    # Retention (objects/state/compactor.py): every state of an object within this window can be restored;
+    # older log records, snapshots, activation records and tombstones are pruned, never an object's latest state.
+    retention_s: float = 7 * 24 * 3600.0
+    compact_interval_s: float = 3600.0  # how often the scheduler compacts (0: only `solo compact`)
     # Callers get the message of a method's unexpected exception, and of solo's own internal errors.
     # Off: they get the exception's type and an id, and the message and traceback go to the log only.
     debug: bool = False
@@ -156,6 +162,10 @@ class Settings:
             problems.append("SOLO_DRAIN_TIMEOUT_S must be positive")
         if self.sqlite_soft_heap_bytes < 0:
             problems.append("SOLO_SQLITE_SOFT_HEAP_BYTES must be 0 (no limit) or more")
+        if self.retention_s < 60:
+            problems.append("SOLO_RETENTION_S must be at least 60")
+        if self.compact_interval_s < 0:
+            problems.append("SOLO_COMPACT_INTERVAL_S must be 0 (only `solo compact`) or more")
         if self.poison_after < 1:
             problems.append("SOLO_POISON_AFTER must be at least 1")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

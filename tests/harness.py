@@ -18,6 +18,7 @@ from solo.objects.registry import load_object_modules
 from solo.objects.settings import Settings
 from solo.objects.state.alarm_index import AlarmIndex
 from solo.objects.state.catalog import Catalog
+from solo.objects.state.compactor import Compactor
 from solo.objects.state.schema import make_engine
 from solo.workers.host import ObjectHost
 from solo.workers.scheduler import Scheduler
@@ -30,9 +31,15 @@ class InProcessSystem:
         self.catalog = Catalog(self.engine)
         registry = load_object_modules(settings.object_modules)
         self.host = ObjectHost(settings, redis_client, self.catalog, registry, self._activate, clock_ms=clock_ms)
+        self.compactor = Compactor(self.engine, settings.namespace, settings.retention_s)
         # Not started: tests drive it step by step (lead, refill, tick) on their clock.
         self.scheduler = Scheduler(
-            settings, redis_client, AlarmIndex(self.engine, settings.namespace), self._activate, clock_ms=clock_ms
+            settings,
+            redis_client,
+            AlarmIndex(self.engine, settings.namespace),
+            self._activate,
+            compactor=self.compactor,
+            clock_ms=clock_ms,
         )
         self.app = create_app(settings, dispatch=self._activate, client=async_redis_client)
 

@@ -16,6 +16,7 @@ import threading
 
 import dramatiq
 import redis
+import sqlalchemy as sa
 
 from solo.objects.coordination.redis_clients import sync_client
 from solo.objects.registry import load_object_modules
@@ -23,6 +24,7 @@ from solo.objects.runtime.connection import set_soft_heap_limit
 from solo.objects.settings import Settings
 from solo.objects.state.alarm_index import AlarmIndex
 from solo.objects.state.catalog import Catalog
+from solo.objects.state.compactor import Compactor
 from solo.objects.state.schema import make_engine
 from solo.workers.broker import DramatiqDispatcher, declare_actors, make_broker
 from solo.workers.host import ObjectHost
@@ -67,6 +69,10 @@ def limit_sqlite_heap(settings: Settings) -> None:
     log.info("SQLite soft heap limit: %d bytes (SOLO_SQLITE_SOFT_HEAP_BYTES)", settings.sqlite_soft_heap_bytes)
 
 
+def compactor_of(settings: Settings, engine: sa.Engine) -> Compactor:
+    return Compactor(engine, settings.namespace, settings.retention_s)
+
+
 def redis_client(settings: Settings) -> redis.Redis:
     return sync_client(settings.redis_url)
 
@@ -91,7 +97,13 @@ class WorkerProcess:
         )
         self.scheduler: Scheduler | None = None
         if settings.scheduler_in_workers:  # a standby unless it holds the scheduler's lease
-            self.scheduler = Scheduler(settings, self.redis, AlarmIndex(self.engine, settings.namespace), dispatch)
+            self.scheduler = Scheduler(
+                settings,
+                self.redis,
+                AlarmIndex(self.engine, settings.namespace),
+                dispatch,
+                compactor=compactor_of(settings, self.engine),
+            )
         declare_actors(self.broker, self.host.activate)
         self.dramatiq_worker = dramatiq.Worker(
             self.broker, worker_timeout=settings.dramatiq_timeout_ms, worker_threads=2
@@ -123,7 +135,11 @@ class SchedulerProcess:
         self.broker = make_broker(settings, self.redis)
         self.engine = make_engine(settings.database_url)
         self.scheduler = Scheduler(
-            settings, self.redis, AlarmIndex(self.engine, settings.namespace), DramatiqDispatcher(self.broker)
+            settings,
+            self.redis,
+            AlarmIndex(self.engine, settings.namespace),
+            DramatiqDispatcher(self.broker),
+            compactor=compactor_of(settings, self.engine),
         )
 
     def start(self) -> None:

@@ -17,6 +17,12 @@ Every SOLO_ALARM_REFILL_S, and whenever it (re)takes the lease, the scheduler
 adds to Redis the alarms of the shared index due within the horizon that Redis
 lacks: after a Redis restart, or an owner killed between shipping and
 announcing, nothing is lost, only delayed by at most one refill.
+
+The scheduler also starts the compactor (objects/state/compactor.py) every
+SOLO_COMPACT_INTERVAL_S, on a thread of its own so that alarms never wait for
+it. A Redis key set for the interval when a pass starts spaces passes out
+across schedulers and restarts; a pass stops between batches once its
+scheduler no longer holds the lease.
 """
 
 from __future__ import annotations
@@ -37,11 +43,13 @@ from solo.objects.coordination.singleton import Holding, SingletonLease
 from solo.objects.naming import new_call_id
 from solo.objects.settings import Settings
 from solo.objects.state.alarm_index import AlarmIndex
+from solo.objects.state.compactor import Compactor
 
 log = logging.getLogger(__name__)
 
 Dispatch = Callable[[str], None]
 DISPATCH_BATCH = 500
+COMPACTION_LOOK_MS = 5000  # how often a leading scheduler asks whether a compaction pass is due
 
 
 def fire_call(alarm: DueAlarm, now_ms: int) -> Call:
@@ -67,10 +75,13 @@ class Scheduler:
         index: AlarmIndex,
         dispatch: Dispatch,
         *,
+        compactor: Compactor | None = None,
         clock_ms: Callable[[], int] = wall_clock_ms,
     ) -> None:
         self.settings = settings
+        self.client = client
         keys = Keys(settings.key_prefix)
+        self.keys = keys
         self.queue = AlarmQueue(client, keys, int(settings.alarm_horizon_s * 1000))
         self.mailbox = Mailbox(client, MailboxConfig(keys, settings.call_record_ttl_s, settings.lease_ttl_ms))
         self.index = index
@@ -82,6 +93,9 @@ class Scheduler:
         self._next_due_ms: int | None = None  # of the first entry not yet due, as the last tick saw it
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self.compactor = compactor
+        self._compaction: threading.Thread | None = None
+        self._next_compaction_look_ms = 0
 
     # -- one step at a time (tests drive these directly on a fake clock) ------
 
@@ -129,6 +143,32 @@ class Scheduler:
             if len(due) < DISPATCH_BATCH:
                 return sent
 
+    def compaction_due(self) -> bool:
+        """Whether to start a compaction pass now: none runs here and none started within the interval.
+
+        Redis is asked at most every COMPACTION_LOOK_MS, not on every tick."""
+        interval_ms = int(self.settings.compact_interval_s * 1000)
+        now = self.clock_ms()
+        if self.compactor is None or interval_ms <= 0 or now < self._next_compaction_look_ms:
+            return False
+        self._next_compaction_look_ms = now + min(interval_ms, COMPACTION_LOOK_MS)
+        if self._compaction is not None and self._compaction.is_alive():
+            return False
+        return bool(self.client.set(self.keys.compaction, self.settings.worker_id, nx=True, px=interval_ms))
+
+    def start_compaction(self) -> None:
+        compactor = self.compactor
+        assert compactor is not None
+
+        def compact() -> None:
+            try:
+                compactor.run(keep_going=lambda: self.leading and not self._stopping.is_set())
+            except Exception:  # the next interval tries again; nothing was lost
+                log.exception("compaction failed")
+
+        self._compaction = threading.Thread(target=compact, name="solo-compactor", daemon=True)
+        self._compaction.start()
+
     def wait_s(self) -> float:
         """How long to sleep after a tick: until the next entry is due, at most the poll interval
         (an alarm announced meanwhile may be due sooner)."""
@@ -147,6 +187,8 @@ class Scheduler:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._compaction is not None:
+            self._compaction.join(timeout=5)  # it stops after its current batch
         if self.leading:
             try:
                 self.lease.release()  # a standby takes over at once instead of after the ttl
@@ -166,6 +208,8 @@ class Scheduler:
                 if not self.leading:
                     self._stopping.wait(renew_every_ms / 1000)
                     continue
+                if self.compaction_due():
+                    self.start_compaction()
                 self.tick()
                 self._stopping.wait(self.wait_s())
             except redis.RedisError as exc:

@@ -65,6 +65,12 @@ class Keys:
         return f"{self.prefix}:scheduler"
 
     @property
+    def compaction(self) -> str:
+        """Set, with SOLO_COMPACT_INTERVAL_S to live, when the scheduler starts a compaction pass:
+        while it exists no scheduler starts another, whichever holds the lease."""
+        return f"{self.prefix}:compaction"
+
+    @property
     def rate_limits(self) -> str:
         """Prefix of the API keys' rate-limit counters (api/auth.py, through the `limits` library).
 

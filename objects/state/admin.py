@@ -10,11 +10,17 @@ fences the owner the same way.
 The object's alarm rows in the shared index are rewritten in the same
 transaction; each action returns what the scheduler's time index must learn
 (`Due` entries), which the caller announces once the action is durable.
+
+A restore reaches back through the retention window (SOLO_RETENTION_S): to any
+time inside it, and to any sequence from the state at its start on. The
+window is enforced here, whatever the compactor has pruned yet, so the
+answer does not depend on when it last ran.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,8 +30,11 @@ from solo.objects.naming import Address
 from solo.objects.registry import ClassRegistry
 from solo.objects.state.alarm_index import Due, ReplaceObjectAlarms, rows_of_image
 from solo.objects.state.images import Rules, check_import, check_schema_of
+from solo.objects.state.schema import utcnow
 from solo.objects.state.store import StateStore
 from solo.objects.state.wal import plain_file
+
+DEFAULT_RETENTION_S = 7 * 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -38,9 +47,17 @@ class Replaced:
 
 
 class StateAdmin:
-    def __init__(self, store: StateStore, namespace: str) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        namespace: str,
+        retention_s: float = DEFAULT_RETENTION_S,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
         self.store = store
         self.namespace = namespace
+        self.retention = dt.timedelta(seconds=retention_s)
+        self.clock = clock
 
     @staticmethod
     def _not_found(address: Address) -> ObjectNotFound:
@@ -71,16 +88,23 @@ class StateAdmin:
         return self._replace(address, path, checked.alarms)
 
     def restore(self, address: Address, point: int | dt.datetime) -> Replaced:
-        """Return the object to a sequence, or to its last commit at or before an (aware) time."""
+        """Return the object to a sequence, or to its last commit at or before an (aware) time,
+        within the retention window."""
         oid = address.object_id
         head = self.store.head(oid)
         if head is None:
             raise self._not_found(address)
-        first = self._restorable_from(oid)
+        window_start = self.clock() - self.retention
+        first = max(self.store.restorable_from(oid), self.store.seq_at(oid, window_start))
         if head.seq == 0 or first == 0:
             raise OutOfRetention(f"{address.ref} has no restorable state yet")
-        window = f"sequences {first} to {head.seq} can be restored"
+        window = self._window(oid, first, head.seq)
         if isinstance(point, dt.datetime):
+            if point < window_start:
+                raise OutOfRetention(
+                    f"{point.isoformat()} is before the retention window, which starts at"
+                    f" {window_start.isoformat(timespec='seconds')}; {window}"
+                )
             seq = self.store.seq_at(oid, point)
             if seq < first:
                 raise OutOfRetention(f"nothing restorable was committed at or before {point.isoformat()}; {window}")
@@ -98,6 +122,12 @@ class StateAdmin:
             raise InvalidImage(f"the state at sequence {seq} cannot be restored: {exc.message}") from None
         replaced = self._replace(address, image, rows_of_image(image))
         return Replaced(replaced.seq, seq, replaced.alarms)
+
+    def _window(self, object_id: str, first: int, last: int) -> str:
+        """What can be restored, naming the oldest point: for the messages of out_of_retention."""
+        at = self.store.committed_at(object_id, first)
+        oldest = f", the oldest committed at {at.isoformat(timespec='seconds')}" if at is not None else ""
+        return f"sequences {first} to {last} can be restored{oldest}"
 
     def delete(self, address: Address) -> list[Due]:
         """Remove the object's state and its alarms; returns what the time index must drop."""
@@ -117,9 +147,3 @@ class StateAdmin:
         return ReplaceObjectAlarms(
             address.object_id, self.namespace, address.class_name, address.name, rows, tenant=address.tenant
         )
-
-    def _restorable_from(self, object_id: str) -> int:
-        """The earliest restorable sequence: 1 while the log from the start is kept, else the oldest snapshot."""
-        if self.store.shipped_bytes(object_id, 1) > 0:
-            return 1
-        return self.store.oldest_seq(object_id)

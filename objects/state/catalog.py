@@ -2,7 +2,9 @@
 
 The catalog mints fencing epochs: every takeover increments the object's
 epoch in the same transaction that records the activation, so two owners can
-never hold the same epoch, even across a Redis restart.
+never hold the same epoch, even across a Redis restart. A row made anew starts
+above the epoch floor (state/epoch_floor.py), so epochs of an object whose
+tombstone was pruned keep growing too.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from solo.objects.errors import SchemaTooNew
 from solo.objects.naming import DEFAULT_TENANT
+from solo.objects.state.epoch_floor import above_floor, floor
 from solo.objects.state.schema import activations_table, objects_table, utcnow
 
 
@@ -95,7 +98,7 @@ class Catalog:
                 tenant=tenant,
                 class_name=class_name,
                 name=name,
-                epoch=1,
+                epoch=floor() + 1,
                 created_at=now,
                 last_active_at=now,
             )
@@ -109,7 +112,7 @@ class Catalog:
                 },
                 where=sa.or_(t.c.schema_version <= known_schema, t.c.deleted),
             )
-            .returning(t.c.epoch, t.c.head_seq, t.c.schema_version, t.c.tenant)
+            .returning(t.c.epoch, t.c.head_seq, t.c.schema_version, t.c.tenant, t.c.created_at)
         )
         with self.engine.begin() as conn:
             row = conn.execute(upsert).first()
@@ -119,6 +122,8 @@ class Catalog:
                     f"{class_name}/{name} has schema version {version}; this code knows {known_schema} migrations"
                 )
             epoch, head_seq, schema_version, recorded_tenant = int(row[0]), int(row[1]), int(row[2]), str(row[3])
+            if _aware(row[4]) == now:  # made anew: a prune may have raised the floor during the statement
+                epoch = above_floor(conn, object_id)
             conn.execute(
                 activations_table.insert().values(object_id=object_id, epoch=epoch, worker_id=worker_id, started_at=now)
             )

@@ -1,7 +1,11 @@
 """A worker's local copy of an object's database: reused only when provably current.
 
-A `<file>.clean` marker holding the sequence is written when an object is closed
-with everything shipped; only then may the same worker reuse the file at hydrate.
+A `<file>.clean` marker holding the sequence and the epoch that shipped it is
+written when an object is closed with everything shipped; only then may the same
+worker reuse the file at hydrate, and only if the durable head is still that
+sequence, made durable by that epoch. (The epoch tells incarnations apart: once
+a deleted object's tombstone is pruned, the object made anew counts its
+sequences from 0 again, but its epochs start above every former one.)
 Otherwise the file is rebuilt from the shared database (newest snapshot plus the
 log after it).
 """
@@ -17,18 +21,24 @@ def _clean_marker(path: Path) -> Path:
     return Path(f"{path}.clean")
 
 
-def mark_clean(path: Path, seq: int) -> None:
-    """After the connection is closed with everything shipped: the file may be reused at `seq`."""
-    _clean_marker(path).write_text(str(seq))
+def mark_clean(path: Path, seq: int, epoch: int) -> None:
+    """After the connection is closed with everything shipped by `epoch`: the file may be reused at `seq`."""
+    _clean_marker(path).write_text(f"{seq} {epoch}")
+
+
+def _marked(marker: Path) -> tuple[int, int] | None:
+    try:
+        seq, epoch = (int(part) for part in marker.read_text().split())
+    except (FileNotFoundError, ValueError):  # none, or one an older version wrote (the sequence alone)
+        return None
+    return seq, epoch
 
 
 def prepare_local_file(store: StateStore, object_id: str, path: Path, seq: int) -> None:
     """Make `path` hold the object's durable state at `seq`, reusing it only if provably current."""
     marker = _clean_marker(path)
-    try:
-        reusable = path.exists() and int(marker.read_text()) == seq
-    except (FileNotFoundError, ValueError):
-        reusable = False
+    marked = _marked(marker) if path.exists() else None
+    reusable = marked is not None and seq > 0 and marked[0] == seq and store.written_by(object_id, seq) == marked[1]
     marker.unlink(missing_ok=True)  # from here on the file may change: it is no longer known clean
     if reusable:
         return

@@ -63,6 +63,16 @@ snapshots_table = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# One row: the highest epoch any pruned tombstone had (state/epoch_floor.py). An object row made
+# anew starts above it, so an owner of a pruned former incarnation stays fenced.
+epoch_floor_table = sa.Table(
+    "epoch_floor",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("epoch", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("id = 1", name="epoch_floor_one_row"),
+)
+
 activations_table = sa.Table(
     "activations",
     metadata,

@@ -43,6 +43,7 @@ class LogShipper:
         self._reader = WalReader(path)
         self._frames_since_checkpoint = 0
         self.snapshot_floor_bytes = SNAPSHOT_FLOOR_BYTES
+        self._shipped_by: int | None = None  # the epoch that made `seq` durable, once known
 
     def after_commit(
         self, conn: sqlite3.Connection, writes: Sequence[SharedWrite] = (), shared: Connection | None = None
@@ -67,6 +68,7 @@ class LogShipper:
             raise OwnershipLost(f"object {self.object_id}: shipment for epoch {self.epoch} refused; taken over")
         self.seq += 1
         self.in_sync = True
+        self._shipped_by = self.epoch
         self.shipped_bytes += len(frames.data)
         self.log_bytes += len(frames.data)
         self._frames_since_checkpoint += frames.count
@@ -102,6 +104,9 @@ class LogShipper:
         self._frames_since_checkpoint = 0
 
     def mark_clean(self) -> None:
-        """After the connection is closed: the local file may be reused at this sequence."""
-        if self.in_sync:
-            mark_clean(self.path, self.seq)
+        """After the connection is closed: the local file may be reused at this sequence.
+
+        Only after this epoch shipped something (hydrate always does): the marker names the
+        epoch that made the sequence durable."""
+        if self.in_sync and self._shipped_by is not None:
+            mark_clean(self.path, self.seq, self._shipped_by)

@@ -9,7 +9,10 @@ is refused: the former owner can never write again.
 An object's state at sequence ``n`` is the newest snapshot at or before ``n``
 with the log records after it applied (state/wal.py). A snapshot is written
 when the log since the last one outgrows the database, so restoring reads at
-most about twice the database.
+most about twice the database. The compactor (state/compactor.py) removes
+snapshots and log records older than the newest snapshot a restore within the
+retention window still needs, so a state is always read in one statement: it
+sees the snapshot and the records after it as of one moment.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from pathlib import Path
 from typing import Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from solo.objects.errors import IncompleteLog
 from solo.objects.naming import DEFAULT_TENANT
+from solo.objects.state.epoch_floor import floor
 from solo.objects.state.file_snapshots import insert_snapshot_file
 from solo.objects.state.schema import log_table, objects_table, snapshots_table, utcnow
 from solo.objects.state.wal import Frames, apply_frames
@@ -65,6 +70,7 @@ class StateStore:
         self.engine = engine
         postgres = engine.dialect.name == "postgresql"
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else None
+        self._insert = postgresql.insert if postgres else sqlite.insert
 
     # -- the owner's side --------------------------------------------------
 
@@ -147,7 +153,11 @@ class StateStore:
             conn.close()
 
     def snapshot(self, object_id: str, epoch: int, seq: int, image: bytes) -> bool:
-        """Record the full image at head `seq`, so that later restores start from here."""
+        """Record the full image at head `seq`, so that later restores start from here.
+
+        The compactor may have written the same sequence's image already (it folds idle
+        objects' logs): the state at a sequence never changes, so that one stays.
+        """
         o = objects_table
         with self.engine.begin() as conn:
             moved = conn.execute(
@@ -159,11 +169,15 @@ class StateStore:
                 conn.rollback()
                 return False
             conn.execute(
-                snapshots_table.insert().values(
-                    object_id=object_id, seq=seq, epoch=epoch, image=image, created_at=utcnow()
-                )
+                self.snapshot_insert()
+                .values(object_id=object_id, seq=seq, epoch=epoch, image=image, created_at=utcnow())
+                .on_conflict_do_nothing(index_elements=[snapshots_table.c.object_id, snapshots_table.c.seq])
             )
         return True
+
+    def snapshot_insert(self) -> postgresql.Insert | sqlite.Insert:
+        """An INSERT into the snapshots in this database's dialect (it can skip a sequence already there)."""
+        return self._insert(snapshots_table)
 
     def head(self, object_id: str) -> Head | None:
         o = objects_table
@@ -178,28 +192,32 @@ class StateStore:
     # -- reading state -----------------------------------------------------
 
     def image_at(self, object_id: str, seq: int) -> bytes:
-        """The database image after log record `seq` (empty for seq 0)."""
+        """The database image after log record `seq` (empty for seq 0).
+
+        One statement reads the newest snapshot at or before `seq` and the log records after
+        it, so a compaction that moves the oldest snapshot forward meanwhile is seen either
+        wholly or not at all.
+        """
         if seq <= 0:
             return b""
         s, lg = snapshots_table, log_table
+        base = sa.select(sa.func.max(s.c.seq)).where(s.c.object_id == object_id, s.c.seq <= seq).scalar_subquery()
+        snapshot = sa.select(s.c.seq, sa.literal(0).label("page_size"), s.c.image.label("data")).where(
+            s.c.object_id == object_id, s.c.seq == base
+        )
+        records = sa.select(lg.c.seq, lg.c.page_size, lg.c.frames.label("data")).where(
+            lg.c.object_id == object_id, lg.c.seq > sa.func.coalesce(base, 0), lg.c.seq <= seq
+        )
+        image = bytearray()
+        expected = 1
         with self.engine.connect() as conn:
-            snap = conn.execute(
-                sa.select(s.c.seq, s.c.image)
-                .where(s.c.object_id == object_id, s.c.seq <= seq)
-                .order_by(s.c.seq.desc())
-                .limit(1)
-            ).first()
-            start, image = (snap[0], bytearray(snap[1])) if snap else (0, bytearray())
-            records = conn.execute(
-                sa.select(lg.c.seq, lg.c.page_size, lg.c.frames)
-                .where(lg.c.object_id == object_id, lg.c.seq > start, lg.c.seq <= seq)
-                .order_by(lg.c.seq)
-            )
-            expected = start + 1
-            for record_seq, page_size, frames in records:
-                if record_seq != expected:
-                    raise IncompleteLog(f"log of {object_id} has a gap before seq {record_seq}")
-                apply_frames(image, frames, page_size)
+            for part_seq, page_size, data in conn.execute(sa.union_all(snapshot, records).order_by("seq")):
+                if page_size == 0:  # the snapshot: the records start after it
+                    image, expected = bytearray(data), part_seq + 1
+                    continue
+                if part_seq != expected:
+                    raise IncompleteLog(f"log of {object_id} has a gap before seq {part_seq}")
+                apply_frames(image, data, page_size)
                 expected += 1
         if expected != seq + 1:
             raise IncompleteLog(f"log of {object_id} ends at {expected - 1}, not {seq}")
@@ -217,12 +235,39 @@ class StateStore:
             ).scalar()
         return max(int(logged or 0), int(snapped or 0))
 
-    def oldest_seq(self, object_id: str) -> int:
-        """The earliest sequence that can still be restored."""
-        s = snapshots_table
+    def restorable_from(self, object_id: str) -> int:
+        """The earliest sequence the kept snapshots and log can rebuild: 1 while the log from the
+        start is kept, else the oldest snapshot (0: nothing yet)."""
+        s, lg = snapshots_table, log_table
         with self.engine.connect() as conn:
+            if conn.execute(sa.select(lg.c.seq).where(lg.c.object_id == object_id, lg.c.seq == 1)).first():
+                return 1
             value = conn.execute(sa.select(sa.func.min(s.c.seq)).where(s.c.object_id == object_id)).scalar()
         return int(value or 0)
+
+    def committed_at(self, object_id: str, seq: int) -> dt.datetime | None:
+        """When sequence `seq` became durable (its log record or snapshot), if it is still kept."""
+        s, lg = snapshots_table, log_table
+        with self.engine.connect() as conn:
+            for table in (lg, s):
+                at = conn.execute(
+                    sa.select(table.c.created_at).where(table.c.object_id == object_id, table.c.seq == seq)
+                ).scalar()
+                if isinstance(at, dt.datetime):
+                    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)  # SQLite: naive UTC
+        return None
+
+    def written_by(self, object_id: str, seq: int) -> int | None:
+        """The epoch that made sequence `seq` durable (its log record or snapshot), if it is still kept."""
+        s, lg = snapshots_table, log_table
+        with self.engine.connect() as conn:
+            for table in (lg, s):
+                epoch = conn.execute(
+                    sa.select(table.c.epoch).where(table.c.object_id == object_id, table.c.seq == seq)
+                ).scalar()
+                if epoch is not None:
+                    return int(epoch)
+        return None
 
     # -- operators' side ---------------------------------------------------
 
@@ -247,22 +292,24 @@ class StateStore:
         o = objects_table
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(o.c.head_seq).where(o.c.id == object_id).with_for_update()).first()
-            if row is None:
-                conn.execute(
-                    o.insert().values(
+            if row is None:  # made anew: above the epochs of any pruned former incarnation
+                epoch = conn.execute(
+                    o.insert()
+                    .values(
                         id=object_id,
                         namespace=namespace,
                         tenant=tenant,
                         class_name=class_name,
                         name=name,
-                        epoch=1,
+                        epoch=floor() + 1,
                         created_at=now,
                         last_active_at=now,
                         head_seq=1,
                         snapshot_seq=1,
                     )
-                )
-                seq, epoch = 1, 1
+                    .returning(o.c.epoch)
+                ).scalar_one()
+                seq = 1
             else:
                 seq = row[0] + 1
                 epoch = conn.execute(
@@ -293,6 +340,8 @@ class StateStore:
     def delete(self, object_id: str, writes: Sequence[SharedWrite] = ()) -> bool:
         """Remove all state. The row stays as a tombstone whose epoch keeps former owners fenced,
         and the sequence keeps growing (an empty snapshot) so no old local copy can match it.
+        Its `last_active_at` is the time of the delete: the compactor prunes the tombstone once
+        that is older than the retention window (raising the epoch floor first).
         `writes` commit with the delete (the object's alarm rows removed)."""
         o = objects_table
         with self.engine.begin() as conn:
@@ -307,6 +356,7 @@ class StateStore:
                     snapshot_seq=o.c.head_seq + 1,
                     schema_version=0,
                     state_bytes=0,
+                    last_active_at=utcnow(),
                 )
                 .returning(o.c.epoch, o.c.head_seq)
             ).first()

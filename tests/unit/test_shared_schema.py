@@ -29,7 +29,16 @@ from solo.objects.state.migrate import alembic_config, upgrade
 from solo.objects.state.schema import make_engine, metadata
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLES = {"objects", "activations", "object_log", "object_snapshots", "alarms", "api_keys", "installation"}
+TABLES = {
+    "objects",
+    "activations",
+    "object_log",
+    "object_snapshots",
+    "alarms",
+    "api_keys",
+    "installation",
+    "epoch_floor",
+}
 
 
 def schema_diff(engine: sa.Engine) -> list:
@@ -54,7 +63,7 @@ def current_revision(engine: sa.Engine) -> str | None:
     """solo's own revision (applications' branches may be there too)."""
     with engine.connect() as conn:
         heads = MigrationContext.configure(conn).get_current_heads()
-    solo = [h for h in heads if h.isdigit()]
+    solo = [h for h in heads if h[0].isdigit()]  # "0006"; applications' are "shop_0001"
     return solo[0] if solo else None
 
 
