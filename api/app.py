@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from solo.api.access_log import AccessLog
 from solo.api.alarms import AlarmListing
 from solo.api.auth import Authenticator, AuthMiddleware, KeyCache, KeyRateLimiter, acting_tenant, principal_of
 from solo.api.bodies import parse_arguments, read_body
@@ -276,6 +277,7 @@ def create_app(
         routes=routes,
         # Outermost first: an unexpected error anywhere, the gateway's too, is answered by InternalErrors.
         middleware=[
+            *([Middleware(AccessLog)] if settings.access_log else []),
             Middleware(InternalErrors, debug=settings.debug),
             Middleware(AuthMiddleware, authenticator=api.auth, routes=routes),
         ],

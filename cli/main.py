@@ -29,8 +29,11 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from solo.cli.logs import configure_logging
 from solo.objects.errors import InvalidSettings
 from solo.objects.settings import Settings, environment_variables
+
+log = logging.getLogger(__name__)
 
 
 def parse_kv(pairs: list[str]) -> dict[str, Any]:
@@ -252,18 +255,30 @@ def cmd_api(args) -> int:
 
     from solo.api.app import create_app
 
-    warn_if_open(Settings.from_env(), args.host)
+    settings = Settings.from_env()
+    warn_if_open(settings, args.host)
     # Keep-alive longer than common load balancers' idle timeouts, so the server
     # is never the side that closes a connection a client is about to reuse.
-    uvicorn.run(
-        create_app(Settings.from_env()),
+    # log_config=None: uvicorn's lines go through solo's handler (and format); its own access
+    # log stays off (SOLO_ACCESS_LOG is solo's, without secrets).
+    config = uvicorn.Config(
+        create_app(settings),
         host=args.host,
         port=args.port,
+        log_config=None,
         log_level="warning",
         access_log=False,
         timeout_keep_alive=75,
     )
+    sock = config.bind_socket()  # bound here so that the line below names the port really listened on
+    log.info("solo api listening on %s", listening_url(sock.getsockname()))
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def listening_url(address: tuple) -> str:
+    host, port = address[0], address[1]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def cmd_worker(args) -> int:
@@ -417,8 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidSettings as exc:
         print(f"solo: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise in a CLI
+    configure_logging(settings)
     args = build_parser(settings).parse_args(argv)
     return args.func(args)
 

@@ -48,6 +48,8 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SOLO_SQLITE_SOFT_HEAP_BYTES": ("sqlite_soft_heap_bytes", int),
     "SOLO_DEBUG": ("debug", lambda v: _flag(v)),
     "SOLO_LOG_LEVEL": ("log_level", lambda v: v.strip().upper()),
+    "SOLO_LOG_FORMAT": ("log_format", lambda v: v.strip().lower()),
+    "SOLO_ACCESS_LOG": ("access_log", lambda v: _flag(v)),
     "SOLO_URL": ("url", str),
     "SOLO_AUTH": ("auth", lambda v: v.strip().lower()),
     "SOLO_API_KEY": ("api_key", lambda v: v.strip()),
@@ -57,6 +59,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
 
 
 AUTH_MODES = ("keys", "off")
+LOG_FORMATS = ("text", "json")
 
 
 def _flag(value: str) -> bool:
@@ -109,6 +112,8 @@ class Settings:
     # Off: they get the exception's type and an id, and the message and traceback go to the log only.
     debug: bool = False
     log_level: str = "INFO"
+    log_format: str = "text"  # "json": one JSON object per line (cli/logs.py)
+    access_log: bool = False  # the API logs one line per request (api/access_log.py)
     url: str = "http://127.0.0.1:8000"  # the API, for the CLI's client commands
     port: int = 8000  # the port `solo api` and `solo dev` listen on unless --port says otherwise
     # "keys": every request needs an API key (api/auth.py); "off": every request acts as the operator of
@@ -152,6 +157,8 @@ class Settings:
             problems.append("SOLO_POISON_AFTER must be at least 1")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             problems.append("SOLO_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        if self.log_format not in LOG_FORMATS:
+            problems.append(f"SOLO_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
         if self.tenant is not None and not is_tenant(self.tenant):
             problems.append("SOLO_TENANT must be 1 to 64 letters, digits and '_.-', starting with a letter or digit")
         if self.auth not in AUTH_MODES:

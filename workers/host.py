@@ -163,9 +163,13 @@ class ObjectHost:
             time.sleep(0.01)
         with self._lock:
             owned = list(self._owned.values())
-            stuck = [o.object_id for o in owned if o.running]
+            stuck = [o.activation.ref for o in owned if o.running]
         if stuck:
-            log.error("stopping with %d objects still running (their leases will lapse): %s", len(stuck), stuck[:10])
+            log.error(
+                "stopping with %d objects still running (their leases will lapse): %s",
+                len(stuck),
+                ", ".join(stuck[:10]),
+            )
         for entry in owned:
             self._release(entry, mode="drain")
         self._stopping.set()
@@ -265,7 +269,7 @@ class ObjectHost:
         except Exception:
             # Redis or disk trouble: keep nothing we are unsure of; the calls stay
             # queued and the sweeper hands the object to a worker once the lease lapses.
-            log.exception("drain of %s failed; dropping it", entry.object_id)
+            log.exception("drain of %s failed; dropping it", activation.ref)
             self._forget(entry, "drain failed", release="backoff")
         finally:
             with self._lock:
@@ -310,7 +314,7 @@ class ObjectHost:
             entry.gone = True
             self._owned.pop(entry.object_id, None)
             self._open.pop(entry.object_id, None)
-        log.info("dropping %s: %s", entry.object_id, reason)
+        log.info("dropping %s: %s", entry.activation.ref, reason)
         if release:
             entry.activation.hand_back()
         entry.activation.close()
@@ -320,7 +324,7 @@ class ObjectHost:
                 if result == RELEASED_WITH_CALLS and release == "drain":
                     self._dispatch(entry.object_id)
             except redis.RedisError:
-                log.exception("could not release %s; its lease will lapse", entry.object_id)
+                log.exception("could not release %s; its lease will lapse", entry.activation.ref)
 
     def _release(self, entry: _Owned, *, mode: ReleaseMode) -> None:
         """Evict (mode idle: only if nothing is queued) or hand off (mode drain)."""
@@ -332,7 +336,7 @@ class ObjectHost:
             entry.activation.close()
             result = self.leases.release(entry.object_id, entry.lease, mode)
         except redis.RedisError:
-            log.exception("release of %s failed", entry.object_id)
+            log.exception("release of %s failed", entry.activation.ref)
             result = None
         with self._lock:
             entry.running = False

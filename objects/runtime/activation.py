@@ -37,6 +37,7 @@ from solo.objects.errors import InvalidName, OwnershipLost, SchemaTooNew, SoloEr
 from solo.objects.naming import is_object_id
 from solo.objects.registry import ClassRegistry
 from solo.objects.remote import Transport
+from solo.objects.runtime import log_fields
 from solo.objects.runtime.instance import ObjectInstance
 from solo.objects.runtime.time_limit import CallTimer
 from solo.objects.settings import Settings
@@ -93,6 +94,7 @@ class Activation:
         self.instance: ObjectInstance | None = None
         self.epoch = 0
         self.claimed: list[Call] = []  # the batch in hand: claimed, not yet completed
+        self.ref = object_id  # Class/name once a call has named it: what log lines call the object
         self._make_room = make_room  # before the object's file is opened or used (the host's open-file bound)
 
     # -- one batch -------------------------------------------------------------
@@ -109,6 +111,8 @@ class Activation:
         if not calls:
             return None
         self.claimed = calls
+        if self.ref == self.object_id:
+            self.ref = f"{calls[0].class_name}/{calls[0].object_name}"
         if self.instance is None:
             stop = self._hydrate(calls)
             if stop is not None:
@@ -135,7 +139,7 @@ class Activation:
             try:
                 self.services.mailbox.record_poisoned(self.object_id, poisoned, self.services.clock_ms())
             except redis.RedisError:
-                log.warning("could not list %d poisoned calls of %s for operators", len(poisoned), self.object_id)
+                log.warning("could not list %d poisoned calls of %s for operators", len(poisoned), self.ref)
 
     def hand_back(self) -> None:
         """The batch in hand failed and this worker lives on: its calls are not crashes (mailbox.hand_back)."""
@@ -143,7 +147,7 @@ class Activation:
         try:
             self.services.mailbox.hand_back(claimed)
         except redis.RedisError:
-            log.warning("could not hand back %d calls of %s; each counts as one crash", len(claimed), self.object_id)
+            log.warning("could not hand back %d calls of %s; each counts as one crash", len(claimed), self.ref)
 
     def _release(self, result: BatchResult, calls: Sequence[Call] = ()) -> int:
         """Committed and shipped: send, announce, then publish `calls`' outcomes (in that order)."""
@@ -219,7 +223,8 @@ class Activation:
         )
         self._make_room()
         try:
-            started = instance.hydrate()
+            with log_fields.bound(call_id=first.call_id):  # on_start()'s failure is this call's answer
+                started = instance.hydrate()
         except SchemaTooNew as exc:
             log.warning("refusing %s: %s", instance.ref, exc)
             return Stop(str(exc), release="backoff")  # leave it for a worker with newer code

@@ -1,0 +1,36 @@
+"""Operating solo over real processes: JSON logs, the access log, the address the API announces."""
+
+import json
+import uuid
+
+import httpx
+
+from tests.e2e.conftest import wait_until
+
+
+def json_lines(text: str) -> list[dict]:
+    """Every line of a log, each parsed as JSON (a line that is not JSON fails the test)."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_with_json_logs_a_failing_method_is_one_parsable_line_with_its_traceback_and_fields(cluster):
+    cluster.start_worker(SOLO_LOG_FORMAT="json", SOLO_LOG_LEVEL="INFO")
+    cluster.start_api(SOLO_LOG_FORMAT="json", SOLO_LOG_LEVEL="INFO", SOLO_ACCESS_LOG="1")
+    name = f"f-{uuid.uuid4().hex[:8]}"
+    reply = httpx.post(f"{cluster.url}/v1/objects/Fragile/{name}/add_then_fail", json={"text": "x"}, timeout=30)
+    assert reply.status_code == 500
+    call_id = reply.json()["error"]["call_id"]
+
+    def failure_logged():
+        lines = json_lines(cluster.log("worker0"))
+        return [e for e in lines if e.get("call_id") == call_id and e["level"] == "ERROR"]
+
+    (entry,) = wait_until(failure_logged, 30, "the failure in the worker's log")
+    assert entry["object"] == f"Fragile/{name}" and entry["tenant"] == "default" and entry["epoch"] >= 1
+    assert entry["logger"] == "solo.objects.runtime.instance" and "Traceback" in entry["exception"]
+    assert "ValueError" in entry["exception"]
+
+    api_lines = json_lines(cluster.log("api"))
+    assert any(e["message"].startswith("solo api listening on http://127.0.0.1:") for e in api_lines)
+    (access,) = [e for e in api_lines if e.get("path") == f"/v1/objects/Fragile/{name}/add_then_fail"]
+    assert access["status"] == 500 and access["http_method"] == "POST" and access["tenant"] == "default"
