@@ -9,11 +9,12 @@ from typing import Any
 
 import redis.asyncio
 import sqlalchemy as sa
+from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from solo.api.access_log import AccessLog
@@ -38,6 +39,7 @@ from solo.objects.coordination.leases import AsyncLeases
 from solo.objects.coordination.mailbox import AsyncMailbox, MailboxConfig
 from solo.objects.coordination.redis_clients import async_client, sync_client
 from solo.objects.errors import CallNotFound, ObjectNotFound, SoloError
+from solo.objects.metrics import ApiMetrics
 from solo.objects.registry import ClassRegistry, load_object_modules
 from solo.objects.settings import Settings
 from solo.objects.state.admin import StateAdmin
@@ -75,6 +77,8 @@ class Api:
         self.catalog = catalog
         self.redis = client or async_client(settings.redis_url)
         self.replies = ReplyListener(self.redis, self.keys)
+        self.metrics = ApiMetrics()
+        self.metrics.waiting_calls.set_function(lambda: self.replies.waiting)
         config = MailboxConfig(
             self.keys,
             settings.call_record_ttl_s,
@@ -91,6 +95,7 @@ class Api:
             replies=self.replies,
             dispatch=dispatch,
             secret=lambda: installation_secret(catalog.engine),
+            metrics=self.metrics,
         )
         self.alarms = AlarmListing(AlarmIndex(catalog.engine, settings.namespace))
         self.operations = StateOperations(
@@ -102,9 +107,10 @@ class Api:
         )
         self.key_store = KeyStore(catalog.engine)
         if settings.auth == "keys":
-            self.auth = Authenticator("keys", KeyCache(self.key_store.lookup), KeyRateLimiter(self.redis, self.keys))
+            limiter = KeyRateLimiter(self.redis, self.keys)
+            self.auth = Authenticator("keys", KeyCache(self.key_store.lookup), limiter, metrics=self.metrics)
         else:
-            self.auth = Authenticator("off", None, None)
+            self.auth = Authenticator("off", None, None, metrics=self.metrics)
 
     async def announce_auth(self) -> None:
         """At start-up: say how requests are authenticated, and what to do when no key exists yet."""
@@ -218,6 +224,11 @@ class Api:
             return "unavailable"
         return "ok"
 
+    async def metrics_page(self, request: Request) -> Response:
+        """This API process's metrics in Prometheus' text format (workers serve theirs on SOLO_METRICS_PORT)."""
+        encode, content_type = choose_encoder(request.headers.get("accept", ""))  # as the client's own server does
+        return Response(encode(self.metrics.registry), media_type=content_type)
+
     async def openapi(self, request: Request) -> JSONResponse:
         return JSONResponse(openapi_document(self.registry))
 
@@ -238,6 +249,7 @@ class Api:
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/readyz", self.readyz, methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
+            Route("/metrics", self.metrics_page, methods=["GET"]),
         ]
 
 

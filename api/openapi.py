@@ -362,6 +362,22 @@ def _fixed_paths() -> dict[str, Any]:
                 },
             }
         },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "this API process's metrics, in Prometheus' text format (needs an operator key)",
+                "responses": {
+                    "200": {
+                        "description": "the metrics",
+                        "content": {
+                            "text/plain": {"schema": _STRING},
+                            "application/openmetrics-text": {"schema": _STRING},
+                        },
+                    },
+                    **_errors(401, 403),
+                },
+            }
+        },
         "/openapi.json": {
             "get": {
                 "operationId": "openapi",

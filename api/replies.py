@@ -36,6 +36,11 @@ class ReplyListener:
         self._waiting[call_id].append(future)
         return future
 
+    @property
+    def waiting(self) -> int:
+        """Calls some request is waiting on now."""
+        return len(self._waiting)
+
     def forget(self, call_id: str, future: asyncio.Future[Outcome]) -> None:
         futures = self._waiting.get(call_id)
         if futures and future in futures:

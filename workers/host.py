@@ -38,6 +38,7 @@ from solo.objects.coordination.alarm_queue import AlarmQueue
 from solo.objects.coordination.keys import Keys
 from solo.objects.coordination.leases import RELEASED_WITH_CALLS, Leases, ReleaseMode, lease_value
 from solo.objects.coordination.mailbox import Mailbox, MailboxConfig
+from solo.objects.metrics import RuntimeMetrics
 from solo.objects.registry import ClassRegistry
 from solo.objects.runtime.activation import Activation, Services, Stop
 from solo.objects.runtime.time_limit import CallTimer
@@ -85,6 +86,7 @@ class ObjectHost:
         *,
         clock_ms: Callable[[], int] = wall_clock_ms,
         on_stuck: Callable[[list[str]], None] | None = None,
+        metrics: RuntimeMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
@@ -114,6 +116,8 @@ class ObjectHost:
         self._on_stuck = on_stuck  # user code that could not be interrupted: the process must exit
         self.replies = ReplyWaiter(client, self.keys.replies(self.worker_id))
         self.transport = MailboxTransport(self.mailbox, dispatch, self.replies, self._waiting_on_call)
+        self.metrics = metrics or RuntimeMetrics()
+        self.metrics.watch_host(lambda: len(self._owned), lambda: len(self._open), lambda: self._active)
         self.services = Services(
             settings=settings,
             mailbox=self.mailbox,
@@ -125,6 +129,7 @@ class ObjectHost:
             data_dir=self.data_dir,
             clock_ms=clock_ms,
             timer=self.timer,
+            metrics=self.metrics,
         )
         self._stopping = threading.Event()
         self._accepting = True
@@ -251,11 +256,11 @@ class ObjectHost:
         try:
             while not entry.gone:
                 if entry.lost:
-                    self._forget(entry, "lease lost")
+                    self._forget(entry, "lease lost", why="lease_lost")
                     return
                 step = activation.step()
                 if isinstance(step, Stop):
-                    self._forget(entry, step.reason, release=step.release)
+                    self._forget(entry, step.reason, release=step.release, why=_why(step))
                     return
                 if step is None:  # nothing was queued
                     break
@@ -265,12 +270,12 @@ class ObjectHost:
             if not entry.gone:
                 stop = activation.settle()
                 if stop is not None:
-                    self._forget(entry, stop.reason, release=stop.release)
+                    self._forget(entry, stop.reason, release=stop.release, why=_why(stop))
         except Exception:
             # Redis or disk trouble: keep nothing we are unsure of; the calls stay
             # queued and the sweeper hands the object to a worker once the lease lapses.
             log.exception("drain of %s failed; dropping it", activation.ref)
-            self._forget(entry, "drain failed", release="backoff")
+            self._forget(entry, "drain failed", release="backoff", why="failed")
         finally:
             with self._lock:
                 self._active -= 1
@@ -306,14 +311,17 @@ class ObjectHost:
 
     # -- letting go --------------------------------------------------------
 
-    def _forget(self, entry: _Owned, reason: str, *, release: ReleaseMode | None = None) -> None:
-        """Drop an object at once: close it, and give its lease back if `release` says how."""
+    def _forget(self, entry: _Owned, reason: str, *, why: str, release: ReleaseMode | None = None) -> None:
+        """Drop an object at once: close it, and give its lease back if `release` says how.
+
+        `why` is one of metrics.EVICTION_REASONS; `reason` says more, for the log."""
         with self._lock:
             if entry.gone:
                 return
             entry.gone = True
             self._owned.pop(entry.object_id, None)
             self._open.pop(entry.object_id, None)
+        self.metrics.evictions.labels(why).inc()
         log.info("dropping %s: %s", entry.activation.ref, reason)
         if release:
             entry.activation.hand_back()
@@ -347,6 +355,7 @@ class ObjectHost:
             entry.gone = True
             self._owned.pop(entry.object_id, None)
             self._open.pop(entry.object_id, None)
+        self.metrics.evictions.labels("idle" if mode == "idle" else "shutdown").inc()
         if result == RELEASED_WITH_CALLS:
             self._dispatch(entry.object_id)
 
@@ -411,7 +420,7 @@ class ObjectHost:
                 if entry.running:
                     entry.lost = True  # the drain notices before its next batch
                 else:
-                    self._forget(entry, "lease lost")
+                    self._forget(entry, "lease lost", why="lease_lost")
 
     def _evict_idle(self) -> None:
         cutoff = time.monotonic() - self.settings.idle_evict_s
@@ -428,3 +437,8 @@ class ObjectHost:
                 self._dispatch(object_id)
                 sent += 1
         return sent
+
+
+def _why(stop: Stop) -> str:
+    """An activation's Stop as an eviction reason: the lease was taken or lapsed, or the activation gave up."""
+    return "lease_lost" if stop.release is None else "stopped"

@@ -18,6 +18,7 @@ import dramatiq
 import redis
 
 from solo.objects.coordination.redis_clients import sync_client
+from solo.objects.metrics import RuntimeMetrics, SchedulerMetrics, new_registry
 from solo.objects.registry import load_object_modules
 from solo.objects.runtime.connection import set_soft_heap_limit
 from solo.objects.settings import Settings
@@ -26,6 +27,7 @@ from solo.objects.state.catalog import Catalog
 from solo.objects.state.schema import make_engine
 from solo.workers.broker import DramatiqDispatcher, declare_actors, make_broker
 from solo.workers.host import ObjectHost
+from solo.workers.metrics_port import MetricsPort
 from solo.workers.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -86,18 +88,33 @@ class WorkerProcess:
         registry = load_object_modules(settings.object_modules)
         dispatch = DramatiqDispatcher(self.broker)
         self.done = threading.Event()  # set by a signal, or when user code is stuck (the host's on_stuck)
+        metrics = new_registry()  # the host's and the standby scheduler's, served together
+        self.metrics_port = MetricsPort(settings, metrics)
         self.host = ObjectHost(
-            settings, self.redis, Catalog(self.engine), registry, dispatch, on_stuck=lambda _: self.done.set()
+            settings,
+            self.redis,
+            Catalog(self.engine),
+            registry,
+            dispatch,
+            on_stuck=lambda _: self.done.set(),
+            metrics=RuntimeMetrics(metrics),
         )
         self.scheduler: Scheduler | None = None
         if settings.scheduler_in_workers:  # a standby unless it holds the scheduler's lease
-            self.scheduler = Scheduler(settings, self.redis, AlarmIndex(self.engine, settings.namespace), dispatch)
+            self.scheduler = Scheduler(
+                settings,
+                self.redis,
+                AlarmIndex(self.engine, settings.namespace),
+                dispatch,
+                metrics=SchedulerMetrics(metrics),
+            )
         declare_actors(self.broker, self.host.activate)
         self.dramatiq_worker = dramatiq.Worker(
             self.broker, worker_timeout=settings.dramatiq_timeout_ms, worker_threads=2
         )
 
     def start(self) -> None:
+        self.metrics_port.start()
         self.host.start()
         self.dramatiq_worker.start()
         if self.scheduler is not None:
@@ -111,6 +128,7 @@ class WorkerProcess:
         clean = self.host.stop()
         self.broker.close()
         self.engine.dispose()
+        self.metrics_port.stop()
         return clean
 
 
@@ -122,17 +140,25 @@ class SchedulerProcess:
         self.redis = redis_client(settings)
         self.broker = make_broker(settings, self.redis)
         self.engine = make_engine(settings.database_url)
+        metrics = SchedulerMetrics()
+        self.metrics_port = MetricsPort(settings, metrics.registry)
         self.scheduler = Scheduler(
-            settings, self.redis, AlarmIndex(self.engine, settings.namespace), DramatiqDispatcher(self.broker)
+            settings,
+            self.redis,
+            AlarmIndex(self.engine, settings.namespace),
+            DramatiqDispatcher(self.broker),
+            metrics=metrics,
         )
 
     def start(self) -> None:
+        self.metrics_port.start()
         self.scheduler.start()
 
     def stop(self) -> bool:
         self.scheduler.stop()
         self.broker.close()
         self.engine.dispose()
+        self.metrics_port.stop()
         return True
 
 

@@ -23,17 +23,20 @@ timing. A `Stop` tells it to drop the object, and how to release the lease.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import redis
 
 from solo.objects.calls import BatchResult, Call, Outcome
+from solo.objects.context import wall_clock_ms
 from solo.objects.coordination.alarm_queue import AlarmQueue
 from solo.objects.coordination.leases import LOST, ReleaseMode
 from solo.objects.coordination.mailbox import Mailbox
 from solo.objects.errors import InvalidName, OwnershipLost, SchemaTooNew, SoloError, StartFailed, UnknownClass
+from solo.objects.metrics import RuntimeMetrics
 from solo.objects.naming import is_object_id
 from solo.objects.registry import ClassRegistry
 from solo.objects.remote import Transport
@@ -68,6 +71,7 @@ class Services:
     data_dir: Path  # this worker's own directory
     clock_ms: Callable[[], int]  # the objects' clock: alarms and call records
     timer: CallTimer  # the call time limit, watched by the host's thread
+    metrics: RuntimeMetrics = field(default_factory=RuntimeMetrics)
 
     def in_dir(self, data_dir: Path) -> Services:
         return replace(self, data_dir=data_dir)
@@ -110,6 +114,7 @@ class Activation:
             return Stop("lease lost")
         if not calls:
             return None
+        claimed_ms, clock_ms = wall_clock_ms(), s.clock_ms()
         self.claimed = calls
         if self.ref == self.object_id:
             self.ref = f"{calls[0].class_name}/{calls[0].object_name}"
@@ -125,12 +130,24 @@ class Activation:
             # Taken over, replaced or deleted: nothing of this batch is durable or published.
             # If the lease is still ours (an operator replaced the state), a fresh activation
             # takes the queued calls.
+            s.metrics.fenced.labels(self.instance.cls.__name__).inc()
             return Stop(str(exc), release="drain")
         remaining = self._release(result, calls)
         self.claimed = []
         self._report_poisoned(calls, result.outcomes)
         if remaining == LOST:
             return Stop("lease lost before publishing")
+        instance = self.instance
+        s.metrics.batch_done(
+            instance.cls.__name__,
+            instance.tenant,
+            calls,
+            result.outcomes,
+            claimed_ms=claimed_ms,
+            done_ms=wall_clock_ms(),
+            remaining=remaining,
+            clock_ms=clock_ms,
+        )
         return remaining
 
     def _report_poisoned(self, calls: Sequence[Call], outcomes: Sequence[Outcome]) -> None:
@@ -182,6 +199,7 @@ class Activation:
 
     def _hydrate(self, calls: list[Call]) -> Stop | None:
         s, first = self.services, calls[0]
+        began = time.perf_counter()
         try:
             path = object_path(s.data_dir, self.object_id)
         except ValueError as exc:  # nothing solo makes: no file, no epoch, no ledger row for it
@@ -220,6 +238,7 @@ class Activation:
             timer=s.timer,
             poison_after=s.settings.poison_after,
             debug=s.settings.debug,
+            on_shipped=s.metrics.shipped,
         )
         self._make_room()
         try:
@@ -234,6 +253,8 @@ class Activation:
         except OwnershipLost as exc:
             return Stop(str(exc))
         self.instance, self.epoch = instance, takeover.epoch
+        s.metrics.activations.labels(cls.__name__).inc()
+        s.metrics.hydrate_duration.labels(cls.__name__).observe(time.perf_counter() - began)
         if instance.schema_version() != takeover.schema_version:  # skip a write on most activations
             s.catalog.record_schema(self.object_id, self.epoch, instance.schema_version())
         # Sent by a former owner's committed calls but maybe never enqueued (it died after
@@ -245,6 +266,8 @@ class Activation:
         """Answer a batch that cannot run at all, then let the object go."""
         outcomes = [Outcome.failure(c.call_id, error.code, error.message, type_=type(error).__name__) for c in calls]
         self.services.mailbox.complete(self.object_id, self.lease, calls, outcomes)
+        for c in calls:
+            self.services.metrics.count_call(c.class_name, c.method, error.code, c.tenant)
         self.claimed = []
         return Stop(error.message, release="drain")
 

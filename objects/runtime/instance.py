@@ -89,6 +89,7 @@ class ObjectInstance:
         timer: CallTimer | None = None,
         poison_after: int = 0,
         debug: bool = False,
+        on_shipped: Callable[[float, int], None] | None = None,
     ) -> None:
         self.cls = cls
         self.object_id = object_id
@@ -103,6 +104,7 @@ class ObjectInstance:
         self._running: Running | None = None  # the limit of the user code now running
         self.poison_after = poison_after  # a call whose workers died or hung this often is not run (0: never)
         self.debug = debug  # callers get the messages of user code's unexpected exceptions (SOLO_DEBUG)
+        self._on_shipped = on_shipped  # (seconds, bytes) of each shipment, for metrics
         self._conn: sqlite3.Connection | None = None
         self._user: DurableObject | None = None
         self._batches = 0
@@ -145,7 +147,13 @@ class ObjectInstance:
             prepare_local_file(self._store, self.object_id, self.path, self._head_seq)
             head = self._store.head(self.object_id)
             self.shipper = LogShipper(
-                self._store, self.object_id, self.epoch, self.path, self._head_seq, head.log_bytes if head else 0
+                self._store,
+                self.object_id,
+                self.epoch,
+                self.path,
+                self._head_seq,
+                head.log_bytes if head else 0,
+                on_shipped=self._on_shipped,
             )
         self._open()
         try:

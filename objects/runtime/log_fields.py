@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping
-from contextvars import ContextVar
+from collections.abc import Mapping
+from contextvars import ContextVar, Token
 from types import MappingProxyType
 
 FIELDS_ATTRIBUTE = "solo_fields"  # on a LogRecord: the fields bound when it was made, and any it brought
@@ -21,14 +21,26 @@ FIELDS_ATTRIBUTE = "solo_fields"  # on a LogRecord: the fields bound when it was
 _bound: ContextVar[Mapping[str, object]] = ContextVar("solo_log_fields", default=MappingProxyType({}))
 
 
-@contextlib.contextmanager
-def bound(**fields: object) -> Iterator[None]:
-    """Add `fields` (None values left out) to every log line written inside the block."""
-    token = _bound.set({**_bound.get(), **{k: v for k, v in fields.items() if v is not None}})
-    try:
-        yield
-    finally:
-        _bound.reset(token)
+class _Bound:
+    """The context manager `bound` returns: a class, as it runs for every call (a generator costs more)."""
+
+    __slots__ = ("_fields", "_token")
+
+    def __init__(self, fields: Mapping[str, object]) -> None:
+        self._fields = fields
+        self._token: Token[Mapping[str, object]] | None = None
+
+    def __enter__(self) -> None:
+        self._token = _bound.set({**_bound.get(), **self._fields})
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            _bound.reset(self._token)
+
+
+def bound(**fields: object) -> contextlib.AbstractContextManager[None]:
+    """Add `fields` to every log line written inside the block."""
+    return _Bound(fields)
 
 
 def current() -> Mapping[str, object]:

@@ -34,3 +34,32 @@ def test_with_json_logs_a_failing_method_is_one_parsable_line_with_its_traceback
     assert any(e["message"].startswith("solo api listening on http://127.0.0.1:") for e in api_lines)
     (access,) = [e for e in api_lines if e.get("path") == f"/v1/objects/Fragile/{name}/add_then_fail"]
     assert access["status"] == 500 and access["http_method"] == "POST" and access["tenant"] == "default"
+
+
+def test_each_process_serves_metrics_that_parse_and_count_its_calls(cluster):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from solo.testing.cluster import free_port
+
+    port = free_port()
+    cluster.start_worker(SOLO_METRICS_PORT=str(port))
+    cluster.start_api()
+    name = f"m-{uuid.uuid4().hex[:8]}"
+    for _ in range(3):
+        reply = httpx.post(f"{cluster.url}/v1/objects/Counter/{name}/increment", json={}, timeout=30)
+        assert reply.status_code == 200, reply.text
+
+    def calls_counted() -> float:
+        page = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        for family in text_string_to_metric_families(page):
+            for sample in family.samples:
+                if sample.name == "solo_calls_total" and sample.labels.get("class") == "Counter":
+                    return sample.value
+        return 0.0
+
+    # counted just after the outcomes are published: a reply may come a moment before its count
+    wait_until(lambda: calls_counted() == 3, 30, "the worker to count three calls")
+    api_page = httpx.get(f"{cluster.url}/metrics", timeout=10)
+    assert api_page.status_code == 200
+    names = {f.name for f in text_string_to_metric_families(api_page.text)}
+    assert {"solo_api_refusals", "solo_api_waiting_calls"} <= names
