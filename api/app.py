@@ -29,6 +29,7 @@ from solo.api.errors import (
     redis_error_handler,
     solo_error_handler,
 )
+from solo.api.listing import ObjectListing
 from solo.api.openapi import openapi_document
 from solo.api.operations import StateOperations
 from solo.api.replies import ReplyListener
@@ -97,7 +98,9 @@ class Api:
             secret=lambda: installation_secret(catalog.engine),
             metrics=self.metrics,
         )
-        self.alarms = AlarmListing(AlarmIndex(catalog.engine, settings.namespace))
+        alarm_index = AlarmIndex(catalog.engine, settings.namespace)
+        self.alarms = AlarmListing(alarm_index)
+        self.listing = ObjectListing(settings.namespace, registry, catalog, alarm_index, self.leases, self.mailbox)
         self.operations = StateOperations(
             settings,
             registry,
@@ -196,6 +199,15 @@ class Api:
         purged = await self.mailbox.purge(address.object_id, f"purged from {address.ref}'s mailbox by an operator")
         return JSONResponse({"purged": purged})
 
+    async def evict(self, request: Request) -> JSONResponse:
+        """End the object's activation after its current batch: its next call hydrates it afresh."""
+        address = self.calls.addressed(request)
+        if await asyncio.to_thread(self.catalog.get, address.object_id) is None:
+            raise ObjectNotFound(f"{address.class_name}/{address.name} has never been called")
+        # As long as enqueue.lua keeps a wake list: a worker that died meanwhile leaves nothing behind.
+        evicting = await self.leases.ask_to_evict(address.object_id, self.settings.lease_ttl_ms * 10)
+        return JSONResponse({"evicting": evicting})
+
     async def whoami(self, request: Request) -> JSONResponse:
         principal = principal_of(request.state)
         assert principal is not None  # the route is not open: the middleware recorded one
@@ -240,9 +252,11 @@ class Api:
             Route("/v1/objects/{class_name}/{name}/export", operations.export, methods=["GET"]),
             Route("/v1/objects/{class_name}/{name}/import", operations.import_, methods=["PUT"]),
             Route("/v1/objects/{class_name}/{name}/mailbox", self.purge_mailbox, methods=["DELETE"]),
+            Route("/v1/objects/{class_name}/{name}/evict", self.evict, methods=["POST"]),
             Route("/v1/objects/{class_name}/{name}/{method}", self.call_method, methods=["POST"]),
             Route("/v1/objects/{class_name}/{name}", self.get_object, methods=["GET"]),
             Route("/v1/objects/{class_name}/{name}", operations.delete, methods=["DELETE"]),
+            Route("/v1/objects", self.listing.list, methods=["GET"]),
             Route("/v1/calls/{call_id}", self.get_call, methods=["GET"]),
             Route("/v1/alarms", self.alarms.list, methods=["GET"]),
             Route("/v1/whoami", self.whoami, methods=["GET"]),

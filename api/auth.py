@@ -72,6 +72,8 @@ ROUTE_SCOPES: dict[tuple[str, str], KeyScope | None] = {
     ("POST", "/v1/objects/{class_name}/{name}/restore"): "admin",
     ("DELETE", "/v1/objects/{class_name}/{name}"): "admin",
     ("DELETE", "/v1/objects/{class_name}/{name}/mailbox"): "admin",
+    ("POST", "/v1/objects/{class_name}/{name}/evict"): "admin",
+    ("GET", "/v1/objects"): "admin",
     ("GET", "/v1/alarms"): "admin",
     ("GET", "/healthz"): None,
     ("GET", "/readyz"): None,

@@ -9,7 +9,8 @@ rounds that take turns, so that whatever else the machine does falls on each ali
 - off:             a worker with its per-call metrics and log fields turned off
                    (bench/unmeasured_worker.py), plain-text logs at WARNING;
 - metrics + json:  a standard worker serving SOLO_METRICS_PORT, both processes logging JSON at
-                   INFO, and both metrics pages scraped every second while the load runs;
+                   INFO, and both metrics pages scraped every --scrape-every seconds (default 5)
+                   while the load runs;
 - + access log:    the same, through a second API process of the second solo with
                    SOLO_ACCESS_LOG=1: one JSON line per request.
 
@@ -74,9 +75,9 @@ def metrics_cpu_us(calls_per_batch: int = 1, batches: int = 100_000) -> float:
 
 
 class Scraper:
-    """Fetch metrics pages every `interval_s`, as Prometheus would (more often than its usual 15 s)."""
+    """Fetch metrics pages every `interval_s`, as Prometheus would."""
 
-    def __init__(self, urls: list[str], interval_s: float = 1.0) -> None:
+    def __init__(self, urls: list[str], interval_s: float) -> None:
         self.urls = urls
         self.interval_s = interval_s
         self.scrapes = 0
@@ -128,18 +129,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--scrape-every", type=float, default=5, help="seconds between scrapes (Prometheus: 15)")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
 
     in_process_us = metrics_cpu_us()
-    observed_env = {"SOLO_LOG_FORMAT": "json", "SOLO_LOG_LEVEL": "INFO"}
-    with System("obs-off") as off, System("obs-on", **observed_env) as on:
+    with System("obs-off") as off, System("obs-on", SOLO_LOG_FORMAT="json") as on:
         off_worker = start_unmeasured_worker(off)
         off.cluster.start_api()
         metrics_port = free_port()
-        on_worker = on.cluster.start_worker(SOLO_METRICS_PORT=str(metrics_port))
-        on.cluster.start_api()
-        access_url = on.cluster.start_api(SOLO_ACCESS_LOG="1")
+        on_worker = on.cluster.start_worker(SOLO_METRICS_PORT=str(metrics_port), SOLO_LOG_LEVEL="INFO")
+        on.cluster.start_api(SOLO_LOG_LEVEL="INFO")
+        access_url = on.cluster.start_api(SOLO_LOG_LEVEL="INFO", SOLO_ACCESS_LOG="1")
         modes = {
             "off": (off.url, off_worker.pid),
             "metrics + json": (on.url, on_worker.pid),
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
 
         samples: dict[str, list[dict]] = {mode: [] for mode in modes}
         pages = [f"http://127.0.0.1:{metrics_port}/metrics", f"{on.url}/metrics"]
-        with Scraper(pages) as scraper:
+        with Scraper(pages, args.scrape_every) as scraper:
             for _ in range(args.rounds):
                 for mode, (url, pid) in modes.items():
                     samples[mode].append(one_round(url, pid, paths, args.concurrency, args.seconds))
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                 " of CPU per call.",
                 "Two solos side by side on one Redis and Postgres, measured in alternating rounds of "
                 f"{args.seconds:g} s ({args.rounds} per mode; medians shown); the metrics pages of the second "
-                f"were scraped every second ({scrapes} scrapes).",
+                f"were scraped every {args.scrape_every:g} s ({scrapes} scrapes).",
                 "`off`: per-call metrics and log fields replaced with nothing (bench/unmeasured_worker.py); "
                 "`+ access log`: one JSON line per request written by the API.",
             ],

@@ -11,6 +11,8 @@ solo objects export Counter/a counter-a.sqlite
 solo objects import Counter/b counter-a.sqlite
 solo objects restore Counter/a --seq 12 | --at 2024-05-01T12:00:00Z
 solo objects delete Counter/a
+solo objects ls [--class Counter] [--prefix a] [--limit 100] [--all]
+solo objects evict Counter/a
 solo keys create --tenant acme --scope call [--rate 100/s] [--label "billing service"]
 solo keys ls
 solo keys revoke KEY_ID
@@ -204,6 +206,8 @@ def cmd_objects(args) -> int:
                 result = ref.restore(seq=args.seq, at=args.at)
             elif args.action == "purge":
                 result = {"purged": ref.purge_mailbox()}
+            elif args.action == "evict":
+                result = {"evicting": ref.evict()}
             else:
                 if not ref.delete():
                     print(
@@ -215,6 +219,37 @@ def cmd_objects(args) -> int:
         except CallError as exc:
             return _print_error(exc)
     print(json.dumps(result), file=sys.stderr if args.action == "export" and args.file == "-" else sys.stdout)
+    return 0
+
+
+def cmd_objects_ls(args) -> int:
+    from solo.api.client import CallError
+
+    with _client(args) as client:
+        try:
+            if args.all:
+                objects = list(client.all_objects(class_name=args.cls, prefix=args.prefix, page_size=args.limit))
+                cursor = None
+            else:
+                page = client.objects(class_name=args.cls, prefix=args.prefix, limit=args.limit, cursor=args.cursor)
+                objects, cursor = page["objects"], page["next_cursor"]
+        except CallError as exc:
+            return _print_error(exc)
+    if args.json:
+        print(json.dumps({"objects": objects, "next_cursor": cursor}, indent=2))
+        return 0
+    print(f"{'object':<40} {'active':<6} {'epoch':>6} {'state':>10} {'queued':>6} {'alarms':>7}  last active (UTC)")
+    for o in objects:
+        ref = f"{o['class']}/{o['name']}" + ("" if o["served"] else " (not served)")
+        alarms = f"{o['alarms_pending']}/{o['alarms_failed']}"
+        active = "yes" if o["active"] else "-"
+        last = o["last_active_at"][:19].replace("T", " ")
+        size = _size(o["state_bytes"])
+        print(f"{ref:<40} {active:<6} {o['epoch']:>6} {size:>10} {o['queued_calls']:>6} {alarms:>7}  {last}")
+    if cursor:
+        print(
+            f"more: solo objects ls --cursor {cursor}" + (f" --class {args.cls}" if args.cls else ""), file=sys.stderr
+        )
     return 0
 
 
@@ -417,6 +452,16 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     a.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the server (default 600)")
     action("delete", "remove the object's state; the next call starts empty")
     action("purge", "fail the object's queued calls with `purged` (not a batch it is running now)")
+    action("evict", "end the object's activation after its current batch; its next call hydrates it afresh")
+    a = actions.add_parser("ls", help="list the tenant's objects, a page at a time (alarms: to fire/failed)")
+    a.add_argument("--class", dest="cls", help="only objects of this class")
+    a.add_argument("--prefix", help="only names starting with this")
+    a.add_argument("--limit", type=int, help="objects per page (1 to 1000, default 100)")
+    a.add_argument("--cursor", help="continue after a page (the `more:` line of the one before)")
+    a.add_argument("--all", action="store_true", help="every page")
+    a.add_argument("--json", action="store_true", help="print the API's JSON")
+    a.add_argument("--url", default=url, help="the API (default $SOLO_URL)")
+    a.set_defaults(func=cmd_objects_ls)
 
     from solo.cli.bench import add_bench_command
     from solo.cli.keys import add_keys_command

@@ -36,7 +36,13 @@ import redis
 from solo.objects.context import wall_clock_ms
 from solo.objects.coordination.alarm_queue import AlarmQueue
 from solo.objects.coordination.keys import Keys
-from solo.objects.coordination.leases import RELEASED_WITH_CALLS, Leases, ReleaseMode, lease_value
+from solo.objects.coordination.leases import (
+    EVICT_REQUEST_PREFIX,
+    RELEASED_WITH_CALLS,
+    Leases,
+    ReleaseMode,
+    lease_value,
+)
 from solo.objects.coordination.mailbox import Mailbox, MailboxConfig
 from solo.objects.metrics import RuntimeMetrics
 from solo.objects.registry import ClassRegistry
@@ -67,6 +73,7 @@ class _Owned:
     again: bool = False  # a wake-up arrived during the drain
     gone: bool = False  # lease lost or released: never touch again
     lost: bool = False  # renewal found the lease taken while a drain was running
+    evict: bool = False  # an operator asked for the activation to end after its batch
     last_active: float = field(default_factory=time.monotonic)
 
     @property
@@ -249,6 +256,19 @@ class ObjectHost:
             with self._lock:
                 self._active += 1
 
+    def evict(self, object_id: str) -> None:
+        """End the object's activation after the batch it runs, if any (an operator's request).
+
+        The drain lets go of it (state durable, memory dropped, lease released); its next
+        call hydrates it afresh, on whichever worker takes it.
+        """
+        with self._lock:
+            entry = self._owned.get(object_id)
+            if entry is None:
+                return
+            entry.evict = True
+            self._schedule_locked(entry)  # a running drain sees the flag after its batch, or runs again
+
     # -- draining ----------------------------------------------------------
 
     def _drain(self, entry: _Owned) -> None:
@@ -258,6 +278,8 @@ class ObjectHost:
                 if entry.lost:
                     self._forget(entry, "lease lost", why="lease_lost")
                     return
+                if entry.evict:
+                    break
                 step = activation.step()
                 if isinstance(step, Stop):
                     self._forget(entry, step.reason, release=step.release, why=_why(step))
@@ -271,6 +293,8 @@ class ObjectHost:
                 stop = activation.settle()
                 if stop is not None:
                     self._forget(entry, stop.reason, release=stop.release, why=_why(stop))
+            if entry.evict and not entry.gone:
+                self._forget(entry, "evicted by an operator", release="drain", why="operator")
         except Exception:
             # Redis or disk trouble: keep nothing we are unsure of; the calls stay
             # queued and the sweeper hands the object to a worker once the lease lapses.
@@ -371,8 +395,11 @@ class ObjectHost:
                 self._stopping.wait(0.5)
                 continue
             if item is not None and item[1]:
-                object_id = item[1].decode() if isinstance(item[1], bytes) else item[1]
-                self.activate(object_id)
+                message = item[1].decode() if isinstance(item[1], bytes) else item[1]
+                if message.startswith(EVICT_REQUEST_PREFIX):
+                    self.evict(message[len(EVICT_REQUEST_PREFIX) :])
+                else:
+                    self.activate(message)
 
     def _listen_for_replies(self) -> None:
         self.replies.run(self._stopping)

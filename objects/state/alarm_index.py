@@ -153,6 +153,21 @@ class AlarmIndex:
         with self.engine.connect() as conn:
             return [IndexedAlarm(*row) for row in conn.execute(query)]
 
+    def counts(self, object_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
+        """(still to fire, failed) alarms and schedules of each object that has any (one query)."""
+        a = alarms_table
+        ids = list(object_ids)
+        if not ids:
+            return {}
+        failed = sa.case((a.c.next_ms.is_(None), 1), else_=0)
+        query = (
+            sa.select(a.c.object_id, sa.func.count(), sa.func.sum(failed))
+            .where(a.c.object_id.in_(ids))
+            .group_by(a.c.object_id)
+        )
+        with self.engine.connect() as conn:
+            return {oid: (int(total) - int(bad or 0), int(bad or 0)) for oid, total, bad in conn.execute(query)}
+
     def listing(
         self,
         *,

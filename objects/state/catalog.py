@@ -13,7 +13,7 @@ from typing import overload
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, RowMapping
 
 from solo.objects.errors import SchemaTooNew
 from solo.objects.naming import DEFAULT_TENANT
@@ -157,12 +157,26 @@ class Catalog:
                 .mappings()
                 .first()
             )
-        if row is None:
-            return None
-        values = dict(row)
-        values["created_at"] = _aware(values["created_at"])
-        values["last_active_at"] = _aware(values["last_active_at"])
-        return ObjectInfo(**values)
+        return None if row is None else _info(row)
+
+    def page(
+        self,
+        namespace: str,
+        tenant: str,
+        *,
+        class_name: str | None = None,
+        prefix: str | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int = 100,
+    ) -> list[ObjectInfo]:
+        """A tenant's objects in (class, name) order, after the (class, name) `after`: a keyset page.
+
+        Deleted objects are left out. See `page_query` for how it stays one range of an index.
+        """
+        query = page_query(namespace, tenant, class_name=class_name, prefix=prefix, after=after, limit=limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_info(row) for row in rows]
 
     def history(self, object_id: str) -> list[Activation]:
         a = activations_table
@@ -174,3 +188,56 @@ class Catalog:
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
+
+
+def page_query(
+    namespace: str,
+    tenant: str,
+    *,
+    class_name: str | None = None,
+    prefix: str | None = None,
+    after: tuple[str, str] | None = None,
+    limit: int = 100,
+) -> sa.Select[tuple[object, ...]]:
+    """The query of Catalog.page: one range of the address index (namespace, tenant, class_name,
+    name), which orders names by their bytes on both databases (schema._byte_ordered).
+
+    `class_name` narrows the range to a class; `prefix` to names starting with it, a range
+    within each class (one range with `class_name`, else checked on each entry of the tenant's).
+    """
+    o = objects_table
+    query = sa.select(*(o.c[f.name] for f in fields(ObjectInfo))).where(
+        o.c.namespace == namespace, o.c.tenant == tenant, o.c.deleted.is_(False)
+    )
+    if class_name is not None:
+        query = query.where(o.c.class_name == class_name)
+    if prefix:
+        query = query.where(o.c.name >= prefix)
+        end = _after_prefix(prefix)
+        if end is not None:
+            query = query.where(o.c.name < end)
+    if after is not None:
+        query = query.where(sa.tuple_(o.c.class_name, o.c.name) > sa.tuple_(*after))
+    return query.order_by(o.c.class_name, o.c.name).limit(limit)
+
+
+def _info(row: RowMapping) -> ObjectInfo:
+    values = dict(row)
+    values["created_at"] = _aware(values["created_at"])
+    values["last_active_at"] = _aware(values["last_active_at"])
+    return ObjectInfo(**values)
+
+
+_LAST_CODE_POINT = 0x10FFFF
+
+
+def _after_prefix(prefix: str) -> str | None:
+    """The least string, in byte (code point) order, above every string that starts with `prefix`;
+    None if there is none (the prefix is all U+10FFFF)."""
+    stem = prefix.rstrip(chr(_LAST_CODE_POINT))
+    if not stem:
+        return None
+    bumped = ord(stem[-1]) + 1
+    if 0xD800 <= bumped <= 0xDFFF:  # surrogates are not text: the next code point is U+E000
+        bumped = 0xE000
+    return stem[:-1] + chr(bumped)

@@ -95,6 +95,8 @@ NEEDED = {
     ("DELETE", "/v1/objects/Counter/a"): "admin",
     ("DELETE", "/v1/objects/Counter/a/mailbox"): "admin",
     ("GET", "/v1/alarms"): "admin",
+    ("GET", "/v1/objects"): "admin",
+    ("POST", "/v1/objects/Counter/a/evict"): "admin",
     ("GET", "/healthz"): None,
     ("GET", "/readyz"): None,
     ("GET", "/openapi.json"): None,
@@ -118,6 +120,8 @@ ALLOWED = {
         "DELETE /v1/objects/Counter/a",
         "DELETE /v1/objects/Counter/a/mailbox",
         "GET /v1/alarms",
+        "GET /v1/objects",
+        "POST /v1/objects/Counter/a/evict",
     },
 }
 ALLOWED["operator"] = {*ALLOWED["admin"], "GET /metrics"}
