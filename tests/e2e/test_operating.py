@@ -63,3 +63,20 @@ def test_each_process_serves_metrics_that_parse_and_count_its_calls(cluster):
     assert api_page.status_code == 200
     names = {f.name for f in text_string_to_metric_families(api_page.text)}
     assert {"solo_api_refusals", "solo_api_waiting_calls"} <= names
+
+
+def test_an_object_evicted_over_http_is_activated_again_by_its_next_call(cluster, cluster_env):
+    from tests.e2e.conftest import history
+
+    cluster.start_worker()
+    cluster.start_api()
+    name = f"e-{uuid.uuid4().hex[:8]}"
+    url = f"{cluster.url}/v1/objects/Counter/{name}"
+    assert httpx.post(f"{url}/increment", json={}, timeout=30).json()["result"] == 1
+    assert httpx.post(f"{url}/evict", timeout=30).json() == {"evicting": True}
+    assert httpx.post(f"{url}/increment", json={}, timeout=30).json()["result"] == 2
+    activations = history(cluster_env, "Counter", name)
+    assert [a.epoch for a in activations] == [1, 2] and activations[0].stopped_at is not None
+    listing = httpx.get(f"{cluster.url}/v1/objects", params={"prefix": name}, timeout=30).json()
+    (listed,) = listing["objects"]
+    assert listed["epoch"] == 2 and listed["active"] and listing["next_cursor"] is None
