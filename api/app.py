@@ -99,14 +99,15 @@ class Api:
             metrics=self.metrics,
         )
         alarm_index = AlarmIndex(catalog.engine, settings.namespace)
-        self.alarms = AlarmListing(alarm_index)
+        alarm_queue = AsyncAlarmQueue(self.redis, self.keys, int(settings.alarm_horizon_s * 1000))
+        self.alarms = AlarmListing(alarm_index, registry, alarm_queue)
         self.listing = ObjectListing(settings.namespace, registry, catalog, alarm_index, self.leases, self.mailbox)
         self.operations = StateOperations(
             settings,
             registry,
             StateAdmin(StateStore(catalog.engine), settings.namespace),
             self.calls,
-            AsyncAlarmQueue(self.redis, self.keys, int(settings.alarm_horizon_s * 1000)),
+            alarm_queue,
         )
         self.key_store = KeyStore(catalog.engine)
         if settings.auth == "keys":
@@ -259,6 +260,7 @@ class Api:
             Route("/v1/objects", self.listing.list, methods=["GET"]),
             Route("/v1/calls/{call_id}", self.get_call, methods=["GET"]),
             Route("/v1/alarms", self.alarms.list, methods=["GET"]),
+            Route("/v1/alarms", self.alarms.purge, methods=["DELETE"]),
             Route("/v1/whoami", self.whoami, methods=["GET"]),
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/readyz", self.readyz, methods=["GET"]),

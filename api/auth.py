@@ -75,6 +75,7 @@ ROUTE_SCOPES: dict[tuple[str, str], KeyScope | None] = {
     ("POST", "/v1/objects/{class_name}/{name}/evict"): "admin",
     ("GET", "/v1/objects"): "admin",
     ("GET", "/v1/alarms"): "admin",
+    ("DELETE", "/v1/alarms"): "admin",
     ("GET", "/healthz"): None,
     ("GET", "/readyz"): None,
     ("GET", "/openapi.json"): None,

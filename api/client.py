@@ -235,6 +235,10 @@ class Client:
         params = _alarm_filters(due_before, class_name, state, limit)
         return _result(self.http.get("/v1/alarms", params=params))["alarms"]
 
+    def purge_alarms(self, class_name: str) -> int:
+        """Remove the orphaned alarms of a class no longer served (DELETE /v1/alarms); returns how many."""
+        return _result(self.http.delete("/v1/alarms", params={"class": class_name}))["purged"]
+
     def objects(
         self,
         *,

@@ -405,7 +405,19 @@ def _fixed_paths() -> dict[str, Any]:
                     "200": _json(_object({"alarms": {"type": "array", "items": _ref("Alarm")}}), "the alarms"),
                     **_errors(400, 422),
                 },
-            }
+            },
+            "delete": {
+                "operationId": "alarms.purge",
+                "summary": "remove the orphaned alarms of a class no longer served from the scheduler's index",
+                "parameters": [
+                    _TENANT_HEADER,
+                    {"name": "class", "in": "query", "required": True, "schema": _STRING},
+                ],
+                "responses": {
+                    "200": _json(_object({"purged": _INTEGER}), "how many were removed"),
+                    **_errors(400, 409, 422),
+                },
+            },
         },
         "/v1/whoami": {
             "get": {

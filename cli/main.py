@@ -338,6 +338,9 @@ def cmd_alarms(args) -> int:
 
     with _client(args) as client:
         try:
+            if args.action == "purge":
+                print(json.dumps({"purged": client.purge_alarms(args.cls)}))
+                return 0
             alarms = client.alarms(due_before=args.due_before, class_name=args.cls, state=args.state, limit=args.limit)
         except CallError as exc:
             return _print_error(exc)
@@ -403,12 +406,16 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("alarms", help="alarms and schedules across all objects")
     alarm_actions = p.add_subparsers(dest="action", required=True)
-    a = alarm_actions.add_parser("ls", help="list pending, retrying and failed alarms and schedules")
+    a = alarm_actions.add_parser("ls", help="list pending, retrying, failed and orphaned alarms and schedules")
     a.add_argument("--due-before", help="only those due by then: epoch ms or an ISO-8601 time")
     a.add_argument("--class", dest="cls", help="only objects of this class")
-    a.add_argument("--state", choices=["pending", "retrying", "failed"])
+    a.add_argument("--state", choices=["pending", "retrying", "failed", "orphaned"])
     a.add_argument("--limit", type=int)
     a.add_argument("--json", action="store_true", help="print the API's JSON")
+    a.add_argument("--url", default=url, help="the API (default $SOLO_URL)")
+    a.set_defaults(func=cmd_alarms)
+    a = alarm_actions.add_parser("purge", help="remove the orphaned alarms of a class no longer served")
+    a.add_argument("--class", dest="cls", required=True, help="the class (one this deployment does not serve)")
     a.add_argument("--url", default=url, help="the API (default $SOLO_URL)")
     a.set_defaults(func=cmd_alarms)
 

@@ -96,6 +96,7 @@ NEEDED = {
     ("DELETE", "/v1/objects/Counter/a/mailbox"): "admin",
     ("GET", "/v1/alarms"): "admin",
     ("GET", "/v1/objects"): "admin",
+    ("DELETE", "/v1/alarms"): "admin",
     ("POST", "/v1/objects/Counter/a/evict"): "admin",
     ("GET", "/healthz"): None,
     ("GET", "/readyz"): None,
@@ -122,6 +123,7 @@ ALLOWED = {
         "GET /v1/alarms",
         "GET /v1/objects",
         "POST /v1/objects/Counter/a/evict",
+        "DELETE /v1/alarms",
     },
 }
 ALLOWED["operator"] = {*ALLOWED["admin"], "GET /metrics"}
