@@ -1,12 +1,17 @@
-"""The metrics' own rules: outcome labels, alarm lateness, and a worker's metrics port."""
+"""The metrics' own rules: outcome labels, alarm lateness, a worker's metrics port, the sample dashboard."""
+
+import json
+import re
+from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
 from solo.objects.alarms import FIRE_METHOD
 from solo.objects.calls import Call, Outcome
-from solo.objects.metrics import RuntimeMetrics, SchedulerMetrics, outcome_label
+from solo.objects.metrics import ApiMetrics, RuntimeMetrics, SchedulerMetrics, outcome_label
 from solo.objects.settings import Settings
 from solo.testing.cluster import free_port
 from solo.workers.errors import MetricsPortInUse
@@ -78,3 +83,26 @@ def test_no_metrics_port_serves_nothing():
     port.start()
     assert port.server_port == 0
     port.stop()
+
+
+def exported_samples() -> set[str]:
+    """Every sample name solo's metrics export (a labelled one shows once it has a child)."""
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+    names = set()
+    for metrics in (RuntimeMetrics(), SchedulerMetrics(), ApiMetrics()):
+        for metric in vars(metrics).values():
+            if isinstance(metric, MetricWrapperBase):
+                for family in metric.describe():
+                    names.update(family.name + suffix for suffix in suffixes[family.type])
+    return names
+
+
+def test_the_sample_grafana_dashboard_queries_only_metrics_solo_exports():
+    dashboard = json.loads((Path(__file__).parents[2] / "docs" / "grafana-dashboard.json").read_text())
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\bsolo_[a-z_]+", target["expr"])
+    }
+    assert queried and queried <= exported_samples(), queried - exported_samples()
