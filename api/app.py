@@ -9,7 +9,7 @@ from typing import Any
 
 import redis.asyncio
 import sqlalchemy as sa
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -239,7 +239,10 @@ class Api:
 
     async def metrics_page(self, request: Request) -> Response:
         """This API process's metrics in Prometheus' text format (workers serve theirs on SOLO_METRICS_PORT)."""
-        encode, content_type = choose_encoder(request.headers.get("accept", ""))  # as the client's own server does
+        try:  # the format the scraper asks for, as the client's own server chooses it
+            encode, content_type = choose_encoder(request.headers.get("accept", ""))
+        except (TypeError, ValueError):  # a version it cannot read ("version=abc"): the plain format
+            encode, content_type = generate_latest, CONTENT_TYPE_PLAIN_0_0_4
         return Response(encode(self.metrics.registry), media_type=content_type)
 
     async def openapi(self, request: Request) -> JSONResponse:

@@ -65,6 +65,20 @@ def test_the_apis_metrics_page_parses_and_shows_the_calls_it_waits_on(system):
     assert any(name == "process_cpu_seconds_total" for name, _ in found)  # the process collector too
 
 
+@pytest.mark.parametrize(
+    "accept, content_type",
+    [
+        ("application/openmetrics-text; version=1.0.0", "application/openmetrics-text"),
+        ("application/openmetrics-text; version=abc", "text/plain"),  # unreadable: the plain format
+        ("*/*", "text/plain"),
+    ],
+)
+def test_the_apis_metrics_page_answers_in_the_format_asked_for_or_the_plain_one(system, accept, content_type):
+    with system.running() as http:
+        page = http.get("/metrics", headers={"Accept": accept})
+    assert page.status_code == 200 and page.headers["content-type"].startswith(content_type)
+
+
 def test_alarm_fires_are_counted_with_their_lateness_and_failures(settings, redis_client, async_redis_client):
     from tests.clock import FakeClock
 
