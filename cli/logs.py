@@ -14,6 +14,8 @@ import datetime as dt
 import json
 import logging
 import sys
+import threading
+from types import TracebackType
 from typing import TextIO
 
 from solo.objects.runtime.log_fields import FieldsFilter, fields_of
@@ -57,15 +59,42 @@ def formatter_for(log_format: str) -> logging.Formatter:
     return JsonFormatter() if log_format == "json" else TextFormatter()
 
 
-def configure_logging(settings: Settings, stream: TextIO | None = None) -> logging.Handler:
-    """One handler on the root logger, to stderr, in the format and at the level the settings say."""
+def configure_logging(
+    settings: Settings, stream: TextIO | None = None, *, force: bool = False
+) -> logging.Handler | None:
+    """One handler on the root logger, to stderr, in the format and at the level the settings say.
+
+    As logging.basicConfig, nothing is done if the root logger has handlers already (a host
+    process's, or pytest's when a test runs `solo`'s main) unless `force`. Warnings and
+    uncaught exceptions go through the handler too, so that a JSON log stays one object a line.
+    """
+    root = logging.getLogger()
+    if root.handlers and not force:
+        return None
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter_for(settings.log_format))
     handler.addFilter(FieldsFilter())
-    root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise in a CLI
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
     return handler
+
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, exc, tb)
+        return
+    logging.getLogger("solo").critical("uncaught %s", kind.__name__, exc_info=(kind, exc, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None:
+        return
+    thread = args.thread.name if args.thread is not None else "a thread"
+    exc_info = (args.exc_type, args.exc_value, args.exc_traceback)
+    logging.getLogger("solo").error("uncaught %s in %s", args.exc_type.__name__, thread, exc_info=exc_info)

@@ -3,6 +3,8 @@
 import io
 import json
 import logging
+import sys
+import threading
 import uuid
 
 import pytest
@@ -169,17 +171,47 @@ def test_plain_text_shows_the_calls_fields_as_a_suffix():
     assert emit(TextFormatter(), "nothing bound").strip().endswith("nothing bound")
 
 
-def test_configure_logging_uses_the_format_the_settings_name():
-    stream = io.StringIO()
+@pytest.fixture
+def configured():
+    """configure(settings) -> the stream it logs to; the process's logging, hooks and warnings restored after."""
     root = logging.getLogger()
-    before = (list(root.handlers), root.level)
-    try:
-        configure_logging(Settings.from_mapping({"log_format": "json", "log_level": "INFO"}), stream)
-        logging.getLogger("solo.test").info("configured")
-    finally:
-        root.handlers[:] = before[0]
-        root.setLevel(before[1])
+    before = (list(root.handlers), root.level, sys.excepthook, threading.excepthook)
+
+    def configure(settings: Settings) -> io.StringIO:
+        stream = io.StringIO()
+        assert configure_logging(settings, stream, force=True) is not None
+        return stream
+
+    yield configure
+    root.handlers[:] = before[0]
+    root.setLevel(before[1])
+    sys.excepthook, threading.excepthook = before[2], before[3]
+    logging.captureWarnings(False)
+
+
+def test_configure_logging_uses_the_format_the_settings_name(configured):
+    stream = configured(Settings.from_mapping({"log_format": "json", "log_level": "INFO"}))
+    logging.getLogger("solo.test").info("configured")
     assert json.loads(stream.getvalue())["message"] == "configured"
+
+
+def test_with_json_logs_warnings_and_uncaught_exceptions_are_json_lines_too(configured):
+    import warnings
+
+    stream = configured(Settings.from_mapping({"log_format": "json", "log_level": "INFO"}))
+    warnings.warn("deprecated thing", DeprecationWarning, stacklevel=1)
+    try:
+        raise RuntimeError("nobody caught me")
+    except RuntimeError as exc:
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+    warned, uncaught = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert "deprecated thing" in warned["message"]
+    assert uncaught["message"] == "uncaught RuntimeError" and "nobody caught me" in uncaught["exception"]
+
+
+def test_logging_is_left_alone_when_the_process_has_configured_it_already():
+    assert logging.getLogger().handlers  # pytest's
+    assert configure_logging(Settings.from_mapping({"log_format": "json"})) is None
 
 
 def test_an_unknown_log_format_is_refused():
