@@ -1,9 +1,11 @@
-"""``GET /v1/alarms``: pending, retrying and failed alarms and schedules across the tenant's objects.
+"""``GET /v1/alarms``: pending, retrying, failed and orphaned alarms and schedules across the tenant's objects.
 
 Read from the shared ``alarms`` index, which holds exactly what is durable.
 Query parameters (all optional): ``due_before`` (epoch ms or an ISO-8601
 time; only alarms due by then), ``class``, ``state`` (pending, retrying,
-failed) and ``limit`` (1-10000, default 1000).
+failed, orphaned) and ``limit`` (1-10000, default 1000). An alarm of a class this
+API does not load is ``orphaned``: no worker running the same code can fire it.
+``DELETE /v1/alarms?class=C`` removes those of a class no longer served.
 """
 
 from __future__ import annotations
@@ -17,8 +19,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from solo.api.auth import acting_tenant
+from solo.api.errors import ClassServed
+from solo.objects.context import wall_clock_ms
+from solo.objects.coordination.alarm_queue import AsyncAlarmQueue
 from solo.objects.errors import InvalidArguments
 from solo.objects.naming import check_class_name
+from solo.objects.registry import ClassRegistry
 from solo.objects.state.alarm_index import STATES, AlarmIndex
 
 MAX_LIMIT = 10_000
@@ -98,14 +104,36 @@ def present(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class AlarmListing:
-    def __init__(self, index: AlarmIndex) -> None:
+    def __init__(self, index: AlarmIndex, registry: ClassRegistry, queue: AsyncAlarmQueue) -> None:
         self.index = index
+        self.registry = registry
+        self.queue = queue  # the scheduler's time index, which follows a purge
 
     async def list(self, request: Request) -> JSONResponse:
         filters = listing_filters(dict(request.query_params))
         tenant = acting_tenant(request)
-        rows = await asyncio.to_thread(lambda: self.index.listing(tenant=tenant, **filters))
+        served = set(self.registry.names())
+        rows = await asyncio.to_thread(lambda: self.index.listing(tenant=tenant, served=served, **filters))
         return JSONResponse({"alarms": [present(r) for r in rows]})
+
+    async def purge(self, request: Request) -> JSONResponse:
+        """Remove the orphaned alarms of one class (`class`, required) from the index and the scheduler."""
+        params = dict(request.query_params)
+        if set(params) != {"class"}:
+            raise InvalidArguments("purging alarms takes exactly one query parameter: class")
+        class_name = check_class_name(params["class"])
+        if class_name in self.registry.names():
+            raise ClassServed(
+                f"{class_name} is served: its objects cancel their own alarms; only orphaned ones are purged"
+            )
+        tenant = acting_tenant(request)
+        purged = await asyncio.to_thread(self.index.purge, tenant, class_name)
+        by_object: dict[tuple[str, str], builtins.list[tuple[str, int | None]]] = {}
+        for object_id, object_name, name in purged:
+            by_object.setdefault((object_id, object_name), []).append((name, None))
+        for (object_id, object_name), gone in by_object.items():  # no entry left to fire
+            await self.queue.announce(object_id, class_name, object_name, gone, wall_clock_ms())
+        return JSONResponse({"purged": len(purged)})
 
     async def of_object(self, object_id: str) -> builtins.list[dict[str, Any]]:  # `list` is the method above
         rows = await asyncio.to_thread(lambda: self.index.listing(object_ids=[object_id]))

@@ -9,13 +9,15 @@ from typing import Any
 
 import redis.asyncio
 import sqlalchemy as sa
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from solo.api.access_log import AccessLog
 from solo.api.alarms import AlarmListing
 from solo.api.auth import Authenticator, AuthMiddleware, KeyCache, KeyRateLimiter, acting_tenant, principal_of
 from solo.api.bodies import parse_arguments, read_body
@@ -27,6 +29,7 @@ from solo.api.errors import (
     redis_error_handler,
     solo_error_handler,
 )
+from solo.api.listing import ObjectListing
 from solo.api.openapi import openapi_document
 from solo.api.operations import StateOperations
 from solo.api.replies import ReplyListener
@@ -37,6 +40,7 @@ from solo.objects.coordination.leases import AsyncLeases
 from solo.objects.coordination.mailbox import AsyncMailbox, MailboxConfig
 from solo.objects.coordination.redis_clients import async_client, sync_client
 from solo.objects.errors import CallNotFound, ObjectNotFound, SoloError
+from solo.objects.metrics import ApiMetrics
 from solo.objects.registry import ClassRegistry, load_object_modules
 from solo.objects.settings import Settings
 from solo.objects.state.admin import StateAdmin
@@ -74,6 +78,8 @@ class Api:
         self.catalog = catalog
         self.redis = client or async_client(settings.redis_url)
         self.replies = ReplyListener(self.redis, self.keys)
+        self.metrics = ApiMetrics()
+        self.metrics.waiting_calls.set_function(lambda: self.replies.waiting)
         config = MailboxConfig(
             self.keys,
             settings.call_record_ttl_s,
@@ -90,20 +96,25 @@ class Api:
             replies=self.replies,
             dispatch=dispatch,
             secret=lambda: installation_secret(catalog.engine),
+            metrics=self.metrics,
         )
-        self.alarms = AlarmListing(AlarmIndex(catalog.engine, settings.namespace))
+        alarm_index = AlarmIndex(catalog.engine, settings.namespace)
+        alarm_queue = AsyncAlarmQueue(self.redis, self.keys, int(settings.alarm_horizon_s * 1000))
+        self.alarms = AlarmListing(alarm_index, registry, alarm_queue)
+        self.listing = ObjectListing(settings.namespace, registry, catalog, alarm_index, self.leases, self.mailbox)
         self.operations = StateOperations(
             settings,
             registry,
             StateAdmin(StateStore(catalog.engine), settings.namespace, settings.retention_s),
             self.calls,
-            AsyncAlarmQueue(self.redis, self.keys, int(settings.alarm_horizon_s * 1000)),
+            alarm_queue,
         )
         self.key_store = KeyStore(catalog.engine)
         if settings.auth == "keys":
-            self.auth = Authenticator("keys", KeyCache(self.key_store.lookup), KeyRateLimiter(self.redis, self.keys))
+            limiter = KeyRateLimiter(self.redis, self.keys)
+            self.auth = Authenticator("keys", KeyCache(self.key_store.lookup), limiter, metrics=self.metrics)
         else:
-            self.auth = Authenticator("off", None, None)
+            self.auth = Authenticator("off", None, None, metrics=self.metrics)
 
     async def announce_auth(self) -> None:
         """At start-up: say how requests are authenticated, and what to do when no key exists yet."""
@@ -189,6 +200,15 @@ class Api:
         purged = await self.mailbox.purge(address.object_id, f"purged from {address.ref}'s mailbox by an operator")
         return JSONResponse({"purged": purged})
 
+    async def evict(self, request: Request) -> JSONResponse:
+        """End the object's activation after its current batch: its next call hydrates it afresh."""
+        address = self.calls.addressed(request)
+        if await asyncio.to_thread(self.catalog.get, address.object_id) is None:
+            raise ObjectNotFound(f"{address.class_name}/{address.name} has never been called")
+        # As long as enqueue.lua keeps a wake list: a worker that died meanwhile leaves nothing behind.
+        evicting = await self.leases.ask_to_evict(address.object_id, self.settings.lease_ttl_ms * 10)
+        return JSONResponse({"evicting": evicting})
+
     async def whoami(self, request: Request) -> JSONResponse:
         principal = principal_of(request.state)
         assert principal is not None  # the route is not open: the middleware recorded one
@@ -217,6 +237,14 @@ class Api:
             return "unavailable"
         return "ok"
 
+    async def metrics_page(self, request: Request) -> Response:
+        """This API process's metrics in Prometheus' text format (workers serve theirs on SOLO_METRICS_PORT)."""
+        try:  # the format the scraper asks for, as the client's own server chooses it
+            encode, content_type = choose_encoder(request.headers.get("accept", ""))
+        except (TypeError, ValueError):  # a version it cannot read ("version=abc"): the plain format
+            encode, content_type = generate_latest, CONTENT_TYPE_PLAIN_0_0_4
+        return Response(encode(self.metrics.registry), media_type=content_type)
+
     async def openapi(self, request: Request) -> JSONResponse:
         return JSONResponse(openapi_document(self.registry))
 
@@ -228,15 +256,19 @@ class Api:
             Route("/v1/objects/{class_name}/{name}/export", operations.export, methods=["GET"]),
             Route("/v1/objects/{class_name}/{name}/import", operations.import_, methods=["PUT"]),
             Route("/v1/objects/{class_name}/{name}/mailbox", self.purge_mailbox, methods=["DELETE"]),
+            Route("/v1/objects/{class_name}/{name}/evict", self.evict, methods=["POST"]),
             Route("/v1/objects/{class_name}/{name}/{method}", self.call_method, methods=["POST"]),
             Route("/v1/objects/{class_name}/{name}", self.get_object, methods=["GET"]),
             Route("/v1/objects/{class_name}/{name}", operations.delete, methods=["DELETE"]),
+            Route("/v1/objects", self.listing.list, methods=["GET"]),
             Route("/v1/calls/{call_id}", self.get_call, methods=["GET"]),
             Route("/v1/alarms", self.alarms.list, methods=["GET"]),
+            Route("/v1/alarms", self.alarms.purge, methods=["DELETE"]),
             Route("/v1/whoami", self.whoami, methods=["GET"]),
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/readyz", self.readyz, methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
+            Route("/metrics", self.metrics_page, methods=["GET"]),
         ]
 
 
@@ -276,6 +308,7 @@ def create_app(
         routes=routes,
         # Outermost first: an unexpected error anywhere, the gateway's too, is answered by InternalErrors.
         middleware=[
+            *([Middleware(AccessLog)] if settings.access_log else []),
             Middleware(InternalErrors, debug=settings.debug),
             Middleware(AuthMiddleware, authenticator=api.auth, routes=routes),
         ],

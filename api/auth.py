@@ -51,6 +51,7 @@ from starlette.websockets import WebSocket
 from solo.api.errors import Forbidden, RateLimited, Unauthenticated, error_response, solo_error_response
 from solo.objects.coordination.keys import Keys
 from solo.objects.errors import SoloError
+from solo.objects.metrics import ApiMetrics
 from solo.objects.naming import check_tenant
 from solo.objects.state.keys import DEV_PRINCIPAL, Principal, Rate, StoredKey, digest_matches, parse_token
 from solo.objects.state.keys import Scope as KeyScope
@@ -71,10 +72,15 @@ ROUTE_SCOPES: dict[tuple[str, str], KeyScope | None] = {
     ("POST", "/v1/objects/{class_name}/{name}/restore"): "admin",
     ("DELETE", "/v1/objects/{class_name}/{name}"): "admin",
     ("DELETE", "/v1/objects/{class_name}/{name}/mailbox"): "admin",
+    ("POST", "/v1/objects/{class_name}/{name}/evict"): "admin",
+    ("GET", "/v1/objects"): "admin",
     ("GET", "/v1/alarms"): "admin",
+    ("DELETE", "/v1/alarms"): "admin",
     ("GET", "/healthz"): None,
     ("GET", "/readyz"): None,
     ("GET", "/openapi.json"): None,
+    # Across tenants (calls and refusals by tenant): the deployment's operators, and Prometheus with their key.
+    ("GET", "/metrics"): "operator",
 }
 UNLISTED_ROUTE_SCOPE: KeyScope = "operator"
 UNMATCHED_PATH_SCOPE: KeyScope = "call"
@@ -282,12 +288,20 @@ class KeyRateLimiter:
 class Authenticator:
     """Who a request is, and whether it may go on: the logic of the middleware, without ASGI."""
 
-    def __init__(self, mode: str, cache: KeyCache | None, limiter: KeyRateLimiter | None) -> None:
+    def __init__(
+        self,
+        mode: str,
+        cache: KeyCache | None,
+        limiter: KeyRateLimiter | None,
+        *,
+        metrics: ApiMetrics | None = None,
+    ) -> None:
         if mode == "keys" and (cache is None or limiter is None):
             raise ValueError("auth mode 'keys' needs a key cache and a rate limiter")
         self.mode = mode
         self.cache = cache
         self.limiter = limiter
+        self.metrics = metrics or ApiMetrics()  # refusals, by reason and tenant
 
     async def admit(self, token: str | None, needed: Requirement) -> Principal:
         """The request's principal; Unauthenticated, Forbidden or RateLimited if it may not go on."""
@@ -295,16 +309,23 @@ class Authenticator:
             return DEV_PRINCIPAL
         assert self.cache is not None and self.limiter is not None and needed.scope is not None
         if token is None:
+            self.metrics.refused("unauthenticated")
             raise Unauthenticated("this request needs an API key: send Authorization: Bearer <key>")
         stored = await self.cache.check(token)
         if stored is None:
+            self.metrics.refused("unauthenticated")
             raise Unauthenticated("the API key is not valid: malformed, unknown or revoked")
         principal = stored.principal
         if not principal.allows(needed.scope):
+            self.metrics.refused("forbidden", principal.tenant)
             what = f"this route ({needed.route})" if needed.route else "this path"
             raise Forbidden(f"API key {principal.key_id} has scope {principal.scope}; {what} needs {needed.scope}")
         if stored.rate is not None:
-            await self.limiter.hit(principal.key_id or "", stored.rate)
+            try:
+                await self.limiter.hit(principal.key_id or "", stored.rate)
+            except RateLimited:
+                self.metrics.refused("rate_limited", principal.tenant)
+                raise
         return principal
 
 

@@ -14,7 +14,8 @@ from solo.api.errors import InvalidIdempotencyKey
 from solo.api.replies import ReplyListener
 from solo.objects.calls import Call, Outcome
 from solo.objects.coordination.mailbox import AsyncMailbox
-from solo.objects.errors import CallTimeout
+from solo.objects.errors import CallTimeout, MailboxFull
+from solo.objects.metrics import ApiMetrics
 from solo.objects.naming import (
     Address,
     check_class_name,
@@ -38,6 +39,7 @@ class CallService:
         replies: ReplyListener,
         dispatch: Callable[[str], None],
         secret: Callable[[], bytes],
+        metrics: ApiMetrics | None = None,
     ) -> None:
         self.namespace = namespace
         self._read_secret = secret
@@ -46,6 +48,7 @@ class CallService:
         self.mailbox = mailbox
         self.replies = replies
         self._dispatch = dispatch
+        self.metrics = metrics or ApiMetrics()
 
     def address(self, tenant: str, class_name: str, name: str) -> Address:
         check_class_name(class_name)
@@ -92,7 +95,11 @@ class CallService:
 
     async def submit(self, call: Call) -> Outcome | None:
         """Enqueue; returns the outcome if it was already recorded (idempotent retry), else None."""
-        enqueued = await self.mailbox.enqueue(call)
+        try:
+            enqueued = await self.mailbox.enqueue(call)
+        except MailboxFull:
+            self.metrics.refused("mailbox_full", call.tenant)
+            raise
         if enqueued.decision == "dispatch":
             await asyncio.to_thread(self._dispatch, call.object_id)
         return enqueued.outcome

@@ -179,6 +179,10 @@ class ObjectRef:
         """Fail the object's queued calls with `purged` (not a batch it is running); returns how many."""
         return _result(self._client.http.delete(f"{self._path}/mailbox"))["purged"]
 
+    def evict(self) -> bool:
+        """End the object's activation after its current batch; False if no worker runs it."""
+        return _result(self._client.http.post(f"{self._path}/evict"))["evicting"]
+
     def __getattr__(self, method: str):
         if method.startswith("_"):
             raise AttributeError(method)
@@ -190,6 +194,13 @@ def _alarm_filters(
 ) -> dict[str, str]:
     given = {"due_before": due_before, "class": class_name, "state": state, "limit": limit}
     return {key: str(value) for key, value in given.items() if value is not None}
+
+
+def _listing_params(
+    class_name: str | None, prefix: str | None, limit: int | None, cursor: str | None
+) -> dict[str, Any]:
+    given = {"class": class_name, "prefix": prefix, "limit": limit, "cursor": cursor}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 class Client:
@@ -223,6 +234,33 @@ class Client:
         """Alarms and schedules across all objects (GET /v1/alarms)."""
         params = _alarm_filters(due_before, class_name, state, limit)
         return _result(self.http.get("/v1/alarms", params=params))["alarms"]
+
+    def purge_alarms(self, class_name: str) -> int:
+        """Remove the orphaned alarms of a class no longer served (DELETE /v1/alarms); returns how many."""
+        return _result(self.http.delete("/v1/alarms", params={"class": class_name}))["purged"]
+
+    def objects(
+        self,
+        *,
+        class_name: str | None = None,
+        prefix: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of the tenant's objects (GET /v1/objects): {"objects": [...], "next_cursor": ...}."""
+        return _result(self.http.get("/v1/objects", params=_listing_params(class_name, prefix, limit, cursor)))
+
+    def all_objects(
+        self, *, class_name: str | None = None, prefix: str | None = None, page_size: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every object the listing finds, page after page."""
+        cursor = None
+        while True:
+            page = self.objects(class_name=class_name, prefix=prefix, limit=page_size, cursor=cursor)
+            yield from page["objects"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return
 
     def close(self) -> None:
         self.http.close()
@@ -280,6 +318,9 @@ class AsyncObjectRef:
     async def purge_mailbox(self) -> int:
         return _result(await self._client.http.delete(f"{self._path}/mailbox"))["purged"]
 
+    async def evict(self) -> bool:
+        return _result(await self._client.http.post(f"{self._path}/evict"))["evicting"]
+
     def __getattr__(self, method: str):
         if method.startswith("_"):
             raise AttributeError(method)
@@ -321,6 +362,18 @@ class AsyncClient:
         """Alarms and schedules across all objects (GET /v1/alarms)."""
         params = _alarm_filters(due_before, class_name, state, limit)
         return _result(await self.http.get("/v1/alarms", params=params))["alarms"]
+
+    async def objects(
+        self,
+        *,
+        class_name: str | None = None,
+        prefix: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of the tenant's objects (GET /v1/objects): {"objects": [...], "next_cursor": ...}."""
+        params = _listing_params(class_name, prefix, limit, cursor)
+        return _result(await self.http.get("/v1/objects", params=params))
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -32,6 +32,13 @@ class InvalidIdempotencyKey(ApiError, e.InvalidName):
     code = "invalid_idempotency_key"
 
 
+class ClassServed(ApiError):
+    """Raised when an operator purges the alarms of a class this API serves: its objects run, and
+    cancel their own alarms; only alarms no worker can run (orphaned) are purged from outside."""
+
+    code = "class_served"
+
+
 class Unauthenticated(ApiError):
     """Raised when a request carries no API key, or one that is malformed, unknown or revoked (api/auth.py)."""
 
@@ -91,6 +98,7 @@ STATUS_BY_CLASS: dict[type[e.SoloError], int] = {
     # A statement that may run, but made a value (or is itself) past the limits: the content is at fault.
     e.SqlTooBig: 422,
     UnsupportedMediaType: 415,
+    ClassServed: 409,
     e.InvalidArguments: 422,
     # Raised in an object's call, from what its caller sent: an alarm or schedule that cannot be set,
     # and a value the shared database cannot hold (NUL in text, a number past its column's range).

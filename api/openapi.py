@@ -12,6 +12,7 @@ from typing import Any
 from solo.api.alarms import MAX_LIMIT
 from solo.api.auth import TENANT_HEADER
 from solo.api.calls import MAX_IDEMPOTENCY_KEY_CHARS
+from solo.api.listing import MAX_LIMIT as MAX_LISTING_LIMIT
 from solo.objects.naming import MAX_NAME_CHARS
 from solo.objects.registry import ClassRegistry
 from solo.objects.state.alarm_index import STATES
@@ -111,6 +112,25 @@ SCHEMAS: dict[str, Any] = {
         optional=("result", "error"),
     ),
     "Accepted": _object({"call_id": _STRING, "status_url": _STRING}),
+    "ObjectSummary": _object(
+        {
+            "id": _STRING,
+            "class": _STRING,
+            "name": _STRING,
+            "tenant": _STRING,
+            "served": {"type": "boolean", "description": "a loaded class (else its objects cannot run)"},
+            "active": {"type": "boolean"},
+            "queued_calls": _INTEGER,
+            "epoch": _INTEGER,
+            "schema_version": _INTEGER,
+            "state_bytes": _INTEGER,
+            "seq": _SEQ,
+            "created_at": {"type": "string", "format": "date-time"},
+            "last_active_at": {"type": "string", "format": "date-time"},
+            "alarms_pending": {"type": "integer", "description": "alarms and schedules still to fire"},
+            "alarms_failed": {"type": "integer", "description": "dropped after their retries"},
+        }
+    ),
 }
 
 
@@ -248,6 +268,20 @@ def _object_paths(registry: ClassRegistry) -> dict[str, Any]:
                 },
             },
         },
+        "/v1/objects/{class}/{name}/evict": {
+            "parameters": parameters,
+            "post": {
+                "operationId": "objects.evict",
+                "summary": "end the object's activation after its current batch; its next call hydrates it afresh",
+                "responses": {
+                    "200": _json(
+                        _object({"evicting": {"type": "boolean", "description": "false: no worker runs it now"}}),
+                        "asked",
+                    ),
+                    **_errors(400, 404),
+                },
+            },
+        },
         "/v1/objects/{class}/{name}/export": {
             "parameters": parameters,
             "get": {
@@ -309,6 +343,49 @@ def _object_paths(registry: ClassRegistry) -> dict[str, Any]:
 
 def _fixed_paths() -> dict[str, Any]:
     return {
+        "/v1/objects": {
+            "get": {
+                "operationId": "objects.list",
+                "summary": "the tenant's objects in (class, name) order, a page at a time",
+                "parameters": [
+                    _TENANT_HEADER,
+                    {"name": "class", "in": "query", "schema": _STRING, "description": "objects of this class"},
+                    {
+                        "name": "prefix",
+                        "in": "query",
+                        "schema": {"type": "string", "maxLength": MAX_NAME_CHARS},
+                        "description": "names starting with this",
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LISTING_LIMIT},
+                        "description": "objects per page (default 100)",
+                    },
+                    {
+                        "name": "cursor",
+                        "in": "query",
+                        "schema": _STRING,
+                        "description": "the next_cursor of the page before",
+                    },
+                ],
+                "responses": {
+                    "200": _json(
+                        _object(
+                            {
+                                "objects": {"type": "array", "items": _ref("ObjectSummary")},
+                                "next_cursor": {
+                                    "type": ["string", "null"],
+                                    "description": "pass it as `cursor` for the next page; null on the last",
+                                },
+                            }
+                        ),
+                        "a page of objects",
+                    ),
+                    **_errors(400, 422),
+                },
+            }
+        },
         "/v1/calls/{call_id}": {
             "get": {
                 "operationId": "calls.get",
@@ -345,7 +422,19 @@ def _fixed_paths() -> dict[str, Any]:
                     "200": _json(_object({"alarms": {"type": "array", "items": _ref("Alarm")}}), "the alarms"),
                     **_errors(400, 422, *_ADMIN_KEY_ERRORS),
                 },
-            }
+            },
+            "delete": {
+                "operationId": "alarms.purge",
+                "summary": "remove the orphaned alarms of a class no longer served from the scheduler's index",
+                "parameters": [
+                    _TENANT_HEADER,
+                    {"name": "class", "in": "query", "required": True, "schema": _STRING},
+                ],
+                "responses": {
+                    "200": _json(_object({"purged": _INTEGER}), "how many were removed"),
+                    **_errors(400, 409, 422),
+                },
+            },
         },
         "/v1/whoami": {
             "get": {
@@ -376,6 +465,22 @@ def _fixed_paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json(_READY, "ready"),
                     "503": _json(_READY, "not ready: a check is unavailable"),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "this API process's metrics, in Prometheus' text format (needs an operator key)",
+                "responses": {
+                    "200": {
+                        "description": "the metrics",
+                        "content": {
+                            "text/plain": {"schema": _STRING},
+                            "application/openmetrics-text": {"schema": _STRING},
+                        },
+                    },
+                    **_errors(401, 403),
                 },
             }
         },

@@ -29,12 +29,18 @@ class ReplyListener:
         self.key = keys.replies(self.listener_id)
         self._waiting: dict[str, list[asyncio.Future[Outcome]]] = defaultdict(list)
         self._task: asyncio.Task | None = None
+        self._stopping = False
 
     def expect(self, call_id: str) -> asyncio.Future[Outcome]:
         """Register interest before enqueueing, so a fast reply cannot be missed."""
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._waiting[call_id].append(future)
         return future
+
+    @property
+    def waiting(self) -> int:
+        """Calls some request is waiting on now."""
+        return len(self._waiting)
 
     def forget(self, call_id: str, future: asyncio.Future[Outcome]) -> None:
         futures = self._waiting.get(call_id)
@@ -47,6 +53,9 @@ class ReplyListener:
         self._task = asyncio.create_task(self._run(), name="solo-replies")
 
     async def stop(self) -> None:
+        # The flag as well as the cancellation: redis-py may turn a cancellation that lands in its
+        # read timeout into a TimeoutError, which the loop survives; the flag still ends it.
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -58,7 +67,7 @@ class ReplyListener:
         self._waiting.clear()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 item = await self._redis.blpop([self.key], timeout=1)
             except redis.RedisError as exc:

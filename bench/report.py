@@ -19,6 +19,7 @@ SCENARIOS = [
     "baseline",
     "throughput",
     "auth",
+    "observability",
     "latency",
     "breakdown",
     "hot",

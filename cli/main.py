@@ -12,6 +12,8 @@ solo objects import Counter/b counter-a.sqlite
 solo objects restore Counter/a --seq 12 | --at 2024-05-01T12:00:00Z
 solo objects delete Counter/a
 solo compact                      prune object history older than SOLO_RETENTION_S now
+solo objects ls [--class Counter] [--prefix a] [--limit 100] [--all]
+solo objects evict Counter/a
 solo keys create --tenant acme --scope call [--rate 100/s] [--label "billing service"]
 solo keys ls
 solo keys revoke KEY_ID
@@ -30,8 +32,11 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from solo.cli.logs import configure_logging
 from solo.objects.errors import InvalidSettings
 from solo.objects.settings import Settings, environment_variables
+
+log = logging.getLogger(__name__)
 
 
 def parse_kv(pairs: list[str]) -> dict[str, Any]:
@@ -202,6 +207,8 @@ def cmd_objects(args) -> int:
                 result = ref.restore(seq=args.seq, at=args.at)
             elif args.action == "purge":
                 result = {"purged": ref.purge_mailbox()}
+            elif args.action == "evict":
+                result = {"evicting": ref.evict()}
             else:
                 if not ref.delete():
                     print(
@@ -213,6 +220,37 @@ def cmd_objects(args) -> int:
         except CallError as exc:
             return _print_error(exc)
     print(json.dumps(result), file=sys.stderr if args.action == "export" and args.file == "-" else sys.stdout)
+    return 0
+
+
+def cmd_objects_ls(args) -> int:
+    from solo.api.client import CallError
+
+    with _client(args) as client:
+        try:
+            if args.all:
+                objects = list(client.all_objects(class_name=args.cls, prefix=args.prefix, page_size=args.limit))
+                cursor = None
+            else:
+                page = client.objects(class_name=args.cls, prefix=args.prefix, limit=args.limit, cursor=args.cursor)
+                objects, cursor = page["objects"], page["next_cursor"]
+        except CallError as exc:
+            return _print_error(exc)
+    if args.json:
+        print(json.dumps({"objects": objects, "next_cursor": cursor}, indent=2))
+        return 0
+    print(f"{'object':<40} {'active':<6} {'epoch':>6} {'state':>10} {'queued':>6} {'alarms':>7}  last active (UTC)")
+    for o in objects:
+        ref = f"{o['class']}/{o['name']}" + ("" if o["served"] else " (not served)")
+        alarms = f"{o['alarms_pending']}/{o['alarms_failed']}"
+        active = "yes" if o["active"] else "-"
+        last = o["last_active_at"][:19].replace("T", " ")
+        size = _size(o["state_bytes"])
+        print(f"{ref:<40} {active:<6} {o['epoch']:>6} {size:>10} {o['queued_calls']:>6} {alarms:>7}  {last}")
+    if cursor:
+        print(
+            f"more: solo objects ls --cursor {cursor}" + (f" --class {args.cls}" if args.cls else ""), file=sys.stderr
+        )
     return 0
 
 
@@ -253,18 +291,30 @@ def cmd_api(args) -> int:
 
     from solo.api.app import create_app
 
-    warn_if_open(Settings.from_env(), args.host)
+    settings = Settings.from_env()
+    warn_if_open(settings, args.host)
     # Keep-alive longer than common load balancers' idle timeouts, so the server
     # is never the side that closes a connection a client is about to reuse.
-    uvicorn.run(
-        create_app(Settings.from_env()),
+    # log_config=None: uvicorn's lines go through solo's handler (and format); its own access
+    # log stays off (SOLO_ACCESS_LOG is solo's, without secrets).
+    config = uvicorn.Config(
+        create_app(settings),
         host=args.host,
         port=args.port,
+        log_config=None,
         log_level="warning",
         access_log=False,
         timeout_keep_alive=75,
     )
+    sock = config.bind_socket()  # bound here so that the line below names the port really listened on
+    log.info("solo api listening on %s", listening_url(sock.getsockname()))
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def listening_url(address: tuple) -> str:
+    host, port = address[0], address[1]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def cmd_worker(args) -> int:
@@ -289,6 +339,9 @@ def cmd_alarms(args) -> int:
 
     with _client(args) as client:
         try:
+            if args.action == "purge":
+                print(json.dumps({"purged": client.purge_alarms(args.cls)}))
+                return 0
             alarms = client.alarms(due_before=args.due_before, class_name=args.cls, state=args.state, limit=args.limit)
         except CallError as exc:
             return _print_error(exc)
@@ -354,12 +407,16 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("alarms", help="alarms and schedules across all objects")
     alarm_actions = p.add_subparsers(dest="action", required=True)
-    a = alarm_actions.add_parser("ls", help="list pending, retrying and failed alarms and schedules")
+    a = alarm_actions.add_parser("ls", help="list pending, retrying, failed and orphaned alarms and schedules")
     a.add_argument("--due-before", help="only those due by then: epoch ms or an ISO-8601 time")
     a.add_argument("--class", dest="cls", help="only objects of this class")
-    a.add_argument("--state", choices=["pending", "retrying", "failed"])
+    a.add_argument("--state", choices=["pending", "retrying", "failed", "orphaned"])
     a.add_argument("--limit", type=int)
     a.add_argument("--json", action="store_true", help="print the API's JSON")
+    a.add_argument("--url", default=url, help="the API (default $SOLO_URL)")
+    a.set_defaults(func=cmd_alarms)
+    a = alarm_actions.add_parser("purge", help="remove the orphaned alarms of a class no longer served")
+    a.add_argument("--class", dest="cls", required=True, help="the class (one this deployment does not serve)")
     a.add_argument("--url", default=url, help="the API (default $SOLO_URL)")
     a.set_defaults(func=cmd_alarms)
 
@@ -403,6 +460,16 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     a.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the server (default 600)")
     action("delete", "remove the object's state; the next call starts empty")
     action("purge", "fail the object's queued calls with `purged` (not a batch it is running now)")
+    action("evict", "end the object's activation after its current batch; its next call hydrates it afresh")
+    a = actions.add_parser("ls", help="list the tenant's objects, a page at a time (alarms: to fire/failed)")
+    a.add_argument("--class", dest="cls", help="only objects of this class")
+    a.add_argument("--prefix", help="only names starting with this")
+    a.add_argument("--limit", type=int, help="objects per page (1 to 1000, default 100)")
+    a.add_argument("--cursor", help="continue after a page (the `more:` line of the one before)")
+    a.add_argument("--all", action="store_true", help="every page")
+    a.add_argument("--json", action="store_true", help="print the API's JSON")
+    a.add_argument("--url", default=url, help="the API (default $SOLO_URL)")
+    a.set_defaults(func=cmd_objects_ls)
 
     from solo.cli.bench import add_bench_command
     from solo.cli.compact import add_compact_command
@@ -420,8 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidSettings as exc:
         print(f"solo: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise in a CLI
+    configure_logging(settings)
     args = build_parser(settings).parse_args(argv)
     return args.func(args)
 

@@ -52,6 +52,10 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SOLO_COMPACT_INTERVAL_S": ("compact_interval_s", float),
     "SOLO_DEBUG": ("debug", lambda v: _flag(v)),
     "SOLO_LOG_LEVEL": ("log_level", lambda v: v.strip().upper()),
+    "SOLO_LOG_FORMAT": ("log_format", lambda v: v.strip().lower()),
+    "SOLO_ACCESS_LOG": ("access_log", lambda v: _flag(v)),
+    "SOLO_METRICS_PORT": ("metrics_port", int),
+    "SOLO_METRICS_HOST": ("metrics_host", str),
     "SOLO_URL": ("url", str),
     "SOLO_AUTH": ("auth", lambda v: v.strip().lower()),
     "SOLO_API_KEY": ("api_key", lambda v: v.strip()),
@@ -61,6 +65,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
 
 
 AUTH_MODES = ("keys", "off")
+LOG_FORMATS = ("text", "json")
 
 
 def _flag(value: str) -> bool:
@@ -120,6 +125,12 @@ class Settings:
     # Off: they get the exception's type and an id, and the message and traceback go to the log only.
     debug: bool = False
     log_level: str = "INFO"
+    log_format: str = "text"  # "json": one JSON object per line (cli/logs.py)
+    access_log: bool = False  # the API logs one line per request (api/access_log.py)
+    # Workers and schedulers serve their metrics here (workers/metrics_port.py); 0: not served.
+    # The API serves its own at /metrics on its port.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     url: str = "http://127.0.0.1:8000"  # the API, for the CLI's client commands
     port: int = 8000  # the port `solo api` and `solo dev` listen on unless --port says otherwise
     # "keys": every request needs an API key (api/auth.py); "off": every request acts as the operator of
@@ -170,10 +181,14 @@ class Settings:
             problems.append("SOLO_POISON_AFTER must be at least 1")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             problems.append("SOLO_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        if self.log_format not in LOG_FORMATS:
+            problems.append(f"SOLO_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
         if self.tenant is not None and not is_tenant(self.tenant):
             problems.append("SOLO_TENANT must be 1 to 64 letters, digits and '_.-', starting with a letter or digit")
         if self.auth not in AUTH_MODES:
             problems.append(f"SOLO_AUTH must be one of {', '.join(AUTH_MODES)}")
+        if not 0 <= self.metrics_port < 65536:
+            problems.append("SOLO_METRICS_PORT must be a TCP port number, or 0 for none")
         if not 0 < self.port < 65536:
             problems.append("PORT must be a TCP port number")
         if problems:

@@ -17,3 +17,9 @@ class WorkerIdInUse(WorkerError):
     """
 
     code = "worker_id_in_use"
+
+
+class MetricsPortInUse(WorkerError):
+    """Raised at start when SOLO_METRICS_PORT cannot be bound: each process on a machine needs its own."""
+
+    code = "metrics_port_in_use"

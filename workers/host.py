@@ -36,8 +36,15 @@ import redis
 from solo.objects.context import wall_clock_ms
 from solo.objects.coordination.alarm_queue import AlarmQueue
 from solo.objects.coordination.keys import Keys
-from solo.objects.coordination.leases import RELEASED_WITH_CALLS, Leases, ReleaseMode, lease_value
+from solo.objects.coordination.leases import (
+    EVICT_REQUEST_PREFIX,
+    RELEASED_WITH_CALLS,
+    Leases,
+    ReleaseMode,
+    lease_value,
+)
 from solo.objects.coordination.mailbox import Mailbox, MailboxConfig
+from solo.objects.metrics import RuntimeMetrics
 from solo.objects.registry import ClassRegistry
 from solo.objects.runtime.activation import Activation, Services, Stop
 from solo.objects.runtime.time_limit import CallTimer
@@ -66,6 +73,7 @@ class _Owned:
     again: bool = False  # a wake-up arrived during the drain
     gone: bool = False  # lease lost or released: never touch again
     lost: bool = False  # renewal found the lease taken while a drain was running
+    evict: bool = False  # an operator asked for the activation to end after its batch
     last_active: float = field(default_factory=time.monotonic)
 
     @property
@@ -85,6 +93,7 @@ class ObjectHost:
         *,
         clock_ms: Callable[[], int] = wall_clock_ms,
         on_stuck: Callable[[list[str]], None] | None = None,
+        metrics: RuntimeMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
@@ -114,6 +123,8 @@ class ObjectHost:
         self._on_stuck = on_stuck  # user code that could not be interrupted: the process must exit
         self.replies = ReplyWaiter(client, self.keys.replies(self.worker_id))
         self.transport = MailboxTransport(self.mailbox, dispatch, self.replies, self._waiting_on_call)
+        self.metrics = metrics or RuntimeMetrics()
+        self.metrics.watch_host(lambda: len(self._owned), lambda: len(self._open), lambda: self._active)
         self.services = Services(
             settings=settings,
             mailbox=self.mailbox,
@@ -125,6 +136,7 @@ class ObjectHost:
             data_dir=self.data_dir,
             clock_ms=clock_ms,
             timer=self.timer,
+            metrics=self.metrics,
         )
         self._stopping = threading.Event()
         self._accepting = True
@@ -163,9 +175,13 @@ class ObjectHost:
             time.sleep(0.01)
         with self._lock:
             owned = list(self._owned.values())
-            stuck = [o.object_id for o in owned if o.running]
+            stuck = [o.activation.ref for o in owned if o.running]
         if stuck:
-            log.error("stopping with %d objects still running (their leases will lapse): %s", len(stuck), stuck[:10])
+            log.error(
+                "stopping with %d objects still running (their leases will lapse): %s",
+                len(stuck),
+                ", ".join(stuck[:10]),
+            )
         for entry in owned:
             self._release(entry, mode="drain")
         self._stopping.set()
@@ -240,6 +256,19 @@ class ObjectHost:
             with self._lock:
                 self._active += 1
 
+    def evict(self, object_id: str) -> None:
+        """End the object's activation after the batch it runs, if any (an operator's request).
+
+        The drain lets go of it (state durable, memory dropped, lease released); its next
+        call hydrates it afresh, on whichever worker takes it.
+        """
+        with self._lock:
+            entry = self._owned.get(object_id)
+            if entry is None:
+                return
+            entry.evict = True
+            self._schedule_locked(entry)  # a running drain sees the flag after its batch, or runs again
+
     # -- draining ----------------------------------------------------------
 
     def _drain(self, entry: _Owned) -> None:
@@ -247,11 +276,13 @@ class ObjectHost:
         try:
             while not entry.gone:
                 if entry.lost:
-                    self._forget(entry, "lease lost")
+                    self._forget(entry, "lease lost", why="lease_lost")
                     return
+                if entry.evict:
+                    break
                 step = activation.step()
                 if isinstance(step, Stop):
-                    self._forget(entry, step.reason, release=step.release)
+                    self._forget(entry, step.reason, release=step.release, why=_why(step))
                     return
                 if step is None:  # nothing was queued
                     break
@@ -261,12 +292,14 @@ class ObjectHost:
             if not entry.gone:
                 stop = activation.settle()
                 if stop is not None:
-                    self._forget(entry, stop.reason, release=stop.release)
+                    self._forget(entry, stop.reason, release=stop.release, why=_why(stop))
+            if entry.evict and not entry.gone:
+                self._forget(entry, "evicted by an operator", release="drain", why="operator")
         except Exception:
             # Redis or disk trouble: keep nothing we are unsure of; the calls stay
             # queued and the sweeper hands the object to a worker once the lease lapses.
-            log.exception("drain of %s failed; dropping it", entry.object_id)
-            self._forget(entry, "drain failed", release="backoff")
+            log.exception("drain of %s failed; dropping it", activation.ref)
+            self._forget(entry, "drain failed", release="backoff", why="failed")
         finally:
             with self._lock:
                 self._active -= 1
@@ -302,15 +335,18 @@ class ObjectHost:
 
     # -- letting go --------------------------------------------------------
 
-    def _forget(self, entry: _Owned, reason: str, *, release: ReleaseMode | None = None) -> None:
-        """Drop an object at once: close it, and give its lease back if `release` says how."""
+    def _forget(self, entry: _Owned, reason: str, *, why: str, release: ReleaseMode | None = None) -> None:
+        """Drop an object at once: close it, and give its lease back if `release` says how.
+
+        `why` is one of metrics.EVICTION_REASONS; `reason` says more, for the log."""
         with self._lock:
             if entry.gone:
                 return
             entry.gone = True
             self._owned.pop(entry.object_id, None)
             self._open.pop(entry.object_id, None)
-        log.info("dropping %s: %s", entry.object_id, reason)
+        self.metrics.evictions.labels(why).inc()
+        log.info("dropping %s: %s", entry.activation.ref, reason)
         if release:
             entry.activation.hand_back()
         entry.activation.close()
@@ -320,7 +356,7 @@ class ObjectHost:
                 if result == RELEASED_WITH_CALLS and release == "drain":
                     self._dispatch(entry.object_id)
             except redis.RedisError:
-                log.exception("could not release %s; its lease will lapse", entry.object_id)
+                log.exception("could not release %s; its lease will lapse", entry.activation.ref)
 
     def _release(self, entry: _Owned, *, mode: ReleaseMode) -> None:
         """Evict (mode idle: only if nothing is queued) or hand off (mode drain)."""
@@ -332,7 +368,7 @@ class ObjectHost:
             entry.activation.close()
             result = self.leases.release(entry.object_id, entry.lease, mode)
         except redis.RedisError:
-            log.exception("release of %s failed", entry.object_id)
+            log.exception("release of %s failed", entry.activation.ref)
             result = None
         with self._lock:
             entry.running = False
@@ -343,6 +379,7 @@ class ObjectHost:
             entry.gone = True
             self._owned.pop(entry.object_id, None)
             self._open.pop(entry.object_id, None)
+        self.metrics.evictions.labels("idle" if mode == "idle" else "shutdown").inc()
         if result == RELEASED_WITH_CALLS:
             self._dispatch(entry.object_id)
 
@@ -358,8 +395,11 @@ class ObjectHost:
                 self._stopping.wait(0.5)
                 continue
             if item is not None and item[1]:
-                object_id = item[1].decode() if isinstance(item[1], bytes) else item[1]
-                self.activate(object_id)
+                message = item[1].decode() if isinstance(item[1], bytes) else item[1]
+                if message.startswith(EVICT_REQUEST_PREFIX):
+                    self.evict(message[len(EVICT_REQUEST_PREFIX) :])
+                else:
+                    self.activate(message)
 
     def _listen_for_replies(self) -> None:
         self.replies.run(self._stopping)
@@ -407,7 +447,7 @@ class ObjectHost:
                 if entry.running:
                     entry.lost = True  # the drain notices before its next batch
                 else:
-                    self._forget(entry, "lease lost")
+                    self._forget(entry, "lease lost", why="lease_lost")
 
     def _evict_idle(self) -> None:
         cutoff = time.monotonic() - self.settings.idle_evict_s
@@ -424,3 +464,8 @@ class ObjectHost:
                 self._dispatch(object_id)
                 sent += 1
         return sent
+
+
+def _why(stop: Stop) -> str:
+    """An activation's Stop as an eviction reason: the lease was taken or lapsed, or the activation gave up."""
+    return "lease_lost" if stop.release is None else "stopped"

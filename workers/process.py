@@ -19,6 +19,7 @@ import redis
 import sqlalchemy as sa
 
 from solo.objects.coordination.redis_clients import sync_client
+from solo.objects.metrics import RuntimeMetrics, SchedulerMetrics, new_registry
 from solo.objects.registry import load_object_modules
 from solo.objects.runtime.connection import set_soft_heap_limit
 from solo.objects.settings import Settings
@@ -28,6 +29,7 @@ from solo.objects.state.compactor import Compactor
 from solo.objects.state.schema import make_engine
 from solo.workers.broker import DramatiqDispatcher, declare_actors, make_broker
 from solo.workers.host import ObjectHost
+from solo.workers.metrics_port import MetricsPort
 from solo.workers.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -92,8 +94,16 @@ class WorkerProcess:
         registry = load_object_modules(settings.object_modules)
         dispatch = DramatiqDispatcher(self.broker)
         self.done = threading.Event()  # set by a signal, or when user code is stuck (the host's on_stuck)
+        metrics = new_registry()  # the host's and the standby scheduler's, served together
+        self.metrics_port = MetricsPort(settings, metrics)
         self.host = ObjectHost(
-            settings, self.redis, Catalog(self.engine), registry, dispatch, on_stuck=lambda _: self.done.set()
+            settings,
+            self.redis,
+            Catalog(self.engine),
+            registry,
+            dispatch,
+            on_stuck=lambda _: self.done.set(),
+            metrics=RuntimeMetrics(metrics),
         )
         self.scheduler: Scheduler | None = None
         if settings.scheduler_in_workers:  # a standby unless it holds the scheduler's lease
@@ -103,6 +113,7 @@ class WorkerProcess:
                 AlarmIndex(self.engine, settings.namespace),
                 dispatch,
                 compactor=compactor_of(settings, self.engine),
+                metrics=SchedulerMetrics(metrics),
             )
         declare_actors(self.broker, self.host.activate)
         self.dramatiq_worker = dramatiq.Worker(
@@ -110,6 +121,7 @@ class WorkerProcess:
         )
 
     def start(self) -> None:
+        self.metrics_port.start()
         self.host.start()
         self.dramatiq_worker.start()
         if self.scheduler is not None:
@@ -123,6 +135,7 @@ class WorkerProcess:
         clean = self.host.stop()
         self.broker.close()
         self.engine.dispose()
+        self.metrics_port.stop()
         return clean
 
 
@@ -134,21 +147,26 @@ class SchedulerProcess:
         self.redis = redis_client(settings)
         self.broker = make_broker(settings, self.redis)
         self.engine = make_engine(settings.database_url)
+        metrics = SchedulerMetrics()
+        self.metrics_port = MetricsPort(settings, metrics.registry)
         self.scheduler = Scheduler(
             settings,
             self.redis,
             AlarmIndex(self.engine, settings.namespace),
             DramatiqDispatcher(self.broker),
             compactor=compactor_of(settings, self.engine),
+            metrics=metrics,
         )
 
     def start(self) -> None:
+        self.metrics_port.start()
         self.scheduler.start()
 
     def stop(self) -> bool:
         self.scheduler.stop()
         self.broker.close()
         self.engine.dispose()
+        self.metrics_port.stop()
         return True
 
 

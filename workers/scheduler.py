@@ -40,6 +40,7 @@ from solo.objects.coordination.alarm_queue import AlarmQueue, DueAlarm
 from solo.objects.coordination.keys import Keys
 from solo.objects.coordination.mailbox import Mailbox, MailboxConfig
 from solo.objects.coordination.singleton import Holding, SingletonLease
+from solo.objects.metrics import SchedulerMetrics
 from solo.objects.naming import new_call_id
 from solo.objects.settings import Settings
 from solo.objects.state.alarm_index import AlarmIndex
@@ -77,9 +78,11 @@ class Scheduler:
         *,
         compactor: Compactor | None = None,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        metrics: SchedulerMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
+        self.metrics = metrics or SchedulerMetrics()
         keys = Keys(settings.key_prefix)
         self.keys = keys
         self.queue = AlarmQueue(client, keys, int(settings.alarm_horizon_s * 1000))
@@ -108,6 +111,7 @@ class Scheduler:
         elif holding == Holding.NO and self.leading:
             log.info("scheduler %s lost the lease", self.settings.worker_id)
         self.leading = holding != Holding.NO
+        self.metrics.leading.set(1 if self.leading else 0)
         return self.leading
 
     def refill(self) -> int:
@@ -119,6 +123,7 @@ class Scheduler:
             DueAlarm(r.object_id, r.class_name, r.object_name, r.name, r.next_ms) for r in rows if r.next_ms is not None
         )
         if added:
+            self.metrics.missing.inc(added)
             log.info("scheduler: %d alarms were missing from Redis's time index", added)
         return added
 
@@ -140,6 +145,7 @@ class Scheduler:
                 if enqueued.decision == "dispatch":
                     self._dispatch(alarm.object_id)
             sent += len(due)
+            self.metrics.dispatched.inc(len(due))
             if len(due) < DISPATCH_BATCH:
                 return sent
 
@@ -195,6 +201,7 @@ class Scheduler:
             except redis.RedisError:
                 pass
             self.leading = False
+            self.metrics.leading.set(0)
 
     def run(self) -> None:
         renew_every_ms = self.settings.lease_ttl_ms // 3
@@ -215,6 +222,7 @@ class Scheduler:
             except redis.RedisError as exc:
                 log.warning("scheduler: Redis unavailable (%s); retrying", exc)
                 self.leading = False
+                self.metrics.leading.set(0)
                 next_lead_ms = 0
                 self._stopping.wait(0.5)
             except Exception:

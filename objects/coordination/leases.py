@@ -26,6 +26,15 @@ def lease_value(worker_id: str) -> str:
     return f"{worker_id}|{secrets.token_hex(8)}"
 
 
+# A wake list (keys.wake) holds object ids that got calls (enqueue.lua), and requests to
+# evict an object: this prefix and its id (AsyncLeases.ask_to_evict, read by workers/host.py).
+EVICT_REQUEST_PREFIX = "evict:"
+
+
+def eviction_request(object_id: str) -> str:
+    return EVICT_REQUEST_PREFIX + object_id
+
+
 def owner_of(value: str | bytes | None) -> str | None:
     if value is None:
         return None
@@ -103,3 +112,26 @@ class AsyncLeases:
     async def owner(self, object_id: str) -> str | None:
         """The worker that holds the object's lease, or None if no worker runs it."""
         return owner_of(await self._redis.get(self._keys.lease(object_id)))
+
+    async def owners(self, object_ids: Sequence[str]) -> list[str | None]:
+        """The owner of each object, in one round trip."""
+        if not object_ids:
+            return []
+        values = await self._redis.mget([self._keys.lease(oid) for oid in object_ids])
+        return [owner_of(v) for v in values]
+
+    async def ask_to_evict(self, object_id: str, wake_ttl_ms: int) -> bool:
+        """Ask the object's owner, through its wake list, to end the activation after its batch.
+
+        False if no worker holds the object. Should the lease move meanwhile, the former
+        owner finds it does not hold the object and ignores the request.
+        """
+        owner = await self.owner(object_id)
+        if owner is None:
+            return False
+        wake = self._keys.wake(owner)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(wake, eviction_request(object_id))
+            pipe.pexpire(wake, wake_ttl_ms)
+            await pipe.execute()
+        return True

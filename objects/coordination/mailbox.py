@@ -175,6 +175,13 @@ class AsyncMailbox:
     async def depth(self, object_id: str) -> int:
         return int(await self._redis.llen(self.config.keys.mailbox(object_id)))
 
+    async def depths(self, object_ids: Sequence[str]) -> list[int]:
+        """Calls queued for each object, in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for object_id in object_ids:
+                pipe.llen(self.config.keys.mailbox(object_id))
+            return [int(n) for n in await pipe.execute()]
+
     async def poisoned(self, object_id: str) -> list[dict[str, Any]]:
         """The object's latest poisoned calls, newest first."""
         return [json.loads(raw) for raw in await self._redis.lrange(self.config.keys.poisoned(object_id), 0, -1)]

@@ -23,20 +23,24 @@ timing. A `Stop` tells it to drop the object, and how to release the lease.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import redis
 
 from solo.objects.calls import BatchResult, Call, Outcome
+from solo.objects.context import wall_clock_ms
 from solo.objects.coordination.alarm_queue import AlarmQueue
 from solo.objects.coordination.leases import LOST, ReleaseMode
 from solo.objects.coordination.mailbox import Mailbox
 from solo.objects.errors import InvalidName, OwnershipLost, SchemaTooNew, SoloError, StartFailed, UnknownClass
+from solo.objects.metrics import RuntimeMetrics
 from solo.objects.naming import is_object_id
 from solo.objects.registry import ClassRegistry
 from solo.objects.remote import Transport
+from solo.objects.runtime import log_fields
 from solo.objects.runtime.instance import ObjectInstance
 from solo.objects.runtime.time_limit import CallTimer
 from solo.objects.settings import Settings
@@ -67,6 +71,7 @@ class Services:
     data_dir: Path  # this worker's own directory
     clock_ms: Callable[[], int]  # the objects' clock: alarms and call records
     timer: CallTimer  # the call time limit, watched by the host's thread
+    metrics: RuntimeMetrics = field(default_factory=RuntimeMetrics)
 
     def in_dir(self, data_dir: Path) -> Services:
         return replace(self, data_dir=data_dir)
@@ -93,6 +98,7 @@ class Activation:
         self.instance: ObjectInstance | None = None
         self.epoch = 0
         self.claimed: list[Call] = []  # the batch in hand: claimed, not yet completed
+        self.ref = object_id  # Class/name once a call has named it: what log lines call the object
         self._make_room = make_room  # before the object's file is opened or used (the host's open-file bound)
 
     # -- one batch -------------------------------------------------------------
@@ -108,7 +114,10 @@ class Activation:
             return Stop("lease lost")
         if not calls:
             return None
+        claimed_ms, clock_ms = wall_clock_ms(), s.clock_ms()
         self.claimed = calls
+        if self.ref == self.object_id:
+            self.ref = f"{calls[0].class_name}/{calls[0].object_name}"
         if self.instance is None:
             stop = self._hydrate(calls)
             if stop is not None:
@@ -121,12 +130,24 @@ class Activation:
             # Taken over, replaced or deleted: nothing of this batch is durable or published.
             # If the lease is still ours (an operator replaced the state), a fresh activation
             # takes the queued calls.
+            s.metrics.fenced.labels(self.instance.cls.__name__).inc()
             return Stop(str(exc), release="drain")
         remaining = self._release(result, calls)
         self.claimed = []
         self._report_poisoned(calls, result.outcomes)
         if remaining == LOST:
             return Stop("lease lost before publishing")
+        instance = self.instance
+        s.metrics.batch_done(
+            instance.cls.__name__,
+            instance.tenant,
+            calls,
+            result.outcomes,
+            claimed_ms=claimed_ms,
+            done_ms=wall_clock_ms(),
+            remaining=remaining,
+            clock_ms=clock_ms,
+        )
         return remaining
 
     def _report_poisoned(self, calls: Sequence[Call], outcomes: Sequence[Outcome]) -> None:
@@ -135,7 +156,7 @@ class Activation:
             try:
                 self.services.mailbox.record_poisoned(self.object_id, poisoned, self.services.clock_ms())
             except redis.RedisError:
-                log.warning("could not list %d poisoned calls of %s for operators", len(poisoned), self.object_id)
+                log.warning("could not list %d poisoned calls of %s for operators", len(poisoned), self.ref)
 
     def hand_back(self) -> None:
         """The batch in hand failed and this worker lives on: its calls are not crashes (mailbox.hand_back)."""
@@ -143,7 +164,7 @@ class Activation:
         try:
             self.services.mailbox.hand_back(claimed)
         except redis.RedisError:
-            log.warning("could not hand back %d calls of %s; each counts as one crash", len(claimed), self.object_id)
+            log.warning("could not hand back %d calls of %s; each counts as one crash", len(claimed), self.ref)
 
     def _release(self, result: BatchResult, calls: Sequence[Call] = ()) -> int:
         """Committed and shipped: send, announce, then publish `calls`' outcomes (in that order)."""
@@ -178,6 +199,7 @@ class Activation:
 
     def _hydrate(self, calls: list[Call]) -> Stop | None:
         s, first = self.services, calls[0]
+        began = time.perf_counter()
         try:
             path = object_path(s.data_dir, self.object_id)
         except ValueError as exc:  # nothing solo makes: no file, no epoch, no ledger row for it
@@ -217,10 +239,12 @@ class Activation:
             poison_after=s.settings.poison_after,
             debug=s.settings.debug,
             max_result_bytes=s.settings.max_result_bytes,
+            on_shipped=s.metrics.shipped,
         )
         self._make_room()
         try:
-            started = instance.hydrate()
+            with log_fields.bound(call_id=first.call_id):  # on_start()'s failure is this call's answer
+                started = instance.hydrate()
         except SchemaTooNew as exc:
             log.warning("refusing %s: %s", instance.ref, exc)
             return Stop(str(exc), release="backoff")  # leave it for a worker with newer code
@@ -230,6 +254,8 @@ class Activation:
         except OwnershipLost as exc:
             return Stop(str(exc))
         self.instance, self.epoch = instance, takeover.epoch
+        s.metrics.activations.labels(cls.__name__).inc()
+        s.metrics.hydrate_duration.labels(cls.__name__).observe(time.perf_counter() - began)
         if instance.schema_version() != takeover.schema_version:  # skip a write on most activations
             s.catalog.record_schema(self.object_id, self.epoch, instance.schema_version())
         # Sent by a former owner's committed calls but maybe never enqueued (it died after
@@ -241,6 +267,8 @@ class Activation:
         """Answer a batch that cannot run at all, then let the object go."""
         outcomes = [Outcome.failure(c.call_id, error.code, error.message, type_=type(error).__name__) for c in calls]
         self.services.mailbox.complete(self.object_id, self.lease, calls, outcomes)
+        for c in calls:
+            self.services.metrics.count_call(c.class_name, c.method, error.code, c.tenant)
         self.claimed = []
         return Stop(error.message, release="drain")
 

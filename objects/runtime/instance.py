@@ -36,6 +36,7 @@ from solo.objects.errors import (
 from solo.objects.naming import DEFAULT_TENANT
 from solo.objects.registry import registry
 from solo.objects.remote import CallScope, ObjectDirectory, Transport, cycle_error
+from solo.objects.runtime import log_fields
 from solo.objects.runtime.connection import open_object_connection
 from solo.objects.runtime.time_limit import CallTimer, Running
 from solo.objects.shared import NoSharedDatabase, SharedDatabase
@@ -89,6 +90,7 @@ class ObjectInstance:
         poison_after: int = 0,
         debug: bool = False,
         max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+        on_shipped: Callable[[float, int], None] | None = None,
     ) -> None:
         self.cls = cls
         self.object_id = object_id
@@ -104,6 +106,7 @@ class ObjectInstance:
         self.poison_after = poison_after  # a call whose workers died or hung this often is not run (0: never)
         self.debug = debug  # callers get the messages of user code's unexpected exceptions (SOLO_DEBUG)
         self.max_result_bytes = max_result_bytes  # of a call's result as JSON (SOLO_MAX_RESULT_BYTES)
+        self._on_shipped = on_shipped  # (seconds, bytes) of each shipment, for metrics
         self._conn: sqlite3.Connection | None = None
         self._user: DurableObject | None = None
         self._batches = 0
@@ -138,11 +141,21 @@ class ObjectInstance:
         former owner shipped but may never have sent, with on_start()'s own, and every alarm
         of the object (a former owner may have died between shipping and announcing).
         """
+        with self._log_fields():
+            return self._hydrate()
+
+    def _hydrate(self) -> BatchResult:
         if self._store is not None:
             prepare_local_file(self._store, self.object_id, self.path, self._head_seq)
             head = self._store.head(self.object_id)
             self.shipper = LogShipper(
-                self._store, self.object_id, self.epoch, self.path, self._head_seq, head.log_bytes if head else 0
+                self._store,
+                self.object_id,
+                self.epoch,
+                self.path,
+                self._head_seq,
+                head.log_bytes if head else 0,
+                on_shipped=self._on_shipped,
             )
         self._open()
         try:
@@ -214,6 +227,14 @@ class ObjectInstance:
         """
         if self._user is None:
             raise RuntimeError("run_batch on an instance that is not hydrated")
+        with self._log_fields():
+            return self._run_batch(calls)
+
+    def _log_fields(self) -> contextlib.AbstractContextManager[None]:
+        """Every log line written while this object runs names it, its tenant and its epoch."""
+        return log_fields.bound(object=self.ref, tenant=self.tenant, epoch=self.epoch)
+
+    def _run_batch(self, calls: Sequence[Call]) -> BatchResult:
         self.resume()
         conn = self._conn
         assert conn is not None
@@ -222,7 +243,10 @@ class ObjectInstance:
         try:
             self._check_epoch(conn)
             self._delete_sent(conn)
-            outcomes = [self._run_one(conn, call, sends) for call in calls]
+            outcomes = []
+            for call in calls:
+                with log_fields.bound(call_id=call.call_id):
+                    outcomes.append(self._run_one(conn, call, sends))
             self._batches += 1
             if self._batches % _PRUNE_EVERY_BATCHES == 0:
                 self._prune_call_records(conn)
@@ -390,8 +414,15 @@ class ObjectInstance:
         """SQLite's progress handler: non-zero abandons the running statement."""
         return 1 if self._timer.expired(self._running) else 0
 
+    def _about(self, call_id: str | None = None) -> str:
+        """What a log line about this object's user code says besides its name: call, tenant, epoch."""
+        shown = call_id or log_fields.current().get("call_id")  # on_start: the call that brought the object up
+        call = f"call {shown}, " if shown else ""
+        return f"({call}tenant {self.tenant}, epoch {self.epoch})"
+
     def _time_limit_exceeded(self, call_id: str, what: str) -> Outcome:
         message = f"{self.ref}.{what} ran past the call time limit ({self._timer.limit_s:g} s) and was interrupted"
+        log.warning("%s %s", message, self._about(call_id))
         return Outcome.failure(call_id, "time_limit_exceeded", message, type_="CallInterrupted")
 
     def _run_user(self, call_id: str, scope: CallScope, body: Callable[[], object], what: str) -> Outcome:
@@ -400,6 +431,10 @@ class ObjectInstance:
         A call that ran past its deadline fails with `time_limit_exceeded`, however it
         ended: interrupted, failing on an interrupted SQL statement, or returning late.
         """
+        with log_fields.bound(method=what):  # the code running, also on the lines that log its failure
+            return self._run_user_logged(call_id, scope, body, what)
+
+    def _run_user_logged(self, call_id: str, scope: CallScope, body: Callable[[], object], what: str) -> Outcome:
         running: Running | None = None
         try:
             with self._user_code(what, scope) as running:
@@ -407,7 +442,7 @@ class ObjectInstance:
             outcome = Outcome.success(call_id, result)
         except CallInterrupted:
             return self._time_limit_exceeded(call_id, what)
-        except Exception as exc:
+        except Exception as exc:  # logged by _failure, as its kind deserves
             outcome = self._failure(call_id, exc, what)
         if self._timer.expired(running):
             return self._time_limit_exceeded(call_id, what)
@@ -420,15 +455,24 @@ class ObjectInstance:
         Any other exception is a bug in the user's code: the caller gets its type, and its
         message and traceback go to this worker's log (to the caller too under SOLO_DEBUG),
         as they may hold anything the code had at hand.
+
+        Each is logged with the call id, the object, its tenant and epoch: a UserError (an
+        answer the method chose) at DEBUG; a remote call's error it let through at INFO (the
+        callee's worker logged its own); solo's errors raised in user code (SQL refused, a
+        schedule that cannot be set) at WARNING and any other exception at ERROR, both with
+        the traceback.
         """
+        kind = type(exc).__name__
         if isinstance(exc, UserError):
+            log.debug("%s.%s answered %s: %s %s", self.ref, what, exc.code, exc.message, self._about(call_id))
             return Outcome.failure(call_id, exc.code, _clip(exc.message), status=exc.status, type_="UserError")
         if isinstance(exc, RemoteCallError):  # uncaught: this call fails as the remote one did
-            return Outcome.failure(call_id, exc.code, _clip(exc.message), status=exc.status, type_=type(exc).__name__)
+            log.info("%s.%s failed as a call it made did: %s %s", self.ref, what, exc.code, self._about(call_id))
+            return Outcome.failure(call_id, exc.code, _clip(exc.message), status=exc.status, type_=kind)
         if isinstance(exc, SoloError):
-            return Outcome.failure(call_id, exc.code, _clip(exc.message), type_=type(exc).__name__)
-        kind = type(exc).__name__
-        log.error("%s.%s (call %s) raised %s", self.ref, what, call_id, kind, exc_info=exc)
+            log.warning("%s.%s raised %s %s", self.ref, what, kind, self._about(call_id), exc_info=exc)
+            return Outcome.failure(call_id, exc.code, _clip(exc.message), type_=kind)
+        log.error("%s.%s raised %s %s", self.ref, what, kind, self._about(call_id), exc_info=exc)
         if self.debug:
             message = _clip(str(exc))
         else:
@@ -552,15 +596,14 @@ class ObjectInstance:
             raise
         self._commit(conn)
 
-    @staticmethod
-    def _drop_foreign_triggers(conn: sqlite3.Connection) -> None:
+    def _drop_foreign_triggers(self, conn: sqlite3.Connection) -> None:
         """solo creates no trigger on its own tables; one there came from outside (a state imported
         before imports were checked): drop it before any of solo's writes could fire it."""
         found = conn.execute(
             "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' AND substr(tbl_name, 1, 6) = '_solo_'"
         ).fetchall()
         for name, table in found:
-            log.warning("dropping trigger %r on %s: solo's tables carry no triggers", name, table)
+            log.warning("%s: dropping trigger %r on %s: solo's tables carry no triggers", self.ref, name, table)
             conn.execute(f'DROP TRIGGER "{name.replace(chr(34), chr(34) * 2)}"')
 
     def _commit(self, conn: sqlite3.Connection) -> None:
@@ -641,7 +684,7 @@ class ObjectInstance:
                 raise
             except Exception as exc:
                 self._rollback(conn)
-                log.error("%s: migration %d failed", self.ref, number, exc_info=exc)
+                log.error("%s: migration %d failed %s", self.ref, number, self._about(), exc_info=exc)
                 raise StartFailed(f"{self.cls.__name__} migration {number} failed: {self._told(exc)}") from exc
             self._commit(conn)
 
@@ -660,7 +703,9 @@ class ObjectInstance:
             self._rollback(conn)
             if self.shared is not None:
                 self.shared.abort()
-            raise StartFailed(f"{self.ref}.{what} ran past the call time limit ({self._timer.limit_s:g} s)") from None
+            message = f"{self.ref}.{what} ran past the call time limit ({self._timer.limit_s:g} s)"
+            log.warning("%s %s", message, self._about())
+            raise StartFailed(message) from None
         except OwnershipLost:
             self._rollback(conn)
             raise
@@ -668,7 +713,7 @@ class ObjectInstance:
             self._rollback(conn)
             if self.shared is not None:
                 self.shared.abort()
-            log.error("%s: %s failed", self.ref, what, exc_info=exc)
+            log.error("%s.%s failed %s", self.ref, what, self._about(), exc_info=exc)
             raise StartFailed(f"{self.cls.__name__}.{what} failed: {self._told(exc)}") from exc
         self._commit(conn)
 

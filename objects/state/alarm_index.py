@@ -10,7 +10,7 @@ due soon from here after a restart of Redis or of itself; operators list them
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,8 @@ from solo.objects.naming import DEFAULT_TENANT
 from solo.objects.state.schema import alarms_table
 from solo.objects.state.wal import plain_file
 
-STATES = ("pending", "retrying", "failed")
+# "orphaned": of a class the reader does not serve (no worker of its code can run the object).
+STATES = ("pending", "retrying", "failed", "orphaned")
 
 
 Due = tuple[str, int | None]
@@ -153,6 +154,21 @@ class AlarmIndex:
         with self.engine.connect() as conn:
             return [IndexedAlarm(*row) for row in conn.execute(query)]
 
+    def counts(self, object_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
+        """(still to fire, failed) alarms and schedules of each object that has any (one query)."""
+        a = alarms_table
+        ids = list(object_ids)
+        if not ids:
+            return {}
+        failed = sa.case((a.c.next_ms.is_(None), 1), else_=0)
+        query = (
+            sa.select(a.c.object_id, sa.func.count(), sa.func.sum(failed))
+            .where(a.c.object_id.in_(ids))
+            .group_by(a.c.object_id)
+        )
+        with self.engine.connect() as conn:
+            return {oid: (int(total) - int(bad or 0), int(bad or 0)) for oid, total, bad in conn.execute(query)}
+
     def listing(
         self,
         *,
@@ -162,10 +178,18 @@ class AlarmIndex:
         object_ids: Iterable[str] | None = None,
         state: str | None = None,
         limit: int = 1000,
+        served: Collection[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Rows for operators: pending and retrying ones by due time, then failed ones."""
+        """Rows for operators: pending and retrying ones by due time, then failed ones.
+
+        With `served` (the classes the reader loads), rows of other classes are `orphaned`,
+        whatever their retries, and the other states are of served classes only.
+        """
         a = alarms_table
         query = sa.select(a).where(a.c.namespace == self.namespace)
+        if served is not None and state is not None:
+            served_class = a.c.class_name.in_(list(served))
+            query = query.where(sa.not_(served_class) if state == "orphaned" else served_class)
         if tenant is not None:
             query = query.where(a.c.tenant == tenant)
         if due_before is not None:
@@ -185,5 +209,18 @@ class AlarmIndex:
             rows = [dict(r) for r in conn.execute(query).mappings()]
         for row in rows:
             row["kind"] = kind_of(row["name"])
-            row["state"] = state_of(row["next_ms"], row["retry_count"])
+            orphaned = served is not None and row["class_name"] not in served
+            row["state"] = "orphaned" if orphaned else state_of(row["next_ms"], row["retry_count"])
         return rows
+
+    def purge(self, tenant: str, class_name: str) -> list[tuple[str, str, str]]:
+        """Delete the index rows of a tenant's objects of one class; returns (object id, object name,
+        alarm name) of each, for the scheduler's time index to follow. For a class no longer served:
+        the objects' own files keep their alarms, which come back should the class, and then the
+        object, run again."""
+        a = alarms_table
+        mine = sa.and_(a.c.namespace == self.namespace, a.c.tenant == tenant, a.c.class_name == class_name)
+        with self.engine.begin() as conn:
+            rows = conn.execute(sa.select(a.c.object_id, a.c.object_name, a.c.name).where(mine)).all()
+            conn.execute(a.delete().where(mine))
+        return [(r[0], r[1], r[2]) for r in rows]

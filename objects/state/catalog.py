@@ -15,7 +15,7 @@ from typing import overload
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, RowMapping
 
 from solo.objects.errors import SchemaTooNew
 from solo.objects.naming import DEFAULT_TENANT
@@ -162,12 +162,38 @@ class Catalog:
                 .mappings()
                 .first()
             )
-        if row is None:
-            return None
-        values = dict(row)
-        values["created_at"] = _aware(values["created_at"])
-        values["last_active_at"] = _aware(values["last_active_at"])
-        return ObjectInfo(**values)
+        return None if row is None else _info(row)
+
+    def page(
+        self,
+        namespace: str,
+        tenant: str,
+        *,
+        class_name: str | None = None,
+        prefix: str | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int = 100,
+    ) -> list[ObjectInfo]:
+        """A tenant's objects in (class, name) order, after the (class, name) `after`: a keyset page.
+
+        Deleted objects are left out. See `page_query` for how it stays one range of an index.
+        A `prefix` without a class is a range in each class: the classes are found one index
+        probe each (`classes_query`), then their ranges read in order until the page is full.
+        """
+        with self.engine.connect() as conn:
+            if not prefix or class_name is not None:
+                query = page_query(namespace, tenant, class_name=class_name, prefix=prefix, after=after, limit=limit)
+                return [_info(row) for row in conn.execute(query).mappings()]
+            found: list[ObjectInfo] = []
+            first = after[0] if after is not None else ""
+            for each in conn.execute(classes_query(namespace, tenant, first)).scalars():
+                query = page_query(
+                    namespace, tenant, class_name=str(each), prefix=prefix, after=after, limit=limit - len(found)
+                )
+                found += [_info(row) for row in conn.execute(query).mappings()]
+                if len(found) >= limit:
+                    break
+            return found
 
     def history(self, object_id: str) -> list[Activation]:
         a = activations_table
@@ -179,3 +205,78 @@ class Catalog:
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
+
+
+def page_query(
+    namespace: str,
+    tenant: str,
+    *,
+    class_name: str | None = None,
+    prefix: str | None = None,
+    after: tuple[str, str] | None = None,
+    limit: int = 100,
+) -> sa.Select[tuple[object, ...]]:
+    """The query of Catalog.page: one range of the address index (namespace, tenant, class_name,
+    name), which orders names by their bytes on both databases (schema._byte_ordered).
+
+    `class_name` narrows the range to a class; `prefix` to names starting with it (Catalog.page
+    asks class by class when no class is given, so that this too is a range).
+    """
+    o = objects_table
+    query = sa.select(*(o.c[f.name] for f in fields(ObjectInfo))).where(
+        o.c.namespace == namespace, o.c.tenant == tenant, o.c.deleted.is_(False)
+    )
+    if class_name is not None:
+        query = query.where(o.c.class_name == class_name)
+    if prefix:
+        query = query.where(o.c.name >= prefix)
+        end = _after_prefix(prefix)
+        if end is not None:
+            query = query.where(o.c.name < end)
+    if after is not None:
+        after_class, after_name = after
+        if class_name is None:
+            query = query.where(sa.tuple_(o.c.class_name, o.c.name) > sa.tuple_(after_class, after_name))
+        # Within a class, the cursor bounds the name: a row comparison starting at class_name would not
+        # bound the index range after the equality on it. (Class names are ASCII: str order is byte order.)
+        elif after_class == class_name:
+            query = query.where(o.c.name > after_name)
+        elif after_class > class_name:
+            query = query.where(sa.false())  # the cursor is past this class
+    return query.order_by(o.c.class_name, o.c.name).limit(limit)
+
+
+def classes_query(namespace: str, tenant: str, first: str) -> sa.Select[tuple[object, ...]]:
+    """The classes a tenant has objects of, from `first` on, in order: one probe of the address
+    index per class (a loose index scan, as a recursive query), however many objects each has."""
+    o = objects_table
+    mine = sa.and_(o.c.namespace == namespace, o.c.tenant == tenant)
+    start = sa.select(sa.func.min(o.c.class_name).label("class_name")).where(mine, o.c.class_name >= first)
+    found = start.cte("classes", recursive=True)
+    following = (
+        sa.select(sa.func.min(o.c.class_name)).where(mine, o.c.class_name > found.c.class_name).scalar_subquery()
+    )
+    found = found.union_all(sa.select(following).where(found.c.class_name.is_not(None)))
+    return sa.select(found.c.class_name).where(found.c.class_name.is_not(None))
+
+
+def _info(row: RowMapping) -> ObjectInfo:
+    values = dict(row)
+    values["created_at"] = _aware(values["created_at"])
+    values["last_active_at"] = _aware(values["last_active_at"])
+    return ObjectInfo(**values)
+
+
+_LAST_CODE_POINT = 0x10FFFF
+
+
+def _after_prefix(prefix: str) -> str | None:
+    """The least string, in byte (code point) order, above every string that starts with `prefix`;
+    None if there is none (the prefix is all U+10FFFF)."""
+    stem = prefix.rstrip(chr(_LAST_CODE_POINT))
+    if not stem:
+        return None
+    bumped = ord(stem[-1]) + 1
+    if 0xD800 <= bumped <= 0xDFFF:  # surrogates are not text: the next code point is U+E000
+        bumped = 0xE000
+    return stem[:-1] + chr(bumped)

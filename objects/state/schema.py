@@ -19,13 +19,20 @@ metadata = sa.MetaData()
 
 _BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
 
+
+def _byte_ordered(length: int) -> sa.types.TypeEngine[str]:
+    """Text compared byte by byte on PostgreSQL too (COLLATE "C"), as SQLite compares it: the address
+    index then serves listings' pages and name prefixes as ranges, whatever the database's collation."""
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
 objects_table = sa.Table(
     "objects",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("namespace", sa.String(64), nullable=False),
-    sa.Column("class_name", sa.String(128), nullable=False),
-    sa.Column("name", sa.String(1024), nullable=False),
+    sa.Column("class_name", _byte_ordered(128), nullable=False),
+    sa.Column("name", _byte_ordered(1024), nullable=False),
     sa.Column("tenant", sa.String(64), nullable=False, server_default="default"),
     sa.Column("epoch", sa.BigInteger, nullable=False),
     sa.Column("schema_version", sa.Integer, nullable=False, server_default="0"),

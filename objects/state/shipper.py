@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sqlalchemy.engine import Connection
@@ -30,7 +31,17 @@ SNAPSHOT_FLOOR_BYTES = 1 << 20
 
 
 class LogShipper:
-    def __init__(self, store: StateStore, object_id: str, epoch: int, path: Path, seq: int, log_bytes: int) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        object_id: str,
+        epoch: int,
+        path: Path,
+        seq: int,
+        log_bytes: int,
+        *,
+        on_shipped: Callable[[float, int], None] | None = None,
+    ) -> None:
         self.store = store
         self.object_id = object_id
         self.epoch = epoch
@@ -40,6 +51,7 @@ class LogShipper:
         self.in_sync = True
         self.deferred = False  # while hydrating: commits are shipped together at the end
         self.shipped_bytes = 0  # this activation's total, for metrics
+        self._on_shipped = on_shipped  # (seconds, bytes) of each shipment
         self._reader = WalReader(path)
         self._frames_since_checkpoint = 0
         self.snapshot_floor_bytes = SNAPSHOT_FLOOR_BYTES
@@ -54,6 +66,7 @@ class LogShipper:
         if self.deferred:
             assert shared is None, "a deferred shipment carries the shared writes of the last commit"
             return  # nothing is visible yet; the next shipment carries these frames too
+        began = time.perf_counter()
         frames = self._reader.read_committed()
         if frames is None:
             self.in_sync = True
@@ -69,6 +82,8 @@ class LogShipper:
         self.seq += 1
         self.in_sync = True
         self._shipped_by = self.epoch
+        if self._on_shipped is not None:
+            self._on_shipped(time.perf_counter() - began, len(frames.data))
         self.shipped_bytes += len(frames.data)
         self.log_bytes += len(frames.data)
         self._frames_since_checkpoint += frames.count

@@ -36,10 +36,12 @@ from solo.objects.state.schema import log_table, objects_table, snapshots_table,
 from solo.objects.state.wal import Frames, apply_frames
 
 # Postgres: the fenced head move and the log insert as one autocommitted statement, one
-# round trip (the general path below takes four: BEGIN, UPDATE, INSERT, COMMIT).
+# round trip (the general path below takes four: BEGIN, UPDATE, INSERT, COMMIT). The moved row
+# also takes the object's size and last activity, so that listings show them current.
 _SHIP_ONE_STATEMENT = """
 WITH moved AS (
-  UPDATE objects SET head_seq = %(seq)s, log_bytes = log_bytes + %(size)s
+  UPDATE objects SET head_seq = %(seq)s, log_bytes = log_bytes + %(size)s,
+    state_bytes = %(state_bytes)s, last_active_at = %(created_at)s
   WHERE id = %(id)s AND epoch = %(epoch)s AND head_seq = %(seq)s - 1 AND NOT deleted
   RETURNING id
 )
@@ -100,6 +102,7 @@ class StateStore:
                 "db_pages": frames.db_pages,
                 "frames": frames.data,
                 "created_at": utcnow(),
+                "state_bytes": frames.db_pages * frames.page_size,
             }
             with self._autocommit.connect() as conn:
                 return conn.exec_driver_sql(_SHIP_ONE_STATEMENT, values).rowcount == 1
@@ -108,7 +111,13 @@ class StateStore:
             moved = conn.execute(
                 o.update()
                 .where(o.c.id == object_id, o.c.epoch == epoch, o.c.head_seq == seq - 1, o.c.deleted.is_(False))
-                .values(head_seq=seq, log_bytes=o.c.log_bytes + len(frames.data))
+                .values(
+                    head_seq=seq,
+                    log_bytes=o.c.log_bytes + len(frames.data),
+                    # Current while the object is active (listings, object info), in the row moved anyway.
+                    state_bytes=frames.db_pages * frames.page_size,
+                    last_active_at=utcnow(),
+                )
             ).rowcount
             if moved != 1:
                 conn.rollback()

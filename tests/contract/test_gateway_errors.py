@@ -245,7 +245,9 @@ def test_405_names_every_method_the_path_serves_in_allow(http):
     cases = [
         ("GET", url("Counter", name, "increment"), "POST"),
         ("PUT", url("Counter", name), "DELETE, GET, HEAD"),
-        ("PATCH", "/v1/alarms", "GET, HEAD"),
+        ("PATCH", "/v1/alarms", "DELETE, GET, HEAD"),
+        ("PUT", "/v1/objects", "GET, HEAD"),
+        ("GET", url("Counter", name, "evict"), "POST"),
         ("POST", "/healthz", "GET, HEAD"),
         ("DELETE", f"/v1/calls/{unique()}", "GET, HEAD"),
         ("GET", url("Counter", name, "restore"), "POST"),

@@ -95,9 +95,13 @@ NEEDED = {
     ("DELETE", "/v1/objects/Counter/a"): "admin",
     ("DELETE", "/v1/objects/Counter/a/mailbox"): "admin",
     ("GET", "/v1/alarms"): "admin",
+    ("GET", "/v1/objects"): "admin",
+    ("DELETE", "/v1/alarms"): "admin",
+    ("POST", "/v1/objects/Counter/a/evict"): "admin",
     ("GET", "/healthz"): None,
     ("GET", "/readyz"): None,
     ("GET", "/openapi.json"): None,
+    ("GET", "/metrics"): "operator",
     # no such route (404) or method (405): any valid key, so that only key holders learn what exists
     ("GET", "/v1/nothing-here"): "call",
     ("PATCH", "/v1/objects/Counter/a"): "call",
@@ -117,9 +121,12 @@ ALLOWED = {
         "DELETE /v1/objects/Counter/a",
         "DELETE /v1/objects/Counter/a/mailbox",
         "GET /v1/alarms",
+        "GET /v1/objects",
+        "POST /v1/objects/Counter/a/evict",
+        "DELETE /v1/alarms",
     },
 }
-ALLOWED["operator"] = set(ALLOWED["admin"])
+ALLOWED["operator"] = {*ALLOWED["admin"], "GET /metrics"}
 
 
 def http_scope(method: str, path: str, query: bytes = b"", headers=()) -> dict:
@@ -294,6 +301,18 @@ def test_the_authenticator_refuses_a_missing_key_an_unknown_key_and_a_narrow_sco
     with pytest.raises(Forbidden, match="needs admin"):
         run(auth.admit(TOKEN, Requirement("admin", "/v1/x")))
     assert run(auth.admit(TOKEN, Requirement("call", "/v1/x"))).key_id == KEY_ID
+
+
+def test_refusals_are_counted_by_reason_and_tenant():
+    store = FakeKeys()
+    store.add(TOKEN, scope="call")
+    auth = Authenticator("keys", KeyCache(store.lookup), limiter=object())
+    for token, needed in ((None, "call"), ("solo_bad", "call"), (TOKEN, "admin"), (TOKEN, "operator")):
+        with pytest.raises((Unauthenticated, Forbidden)):
+            run(auth.admit(token, Requirement(needed, "/v1/x")))
+    refusals = auth.metrics.registry.get_sample_value
+    assert refusals("solo_api_refusals_total", {"reason": "unauthenticated", "tenant": ""}) == 2
+    assert refusals("solo_api_refusals_total", {"reason": "forbidden", "tenant": "acme"}) == 2
 
 
 def websocket_app(store: FakeKeys) -> Starlette:

@@ -1,0 +1,89 @@
+"""Alarms of a class no longer served: listed as orphaned, and purged from the scheduler's index, on both backends.
+
+An object of class `Retired` (no code defines it: as after a deploy that removed a class)
+left an alarm in the shared index and in Redis's time index, as its worker shipped and
+announced it when the class was still served.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from solo.objects.context import wall_clock_ms
+from solo.objects.coordination.alarm_queue import AlarmQueue
+from solo.objects.coordination.keys import Keys
+from solo.objects.naming import object_id
+from solo.objects.state.schema import alarms_table
+from tests.harness import InProcessSystem
+
+
+@pytest.fixture
+def system(settings, redis_client, async_redis_client):
+    return InProcessSystem(settings, redis_client, async_redis_client)
+
+
+@pytest.fixture
+def http(system):
+    with system.running() as client:
+        yield client
+
+
+def leave_alarm(system, redis_client, class_name: str, name: str, due_ms: int) -> None:
+    """The index row and time index entry an object's worker wrote for its alarm."""
+    settings = system.settings
+    oid = object_id(settings.namespace, class_name, name)
+    with system.engine.begin() as conn:
+        conn.execute(
+            alarms_table.insert().values(
+                object_id=oid,
+                name="_alarm",
+                namespace=settings.namespace,
+                tenant="default",
+                class_name=class_name,
+                object_name=name,
+                method="alarm",
+                spec="once",
+                scheduled_ms=due_ms,
+                next_ms=due_ms,
+                retry_count=0,
+                failures=0,
+            )
+        )
+    queue = AlarmQueue(redis_client, Keys(settings.key_prefix), int(settings.alarm_horizon_s * 1000))
+    queue.announce(oid, class_name, name, [("_alarm", due_ms)], wall_clock_ms())
+
+
+def due_names(redis_client, settings) -> set[str]:
+    members = redis_client.zrange(Keys(settings.key_prefix).alarms_due, 0, -1)
+    return {name for _oid, _cls, name, _alarm in map(json.loads, members)}
+
+
+def test_an_unserved_classs_alarms_are_orphaned_and_purged_from_index_and_scheduler(system, http, redis_client):
+    name = uuid.uuid4().hex
+    leave_alarm(system, redis_client, "Retired", name, wall_clock_ms() + 30_000)
+    assert name in due_names(redis_client, system.settings)
+
+    (alarm,) = http.get("/v1/alarms", params={"class": "Retired"}).json()["alarms"]
+    assert alarm["object"]["name"] == name and alarm["state"] == "orphaned"
+    orphaned = http.get("/v1/alarms", params={"state": "orphaned"}).json()["alarms"]
+    assert [a["object"]["name"] for a in orphaned] == [name]
+    assert http.get("/v1/alarms", params={"state": "pending", "class": "Retired"}).json()["alarms"] == []
+
+    purged = http.delete("/v1/alarms", params={"class": "Retired"})
+    assert purged.status_code == 200 and purged.json() == {"purged": 1}
+    assert http.get("/v1/alarms", params={"class": "Retired"}).json()["alarms"] == []
+    assert name not in due_names(redis_client, system.settings)
+
+
+def test_the_alarms_of_a_served_class_are_not_purged(http):
+    refused = http.delete("/v1/alarms", params={"class": "Alarmed"})
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "class_served"
+
+
+def test_purging_needs_exactly_a_class(http):
+    assert http.delete("/v1/alarms").status_code == 422
+    assert http.delete("/v1/alarms", params={"class": "Retired", "state": "failed"}).status_code == 422
+    assert http.delete("/v1/alarms", params={"class": "no such"}).status_code == 400
