@@ -278,7 +278,7 @@ def _object_paths(registry: ClassRegistry) -> dict[str, Any]:
                         _object({"evicting": {"type": "boolean", "description": "false: no worker runs it now"}}),
                         "asked",
                     ),
-                    **_errors(400, 404),
+                    **_errors(400, 404, *_ADMIN_KEY_ERRORS),
                 },
             },
         },
@@ -382,7 +382,7 @@ def _fixed_paths() -> dict[str, Any]:
                         ),
                         "a page of objects",
                     ),
-                    **_errors(400, 422),
+                    **_errors(400, 422, *_ADMIN_KEY_ERRORS),
                 },
             }
         },
@@ -432,7 +432,7 @@ def _fixed_paths() -> dict[str, Any]:
                 ],
                 "responses": {
                     "200": _json(_object({"purged": _INTEGER}), "how many were removed"),
-                    **_errors(400, 409, 422),
+                    **_errors(400, 409, 422, *_ADMIN_KEY_ERRORS),
                 },
             },
         },
@@ -480,7 +480,7 @@ def _fixed_paths() -> dict[str, Any]:
                             "application/openmetrics-text": {"schema": _STRING},
                         },
                     },
-                    **_errors(401, 403),
+                    **_errors(*_ADMIN_KEY_ERRORS),
                 },
             }
         },
