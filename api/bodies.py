@@ -90,7 +90,7 @@ def _check_encodable(value: Any) -> None:
 
 
 def parse_arguments(body: bytes) -> Any:
-    if not body.strip():
+    if not body:  # no body: no arguments. Whitespace is a body, and not JSON: refused below.
         return {}
     try:
         # Strict JSON: Python's parser would accept NaN, Infinity and 1e999, which

@@ -360,3 +360,12 @@ def test_a_metric_value_past_1e18_is_400_invalid_value_so_no_sum_becomes_infinit
         result(http, "Analytics", analytics, "track", name="a", value=-1e18)
     result(http, "Analytics", analytics, "flush")
     assert result(http, "Analytics", analytics, "get_dashboard")["today"]["a"]["sum"] == -2e18
+
+
+def test_a_body_of_only_whitespace_is_not_json_and_is_422(http):
+    # Found by fuzzing: "\x0b" or "\r" was taken for no body, and the call ran without arguments.
+    counter = unique()
+    for body in (b"\x0b", b"\r", b" \n\t"):
+        response = http.post(url("Counter", counter, "increment"), content=body)
+        assert "not valid JSON" in assert_error(response, 422, "invalid_arguments")["message"], body
+    assert http.post(url("Counter", counter, "increment"), content=b"").json()["result"] == 1  # no body: none

@@ -6,10 +6,10 @@ edges of each schema, requests the document forbids, one without the key) and th
 ones, sent with an operator's key. Bad input must never get a 5xx, and every answer must be
 what the document says: status, content type and body.
 
-Seeded, so a run is the same run again (SOLO_FUZZ_SEED picks another). SOLO_FUZZ_EXAMPLES sets how
-many random examples each operation gets: a few in `make test`, many in `make fuzz`. A failure names its operation and
-a curl command that reproduces it; each one fixed has a regression test of its own
-(tests/contract/test_gateway_errors.py).
+Seeded, so a run is the same run again (SOLO_FUZZ_SEED picks another seed). SOLO_FUZZ_EXAMPLES
+sets how many random examples each operation gets: a few in `make test`, many in `make fuzz`.
+A failure names its operation and a curl command that reproduces it; each one fixed has a
+regression test of its own (tests/contract/test_gateway_errors.py).
 """
 
 from __future__ import annotations
@@ -114,20 +114,22 @@ def test_no_request_gets_a_server_error_and_every_answer_is_as_documented(fuzzed
     seed = int(os.environ.get(SEED_ENV, DEFAULT_SEED))
     examples = int(os.environ.get(EXAMPLES_ENV, DEFAULT_EXAMPLES))
     report = fuzzed_solo.work_dir / "schemathesis.json"
-    run = subprocess.run(
-        schemathesis_run(fuzzed_solo, seed, examples, report),
-        cwd=fuzzed_solo.work_dir,  # its caches and reports stay out of the checkout
-        capture_output=True,
-        text=True,
-    )
+    command = schemathesis_run(fuzzed_solo, seed, examples, report)
+    # Its caches and reports stay out of the checkout, in the test's own folder.
+    with subprocess.Popen(
+        command, cwd=fuzzed_solo.work_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as run:
+        assert run.stdout is not None
+        for line in run.stdout:
+            print(line, end="")  # pytest shows it with a failure; under -s (make fuzz) it is the progress
     summary = json.loads(report.read_text()) if report.exists() else {}
     cases = summary.get("test_cases", {})
     print(
-        f"\nfuzz: {summary.get('operations', {}).get('tested')} operations, {cases.get('generated')} test cases,"
+        f"fuzz: {summary.get('operations', {}).get('tested')} operations, {cases.get('generated')} test cases,"
         f" {summary.get('running_time', 0):.0f} s, seed {seed}, {examples} random examples per operation"
     )
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert summary["complete"] and cases["errored"] == 0, run.stdout
+    assert run.returncode == 0, "schemathesis failed: its output (captured stdout) has a curl command for each failure"
+    assert summary["complete"] and cases["errored"] == 0
 
 
 def test_without_a_key_every_operation_but_the_open_ones_is_401_as_documented(fuzzed_solo, http):
