@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from solo.api.alarms import AlarmListing
 from solo.api.auth import Authenticator, AuthMiddleware, KeyCache, KeyRateLimiter, acting_tenant, principal_of
@@ -30,8 +30,10 @@ from solo.api.errors import (
 from solo.api.openapi import openapi_document
 from solo.api.operations import StateOperations
 from solo.api.replies import ReplyListener
+from solo.api.sockets import SocketGateway
 from solo.objects.calls import Outcome
 from solo.objects.coordination.alarm_queue import AsyncAlarmQueue
+from solo.objects.coordination.gateways import AsyncGateway
 from solo.objects.coordination.keys import Keys
 from solo.objects.coordination.leases import AsyncLeases
 from solo.objects.coordination.mailbox import AsyncMailbox, MailboxConfig
@@ -90,6 +92,12 @@ class Api:
             replies=self.replies,
             dispatch=dispatch,
             secret=lambda: installation_secret(catalog.engine),
+        )
+        # This process is the gateway of the WebSockets it holds; one id names its replies and its inbox.
+        self.sockets = SocketGateway(
+            self.calls,
+            AsyncGateway(self.redis, self.keys, self.replies.listener_id),
+            connect_timeout_s=settings.call_timeout_s,
         )
         self.alarms = AlarmListing(AlarmIndex(catalog.engine, settings.namespace))
         self.operations = StateOperations(
@@ -217,9 +225,10 @@ class Api:
     async def openapi(self, request: Request) -> JSONResponse:
         return JSONResponse(openapi_document(self.registry))
 
-    def routes(self) -> list[Route]:
+    def routes(self) -> list[BaseRoute]:
         operations = self.operations
         return [
+            WebSocketRoute("/v1/objects/{class_name}/{name}/ws", self.sockets.serve),
             # Before the method route: it would take POST .../restore as a call of a method "restore".
             Route("/v1/objects/{class_name}/{name}/restore", operations.restore, methods=["POST"]),
             Route("/v1/objects/{class_name}/{name}/export", operations.export, methods=["GET"]),
@@ -259,9 +268,11 @@ def create_app(
     async def lifespan(app: Starlette):
         await api.announce_auth()
         api.replies.start()
+        api.sockets.start()
         try:
             yield
         finally:
+            await api.sockets.stop()
             await api.replies.stop()
             await api.redis.aclose()
             if broker is not None:

@@ -251,6 +251,7 @@ def cmd_api(args) -> int:
     import uvicorn
 
     from solo.api.app import create_app
+    from solo.objects.websockets import MAX_MESSAGE_BYTES
 
     warn_if_open(Settings.from_env(), args.host)
     # Keep-alive longer than common load balancers' idle timeouts, so the server
@@ -262,6 +263,7 @@ def cmd_api(args) -> int:
         log_level="warning",
         access_log=False,
         timeout_keep_alive=75,
+        ws_max_size=MAX_MESSAGE_BYTES,  # a larger WebSocket message closes its socket with 1009
     )
     return 0
 

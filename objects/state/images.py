@@ -41,6 +41,7 @@ from solo.objects.sql import SOLO_TABLE_PREFIX
 from solo.objects.state import image_rows as rows
 from solo.objects.state.wal import page_size_of, plain_file
 from solo.objects.tables import SOLO_TABLES_DDL
+from solo.objects.websockets import SOCKET_TABLES
 
 Rules = rows.Rules
 
@@ -190,11 +191,19 @@ def _schema_version(conn: sqlite3.Connection, present: set[str], known_migration
 
 
 def _strip_epoch(conn: sqlite3.Connection, present: set[str], image: bytes) -> bytes:
-    """After _check_schema: no trigger is on _solo_meta, so the DELETE runs nothing of the file's."""
-    if rows.META not in present or not conn.execute("SELECT 1 FROM _solo_meta WHERE key = 'epoch'").fetchone():
+    """After _check_schema: no trigger is on solo's tables, so the DELETEs run nothing of the file's.
+
+    The source's open WebSockets go too: they belong to its live connections, not to its data.
+    """
+    stamped = rows.META in present and conn.execute("SELECT 1 FROM _solo_meta WHERE key = 'epoch'").fetchone()
+    sockets = [t for t in SOCKET_TABLES if t in present and conn.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone()]
+    if not stamped and not sockets:
         return image
     conn.execute("PRAGMA query_only=OFF")
     conn.execute("BEGIN")
-    conn.execute("DELETE FROM _solo_meta WHERE key = 'epoch'")
+    if stamped:
+        conn.execute("DELETE FROM _solo_meta WHERE key = 'epoch'")
+    for table in sockets:
+        conn.execute(f"DELETE FROM {table}")
     conn.execute("COMMIT")
     return conn.serialize()
