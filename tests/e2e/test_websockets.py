@@ -19,6 +19,7 @@ import redis
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from solo import AsyncClient, Client
 from solo.objects.state.keys import KeyStore
 from solo.objects.state.schema import make_engine
 from solo.testing.cluster import Cluster, process_env
@@ -417,3 +418,29 @@ def test_an_api_process_killed_with_sockets_open_closes_them_at_the_object_with_
 
     asyncio.run(scenario())
     assert "bob: closed 1006 the API process holding the socket stopped" in rpc(system, name, "log")
+
+
+# -- the Python clients ---------------------------------------------------------------------------
+
+
+def test_the_clients_open_an_objects_websocket_with_their_key_and_the_async_one_reconnects(socket_cluster):
+    system, name = socket_cluster, room()
+    key = system.keys.create("default", "call")
+    with Client(system.keyed_url, api_key=key.token).object("Room", name).websocket(user="alice") as alice:
+        alice.send("hi")
+        assert alice.recv(timeout=RECEIVE_BOUND_S) == "alice: hi"
+
+    async def scenario():
+        async with AsyncClient(system.url) as client:
+            rounds = []
+            async for bob in client.object("Room", name).websocket(user="bob"):  # reconnects
+                try:
+                    await bob.send("bye" if not rounds else "back")
+                    rounds.append(await recv(bob))
+                    break
+                except ConnectionClosed:  # the object closed the first connection: connect again
+                    rounds.append("closed")
+                    continue
+            return rounds
+
+    assert asyncio.run(scenario()) == ["closed", "bob: back"]
