@@ -444,3 +444,40 @@ def test_the_clients_open_an_objects_websocket_with_their_key_and_the_async_one_
             return rounds
 
     assert asyncio.run(scenario()) == ["closed", "bob: back"]
+
+
+def test_a_stopped_api_process_closes_its_sockets_and_their_objects_hear_1012_at_once(socket_cluster):
+    system, name = socket_cluster, room()
+    leaving_url = system.cluster.start_api()
+    leaving = system.cluster.apis[-1]
+
+    async def scenario():
+        async with websockets.connect(ws_url(leaving_url, name, "user=bob")) as bob:
+            await bob.send("hi")
+            assert await recv(bob) == "bob: hi"
+            leaving.send_signal(signal.SIGTERM)
+            with pytest.raises(ConnectionClosed):
+                await recv(bob)
+            assert bob.close_code == 1012  # uvicorn's "service restart"
+        leaving.wait()
+
+    asyncio.run(scenario())
+    wait_until(lambda: rpc(system, name, "sockets") == [], RECEIVE_BOUND_S, "bob's close event")
+    assert "bob: closed 1012 " in rpc(system, name, "log")  # from the gateway, not the reaper's 1006
+
+
+def test_a_rolling_restart_of_the_workers_closes_no_socket(socket_cluster):
+    system, name = socket_cluster, room()
+
+    async def scenario():
+        async with websockets.connect(ws_url(system.url, name, "user=alice")) as alice:
+            for turn, worker in enumerate(list(system.cluster.live_workers())):
+                system.cluster.start_worker()  # the new version first, then the old one drains
+                worker.send_signal(signal.SIGTERM)
+                await alice.send(f"turn {turn}")  # queued while the old one drains, or after
+                assert await recv(alice) == f"alice: turn {turn}"
+                await asyncio.to_thread(worker.wait, RECEIVE_BOUND_S)
+            await alice.send("count")
+            assert await recv(alice) == "seen 1"
+
+    asyncio.run(scenario())
