@@ -29,6 +29,7 @@ from solo.api.errors import (
 )
 from solo.api.openapi import openapi_document
 from solo.api.operations import StateOperations
+from solo.api.pages import Pages
 from solo.api.replies import ReplyListener
 from solo.api.sockets import SocketGateway
 from solo.objects.calls import Outcome
@@ -107,6 +108,7 @@ class Api:
             self.calls,
             AsyncAlarmQueue(self.redis, self.keys, int(settings.alarm_horizon_s * 1000)),
         )
+        self.pages = Pages(settings.object_modules)
         self.key_store = KeyStore(catalog.engine)
         if settings.auth == "keys":
             self.auth = Authenticator("keys", KeyCache(self.key_store.lookup), KeyRateLimiter(self.redis, self.keys))
@@ -243,6 +245,7 @@ class Api:
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/readyz", self.readyz, methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
+            Route("/pages/{page}", self.pages.get, methods=["GET"]),
         ]
 
 

@@ -76,6 +76,7 @@ ROUTE_SCOPES: dict[tuple[str, str], KeyScope | None] = {
     ("GET", "/healthz"): None,
     ("GET", "/readyz"): None,
     ("GET", "/openapi.json"): None,
+    ("GET", "/pages/{page}"): None,  # static pages of the served applications (api/pages.py): no data
 }
 UNLISTED_ROUTE_SCOPE: KeyScope = "operator"
 UNMATCHED_PATH_SCOPE: KeyScope = "call"
