@@ -28,6 +28,7 @@ SCENARIOS = [
     "alarms",
     "scale",
     "capacity",
+    "sockets",
     "chaos",
 ]
 RESULTS = ROOT / "bench" / "RESULTS.md"
