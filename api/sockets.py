@@ -105,7 +105,7 @@ class SocketGateway:
         while True:
             try:
                 if self._known:
-                    await self.gateway.heartbeat()
+                    await self.gateway.heartbeat({s.id: s.address for s in self._sockets.values()})
             except redis.RedisError as exc:
                 log.warning("gateway heartbeat: %s; retrying", exc)
             await asyncio.sleep(HEARTBEAT_MS / 1000)

@@ -120,9 +120,15 @@ class AsyncGateway:
         self.gateway_id = gateway_id
         self.inbox = keys.gateway_inbox(gateway_id)
 
-    async def heartbeat(self) -> None:
+    async def heartbeat(self, held: dict[str, Address] | None = None) -> None:
+        """Move this gateway's deadline on; if Redis lost the hash of `held` sockets (a restart), write it again."""
         now_ms = int(await self._now_ms())
         await self._redis.zadd(self._keys.gateways, {self.gateway_id: now_ms + GATEWAY_TTL_MS})
+        if held and await self._redis.hlen(self._keys.gateway_sockets(self.gateway_id)) < len(held):
+            pipe = self._redis.pipeline(transaction=False)
+            for socket_id, address in held.items():
+                pipe.hset(self._keys.gateway_sockets(self.gateway_id), socket_id, address_json(address))
+            await pipe.execute()
 
     async def _now_ms(self) -> float:
         seconds, micros = await self._redis.time()

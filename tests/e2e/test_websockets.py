@@ -481,3 +481,25 @@ def test_a_rolling_restart_of_the_workers_closes_no_socket(socket_cluster):
             assert await recv(alice) == "seen 1"
 
     asyncio.run(scenario())
+
+
+def test_a_gateway_writes_its_sockets_again_when_redis_lost_them(socket_cluster, real_redis_url):
+    system, name = socket_cluster, room()
+    client = redis.Redis.from_url(real_redis_url)
+
+    async def scenario():
+        async with websockets.connect(ws_url(system.url, name, "user=alice")) as alice:
+            (listed,) = await asyncio.to_thread(rpc, system, name, "sockets")
+            prefix = system.env["SOLO_KEY_PREFIX"]
+            (held,) = [k for k in client.scan_iter(f"{prefix}:gateway:*:sockets") if client.hexists(k, listed["id"])]
+            client.delete(held)  # as a Redis restart without persistence would
+            await asyncio.to_thread(
+                wait_until, lambda: client.hexists(held, listed["id"]), RECEIVE_BOUND_S, "the heartbeat to rewrite it"
+            )
+            await alice.send("still")
+            assert await recv(alice) == "alice: still"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        client.close()
