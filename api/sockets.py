@@ -258,6 +258,15 @@ class SocketGateway:
     async def _deliver(self, message: dict[str, Any]) -> None:
         key = (int(message.get("e") or 0), int(message.get("n") or 0))
         kind, data = message.get("k"), message.get("d")
+        item: tuple[str, Any] | None = None
+        size = 0
+        if kind == "text" and isinstance(data, str):
+            item, size = ("text", data), len(data)
+        elif kind == "bytes" and isinstance(data, str):
+            raw = base64.b64decode(data)
+            item, size = ("bytes", raw), len(raw)
+        elif kind == "close":
+            item = ("close", (int(message.get("c") or 1000), str(message.get("r") or "")))
         for socket_id in message.get("s") or []:
             sock = self._sockets.get(socket_id)
             if sock is None:
@@ -267,17 +276,13 @@ class SocketGateway:
             if key <= sock.last:
                 continue  # written already (a new owner sent a former owner's outbox again)
             sock.last = key
-            if kind == "text" and isinstance(data, str):
-                self._push(sock, ("text", data), len(data))
-            elif kind == "bytes" and isinstance(data, str):
-                raw = base64.b64decode(data)
-                self._push(sock, ("bytes", raw), len(raw))
-            elif kind == "close":
-                sock.ended = True  # closed by the object: it expects no close event
-                self._push(sock, ("close", (int(message.get("c") or 1000), str(message.get("r") or ""))), 0)
-            elif kind == "auto" and isinstance(data, str):
+            if kind == "auto" and isinstance(data, str):
                 pair = json.loads(data)
                 sock.auto_response = (pair[0], pair[1])
+            elif item is not None:
+                if kind == "close":
+                    sock.ended = True  # closed by the object: it expects no close event
+                self._push(sock, item, size)
 
     async def _unknown(self, socket_id: str, raw_address: Any) -> None:
         """A message for a socket this process does not hold (it restarted): the object forgets it."""

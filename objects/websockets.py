@@ -339,17 +339,20 @@ class SocketBook:
         """
         pending, self._pending = self._pending, []
         merged: list[_Pending] = []
+        merged_sockets: set[str] = set()  # of the last merged message
         for item in pending:
             last = merged[-1] if merged else None
             if (
                 last is not None
                 and item.kind in ("text", "bytes")
                 and (last.kind, last.data) == (item.kind, item.data)
-                and not {tuple(t) for t in item.targets} & {tuple(t) for t in last.targets}
+                and not any(socket_id in merged_sockets for _, socket_id in item.targets)
             ):
                 last.targets.extend(item.targets)
             else:
                 merged.append(item)
+                merged_sockets = set()
+            merged_sockets.update(socket_id for _, socket_id in item.targets)
         messages = []
         for item in merged:
             self._number += 1
