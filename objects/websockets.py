@@ -211,9 +211,28 @@ class WebSocket:
         self._attachment = attachment
         self._registered = registered
         self._closed = False
+        self._stored: tuple[str, str] | None = None  # tags and attachment as stored, decoded when first read
+
+    @classmethod
+    def stored(cls, book: SocketBook, socket_id: str, gateway: str, tags: str, attachment: str) -> WebSocket:
+        """A registered socket from its row; a broadcast reads neither its tags nor its attachment."""
+        ws = cls(book, socket_id, gateway, [], None, registered=True)
+        ws._stored = (tags, attachment)
+        return ws
+
+    def _decode(self) -> None:
+        if self._stored is None:
+            return
+        tags, attachment = self._stored
+        self._stored = None
+        try:
+            self._tags = [t for t in json.loads(tags) if isinstance(t, str)]
+            self._attachment = json.loads(attachment)
+        except ValueError:
+            self._tags, self._attachment = [], None
 
     def __repr__(self) -> str:
-        return f"<WebSocket {self.id} tags={self._tags!r}>"
+        return f"<WebSocket {self.id} tags={self.tags!r}>"
 
     @property
     def accepted(self) -> bool:
@@ -221,14 +240,17 @@ class WebSocket:
 
     @property
     def tags(self) -> list[str]:
+        self._decode()
         return list(self._tags)
 
     @property
     def attachment(self) -> Any:
+        self._decode()
         return self._attachment
 
     @attachment.setter
     def attachment(self, value: Any) -> None:
+        self._decode()
         encoded = encode_attachment(value)
         self._attachment = json.loads(encoded)
         if self._registered:
@@ -275,6 +297,7 @@ class SocketBook:
     epoch: int = 0
     _number: int = 0  # of the outgoing messages in this epoch
     _pending: list[_Pending] = field(default_factory=list)
+    _checked: set[tuple[str, str]] = field(default_factory=set)  # (gateway, socket) ids found well-formed
 
     # -- the user's surface (self.websockets) -------------------------------------
 
@@ -409,16 +432,16 @@ class SocketBook:
 
     def _handle(self, row: tuple[Any, ...]) -> WebSocket:
         socket_id, gateway, tags, attachment = row
-        try:
-            tag_list = [t for t in json.loads(tags) if isinstance(t, str)]
-            value = json.loads(attachment)
-        except ValueError:
-            tag_list, value = [], None
-        return WebSocket(self, socket_id, gateway, tag_list, value, registered=True)
+        return WebSocket.stored(self, str(socket_id), str(gateway), str(tags), str(attachment))
 
     def _queue(self, item: _Pending) -> None:
-        if not is_socket_id(item.targets[0][0]):
-            return  # a row that did not come from solo (a restored or imported state): no Redis key from it
+        gateway, socket_id = item.targets[0]
+        if (gateway, socket_id) not in self._checked:
+            if not (is_socket_id(gateway) and is_socket_id(socket_id)):
+                return  # a row that did not come from solo (a restored or imported state): no Redis key from it
+            if len(self._checked) > 100_000:  # sockets come and go: keep the memory bounded
+                self._checked.clear()
+            self._checked.add((gateway, socket_id))
         self._pending.append(item)
 
     def _register(self, ws: WebSocket) -> None:
