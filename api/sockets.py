@@ -47,6 +47,7 @@ MAX_UNSENT_BYTES = 8 * 1024 * 1024  # per socket: written to the gateway, not ye
 SLOW_CLOSE_S = 5.0  # how long a close frame may wait behind a client that reads nothing
 RECENTLY_CLOSED = 10_000  # socket ids remembered after they close: late messages for them are dropped
 ENQUEUE_RETRY_S = 0.05  # a full mailbox holds the socket's reading (backpressure) rather than dropping
+REDIS_GIVE_UP_S = 60.0  # how long a close or error event waits for Redis to come back
 
 
 @dataclass(eq=False)
@@ -54,7 +55,8 @@ class _Socket:
     id: str
     websocket: WebSocket
     address: Address
-    accepted: bool = False
+    accepted: bool = False  # the upgrade was answered
+    admitted: bool = False  # the object accepted it: it must get a close event, whatever happens
     ended: bool = False  # the object knows the socket is over (it closed it, or got its close event)
     auto_response: tuple[str, str] | None = None
     last: tuple[int, int] = (0, 0)  # (epoch, number) of the last message written: repeats are dropped
@@ -133,11 +135,15 @@ class SocketGateway:
             if refusal is not None:
                 await refuse_websocket(websocket, refusal)
                 return
+            sock.admitted = True
             await websocket.accept()
             sock.accepted = True
             self._write_soon(sock)
             await self._read(sock)
         finally:
+            if sock.admitted and not sock.ended:  # the connection failed under us (gone before the accept)
+                with contextlib.suppress(Exception):
+                    await self._end(sock, 1006, "the connection was lost")
             self._sockets.pop(sock.id, None)
             self._closed[sock.id] = None
             if len(self._closed) > RECENTLY_CLOSED:
@@ -228,7 +234,14 @@ class SocketGateway:
         return event_call(sock.address, sock.id, self.gateway_id, event, new_call_id(), **fields)
 
     async def _enqueue(self, call: Call) -> None:
-        """Queue an event in the object's mailbox, waiting while it is full or Redis is away."""
+        """Queue an event in the object's mailbox, waiting while it is full or Redis is away.
+
+        A message waits as long as it takes (the socket's reading waits with it). A close or error
+        event waits at most REDIS_GIVE_UP_S, so that a stopping process ends: a lost close event is
+        repaired by the reaper, or by this gateway when the object next sends to the socket.
+        """
+        bounded = call.args.get("event") in ("close", "error")
+        give_up = asyncio.get_running_loop().time() + REDIS_GIVE_UP_S
         while True:
             try:
                 await self.calls.submit(call)
@@ -236,6 +249,9 @@ class SocketGateway:
             except MailboxFull:
                 await asyncio.sleep(ENQUEUE_RETRY_S)
             except redis.RedisError as exc:
+                if bounded and asyncio.get_running_loop().time() > give_up:
+                    log.error("socket event %s for %s dropped: %s", call.call_id, call.object_id, exc)
+                    return
                 log.warning("socket event for %s not queued yet: %s; retrying", call.object_id, exc)
                 await asyncio.sleep(0.5)
 
