@@ -57,6 +57,7 @@ class _Socket:
     address: Address
     accepted: bool = False  # the upgrade was answered
     admitted: bool = False  # the object accepted it: it must get a close event, whatever happens
+    given_up: bool = False  # past a limit: its messages are dropped, its close frame is on the way
     ended: bool = False  # the object knows the socket is over (it closed it, or got its close event)
     auto_response: tuple[str, str] | None = None
     last: tuple[int, int] = (0, 0)  # (epoch, number) of the last message written: repeats are dropped
@@ -219,6 +220,7 @@ class SocketGateway:
 
     async def _give_up(self, sock: _Socket, code: int, reason: str, error: str) -> None:
         """A limit was passed: the object learns it at once; the client gets a close frame if it reads."""
+        sock.given_up = True
         await self._end(sock, code, reason, error=error)
         self._drop_unsent(sock)
         if sock.writer is not None:
@@ -318,11 +320,13 @@ class SocketGateway:
         await self._enqueue(call)
 
     def _push(self, sock: _Socket, item: tuple[str, Any], size: int) -> None:
-        if sock.unsent and sock.unsent[-1][0] == "close":
+        if sock.given_up or (sock.unsent and sock.unsent[-1][0] == "close"):
             return
         sock.unsent.append(item)
         sock.unsent_bytes += size
         if sock.unsent_bytes > MAX_UNSENT_BYTES:
+            sock.given_up = True  # nothing more is kept for it
+            self._drop_unsent(sock)
             asyncio.create_task(
                 self._give_up(sock, 1008, "too slow", f"the client left over {MAX_UNSENT_BYTES} bytes unread")
             )
