@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from solo.api.access_log import AccessLog
 from solo.api.alarms import AlarmListing
@@ -32,9 +32,12 @@ from solo.api.errors import (
 from solo.api.listing import ObjectListing
 from solo.api.openapi import openapi_document
 from solo.api.operations import StateOperations
+from solo.api.pages import Pages
 from solo.api.replies import ReplyListener
+from solo.api.sockets import SocketGateway
 from solo.objects.calls import Outcome
 from solo.objects.coordination.alarm_queue import AsyncAlarmQueue
+from solo.objects.coordination.gateways import AsyncGateway
 from solo.objects.coordination.keys import Keys
 from solo.objects.coordination.leases import AsyncLeases
 from solo.objects.coordination.mailbox import AsyncMailbox, MailboxConfig
@@ -102,6 +105,12 @@ class Api:
         alarm_queue = AsyncAlarmQueue(self.redis, self.keys, int(settings.alarm_horizon_s * 1000))
         self.alarms = AlarmListing(alarm_index, registry, alarm_queue)
         self.listing = ObjectListing(settings.namespace, registry, catalog, alarm_index, self.leases, self.mailbox)
+        # This process is the gateway of the WebSockets it holds; one id names its replies and its inbox.
+        self.sockets = SocketGateway(
+            self.calls,
+            AsyncGateway(self.redis, self.keys, self.replies.listener_id),
+            connect_timeout_s=settings.call_timeout_s,
+        )
         self.operations = StateOperations(
             settings,
             registry,
@@ -109,6 +118,7 @@ class Api:
             self.calls,
             alarm_queue,
         )
+        self.pages = Pages(settings.object_modules)
         self.key_store = KeyStore(catalog.engine)
         if settings.auth == "keys":
             limiter = KeyRateLimiter(self.redis, self.keys)
@@ -248,9 +258,10 @@ class Api:
     async def openapi(self, request: Request) -> JSONResponse:
         return JSONResponse(openapi_document(self.registry))
 
-    def routes(self) -> list[Route]:
+    def routes(self) -> list[BaseRoute]:
         operations = self.operations
         return [
+            WebSocketRoute("/v1/objects/{class_name}/{name}/ws", self.sockets.serve),
             # Before the method route: it would take POST .../restore as a call of a method "restore".
             Route("/v1/objects/{class_name}/{name}/restore", operations.restore, methods=["POST"]),
             Route("/v1/objects/{class_name}/{name}/export", operations.export, methods=["GET"]),
@@ -269,6 +280,7 @@ class Api:
             Route("/readyz", self.readyz, methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
             Route("/metrics", self.metrics_page, methods=["GET"]),
+            Route("/pages/{page}", self.pages.get, methods=["GET"]),
         ]
 
 
@@ -294,9 +306,11 @@ def create_app(
     async def lifespan(app: Starlette):
         await api.announce_auth()
         api.replies.start()
+        api.sockets.start()
         try:
             yield
         finally:
+            await api.sockets.stop()
             await api.replies.stop()
             await api.redis.aclose()
             if broker is not None:

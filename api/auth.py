@@ -66,6 +66,7 @@ ROUTE_SCOPES: dict[tuple[str, str], KeyScope | None] = {
     ("POST", "/v1/objects/{class_name}/{name}/{method}"): "call",
     ("GET", "/v1/calls/{call_id}"): "call",
     ("GET", "/v1/whoami"): "call",
+    ("WEBSOCKET", "/v1/objects/{class_name}/{name}/ws"): "call",
     ("GET", "/v1/objects/{class_name}/{name}"): "admin",
     ("GET", "/v1/objects/{class_name}/{name}/export"): "admin",
     ("PUT", "/v1/objects/{class_name}/{name}/import"): "admin",
@@ -81,6 +82,7 @@ ROUTE_SCOPES: dict[tuple[str, str], KeyScope | None] = {
     ("GET", "/openapi.json"): None,
     # Across tenants (calls and refusals by tenant): the deployment's operators, and Prometheus with their key.
     ("GET", "/metrics"): "operator",
+    ("GET", "/pages/{page}"): None,  # static pages of the served applications (api/pages.py): no data
 }
 UNLISTED_ROUTE_SCOPE: KeyScope = "operator"
 UNMATCHED_PATH_SCOPE: KeyScope = "call"
@@ -364,15 +366,14 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":
-            await _refuse_websocket(scope, receive, send, response)
+            await refuse_websocket(WebSocket(scope, receive, send), response)
         else:
             await response(scope, receive, send)
 
 
-async def _refuse_websocket(scope: Scope, receive: Receive, send: Send, response: Any) -> None:
+async def refuse_websocket(websocket: WebSocket, response: Any) -> None:
     """An HTTP answer to the handshake where the server can send one, else a close (HTTP 403)."""
-    websocket = WebSocket(scope, receive, send)
-    if "websocket.http.response" in scope.get("extensions", {}):
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
         await websocket.send_denial_response(response)
     else:
         await websocket.close(code=1008)

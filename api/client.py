@@ -8,8 +8,14 @@ request; leave it out for a server with SOLO_AUTH=off (`solo dev`). Nothing read
 environment for you: pass it explicitly. `tenant`: the tenant an operator key acts in (sent as
 ``Solo-Tenant``); other keys always act in their own.
 
-An ObjectRef's own methods (info, export, import_, restore, delete,
-purge_mailbox, call, call_async) take precedence over the object's @rpc methods of the same name;
+WebSockets: ``ref.websocket(user="alice")`` opens the object's socket (query parameters from the
+keywords) with the client's key and tenant, as a connection of the `websockets` library: sync for
+Client, and for AsyncClient one to ``await``, use in ``async with``, or iterate over with ``async
+for``, which connects again (with backoff) whenever the connection drops. solo keeps no socket
+state for a client that reconnects: it is a new socket (new connect event, tags and attachment).
+
+An ObjectRef's own methods (info, export, import_, restore, delete, purge_mailbox, call,
+call_async, websocket) take precedence over the object's @rpc methods of the same name;
 reach those with ``ref.call("delete", key="k")``.
 """
 
@@ -19,9 +25,11 @@ import builtins
 import datetime as dt
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
+import websockets.asyncio.client
+import websockets.sync.client
 
 from solo.api.errors import CallError
 
@@ -50,6 +58,17 @@ def _auth_headers(api_key: str | None, tenant: str | None) -> dict[str, str]:
     if tenant is not None:
         headers["Solo-Tenant"] = tenant
     return headers
+
+
+def _websocket(http: httpx.Client | httpx.AsyncClient, path: str, query: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """The URL of an object's WebSocket and the headers of its upgrade (the client's key and tenant)."""
+    base = str(http.base_url).rstrip("/")
+    scheme, rest = base.split("://", 1)
+    url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}{path}/ws"
+    if query:
+        url += "?" + urlencode({k: str(v) for k, v in query.items()})
+    headers = {k: v for k, v in http.headers.items() if k.lower() in ("authorization", "solo-tenant")}
+    return url, headers
 
 
 def _result(response: httpx.Response) -> Any:
@@ -109,6 +128,11 @@ class ObjectRef:
 
     def info(self) -> dict[str, Any]:
         return _result(self._client.http.get(self._path))
+
+    def websocket(self, **query: Any) -> websockets.sync.client.ClientConnection:
+        """Open the object's WebSocket; `query` becomes the upgrade's query string (request.query)."""
+        url, headers = _websocket(self._client.http, self._path, query)
+        return websockets.sync.client.connect(url, additional_headers=headers)
 
     # -- durable state ------------------------------------------------------
 
@@ -288,6 +312,11 @@ class AsyncObjectRef:
             f"{self._path}/{quote(method, safe='')}", json=kwargs, headers=_headers(idempotency_key, True)
         )
         return _result(response)["call_id"]
+
+    def websocket(self, **query: Any) -> websockets.asyncio.client.connect:
+        """The object's WebSocket: ``await`` it, ``async with`` it, or ``async for`` over it to reconnect."""
+        url, headers = _websocket(self._client.http, self._path, query)
+        return websockets.asyncio.client.connect(url, additional_headers=headers)
 
     async def info(self) -> dict[str, Any]:
         return _result(await self._client.http.get(self._path))

@@ -89,6 +89,7 @@ STATUS_BY_CLASS: dict[type[e.SoloError], int] = {
     e.UnknownClass: 404,
     e.UnknownMethod: 404,
     e.ObjectNotFound: 404,
+    e.WebSocketsNotSupported: 404,
     e.CallNotFound: 404,
     e.PayloadTooLarge: 413,
     e.MailboxFull: 429,
@@ -97,6 +98,8 @@ STATUS_BY_CLASS: dict[type[e.SoloError], int] = {
     e.SqlNotAllowed: 403,
     # A statement that may run, but made a value (or is itself) past the limits: the content is at fault.
     e.SqlTooBig: 422,
+    e.SocketLimitExceeded: 422,
+    e.TooManySockets: 429,
     UnsupportedMediaType: 415,
     ClassServed: 409,
     e.InvalidArguments: 422,

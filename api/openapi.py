@@ -492,6 +492,18 @@ def _fixed_paths() -> dict[str, Any]:
                 "responses": {"200": _json({"type": "object"}, "the OpenAPI document")},
             }
         },
+        "/pages/{page}": {
+            "get": {
+                "operationId": "page",
+                "summary": "a static page of a served application (pages/*.html next to a module of SOLO_OBJECTS)",
+                "security": [],
+                "parameters": [{"name": "page", "in": "path", "required": True, "schema": _STRING}],
+                "responses": {
+                    "200": {"description": "the page", "content": {"text/html": {"schema": _STRING}}},
+                    "404": {"description": "no such page"},
+                },
+            }
+        },
     }
 
 

@@ -30,6 +30,7 @@ SCENARIOS = [
     "alarms",
     "scale",
     "capacity",
+    "sockets",
     "chaos",
 ]
 RESULTS = ROOT / "bench" / "RESULTS.md"

@@ -4,9 +4,11 @@ from solo.examples.agent import Agent
 from solo.examples.agent_session import AgentSession
 from solo.examples.analytics import Analytics
 from solo.examples.camera import CameraPoller
+from solo.examples.conversation import Conversation
 from solo.examples.counter import Counter
 from solo.examples.customer import Customer
 from solo.examples.foundation import ChatAgent, SessionAgent, TaskAgent
+from solo.examples.notification import Notification
 from solo.examples.ratelimiter import RateLimiter
 from solo.examples.tableshard import TableShard
 from solo.examples.tenant import Tenant
@@ -18,8 +20,10 @@ __all__ = [
     "Analytics",
     "CameraPoller",
     "ChatAgent",
+    "Conversation",
     "Counter",
     "Customer",
+    "Notification",
     "RateLimiter",
     "SessionAgent",
     "TableShard",

@@ -178,9 +178,12 @@ def _step_problems(step: dict[str, Any], ids: set[str]) -> list[str]:
 def check_definition(definition: dict[str, Any]) -> list[dict[str, Any]]:
     """The definition's steps, each with its `next` filled in; UserError listing every problem if it is invalid."""
     steps = definition.get("steps")
-    problems = [f"unknown key {key!r}" for key in sorted(set(definition) - {"steps", "name"})]
+    problems = [f"unknown key {key!r}" for key in sorted(set(definition) - {"steps", "name", "notify"})]
     if not isinstance(definition.get("name", ""), str):
         problems.append("name must be a string")
+    notify = definition.get("notify", "user")
+    if not isinstance(notify, str) or not 0 < len(notify) <= 256 or "/" in notify or not notify.isprintable():
+        problems.append("notify must be a user id (1 to 256 printable characters, no '/')")
     if not isinstance(steps, list) or not 1 <= len(steps) <= MAX_STEPS:
         problems.append(f"steps must be a list of 1 to {MAX_STEPS} steps")
         steps = []
@@ -257,7 +260,9 @@ class Workflow(DurableObject):
             detail TEXT,
             at_ms INTEGER NOT NULL
         );
-        """
+        """,
+        # Who hears when the workflow finishes (a Notification object's user), if anyone.
+        "ALTER TABLE workflow ADD COLUMN notify TEXT",
     ]
 
     @rpc
@@ -268,7 +273,8 @@ class Workflow(DurableObject):
         steps = check_definition(definition)
         context = dict(input or {})
         self.sql.execute(
-            "INSERT INTO workflow (id, name, steps, input, context, status, started_ms) VALUES (0, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO workflow (id, name, steps, input, context, status, started_ms, notify)"
+            " VALUES (0, ?, ?, ?, ?, ?, ?, ?)",
             (
                 definition.get("name"),
                 json.dumps(steps),
@@ -276,6 +282,7 @@ class Workflow(DurableObject):
                 json.dumps(context),
                 "running",
                 self.ctx.now_ms(),
+                definition.get("notify"),
             ),
         )
         self._run_from(steps[0]["id"])
@@ -419,6 +426,10 @@ class Workflow(DurableObject):
 
     def _finish(self, status: str, error: str | None = None) -> None:
         self._update(status=status, error=error, waiting_for=None, wake_at_ms=None, finished_ms=self.ctx.now_ms())
+        user = self._row()["notify"]
+        if user:  # leaves once this finish is durable (the outbox), delivered live if the user is online
+            payload = {"workflow": self.name, "name": self._row()["name"], "status": status, "error": error}
+            self.objects.get("Notification", user).send("notify", payload=payload, kind="workflow")
 
     # -- rows ------------------------------------------------------------------------------
 

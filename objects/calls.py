@@ -98,10 +98,14 @@ class BatchResult:
     """What one committed and shipped batch of an object (or its hydrate) must release, in order.
 
     The activation sends `sends` (calls the batch sent with ``.send``), announces `alarms`
-    ((name, next due ms or None) of alarms it changed) to the scheduler, and only then
-    publishes `outcomes`: a caller who got a reply finds what the call sent already queued.
+    ((name, next due ms or None) of alarms it changed) to the scheduler, routes
+    `socket_messages` to the gateways, and only then publishes `outcomes`: a caller who got a
+    reply finds what the call sent already queued.
     """
 
     outcomes: list[Outcome] = field(default_factory=list)
     sends: list[Call] = field(default_factory=list)
     alarms: list[tuple[str, int | None]] = field(default_factory=list)
+    # Messages for WebSocket gateways (objects/websockets.py), in order, and the outbox seq of the last.
+    socket_messages: list[str] = field(default_factory=list)
+    socket_seq: int = 0

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from solo.objects.alarms import Alarms
     from solo.objects.remote import ObjectDirectory
     from solo.objects.shared import NoSharedDatabase, SharedDatabase
+    from solo.objects.websockets import WebSockets
 
 
 def wall_clock_ms() -> int:
@@ -32,6 +33,7 @@ class ObjectContext:
     objects: ObjectDirectory | None = None
     alarms: Alarms | None = None
     shared: SharedDatabase | NoSharedDatabase | None = None
+    websockets: WebSockets | None = None
 
     def now_ms(self) -> int:
         return self.clock_ms()

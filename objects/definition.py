@@ -15,6 +15,7 @@ from solo.objects.errors import DefinitionError, SoloError
 from solo.objects.naming import check_class_name
 from solo.objects.registry import registry
 from solo.objects.signatures import MethodSpec, annotation_problem
+from solo.objects.websockets import handler_problems
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from solo.objects.shared import SharedDatabase
     from solo.objects.sql import SqlHandle
     from solo.objects.storage import Storage
+    from solo.objects.websockets import WebSockets
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,6 +50,7 @@ RESERVED_NAMES = frozenset(
         "schedule",
         "cancel_schedule",
         "schedules",
+        "websockets",
         # paths of the object's own HTTP routes (api/operations.py)
         "restore",
         "import",
@@ -159,6 +162,15 @@ class DurableObject:
         return alarms
 
     @property
+    def websockets(self) -> WebSockets:
+        """The object's open WebSockets: ``all(tag=None)``, ``count(tag=None)``, ``set_auto_response``
+        (objects/websockets.py). A class accepts sockets when it defines ``web_socket_message``."""
+        sockets = self._solo_ctx.websockets
+        if sockets is None:
+            raise SoloError("WebSockets are not available here")
+        return sockets
+
+    @property
     def objects(self) -> ObjectDirectory:
         """Other objects: ``self.objects.get("Class", "name").method(**kw)`` waits for the result;
         ``.send("method", **kw)`` delivers after this call commits (see objects/remote.py)."""
@@ -199,6 +211,7 @@ def _problems_of(cls: type[DurableObject]) -> list[str]:
     handler = vars(cls).get("alarm")
     if handler is not None:
         problems += _alarm_handler_problems(handler)
+    problems += handler_problems(cls)
     for attr, function in _rpc_functions(cls).items():
         where = f"@rpc {attr}"
         if attr.startswith("_"):

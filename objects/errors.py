@@ -338,3 +338,21 @@ class IdempotencyKeyReused(SoloError):
     """
 
     code = "idempotency_key_reused"
+
+
+class SocketLimitExceeded(SoloError, ValueError):
+    """Raised in an object's code past a WebSocket limit: sockets per object, message size, tags, attachment."""
+
+    code = "socket_limit"
+
+
+class TooManySockets(SocketLimitExceeded):
+    """Raised when a connection would pass an object's most open sockets (objects/websockets.py MAX_SOCKETS)."""
+
+    code = "too_many_sockets"
+
+
+class WebSocketsNotSupported(SoloError):
+    """Raised when a WebSocket upgrade names a class without web_socket_message."""
+
+    code = "websockets_not_supported"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from solo.objects.alarms import ALARMS_DDL
 from solo.objects.storage import KV_TABLE_DDL
+from solo.objects.websockets import SOCKETS_DDL
 
 SOLO_TABLES_DDL = (
     "CREATE TABLE IF NOT EXISTS _solo_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
@@ -21,4 +22,6 @@ SOLO_TABLES_DDL = (
     "CREATE TABLE IF NOT EXISTS _solo_outbox (seq INTEGER PRIMARY KEY, call_id TEXT NOT NULL UNIQUE,"
     " call TEXT NOT NULL, created_ms INTEGER NOT NULL)",
     ALARMS_DDL,
+    # WebSockets (objects/websockets.py): the open sockets, their tags, messages for gateways, settings.
+    *SOCKETS_DDL,
 )

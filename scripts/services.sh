@@ -4,6 +4,7 @@
 #   Redis       127.0.0.1:6379
 #   PostgreSQL  postgresql://postgres@127.0.0.1:5432/test  (trust auth; the tests create
 #               and drop their own databases through it)
+#   chromium    for the chat page's browser test (installed with apt-get when missing, as root)
 #
 # Reachable: say so, exit 0. Installed but stopped: start it. Not installed, and we are
 # root with apt-get: install it (Debian/Ubuntu), set it up, start it. Otherwise print
@@ -259,8 +260,24 @@ ensure_postgres() {
     fi
 }
 
+# The chat page's browser test (tests/examples/test_chat_page.py) drives the system's chromium with
+# Playwright, which then downloads no browser of its own.
+ensure_chromium() {
+    if have chromium || have chromium-browser; then
+        say "chromium is installed"
+        return 0
+    fi
+    if am_root_with_apt && apt_install chromium; then
+        say "chromium is installed"
+        return 0
+    fi
+    say "chromium is missing: the chat page's browser test will be skipped (or fail under CI)."
+    say "  Debian/Ubuntu:  sudo apt-get install chromium"
+}
+
 ensure_redis
 ensure_postgres
+ensure_chromium
 
 if ((${#missing[@]})); then
     echo >&2

@@ -28,6 +28,7 @@ from solo.objects.errors import (
     SqlTooBig,
     UserError,
 )
+from solo.objects.websockets import SocketRequest, WebSocket
 
 __all__ = [
     "AlarmInfo",
@@ -39,9 +40,11 @@ __all__ = [
     "RemoteCallError",
     "RemoteCallTimeout",
     "RemoteCallUnavailable",
+    "SocketRequest",
     "SoloError",
     "SqlNotAllowed",
     "SqlTooBig",
     "UserError",
+    "WebSocket",
     "rpc",
 ]

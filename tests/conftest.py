@@ -49,6 +49,7 @@ PROCESS_FIXTURES = {
     "solo_dev",  # tests/e2e/conftest.py: `solo dev` (what `make run` runs) in a directory of its own
     "auth_cluster",  # tests/e2e/test_auth.py: API processes with SOLO_AUTH=keys (and one with off) and a worker
     "fuzzed_solo",  # tests/e2e/test_fuzz.py: the examples served with SOLO_AUTH=keys, for schemathesis
+    "socket_cluster",  # tests/e2e/test_websockets.py: API processes (one with keys) and workers, for the module
 }
 SERVICE_FIXTURES = {"real_redis_url", "postgres_url"}
 TESTS = Path(__file__).parent

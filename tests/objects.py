@@ -390,3 +390,81 @@ class Hazard(DurableObject):
     @rpc
     def kill_worker(self) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Room(DurableObject):
+    """WebSockets: a chat room with tags, attachments, broadcast, a refusal and a failing handler."""
+
+    migrations = ["CREATE TABLE messages (id INTEGER PRIMARY KEY, author TEXT NOT NULL, body TEXT NOT NULL)"]
+
+    def web_socket_connect(self, ws, request) -> None:
+        user = request.query.get("user") or "anon"
+        if user == "mallory":
+            raise UserError("mallory may not join", status=403, code="banned")
+        tags = ["user:" + user] + [f"extra{i}" for i in range(int(request.query.get("tags") or 0))]
+        pad = "x" * int(request.query.get("pad") or 0)  # an attachment past 16 KiB is refused
+        ws.accept(tags=tags, attachment={"user": user, "seen": 0, "query": sorted(request.query), "pad": pad})
+        if request.query.get("greet"):
+            ws.send(f"welcome {user}")
+
+    def web_socket_message(self, ws, message) -> None:
+        if isinstance(message, bytes):
+            ws.send(message[::-1])  # binary: echoed reversed
+            return
+        author = ws.attachment["user"]
+        self.sql.execute("INSERT INTO messages (author, body) VALUES (?, ?)", (author, message))
+        if message.startswith("fail"):
+            for other in self.websockets.all():
+                other.send(f"never sent: {message}")
+            raise RuntimeError("a failing handler sends nothing")
+        if message.startswith("count"):
+            ws.attachment = {**ws.attachment, "seen": ws.attachment["seen"] + 1}
+            ws.send(f"seen {ws.attachment['seen']}")
+            return
+        if message.startswith("to "):  # "to <user> <text>": to one user's sockets, by tag
+            _, user, text = message.split(" ", 2)
+            for other in self.websockets.all(tag="user:" + user):
+                other.send(f"{author} whispers: {text}")
+            return
+        if message == "bye":
+            ws.close(4000, "bye")
+            return
+        if message == "big":
+            ws.send("x" * (1024 * 1024 + 1))
+            return
+        if message.startswith("flood "):  # "flood <n>": n messages of 512 KiB to this socket
+            for i in range(int(message.split()[1])):
+                ws.send(f"{i:08d}" + "y" * (512 * 1024))
+            return
+        for other in self.websockets.all():
+            other.send(f"{author}: {message}")
+
+    def web_socket_close(self, ws, code, reason) -> None:
+        self.sql.execute(
+            "INSERT INTO messages (author, body) VALUES (?, ?)", (ws.attachment["user"], f"closed {code} {reason}")
+        )
+
+    def web_socket_error(self, ws, error) -> None:
+        self.sql.execute("INSERT INTO messages (author, body) VALUES (?, ?)", (ws.attachment["user"], f"error {error}"))
+
+    @rpc
+    def announce(self, text: str) -> int:
+        for s in self.websockets.all():
+            s.send(text)
+        return self.websockets.count()
+
+    @rpc
+    def sockets(self, tag: str | None = None) -> list[dict]:
+        return [{"id": s.id, "tags": s.tags, "attachment": s.attachment} for s in self.websockets.all(tag=tag)]
+
+    @rpc
+    def log(self) -> list[str]:
+        return [f"{a}: {b}" for a, b in self.sql.execute("SELECT author, body FROM messages ORDER BY id")]
+
+    @rpc
+    def auto(self, request: str, response: str) -> None:
+        self.websockets.set_auto_response(request, response)
+
+    @rpc
+    def pid(self) -> int:
+        return os.getpid()

@@ -11,8 +11,9 @@ Threads:
   wake listener  BLPOP on this worker's wake list: objects it owns that got a call
   reply listener BLPOP on this worker's reply list: outcomes of calls its objects
                  made to other objects (workers/transport.py)
-  maintainer     lease renewal, idle eviction, and the sweeper that re-dispatches
-                 objects whose owner died or whose activation was lost
+  maintainer     lease renewal, idle eviction, the sweeper that re-dispatches
+                 objects whose owner died or whose activation was lost, and the reaper
+                 of API processes that died holding WebSockets
   call timer     interrupts user code past SOLO_CALL_TIME_LIMIT_S (objects/runtime/time_limit.py)
   pool           drains, `worker_threads` at a time; a drain that waits on a call
                  to another object does not count, so waiting callers cannot starve
@@ -35,6 +36,7 @@ import redis
 
 from solo.objects.context import wall_clock_ms
 from solo.objects.coordination.alarm_queue import AlarmQueue
+from solo.objects.coordination.gateways import GatewayRouter
 from solo.objects.coordination.keys import Keys
 from solo.objects.coordination.leases import (
     EVICT_REQUEST_PREFIX,
@@ -125,6 +127,7 @@ class ObjectHost:
         self.transport = MailboxTransport(self.mailbox, dispatch, self.replies, self._waiting_on_call)
         self.metrics = metrics or RuntimeMetrics()
         self.metrics.watch_host(lambda: len(self._owned), lambda: len(self._open), lambda: self._active)
+        self.gateways = GatewayRouter(client, self.keys)
         self.services = Services(
             settings=settings,
             mailbox=self.mailbox,
@@ -137,6 +140,7 @@ class ObjectHost:
             clock_ms=clock_ms,
             timer=self.timer,
             metrics=self.metrics,
+            gateways=self.gateways,
         )
         self._stopping = threading.Event()
         self._accepting = True
@@ -417,6 +421,7 @@ class ObjectHost:
                 if now >= next_sweep:
                     next_sweep = now + interval
                     self.sweep()
+                    self.reap_gateways()
                 self._check_stuck()
             except redis.RedisError:
                 log.warning("maintenance: Redis unavailable; retrying")
@@ -455,6 +460,19 @@ class ObjectHost:
             idle = [o for o in self._owned.values() if not o.running and o.last_active < cutoff]
         for entry in idle:
             self._release(entry, mode="idle")
+
+    def reap_gateways(self) -> int:
+        """Close, at their objects, the WebSockets of API processes that died. Returns how many."""
+        closed = 0
+        for gateway in self.gateways.dead_gateways():
+            events = self.gateways.lost_sockets(gateway)
+            for event in events:
+                if self.mailbox.enqueue(event).decision == "dispatch":
+                    self._dispatch(event.object_id)
+            self.gateways.forget(gateway)
+            closed += len(events)
+            log.warning("API process %s stopped holding %d WebSockets: closed at their objects", gateway, len(events))
+        return closed
 
     def sweep(self) -> int:
         """Re-dispatch overdue objects (dead owner, lost activation). Returns how many."""

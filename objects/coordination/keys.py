@@ -40,6 +40,23 @@ class Keys:
         """List an API process blocks on: replies to the calls it is waiting for."""
         return f"{self.prefix}:replies:{listener_id}"
 
+    # WebSocket gateways (API processes holding sockets; objects/coordination/gateways.py)
+    def gateway_inbox(self, gateway_id: str) -> str:
+        """List an API process pops: messages objects send to the sockets it holds."""
+        return f"{self.prefix}:gateway:{gateway_id}:inbox"
+
+    def gateway_sockets(self, gateway_id: str) -> str:
+        """HASH of the sockets an API process holds: socket id -> the object's address (JSON)."""
+        return f"{self.prefix}:gateway:{gateway_id}:sockets"
+
+    @property
+    def gateways(self) -> str:
+        """ZSET of live API processes holding sockets, scored by a deadline their heartbeat moves (ms).
+
+        A member past its deadline died: a worker's reaper closes its sockets at their objects.
+        """
+        return f"{self.prefix}:gateways"
+
     # indexes
     @property
     def live(self) -> str:

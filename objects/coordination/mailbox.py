@@ -20,10 +20,12 @@ from solo.objects.coordination import scripts
 from solo.objects.coordination.keys import Keys
 from solo.objects.errors import IdempotencyKeyReused, MailboxFull
 from solo.objects.naming import DEFAULT_TENANT
+from solo.objects.websockets import SOCKET_METHOD
 
 Decision = Literal["done", "owned", "pending", "dispatch"]
 
 POISONED_KEPT = 100  # poisoned calls listed per object
+SOCKET_EVENT_RECORD_TTL_S = 3600  # a socket event's record: enough to count crashes and absorb repeats
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,12 @@ class MailboxConfig:
     max_queued: int = 0  # 0: no bound
     compare_requests: bool = False
 
+    def record_ttl_s(self, call: Call) -> int:
+        """How long a call's record is kept: a socket event's, at most an hour (a chat makes many)."""
+        if call.method == SOCKET_METHOD:
+            return min(self.call_record_ttl_s, SOCKET_EVENT_RECORD_TTL_S)
+        return self.call_record_ttl_s
+
     def enqueue_keys(self, call: Call) -> list[str]:
         k = self.keys
         return [k.mailbox(call.object_id), k.lease(call.object_id), k.call(call.call_id), k.live]
@@ -61,7 +69,7 @@ class MailboxConfig:
         return [
             encode_entry(call),
             call.object_id,
-            self.call_record_ttl_s,
+            self.record_ttl_s(call),
             self.keys.wake(""),
             self.activation_grace_ms,
             self.activation_grace_ms * 10,
@@ -129,11 +137,12 @@ class Mailbox:
             lease_value,
             len(calls),
             k.call(""),
-            self.config.call_record_ttl_s,
+            0,
             self.config.reply_ttl_ms,
         ]
         for call, outcome in zip(calls, outcomes, strict=True):
-            args += [call.call_id, call.reply_to or "", "done" if outcome.ok else "failed", outcome.payload()]
+            status = "done" if outcome.ok else "failed"
+            args += [call.call_id, call.reply_to or "", status, outcome.payload(), self.config.record_ttl_s(call)]
         return int(self._complete(keys=[k.mailbox(object_id), k.lease(object_id)], args=args))
 
     def depth(self, object_id: str) -> int:

@@ -10,6 +10,7 @@ lets go. Each `step` runs one batch through the sequence that guarantee 3
             to the shared database, fenced by the epoch (the output gate)
   send      enqueue the calls the batch sent to other objects
   announce  tell the scheduler's time index about the alarms it changed
+  route     push the messages it sent on WebSockets to their gateways
   complete  publish the outcomes and pop the batch, if the lease is still ours
 
 so a caller who gets a reply finds the calls it sent already queued and its
@@ -33,6 +34,7 @@ import redis
 from solo.objects.calls import BatchResult, Call, Outcome
 from solo.objects.context import wall_clock_ms
 from solo.objects.coordination.alarm_queue import AlarmQueue
+from solo.objects.coordination.gateways import GatewayRouter
 from solo.objects.coordination.leases import LOST, ReleaseMode
 from solo.objects.coordination.mailbox import Mailbox
 from solo.objects.errors import InvalidName, OwnershipLost, SchemaTooNew, SoloError, StartFailed, UnknownClass
@@ -72,6 +74,7 @@ class Services:
     clock_ms: Callable[[], int]  # the objects' clock: alarms and call records
     timer: CallTimer  # the call time limit, watched by the host's thread
     metrics: RuntimeMetrics = field(default_factory=RuntimeMetrics)
+    gateways: GatewayRouter | None = None  # where WebSocket messages go (None: kept in the outbox)
 
     def in_dir(self, data_dir: Path) -> Services:
         return replace(self, data_dir=data_dir)
@@ -170,6 +173,7 @@ class Activation:
         """Committed and shipped: send, announce, then publish `calls`' outcomes (in that order)."""
         self._send(result.sends)
         self._announce(result.alarms)
+        self._route(result.socket_messages, result.socket_seq)
         if not calls:
             return 0
         return self.services.mailbox.complete(self.object_id, self.lease, calls, result.outcomes)
@@ -184,6 +188,19 @@ class Activation:
             self.services.transport.send(call)
         if sends and self.instance is not None:
             self.instance.ack_outbox([c.call_id for c in sends])
+
+    def _route(self, messages: list[str], up_to_seq: int) -> None:
+        """Push committed WebSocket messages to their gateways; deleted in the instance's next transaction.
+
+        If this raises, they stay in the object's outbox and its next owner routes them again at
+        hydrate; gateways drop what they already delivered (objects/websockets.py).
+        """
+        gateways = self.services.gateways
+        if not messages or gateways is None:
+            return
+        gateways.route(messages)
+        if self.instance is not None:
+            self.instance.ack_routed(up_to_seq)
 
     def _announce(self, alarms: list[tuple[str, int | None]]) -> None:
         """Tell the scheduler about shipped alarm changes. If this fails, its refill finds them."""

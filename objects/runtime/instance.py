@@ -32,6 +32,7 @@ from solo.objects.errors import (
     SoloError,
     StartFailed,
     UserError,
+    WebSocketsNotSupported,
 )
 from solo.objects.naming import DEFAULT_TENANT
 from solo.objects.registry import registry
@@ -48,6 +49,17 @@ from solo.objects.state.shipper import LogShipper
 from solo.objects.state.store import StateStore
 from solo.objects.storage import Storage
 from solo.objects.tables import SOLO_TABLES_DDL
+from solo.objects.websockets import (
+    EVENTS,
+    SOCKET_METHOD,
+    SocketBook,
+    SocketRequest,
+    WebSocket,
+    WebSockets,
+    accepts_sockets,
+    decode_data,
+    is_socket_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +133,10 @@ class ObjectInstance:
         self._scope: CallScope | None = None  # the running call's, while user code runs
         self._unsent: list[Call] = []  # committed outbox entries the host has not sent yet
         self._sent: list[str] = []  # sent outbox entries to delete in the next transaction
+        # WebSockets: the registry and the messages for gateways (objects/websockets.py)
+        self.sockets = SocketBook(object_id, [object_id, cls.__name__, name, tenant], clock_ms)
+        self._unrouted: list[tuple[int, str]] = []  # committed socket messages the host has not routed yet
+        self._routed_seq = 0  # routed socket messages up to this outbox seq: deleted in the next transaction
         # Writes to shared tables (self.shared), carried by the shipment of the commit they belong to.
         self.shared = SharedDatabase(store.engine) if store is not None else None
         self._directory = ObjectDirectory(
@@ -162,6 +178,7 @@ class ObjectInstance:
             if self.shipper is not None:
                 self.shipper.deferred = True  # claim, migrations and on_start ship as one record
             self._claim()
+            self.sockets.epoch = self.epoch
             self._migrate()
             user = self.cls.__new__(self.cls)
             user._solo_ctx = self._context()
@@ -178,6 +195,7 @@ class ObjectInstance:
             # Entries left by a former owner that shipped but did not send, and on_start()'s own.
             self._sent = []  # _read_outbox adds the entries it drops: deleted with the next transaction
             self._unsent = self._read_outbox()
+            self._unrouted = self.sockets.read_outbox()  # a former owner's unrouted messages, and on_start()'s
             self._user = user
         except BaseException:
             self.close()
@@ -194,6 +212,7 @@ class ObjectInstance:
             self._conn.close()
             self._conn = None
             self.alarms.conn = None
+            self.sockets.conn = None
             if self.shipper is not None:
                 self.shipper.connection_closed()
 
@@ -240,39 +259,47 @@ class ObjectInstance:
         assert conn is not None
         conn.execute(_BEGIN)
         sends: list[Call] = []
+        socket_messages: list[tuple[int, str]] = []
         try:
             self._check_epoch(conn)
             self._delete_sent(conn)
             outcomes = []
             for call in calls:
                 with log_fields.bound(call_id=call.call_id):
-                    outcomes.append(self._run_one(conn, call, sends))
+                    outcomes.append(self._run_one(conn, call, sends, socket_messages))
             self._batches += 1
             if self._batches % _PRUNE_EVERY_BATCHES == 0:
                 self._prune_call_records(conn)
         except BaseException:
             self._rollback(conn)
             self.alarms.dirty.clear()
+            self.sockets.drop_pending()
             if self.shared is not None:
                 self.shared.abort()
             raise
         self._commit(conn)
         self._sent = []
         self._unsent.extend(sends)
+        self._unrouted.extend(socket_messages)
         return self._released(outcomes)
 
     def _released(self, outcomes: list[Outcome]) -> BatchResult:
         """Everything committed and shipped that is not yet released, handed over once."""
         sends, self._unsent = self._unsent, []
         alarms, self._alarm_changes = self._alarm_changes, []
-        return BatchResult(outcomes, sends, alarms)
+        routed, self._unrouted = self._unrouted, []
+        return BatchResult(outcomes, sends, alarms, [m for _, m in routed], max((s for s, _ in routed), default=0))
 
-    def _run_one(self, conn: sqlite3.Connection, call: Call, sends: list[Call]) -> Outcome:
+    def _run_one(
+        self, conn: sqlite3.Connection, call: Call, sends: list[Call], socket_messages: list[tuple[int, str]]
+    ) -> Outcome:
         recorded = conn.execute("SELECT payload FROM _solo_calls WHERE call_id = ?", (call.call_id,)).fetchone()
         if recorded is not None:
             return Outcome.from_payload(recorded[0])
         if self.poison_after and call.crashes >= self.poison_after:
             return self._record(conn, call, self._poisoned(call))
+        # A closing socket leaves the registry whether its close handler succeeds or not.
+        closing = self._closing_socket(call) if call.method == SOCKET_METHOD else None
         conn.execute(_SAVEPOINT)
         scope = CallScope(call.call_id, [*call.chain, self.ref], self._record_send)
         fire: Fire | None = None
@@ -282,13 +309,20 @@ class ObjectInstance:
         if is_fire:
             fire = self.alarms.begin_fire(str(call.args.get("name")), int(call.args.get("due_ms") or 0))
             outcome = self._run_fire(call, fire, scope)
+        elif call.method == SOCKET_METHOD:
+            outcome = self._run_socket_event(call, scope, closing)
         else:
             outcome = self._invoke(call, scope)
         if scope.broken is not None:  # transient: fail the batch uncommitted; the call runs again later
             self.alarms.abandon_fire()
+            self.sockets.drop_pending()
             raise scope.broken
         if self.shared is not None:  # the call's shared writes go with its own
             self.shared.end_call(outcome.ok)
+        if outcome.ok:
+            socket_messages.extend(self.sockets.take_pending())  # in the savepoint: they commit with the call
+        else:
+            self.sockets.drop_pending()
         if outcome.ok:
             sends.extend(scope.sends)
             if fire is not None:
@@ -396,6 +430,73 @@ class ObjectInstance:
             call.call_id, {"fired": True, "scheduled_ms": info.scheduled_ms, "retry_count": info.retry_count}
         )
 
+    # -- WebSockets (objects/websockets.py) ------------------------------------------
+
+    def _closing_socket(self, call: Call) -> WebSocket | None:
+        """For a close event: the socket, taken out of the registry (outside the handler's savepoint)."""
+        socket_id = call.args.get("socket")
+        if call.args.get("event") != "close" or not is_socket_id(socket_id):
+            return None
+        ws = self.sockets.get(str(socket_id))
+        if ws is not None:
+            self.sockets.forget(ws.id)
+        return ws
+
+    def _run_socket_event(self, call: Call, scope: CallScope, closing: WebSocket | None) -> Outcome:
+        """A socket's connect, message, close or error event, run like a call (and recorded like one)."""
+        args = call.args
+        event, socket_id, gateway = args.get("event"), args.get("socket"), args.get("gateway")
+        if event not in EVENTS or not is_socket_id(socket_id) or not is_socket_id(gateway):
+            return Outcome.failure(call.call_id, "invalid_arguments", "not a socket event solo makes")
+        socket_id, gateway = str(socket_id), str(gateway)
+        user = self._user
+        if event == "connect":
+            return self._connect(call, scope, socket_id, gateway)
+        ws = closing if event == "close" else self.sockets.get(socket_id)
+        if ws is None:  # closed by the object, or unknown to a restored state: the gateway closes it
+            if event != "close":
+                self.sockets.refuse_unknown(socket_id, gateway)
+            return Outcome.success(call.call_id, {"known": False})
+        known: WebSocket = ws
+        body: Callable[[], object]
+        if event == "message":
+            kind = "bytes" if "bytes" in args else "text"
+            message = decode_data(kind, str(args.get(kind, "")))
+            what = "web_socket_message"
+            body = lambda: getattr(user, what)(known, message)  # noqa: E731
+        elif event == "close":
+            what = "web_socket_close"
+            code, reason = int(args.get("code") or 1005), str(args.get("reason") or "")
+            body = lambda: getattr(user, what)(known, code, reason)  # noqa: E731
+        else:
+            what = "web_socket_error"
+            error = str(args.get("error") or "")
+            body = lambda: getattr(user, what)(known, error)  # noqa: E731
+        if not callable(getattr(user, what, None)):
+            return Outcome.success(call.call_id, None)
+        return self._run_user(call.call_id, scope, body, what, log_failure=True)
+
+    def _connect(self, call: Call, scope: CallScope, socket_id: str, gateway: str) -> Outcome:
+        if not accepts_sockets(self.cls):  # the class changed since the gateway looked
+            error = WebSocketsNotSupported(f"{self.cls.__name__} does not accept WebSockets")
+            return Outcome.failure(call.call_id, error.code, error.message, type_=type(error).__name__)
+        if self.sockets.get(socket_id) is None:
+            ws = self.sockets.newcomer(socket_id, gateway)
+            handler = getattr(self._user, "web_socket_connect", None)
+            request = SocketRequest.of(call.args.get("request"))
+            body: Callable[[], object] = (lambda: handler(ws, request)) if callable(handler) else (lambda: ws.accept())
+            outcome = self._run_user(call.call_id, scope, body, "web_socket_connect")  # a refusal is no fault
+            if not outcome.ok:
+                return outcome
+            if not ws.accepted:
+                message = f"{self.cls.__name__}.web_socket_connect returned without ws.accept()"
+                return Outcome.failure(call.call_id, "not_accepted", message, status=403, type_="UserError")
+        return Outcome.success(call.call_id, {"accepted": True, "auto_response": self.sockets.auto_response()})
+
+    def ack_routed(self, up_to_seq: int) -> None:
+        """Socket messages up to this outbox seq reached their gateways: delete them in the next transaction."""
+        self._routed_seq = max(self._routed_seq, up_to_seq)
+
     @contextlib.contextmanager
     def _user_code(self, what: str, scope: CallScope | None = None) -> Iterator[Running]:
         """Around user code: its SQL is guarded, its calls out use `scope`, and it runs under the time limit."""
@@ -425,16 +526,20 @@ class ObjectInstance:
         log.warning("%s %s", message, self._about(call_id))
         return Outcome.failure(call_id, "time_limit_exceeded", message, type_="CallInterrupted")
 
-    def _run_user(self, call_id: str, scope: CallScope, body: Callable[[], object], what: str) -> Outcome:
+    def _run_user(
+        self, call_id: str, scope: CallScope, body: Callable[[], object], what: str, *, log_failure: bool = False
+    ) -> Outcome:
         """Run user code for a call: its exceptions become the call's failure.
 
         A call that ran past its deadline fails with `time_limit_exceeded`, however it
         ended: interrupted, failing on an interrupted SQL statement, or returning late.
         """
         with log_fields.bound(method=what):  # the code running, also on the lines that log its failure
-            return self._run_user_logged(call_id, scope, body, what)
+            return self._run_user_logged(call_id, scope, body, what, log_failure)
 
-    def _run_user_logged(self, call_id: str, scope: CallScope, body: Callable[[], object], what: str) -> Outcome:
+    def _run_user_logged(
+        self, call_id: str, scope: CallScope, body: Callable[[], object], what: str, log_failure: bool
+    ) -> Outcome:
         running: Running | None = None
         try:
             with self._user_code(what, scope) as running:
@@ -443,12 +548,12 @@ class ObjectInstance:
         except CallInterrupted:
             return self._time_limit_exceeded(call_id, what)
         except Exception as exc:  # logged by _failure, as its kind deserves
-            outcome = self._failure(call_id, exc, what)
+            outcome = self._failure(call_id, exc, what, log_failure=log_failure)
         if self._timer.expired(running):
             return self._time_limit_exceeded(call_id, what)
         return outcome
 
-    def _failure(self, call_id: str, exc: Exception, what: str) -> Outcome:
+    def _failure(self, call_id: str, exc: Exception, what: str, *, log_failure: bool = False) -> Outcome:
         """The outcome of a call whose user code raised `exc`.
 
         UserError and solo's own errors are meant for the caller and keep their messages.
@@ -463,6 +568,8 @@ class ObjectInstance:
         the traceback.
         """
         kind = type(exc).__name__
+        if log_failure and isinstance(exc, UserError):  # a socket event has no caller to tell: log it
+            log.error("%s.%s (event %s) raised %s", self.ref, what, call_id, kind, exc_info=exc)
         if isinstance(exc, UserError):
             log.debug("%s.%s answered %s: %s %s", self.ref, what, exc.code, exc.message, self._about(call_id))
             return Outcome.failure(call_id, exc.code, _clip(exc.message), status=exc.status, type_="UserError")
@@ -516,7 +623,7 @@ class ObjectInstance:
 
     def flush_outbox(self) -> None:
         """Delete sent entries now, in a transaction of their own (when no batch follows)."""
-        if not self._sent or self._conn is None:
+        if not (self._sent or self._routed_seq) or self._conn is None:
             return
         conn = self._conn
         conn.execute(_BEGIN)
@@ -563,6 +670,9 @@ class ObjectInstance:
         return calls
 
     def _delete_sent(self, conn: sqlite3.Connection) -> None:
+        if self._routed_seq:
+            self.sockets.delete_routed(self._routed_seq)
+            self._routed_seq = 0
         for start in range(0, len(self._sent), 500):
             chunk = self._sent[start : start + 500]
             conn.execute(f"DELETE FROM _solo_outbox WHERE call_id IN ({','.join('?' * len(chunk))})", chunk)
@@ -576,6 +686,7 @@ class ObjectInstance:
         conn.set_progress_handler(self._past_deadline, PROGRESS_HANDLER_STEPS)
         self._conn = conn
         self.alarms.conn = conn
+        self.sockets.conn = conn
 
     def _claim(self) -> None:
         """Create solo's tables and stamp this epoch into the file (one shipped commit)."""
@@ -642,6 +753,7 @@ class ObjectInstance:
             objects=self._directory,
             alarms=self.alarms,
             shared=self.shared if self.shared is not None else NoSharedDatabase(),
+            websockets=WebSockets(self.sockets),
         )
 
     @staticmethod
@@ -699,7 +811,9 @@ class ObjectInstance:
                 body()
             if self._timer.expired(running):
                 raise CallInterrupted
+            self.sockets.take_pending()  # read back from the outbox at the end of hydrate
         except CallInterrupted:
+            self.sockets.drop_pending()
             self._rollback(conn)
             if self.shared is not None:
                 self.shared.abort()
@@ -710,6 +824,7 @@ class ObjectInstance:
             self._rollback(conn)
             raise
         except Exception as exc:
+            self.sockets.drop_pending()
             self._rollback(conn)
             if self.shared is not None:
                 self.shared.abort()

@@ -48,6 +48,7 @@ from solo.objects.sql import SOLO_TABLE_PREFIX
 from solo.objects.state import image_rows as rows
 from solo.objects.state.wal import make_plain, page_size_of, plain_file
 from solo.objects.tables import SOLO_TABLES_DDL
+from solo.objects.websockets import SOCKET_TABLES
 
 Rules = rows.Rules
 
@@ -237,12 +238,18 @@ def _schema_version(conn: sqlite3.Connection, present: set[str], known_migration
 
 
 def _strip_epoch(conn: sqlite3.Connection, present: set[str]) -> bool:
-    """Delete the epoch stamp, if the file has one (True). After _check_schema: no trigger is
-    on _solo_meta, so the DELETE runs nothing of the file's."""
-    if rows.META not in present or not conn.execute("SELECT 1 FROM _solo_meta WHERE key = 'epoch'").fetchone():
+    """Delete the epoch stamp, if the file has one, and the source's open WebSockets (True if
+    anything went). After _check_schema: no trigger is on solo's tables, so the DELETEs run
+    nothing of the file's. The sockets belong to the source's live connections, not its data."""
+    stamped = rows.META in present and conn.execute("SELECT 1 FROM _solo_meta WHERE key = 'epoch'").fetchone()
+    sockets = [t for t in SOCKET_TABLES if t in present and conn.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone()]
+    if not stamped and not sockets:
         return False
     conn.execute("PRAGMA query_only=OFF")
     conn.execute("BEGIN")
-    conn.execute("DELETE FROM _solo_meta WHERE key = 'epoch'")
+    if stamped:
+        conn.execute("DELETE FROM _solo_meta WHERE key = 'epoch'")
+    for table in sockets:
+        conn.execute(f"DELETE FROM {table}")
     conn.execute("COMMIT")
     return True

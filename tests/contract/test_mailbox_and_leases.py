@@ -12,7 +12,15 @@ import pytest
 from solo.objects.calls import Call, Outcome
 from solo.objects.coordination.keys import Keys
 from solo.objects.coordination.leases import KEPT, LOST, RELEASED, RELEASED_WITH_CALLS, Leases, lease_value
-from solo.objects.coordination.mailbox import AsyncMailbox, Mailbox, MailboxConfig, decode_entry, encode_entry
+from solo.objects.coordination.mailbox import (
+    SOCKET_EVENT_RECORD_TTL_S,
+    AsyncMailbox,
+    Mailbox,
+    MailboxConfig,
+    decode_entry,
+    encode_entry,
+)
+from solo.objects.websockets import SOCKET_METHOD
 
 GRACE_MS = 60_000  # long enough that no test ever sees a grace period end by itself
 LEASE_TTL_MS = 30_000
@@ -258,6 +266,20 @@ def test_complete_publishes_each_outcome_pops_exactly_the_batch_and_returns_what
         assert json.loads(record(redis_client, keys, c.call_id)["outcome"]) == json.loads(o.payload())
         assert 0 < redis_client.ttl(keys.call(c.call_id)) <= 3600
     assert record(redis_client, keys, later.call_id)["status"] == "queued"
+
+
+def test_a_socket_events_record_is_kept_an_hour_and_a_calls_as_configured(redis_client, keys, leases):
+    mailbox = Mailbox(redis_client, MailboxConfig(keys, call_record_ttl_s=86_400, activation_grace_ms=GRACE_MS))
+    oid, value = new_object(), lease_value("w")
+    event, call = make_call(oid, SOCKET_METHOD), make_call(oid)
+    for c in (event, call):
+        mailbox.enqueue(c)
+    assert 3500 < redis_client.ttl(keys.call(event.call_id)) <= SOCKET_EVENT_RECORD_TTL_S
+    assert leases.acquire(oid, value)
+    batch = mailbox.claim(oid, value, 10)
+    mailbox.complete(oid, value, batch, [Outcome.success(c.call_id, None) for c in batch])
+    assert 3500 < redis_client.ttl(keys.call(event.call_id)) <= SOCKET_EVENT_RECORD_TTL_S
+    assert redis_client.ttl(keys.call(call.call_id)) > SOCKET_EVENT_RECORD_TTL_S
 
 
 def test_complete_with_a_lease_that_is_not_ours_returns_minus_one_and_publishes_nothing(

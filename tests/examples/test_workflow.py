@@ -174,3 +174,15 @@ def test_an_invalid_definition_is_refused_and_nothing_starts(api, run_id, defini
     assert failure.value.error["code"] == "invalid_definition"
     assert complaint in failure.value.error["message"]
     assert api.call(workflow, "status") == {"status": "not_started"}
+
+
+def test_a_finished_workflow_notifies_the_user_it_names(api, run_id):
+    workflow, user = f"Workflow/notify-{run_id}", f"owner-{run_id}"
+    api.call(workflow, "start", definition={**ORDER, "notify": user}, input={"amount": 5})
+    wait_until(_finished(api, workflow), 30, "the workflow to finish")
+    wait_until(lambda: api.call(f"Notification/{user}", "unread_count") == 1, 30, "the notification")
+    (notification,) = api.call(f"Notification/{user}", "recent")
+    assert notification["kind"] == "workflow"
+    assert notification["payload"]["status"] == "completed"
+    with pytest.raises(CallFailed):
+        api.call(f"Workflow/bad-{run_id}", "start", definition={**ORDER, "notify": "a/b"})

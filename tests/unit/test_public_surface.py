@@ -5,6 +5,7 @@ from solo.api.client import AsyncClient, CallError, Client
 from solo.objects import errors
 from solo.objects.alarms import AlarmInfo
 from solo.objects.definition import DurableObject, rpc
+from solo.objects.websockets import SocketRequest, WebSocket
 
 
 def test_the_public_surface_is_pinned():
@@ -18,10 +19,12 @@ def test_the_public_surface_is_pinned():
         "RemoteCallError",
         "RemoteCallTimeout",
         "RemoteCallUnavailable",
+        "SocketRequest",
         "SoloError",
         "SqlNotAllowed",
         "SqlTooBig",
         "UserError",
+        "WebSocket",
         "rpc",
     ]
 
@@ -30,6 +33,7 @@ def test_every_public_name_is_the_object_it_names():
     assert solo.DurableObject is DurableObject
     assert solo.rpc is rpc
     assert solo.AlarmInfo is AlarmInfo
+    assert (solo.WebSocket, solo.SocketRequest) == (WebSocket, SocketRequest)
     assert (solo.Client, solo.AsyncClient, solo.CallError) == (Client, AsyncClient, CallError)
     for name in (
         "SoloError",

@@ -1,0 +1,363 @@
+"""The WebSocket gateway: ``GET /v1/objects/{class}/{name}/ws``, held by the API process.
+
+The API process holding a socket is its gateway. It owns the connection; the object
+owns only its registry entry (objects/websockets.py). The gateway
+
+- turns every event of the socket into an entry of the object's mailbox: connect (whose
+  outcome accepts or refuses the upgrade), each message, close and error, one after the
+  other, so they run in order with the object's calls and alarms;
+- pops the messages objects send (its inbox, objects/coordination/gateways.py) and writes
+  them to their sockets in order, dropping a message it already wrote (a new owner sends
+  the leftovers of a former one's outbox again);
+- answers the object's auto-response itself, and pings through the server (uvicorn);
+- bounds what a slow client has not read yet: past ``MAX_UNSENT_BYTES`` it gives up on the
+  socket (close 1008) instead of growing;
+- keeps a heartbeat in Redis, so that if this process dies, a worker's reaper closes its
+  sockets at their objects (code 1006) within about ``GATEWAY_TTL_MS`` plus a sweep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import uuid
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import redis
+from starlette.responses import Response
+from starlette.websockets import WebSocket, WebSocketState
+
+from solo.api.auth import TOKEN_QUERY_PARAMETER, refuse_websocket
+from solo.api.calls import CallService
+from solo.api.errors import outcome_error_response, solo_error_response
+from solo.objects.calls import Call, Outcome
+from solo.objects.coordination.gateways import HEARTBEAT_MS, AsyncGateway
+from solo.objects.errors import CallTimeout, MailboxFull, SoloError, WebSocketsNotSupported
+from solo.objects.naming import Address, new_call_id
+from solo.objects.websockets import MAX_MESSAGE_BYTES, accepts_sockets, address_of, event_call, lost_event_id
+
+log = logging.getLogger(__name__)
+
+MAX_UNSENT_BYTES = 8 * 1024 * 1024  # per socket: written to the gateway, not yet taken by the client
+SLOW_CLOSE_S = 5.0  # how long a close frame may wait behind a client that reads nothing
+RECENTLY_CLOSED = 10_000  # socket ids remembered after they close: late messages for them are dropped
+ENQUEUE_RETRY_S = 0.05  # a full mailbox holds the socket's reading (backpressure) rather than dropping
+REDIS_GIVE_UP_S = 60.0  # how long a close or error event waits for Redis to come back
+
+
+@dataclass(eq=False)
+class _Socket:
+    id: str
+    websocket: WebSocket
+    address: Address
+    accepted: bool = False  # the upgrade was answered
+    admitted: bool = False  # the object accepted it: it must get a close event, whatever happens
+    given_up: bool = False  # past a limit: its messages are dropped, its close frame is on the way
+    ended: bool = False  # the object knows the socket is over (it closed it, or got its close event)
+    auto_response: tuple[str, str] | None = None
+    last: tuple[int, int] = (0, 0)  # (epoch, number) of the last message written: repeats are dropped
+    unsent: deque[tuple[str, Any]] = field(default_factory=deque)
+    unsent_bytes: int = 0
+    writer: asyncio.Task[None] | None = None
+
+
+class SocketGateway:
+    def __init__(self, calls: CallService, gateway: AsyncGateway, *, connect_timeout_s: float) -> None:
+        self.calls = calls
+        self.gateway = gateway
+        self.gateway_id = gateway.gateway_id
+        self.connect_timeout_s = connect_timeout_s
+        self._sockets: dict[str, _Socket] = {}
+        self._closed: OrderedDict[str, None] = OrderedDict()
+        self._tasks: list[asyncio.Task[None]] = []
+        # Once this process has held a socket it keeps its heartbeat until it stops: a gateway that
+        # went quiet with no sockets could be reaped just as it takes a new one.
+        self._known = False
+
+    @property
+    def open_sockets(self) -> int:
+        return len(self._sockets)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._heartbeat(), name="solo-gateway-heartbeat"),
+            asyncio.create_task(self._listen(), name="solo-gateway-inbox"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._sockets:  # the server closed them; their close events are queued by now or never
+            log.warning("stopping with %d WebSockets still registered; the reaper closes them", len(self._sockets))
+            return
+        if self._known:
+            with contextlib.suppress(redis.RedisError):
+                await self.gateway.leave()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            try:
+                if self._known:
+                    await self.gateway.heartbeat({s.id: s.address for s in self._sockets.values()})
+            except redis.RedisError as exc:
+                log.warning("gateway heartbeat: %s; retrying", exc)
+            await asyncio.sleep(HEARTBEAT_MS / 1000)
+
+    # -- one socket ------------------------------------------------------------------
+
+    async def serve(self, websocket: WebSocket) -> None:
+        try:
+            address = self.calls.addressed(websocket)
+            if not accepts_sockets(self.calls.registry.get(address.class_name)):
+                raise WebSocketsNotSupported(f"{address.class_name} does not accept WebSockets")
+        except SoloError as exc:
+            await refuse_websocket(websocket, solo_error_response(exc))
+            return
+        sock = _Socket(uuid.uuid4().hex, websocket, address)
+        self._sockets[sock.id] = sock
+        try:
+            # Held before the connect event is queued: if this process dies from here on, the reaper
+            # closes the socket at its object, accepted or not.
+            if not self._known:
+                await self.gateway.heartbeat()
+                self._known = True
+            await self.gateway.hold(sock.id, address)
+            refusal = await self._connect(sock)
+            if refusal is not None:
+                await refuse_websocket(websocket, refusal)
+                return
+            sock.admitted = True
+            await websocket.accept()
+            sock.accepted = True
+            self._write_soon(sock)
+            await self._read(sock)
+        finally:
+            if sock.admitted and not sock.ended:  # the connection failed under us (gone before the accept)
+                with contextlib.suppress(Exception):
+                    await self._end(sock, 1006, "the connection was lost")
+            self._sockets.pop(sock.id, None)
+            self._closed[sock.id] = None
+            if len(self._closed) > RECENTLY_CLOSED:
+                self._closed.popitem(last=False)
+            if sock.writer is not None:
+                sock.writer.cancel()
+            with contextlib.suppress(redis.RedisError):
+                await self.gateway.let_go(sock.id)
+
+    async def _connect(self, sock: _Socket) -> Response | None:
+        """The object's answer to the connect event: None if it accepted, else the refusal to send."""
+        ws = sock.websocket
+        request = {
+            "path": ws.url.path,
+            "query": {k: v for k, v in ws.query_params.items() if k != TOKEN_QUERY_PARAMETER},
+            "headers": {k: v for k, v in ws.headers.items() if k != "authorization"},
+        }
+        call = replace(self._event(sock, "connect", request=request), reply_to=self.calls.replies.key)
+        try:
+            outcome: Outcome = await self.calls.call(call, self.connect_timeout_s)
+        except CallTimeout as exc:
+            # The object may still accept it later: its close event follows, so the registry stays true.
+            sock.ended = True
+            await self._enqueue(self._event(sock, "close", code=1006, reason="connect timed out"))
+            return solo_error_response(exc)
+        except SoloError as exc:
+            return solo_error_response(exc)
+        if not outcome.ok:
+            sock.ended = True
+            return outcome_error_response(outcome.error or {}, outcome.call_id)
+        pair = (outcome.result or {}).get("auto_response")
+        sock.auto_response = (pair[0], pair[1]) if isinstance(pair, list) and len(pair) == 2 else None
+        return None
+
+    async def _read(self, sock: _Socket) -> None:
+        ws = sock.websocket
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                code = int(message.get("code") or 1005)
+                if code == 1009:
+                    await self._end(
+                        sock, code, "message too big", error=f"a message was over {MAX_MESSAGE_BYTES} bytes"
+                    )
+                else:
+                    await self._end(sock, code, str(message.get("reason") or ""))
+                return
+            if sock.ended:
+                continue
+            text, data = message.get("text"), message.get("bytes")
+            if text is not None:
+                if len(text) > MAX_MESSAGE_BYTES // 4 and len(text.encode()) > MAX_MESSAGE_BYTES:
+                    await self._give_up(sock, 1009, "message too big", f"a message was over {MAX_MESSAGE_BYTES} bytes")
+                    continue
+                if sock.auto_response is not None and text == sock.auto_response[0]:
+                    self._push(sock, ("text", sock.auto_response[1]), len(sock.auto_response[1]))
+                    continue
+                await self._enqueue(self._event(sock, "message", text=text))
+            elif data is not None:
+                if len(data) > MAX_MESSAGE_BYTES:
+                    await self._give_up(sock, 1009, "message too big", f"a message was over {MAX_MESSAGE_BYTES} bytes")
+                    continue
+                await self._enqueue(self._event(sock, "message", bytes=base64.b64encode(data).decode()))
+
+    async def _end(self, sock: _Socket, code: int, reason: str, *, error: str | None = None) -> None:
+        """Tell the object the socket is over (once): its error event if any, then its close event."""
+        if sock.ended:
+            return
+        sock.ended = True
+        if error is not None:
+            await self._enqueue(self._event(sock, "error", error=error))
+        await self._enqueue(self._event(sock, "close", code=code, reason=reason))
+
+    async def _give_up(self, sock: _Socket, code: int, reason: str, error: str) -> None:
+        """A limit was passed: the object learns it at once; the client gets a close frame if it reads."""
+        sock.given_up = True
+        await self._end(sock, code, reason, error=error)
+        self._drop_unsent(sock)
+        if sock.writer is not None:
+            sock.writer.cancel()
+        asyncio.create_task(self._close_frame(sock, code, reason))
+
+    async def _close_frame(self, sock: _Socket, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            if sock.websocket.application_state == WebSocketState.CONNECTED:
+                await asyncio.wait_for(sock.websocket.close(code, reason), SLOW_CLOSE_S)
+
+    def _event(self, sock: _Socket, event: str, **fields: Any) -> Call:
+        return event_call(sock.address, sock.id, self.gateway_id, event, new_call_id(), **fields)
+
+    async def _enqueue(self, call: Call) -> None:
+        """Queue an event in the object's mailbox, waiting while it is full or Redis is away.
+
+        A message waits as long as it takes (the socket's reading waits with it). A close or error
+        event waits at most REDIS_GIVE_UP_S, so that a stopping process ends: a lost close event is
+        repaired by the reaper, or by this gateway when the object next sends to the socket.
+        """
+        bounded = call.args.get("event") in ("close", "error")
+        give_up = asyncio.get_running_loop().time() + REDIS_GIVE_UP_S
+        while True:
+            try:
+                await self.calls.submit(call)
+                return
+            except MailboxFull:
+                await asyncio.sleep(ENQUEUE_RETRY_S)
+            except redis.RedisError as exc:
+                if bounded and asyncio.get_running_loop().time() > give_up:
+                    log.error("socket event %s for %s dropped: %s", call.call_id, call.object_id, exc)
+                    return
+                log.warning("socket event for %s not queued yet: %s; retrying", call.object_id, exc)
+                await asyncio.sleep(0.5)
+
+    # -- messages for sockets ------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                messages = await self.gateway.pop()
+            except redis.RedisError as exc:
+                log.warning("gateway inbox: %s; retrying", exc)
+                await asyncio.sleep(0.2)
+                continue
+            for message in messages:
+                try:
+                    await self._deliver(message)
+                except Exception:
+                    log.exception("a message for WebSockets could not be delivered")
+
+    async def _deliver(self, message: dict[str, Any]) -> None:
+        key = (int(message.get("e") or 0), int(message.get("n") or 0))
+        kind, data = message.get("k"), message.get("d")
+        item: tuple[str, Any] | None = None
+        size = 0
+        if kind == "text" and isinstance(data, str):
+            item, size = ("text", data), len(data)
+        elif kind == "bytes" and isinstance(data, str):
+            raw = base64.b64decode(data)
+            item, size = ("bytes", raw), len(raw)
+        elif kind == "close":
+            item = ("close", (int(message.get("c") or 1000), str(message.get("r") or "")))
+        for socket_id in message.get("s") or []:
+            sock = self._sockets.get(socket_id)
+            if sock is None:
+                if socket_id not in self._closed:
+                    await self._unknown(socket_id, message.get("o"))
+                continue
+            if key <= sock.last:
+                continue  # written already (a new owner sent a former owner's outbox again)
+            sock.last = key
+            if kind == "auto" and isinstance(data, str):
+                pair = json.loads(data)
+                sock.auto_response = (pair[0], pair[1])
+            elif item is not None:
+                if kind == "close":
+                    sock.ended = True  # closed by the object: it expects no close event
+                self._push(sock, item, size)
+
+    async def _unknown(self, socket_id: str, raw_address: Any) -> None:
+        """A message for a socket this process does not hold (it restarted): the object forgets it."""
+        address = address_of(raw_address)
+        if address is None:
+            return
+        self._closed[socket_id] = None
+        call = event_call(
+            address,
+            socket_id,
+            self.gateway_id,
+            "close",
+            lost_event_id(self.gateway_id, socket_id),
+            code=1006,
+            reason="the API process does not hold this socket",
+        )
+        await self._enqueue(call)
+
+    def _push(self, sock: _Socket, item: tuple[str, Any], size: int) -> None:
+        if sock.given_up or (sock.unsent and sock.unsent[-1][0] == "close"):
+            return
+        sock.unsent.append(item)
+        sock.unsent_bytes += size
+        if sock.unsent_bytes > MAX_UNSENT_BYTES:
+            sock.given_up = True  # nothing more is kept for it
+            self._drop_unsent(sock)
+            asyncio.create_task(
+                self._give_up(sock, 1008, "too slow", f"the client left over {MAX_UNSENT_BYTES} bytes unread")
+            )
+            return
+        self._write_soon(sock)
+
+    def _drop_unsent(self, sock: _Socket) -> None:
+        sock.unsent.clear()
+        sock.unsent_bytes = 0
+
+    def _write_soon(self, sock: _Socket) -> None:
+        if sock.accepted and sock.writer is None and sock.unsent:
+            sock.writer = asyncio.create_task(self._write(sock))
+
+    async def _write(self, sock: _Socket) -> None:
+        ws = sock.websocket
+        try:
+            while sock.unsent:
+                kind, value = sock.unsent.popleft()
+                if kind == "text":
+                    sock.unsent_bytes -= len(value)
+                    await ws.send_text(value)
+                elif kind == "bytes":
+                    sock.unsent_bytes -= len(value)
+                    await ws.send_bytes(value)
+                else:
+                    code, reason = value
+                    await asyncio.wait_for(ws.close(code, reason), SLOW_CLOSE_S)
+                    self._drop_unsent(sock)
+                    return
+        except Exception:  # the connection is gone: the reader gets its disconnect
+            self._drop_unsent(sock)
+        finally:
+            sock.writer = None

@@ -1,0 +1,167 @@
+"""WebSocket gateways in Redis: where objects' messages go, and who notices a gateway that died.
+
+A gateway is an API process holding WebSockets (api/sockets.py). It keeps
+
+- an inbox (a list) that workers push the messages of objects to, after their batch
+  is durable; it pops them and writes each to its socket;
+- a hash of the sockets it holds, socket id -> the object's address, written before
+  the socket's connect event is queued and deleted after its close event is;
+- its deadline in the ``gateways`` index, moved on by a heartbeat every
+  ``HEARTBEAT_MS``.
+
+A gateway past its deadline by ``GATEWAY_TTL_MS`` has died (kill -9, a lost host):
+every worker's maintainer runs the reaper, which queues a close event with code 1006
+for each socket it held, at its object, and forgets the gateway.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any, cast
+
+import redis
+import redis.asyncio
+
+from solo.objects.calls import Call
+from solo.objects.coordination import scripts
+from solo.objects.coordination.keys import Keys
+from solo.objects.naming import Address
+from solo.objects.websockets import address_of, event_call, is_socket_id, lost_event_id
+
+HEARTBEAT_MS = 1000
+GATEWAY_TTL_MS = 5000  # a gateway silent this long is dead: its sockets are closed at their objects
+REAP_RETRY_MS = 30_000  # a reaper that died half way leaves the gateway to another after this
+INBOX_TTL_MS = 60_000  # messages for a gateway that never reads them again expire
+REAP_AT_ONCE = 16
+
+
+def split_by_gateway(messages: Sequence[str]) -> list[tuple[str, str]]:
+    """Each outgoing message (objects/websockets.py) as one message per gateway, in order.
+
+    A gateway's copy names only its own sockets (``s``), not their gateways.
+    """
+    routed = []
+    for raw in messages:
+        message = json.loads(raw)
+        by_gateway: OrderedDict[str, list[str]] = OrderedDict()
+        for gateway, socket_id in message.pop("t", []):
+            if is_socket_id(gateway) and is_socket_id(socket_id):
+                by_gateway.setdefault(gateway, []).append(socket_id)
+        for gateway, sockets in by_gateway.items():
+            routed.append((gateway, json.dumps({**message, "s": sockets}, separators=(",", ":"))))
+    return routed
+
+
+class GatewayRouter:
+    """The workers' side: route messages to gateways, and reap the gateways that died."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self._redis = client
+        self._keys = keys
+        self._reap = client.register_script(scripts.source("reap"))
+
+    def route(self, messages: Sequence[str]) -> None:
+        """Push each message to its gateways' inboxes, in order (one round trip)."""
+        routed = split_by_gateway(messages)
+        if not routed:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for gateway, message in routed:
+            inbox = self._keys.gateway_inbox(gateway)
+            pipe.rpush(inbox, message)
+            pipe.pexpire(inbox, INBOX_TTL_MS)
+        pipe.execute()
+
+    def dead_gateways(self) -> list[str]:
+        """Gateways past their deadline, each taken for a while by this reaper."""
+        taken = self._reap(keys=[self._keys.gateways], args=[REAP_AT_ONCE, REAP_RETRY_MS])
+        return [g.decode() if isinstance(g, bytes) else str(g) for g in taken]
+
+    def lost_sockets(self, gateway: str) -> list[Call]:
+        """Close events (code 1006) for every socket a dead gateway held."""
+        held = cast(dict[bytes, bytes], self._redis.hgetall(self._keys.gateway_sockets(gateway)))
+        events = []
+        for raw_socket, raw_address in held.items():
+            socket_id = raw_socket.decode()
+            address = _address(raw_address)
+            if address is None or not is_socket_id(socket_id):
+                continue
+            call_id = lost_event_id(gateway, socket_id)
+            reason = "the API process holding the socket stopped"
+            events.append(event_call(address, socket_id, gateway, "close", call_id, code=1006, reason=reason))
+        return events
+
+    def forget(self, gateway: str) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.delete(self._keys.gateway_sockets(gateway), self._keys.gateway_inbox(gateway))
+        pipe.zrem(self._keys.gateways, gateway)
+        pipe.execute()
+
+
+def _address(raw: bytes) -> Address | None:
+    try:
+        return address_of(json.loads(raw))
+    except ValueError:
+        return None
+
+
+def address_json(address: Address) -> str:
+    return json.dumps([address.object_id, address.class_name, address.name, address.tenant])
+
+
+class AsyncGateway:
+    """One API process's side (api/sockets.py): heartbeat, its sockets, and its inbox."""
+
+    def __init__(self, client: redis.asyncio.Redis, keys: Keys, gateway_id: str) -> None:
+        self._redis = client
+        self._keys = keys
+        self.gateway_id = gateway_id
+        self.inbox = keys.gateway_inbox(gateway_id)
+
+    async def heartbeat(self, held: dict[str, Address] | None = None) -> None:
+        """Move this gateway's deadline on; if Redis lost the hash of `held` sockets (a restart), write it again."""
+        now_ms = int(await self._now_ms())
+        await self._redis.zadd(self._keys.gateways, {self.gateway_id: now_ms + GATEWAY_TTL_MS})
+        if held and await self._redis.hlen(self._keys.gateway_sockets(self.gateway_id)) < len(held):
+            pipe = self._redis.pipeline(transaction=False)
+            for socket_id, address in held.items():
+                pipe.hset(self._keys.gateway_sockets(self.gateway_id), socket_id, address_json(address))
+            await pipe.execute()
+
+    async def _now_ms(self) -> float:
+        seconds, micros = await self._redis.time()
+        return seconds * 1000 + micros / 1000
+
+    async def hold(self, socket_id: str, address: Address) -> None:
+        await self._redis.hset(self._keys.gateway_sockets(self.gateway_id), socket_id, address_json(address))
+
+    async def let_go(self, socket_id: str) -> None:
+        await self._redis.hdel(self._keys.gateway_sockets(self.gateway_id), socket_id)
+
+    async def pop(self, timeout_s: float = 1.0, at_most: int = 256) -> list[dict[str, Any]]:
+        """The next messages for this gateway's sockets (waits up to `timeout_s` for the first)."""
+        item = await self._redis.blpop([self.inbox], timeout=timeout_s)
+        if item is None:
+            return []
+        batch = [item[1]]
+        more = cast(list[bytes] | None, await self._redis.lpop(self.inbox, at_most))
+        if more:
+            batch.extend(more)
+        messages = []
+        for raw in batch:
+            try:
+                message = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(message, dict):
+                messages.append(message)
+        return messages
+
+    async def leave(self) -> None:
+        """A clean stop: the sockets' close events are queued already; nothing is left to reap."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.delete(self._keys.gateway_sockets(self.gateway_id), self.inbox)
+        pipe.zrem(self._keys.gateways, self.gateway_id)
+        await pipe.execute()
