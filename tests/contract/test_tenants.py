@@ -62,6 +62,7 @@ def test_the_same_name_in_two_tenants_is_two_objects(http, keys):
 def test_another_tenants_object_and_call_are_not_found(http, keys):
     acme, globex = keys.create("acme", "admin").token, keys.create("globex", "admin").token
     obj = f"/v1/objects/Counter/{unique()}"
+    assert http.post(f"{obj}/increment", json={}, headers=as_key(acme)).status_code == 200  # it exists
     accepted = http.post(f"{obj}/increment", json={}, headers={**as_key(acme), "Prefer": "respond-async"})
     call_id = accepted.json()["call_id"]
 
