@@ -75,6 +75,9 @@ class SocketGateway:
         self._sockets: dict[str, _Socket] = {}
         self._closed: OrderedDict[str, None] = OrderedDict()
         self._tasks: list[asyncio.Task[None]] = []
+        # Loops end by this flag as well as by cancelling: redis-py may turn a cancellation that lands
+        # in its read timeout into a TimeoutError, which the loops survive (and stop() would wait forever).
+        self._stopping = False
         # Once this process has held a socket it keeps its heartbeat until it stops: a gateway that
         # went quiet with no sockets could be reaped just as it takes a new one.
         self._known = False
@@ -92,6 +95,7 @@ class SocketGateway:
         ]
 
     async def stop(self) -> None:
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -105,7 +109,7 @@ class SocketGateway:
                 await self.gateway.leave()
 
     async def _heartbeat(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 if self._known:
                     await self.gateway.heartbeat({s.id: s.address for s in self._sockets.values()})
@@ -260,7 +264,7 @@ class SocketGateway:
     # -- messages for sockets ------------------------------------------------------------
 
     async def _listen(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 messages = await self.gateway.pop()
             except redis.RedisError as exc:

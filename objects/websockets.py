@@ -379,11 +379,14 @@ class SocketBook:
         messages = []
         for item in merged:
             self._number += 1
+            by_gateway: dict[str, list[str]] = {}
+            for gateway, socket_id in item.targets:
+                by_gateway.setdefault(gateway, []).append(socket_id)
             message: dict[str, Any] = {
                 "e": self.epoch,
                 "n": self._number,
                 "o": self.address,
-                "t": item.targets,
+                "t": by_gateway,  # gateway id -> its sockets
                 "k": item.kind,
                 "d": item.data,
             }

@@ -466,5 +466,13 @@ class Room(DurableObject):
         self.websockets.set_auto_response(request, response)
 
     @rpc
+    def ring(self, at_ms: int) -> None:
+        self.storage.set_alarm(at_ms)
+
+    def alarm(self, info) -> None:  # alarms send too
+        for s in self.websockets.all():
+            s.send(f"alarm at {info.scheduled_ms}")
+
+    @rpc
     def pid(self) -> int:
         return os.getpid()

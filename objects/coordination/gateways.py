@@ -17,7 +17,6 @@ for each socket it held, at its object, and forgets the gateway.
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -45,12 +44,13 @@ def split_by_gateway(messages: Sequence[str]) -> list[tuple[str, str]]:
     routed = []
     for raw in messages:
         message = json.loads(raw)
-        by_gateway: OrderedDict[str, list[str]] = OrderedDict()
-        for gateway, socket_id in message.pop("t", []):
-            if is_socket_id(gateway) and is_socket_id(socket_id):
-                by_gateway.setdefault(gateway, []).append(socket_id)
-        for gateway, sockets in by_gateway.items():
-            routed.append((gateway, json.dumps({**message, "s": sockets}, separators=(",", ":"))))
+        targets = message.pop("t", None)
+        if not isinstance(targets, dict):
+            continue
+        for gateway, sockets in targets.items():
+            wellformed = [s for s in sockets if is_socket_id(s)] if isinstance(sockets, list) else []
+            if is_socket_id(gateway) and wellformed:
+                routed.append((gateway, json.dumps({**message, "s": wellformed}, separators=(",", ":"))))
     return routed
 
 

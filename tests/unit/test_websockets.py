@@ -10,6 +10,7 @@ import pytest
 
 from solo import DurableObject, rpc
 from solo.objects import websockets
+from solo.objects.alarms import ALARM, FIRE_METHOD
 from solo.objects.calls import BatchResult, Call
 from solo.objects.coordination.gateways import split_by_gateway
 from solo.objects.errors import DefinitionError
@@ -173,6 +174,14 @@ def test_close_removes_the_socket_even_if_its_handler_fails_and_an_unknown_socke
     result = event(instance, stranger, "message", text="hi")
     (message,) = [json.loads(m) for _, m in split_by_gateway(result.socket_messages)]
     assert (message["k"], message["s"], message["c"]) == ("close", [stranger], 1011)
+
+
+def test_an_alarm_sends_like_a_call(room):
+    instance = room()
+    alice, _ = connect(instance, "alice")
+    instance.run_batch([_call(instance, "ring", at_ms=1000)])
+    fired = instance.run_batch([_call(instance, FIRE_METHOD, name=ALARM, due_ms=1000)])
+    assert texts(fired) == [([alice], "alarm at 1000")]
 
 
 def test_an_event_id_runs_once(room):
