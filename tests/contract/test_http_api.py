@@ -239,10 +239,11 @@ def test_invalid_arguments_leave_an_existing_object_unchanged(http):
 
 def test_well_formed_arguments_are_accepted(http):
     name = unique()
-    # An empty body and an empty object both mean "no arguments" (whitespace is a body, and not JSON:
-    # tests/contract/test_gateway_errors.py); ints are valid floats.
+    # No body, an empty one and an empty object all mean "no arguments" (whitespace is not JSON: a 422,
+    # test_gateway_errors.py); ints are valid floats.
     assert http.post(url("Counter", name, "increment")).json()["result"] == 1
-    assert http.post(url("Counter", name, "increment"), json={}).json()["result"] == 2
+    assert http.post(url("Counter", name, "increment"), content=b"").json()["result"] == 2
+    assert http.post(url("Counter", name, "increment"), json={}).json()["result"] == 3
     ledger = unique()
     response = http.post(url("Ledger", ledger, "append"), json={"tag": "t", "sleep_ms": 0})
     assert response.status_code == 200, response.text
