@@ -81,8 +81,9 @@ class Conversation(DurableObject):
     @rpc
     def history(self, before_id: int | None = None, limit: int = 50) -> dict[str, Any]:
         """Messages older than `before_id` (the newest if None), oldest first; `next` pages further back."""
-        messages = self._page(before_id, max(1, min(limit, MAX_PAGE)))
-        return {"messages": messages, "next": messages[0]["id"] if len(messages) == limit else None}
+        size = max(1, min(limit, MAX_PAGE))
+        messages = self._page(before_id, size)
+        return {"messages": messages, "next": messages[0]["id"] if messages and len(messages) == size else None}
 
     @rpc
     def presence(self) -> list[str]:

@@ -71,6 +71,9 @@ def test_history_pages_back_through_the_messages(api, run_id):
     second = api.call(f"Conversation/{room}", "history", before_id=first["next"], limit=3)
     assert [m["text"] for m in first["messages"]] == ["m4", "m5", "m6"]
     assert [m["text"] for m in second["messages"]] == ["m1", "m2", "m3"]
+    # A limit below one is one; an empty room has no next page (the fuzz found an IndexError here)
+    assert [m["text"] for m in api.call(f"Conversation/{room}", "history", limit=0)["messages"]] == ["m6"]
+    assert api.call(f"Conversation/empty-{run_id}", "history", limit=0) == {"messages": [], "next": None}
 
 
 def test_joining_without_a_user_is_refused(solo, run_id):
