@@ -72,7 +72,7 @@ def test_a_listed_object_shows_its_state_size_activity_and_alarms_while_active(h
     at = 4_000_000_000_000
     assert http.post(f"/v1/objects/Alarmed/{name}/set_alarm", json={"at_ms": at}).status_code == 200
     (counter,) = listed(http, prefix=name, **{"class": "Counter"})["objects"]
-    assert counter["active"] and counter["served"] and counter["epoch"] == 1 and counter["queued_calls"] == 0
+    assert counter["active"] and counter["served"] and counter["epoch"] >= 1 and counter["queued_calls"] == 0
     assert counter["state_bytes"] > 0  # current while active: shipped with each commit
     assert (counter["alarms_pending"], counter["alarms_failed"]) == (0, 0)
     (alarmed,) = listed(http, prefix=name, **{"class": "Alarmed"})["objects"]
@@ -111,6 +111,7 @@ def test_an_evicted_object_is_hydrated_afresh_by_its_next_call_with_its_state(ht
     name = uuid.uuid4().hex
     increment(http, name)
     increment(http, name)
+    first = http.get(f"/v1/objects/Counter/{name}").json()["epoch"]  # above the epoch floor: maybe not 1
     evicted = http.post(f"/v1/objects/Counter/{name}/evict")
     assert evicted.status_code == 200 and evicted.json() == {"evicting": True}
     # The request reaches the owner before the next call does (one wake list, in order), and the
@@ -118,7 +119,7 @@ def test_an_evicted_object_is_hydrated_afresh_by_its_next_call_with_its_state(ht
     reply = http.post(f"/v1/objects/Counter/{name}/increment", json={})
     assert reply.json()["result"] == 3
     info = http.get(f"/v1/objects/Counter/{name}").json()
-    assert info["epoch"] == 2
+    assert info["epoch"] == first + 1
 
 
 def test_evicting_an_object_no_worker_runs_says_so_and_one_never_called_is_not_found(system, http):
