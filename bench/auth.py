@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import time
 import uuid
 
-from bench.common import System, counter_paths, goal, print_table, warm, write_result
+from bench.common import System, counter_paths, goal, print_table, round_medians, warm, write_result
 from bench.cpu import process_cpu_s
 from bench.loadgen import closed_loop
 from solo.objects.state.keys import KeyStore
@@ -122,23 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                 headers = {"Authorization": f"Bearer {token}"}
                 samples[mode].append(one_round(url, pid, paths, headers, args.concurrency, args.seconds))
 
-    rows = []
-    for mode, runs in samples.items():
-        rows.append(
-            {
-                "mode": mode,
-                "calls_per_s": statistics.median(r["calls_per_s"] for r in runs),
-                "p50_ms": statistics.median(r["p50_ms"] for r in runs),
-                "p99_ms": statistics.median(r["p99_ms"] for r in runs),
-                "api_cpu_ms": statistics.median(r["api_cpu_ms"] for r in runs if r["api_cpu_ms"] is not None),
-                "rounds": len(runs),
-                "errors": sum(r["errors"] for r in runs),
-                "per_round_calls_per_s": [r["calls_per_s"] for r in runs],
-            }
-        )
+    rows = round_medians(samples, "api_cpu_ms")
     off = rows[0]["calls_per_s"]
-    for row in rows:
-        row["vs_off"] = round(row["calls_per_s"] / off, 3) if off else None
     title = f"Auth: warm calls over HTTP, {args.objects} objects, {args.concurrency} clients, closed loop"
     print_table(title, COLUMNS, rows)
     key = rows[1]["calls_per_s"]

@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -416,3 +417,25 @@ def percentile(values: Sequence[float], q: float) -> float:
     if not ordered:
         return float("nan")
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def round_medians(samples: dict[str, list[dict[str, Any]]], cpu_column: str) -> list[dict[str, Any]]:
+    """One row per mode of alternating rounds: medians of the rounds, and throughput against the first mode."""
+    rows = []
+    for mode, runs in samples.items():
+        rows.append(
+            {
+                "mode": mode,
+                "calls_per_s": statistics.median(r["calls_per_s"] for r in runs),
+                "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+                "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+                cpu_column: statistics.median(r[cpu_column] for r in runs if r[cpu_column] is not None),
+                "rounds": len(runs),
+                "errors": sum(r["errors"] for r in runs),
+                "per_round_calls_per_s": [r["calls_per_s"] for r in runs],
+            }
+        )
+    first = rows[0]["calls_per_s"]
+    for row in rows:
+        row["vs_off"] = round(row["calls_per_s"] / first, 3) if first else None
+    return rows

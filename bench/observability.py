@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import subprocess
 import sys
 import threading
@@ -35,7 +34,7 @@ import uuid
 
 import httpx
 
-from bench.common import System, counter_paths, goal, print_table, warm, write_result
+from bench.common import System, counter_paths, goal, print_table, round_medians, warm, write_result
 from bench.cpu import process_cpu_s
 from bench.loadgen import closed_loop
 from solo.testing.cluster import free_port
@@ -160,23 +159,8 @@ def main(argv: list[str] | None = None) -> int:
                     samples[mode].append(one_round(url, pid, paths, args.concurrency, args.seconds))
         scrapes = scraper.scrapes
 
-    rows = []
-    for mode, runs in samples.items():
-        rows.append(
-            {
-                "mode": mode,
-                "calls_per_s": statistics.median(r["calls_per_s"] for r in runs),
-                "p50_ms": statistics.median(r["p50_ms"] for r in runs),
-                "p99_ms": statistics.median(r["p99_ms"] for r in runs),
-                "worker_cpu_ms": statistics.median(r["worker_cpu_ms"] for r in runs if r["worker_cpu_ms"] is not None),
-                "rounds": len(runs),
-                "errors": sum(r["errors"] for r in runs),
-                "per_round_calls_per_s": [r["calls_per_s"] for r in runs],
-            }
-        )
+    rows = round_medians(samples, "worker_cpu_ms")
     off_rate = rows[0]["calls_per_s"]
-    for row in rows:
-        row["vs_off"] = round(row["calls_per_s"] / off_rate, 3) if off_rate else None
     title = f"Observability: warm calls over HTTP, {args.objects} objects, {args.concurrency} clients, closed loop"
     print_table(title, COLUMNS, rows)
     observed = rows[1]["calls_per_s"]
