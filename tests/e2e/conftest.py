@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,24 @@ def cluster(cluster_env, tmp_path, key_prefix, real_redis_url):
     client = redis.Redis.from_url(real_redis_url)
     delete_prefix(client, key_prefix)
     client.close()
+
+
+@contextlib.contextmanager
+def module_cluster(redis_url: str, database_url: str, tmp: Path, **env):
+    """(cluster, engine) for one test module's processes, under a key prefix and namespace of their
+    own; stopped, and their Redis keys deleted, at the end. `env`: more of process_env's arguments."""
+    prefix = f"solo-test-{uuid.uuid4().hex[:10]}"
+    settings = dict(redis_url=redis_url, database_url=database_url, key_prefix=prefix, data_dir=tmp / "objects")
+    cluster = Cluster(process_env(**settings, SOLO_NAMESPACE=prefix, **env), tmp)
+    engine = make_engine(database_url)
+    try:
+        yield cluster, engine
+    finally:
+        cluster.stop()
+        engine.dispose()
+        client = redis.Redis.from_url(redis_url)
+        delete_prefix(client, prefix)
+        client.close()
 
 
 def wait_until(predicate, timeout_s: float, what: str):

@@ -22,9 +22,9 @@ import sqlalchemy as sa
 
 from solo.objects.state.keys import SCOPES, KeyStore, NewKey, parse_token
 from solo.objects.state.schema import api_keys_table, make_engine
-from solo.testing.cluster import Cluster, process_env
+from solo.testing.cluster import Cluster
 from tests import REPO
-from tests.conftest import delete_prefix
+from tests.e2e.conftest import module_cluster
 
 POLL_LIMIT_S = 15.0  # a bound on waiting for a revocation to be seen (promised: within 5 s), not a timing
 
@@ -43,31 +43,16 @@ class AuthSystem:
 
 @pytest.fixture(scope="module")
 def auth_cluster(real_redis_url, postgres_url, tmp_path_factory):
-    prefix = f"solo-test-{uuid.uuid4().hex[:10]}"
     tmp = tmp_path_factory.mktemp("auth")
-    env = process_env(
-        redis_url=real_redis_url,
-        database_url=postgres_url,
-        key_prefix=prefix,
-        data_dir=tmp / "objects",
-        pythonpath=REPO,
-        auth="keys",
-        SOLO_OBJECTS="solo.examples,tests.objects",
-        SOLO_NAMESPACE=prefix,
-    )
-    cluster = Cluster(env, tmp)
-    engine = make_engine(postgres_url)
-    try:
+    objects = "solo.examples,tests.objects"
+    with module_cluster(real_redis_url, postgres_url, tmp, pythonpath=REPO, auth="keys", SOLO_OBJECTS=objects) as (
+        cluster,
+        engine,
+    ):
         cluster.start_worker()
         keyed = [cluster.start_api(), cluster.start_api()]
         open_url = cluster.start_api(SOLO_AUTH="off")
         yield AuthSystem(cluster, keyed, open_url, KeyStore(engine), tmp)
-    finally:
-        cluster.stop()
-        engine.dispose()
-        client = redis.Redis.from_url(real_redis_url)
-        delete_prefix(client, prefix)
-        client.close()
 
 
 def bearer(key: NewKey | str) -> dict[str, str]:

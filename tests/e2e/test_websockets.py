@@ -21,11 +21,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from solo import AsyncClient, Client
 from solo.objects.state.keys import KeyStore
-from solo.objects.state.schema import make_engine
-from solo.testing.cluster import Cluster, process_env
+from solo.testing.cluster import Cluster
 from tests import REPO
-from tests.conftest import delete_prefix
-from tests.e2e.conftest import history, wait_until
+from tests.e2e.conftest import history, module_cluster, wait_until
 
 RECEIVE_BOUND_S = 30  # a bound on waiting, not a timing: a healthy system answers in milliseconds
 
@@ -41,32 +39,19 @@ class SocketSystem:
 
 @pytest.fixture(scope="module")
 def socket_cluster(real_redis_url, postgres_url, tmp_path_factory):
-    prefix = f"solo-test-{uuid.uuid4().hex[:10]}"
     tmp = tmp_path_factory.mktemp("sockets")
-    env = process_env(
-        redis_url=real_redis_url,
-        database_url=postgres_url,
-        key_prefix=prefix,
-        data_dir=tmp / "objects",
-        pythonpath=REPO,
-        SOLO_OBJECTS="solo.examples,tests.objects",
-        SOLO_NAMESPACE=prefix,
-        SOLO_IDLE_EVICT_S="1",
-    )
-    cluster = Cluster(env, tmp)
-    engine = make_engine(postgres_url)
-    try:
+    objects = "solo.examples,tests.objects"
+    with module_cluster(
+        real_redis_url, postgres_url, tmp, pythonpath=REPO, SOLO_OBJECTS=objects, SOLO_IDLE_EVICT_S="1"
+    ) as (
+        cluster,
+        engine,
+    ):
         cluster.start_worker()
         cluster.start_worker()
         url = cluster.start_api()
         keyed_url = cluster.start_api(SOLO_AUTH="keys")
-        yield SocketSystem(cluster, url, keyed_url, KeyStore(engine), env)
-    finally:
-        cluster.stop()
-        engine.dispose()
-        client = redis.Redis.from_url(real_redis_url)
-        delete_prefix(client, prefix)
-        client.close()
+        yield SocketSystem(cluster, url, keyed_url, KeyStore(engine), cluster.env)
 
 
 def room() -> str:
