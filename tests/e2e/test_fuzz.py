@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import redis
 import requests
 import schemathesis
 from schemathesis.specs.openapi.checks import (
@@ -34,9 +33,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from solo.objects.state.keys import KeyStore
-from solo.objects.state.schema import make_engine
-from solo.testing.cluster import Cluster, process_env
-from tests.conftest import delete_prefix
+from tests.e2e.conftest import module_cluster
 
 SEED_ENV, DEFAULT_SEED = "SOLO_FUZZ_SEED", 20260401
 EXAMPLES_ENV = "SOLO_FUZZ_EXAMPLES"
@@ -59,30 +56,15 @@ class FuzzTarget:
 
 @pytest.fixture(scope="module")
 def fuzzed_solo(real_redis_url, postgres_url, tmp_path_factory) -> Iterator[FuzzTarget]:
-    prefix = f"solo-test-{uuid.uuid4().hex[:10]}"
     tmp = tmp_path_factory.mktemp("fuzz")
-    env = process_env(
-        redis_url=real_redis_url,
-        database_url=postgres_url,
-        key_prefix=prefix,
-        data_dir=tmp / "objects",
-        auth="keys",
-        SOLO_OBJECTS="solo.examples",
-        SOLO_NAMESPACE=prefix,
-    )
-    cluster = Cluster(env, tmp)
-    engine = make_engine(postgres_url)
-    try:
+    with module_cluster(real_redis_url, postgres_url, tmp, auth="keys", SOLO_OBJECTS="solo.examples") as (
+        cluster,
+        engine,
+    ):
         cluster.start_worker()
         url = cluster.start_api()
         key = KeyStore(engine).create("default", "operator", label="fuzz")
         yield FuzzTarget(url, key.token, tmp)
-    finally:
-        cluster.stop()
-        engine.dispose()
-        client = redis.Redis.from_url(real_redis_url)
-        delete_prefix(client, prefix)
-        client.close()
 
 
 @pytest.fixture
