@@ -10,7 +10,7 @@
 #   make bench     every benchmark scenario (bench/all.py), results in bench/RESULTS.md (needs the services)
 #   make chaos     ten minutes of load under kill -9, SIGSTOP and a Redis restart, then the checker
 #   make fuzz      the HTTP API fuzzed from its OpenAPI document, far longer than make test does (needs the services)
-#   make soak      thirty minutes of steady load with a one-minute retention window; the database's size each minute
+#   make soak      an hour of steady load with a ten-minute retention window; the database's size each minute, plotted
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -71,4 +71,5 @@ fuzz: venv services
 
 # Not in CI: the shared database must level off under load instead of growing with every commit.
 soak: venv services
-	$(BIN)/python -m bench.soak --minutes 30
+	$(BIN)/python -m pip install --quiet matplotlib  # the plot only
+	$(BIN)/python -m bench.soak

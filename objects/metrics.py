@@ -201,6 +201,23 @@ class SchedulerMetrics:
             registry=r,
         )
         self.leading = Gauge("solo_scheduler_leading", "1 while this process is the scheduler, else 0", registry=r)
+        self.compaction_passes = Counter("solo_compaction_passes", "Compaction passes run by this process", registry=r)
+        self.compaction_seconds = Counter(
+            "solo_compaction_seconds", "Wall-clock time spent in compaction passes", registry=r
+        )
+        # The compactor's own thread's CPU (time.thread_time): its cost in this process, apart from the database's.
+        self.compaction_cpu_seconds = Counter(
+            "solo_compaction_cpu_seconds", "CPU time of the compactor's thread in this process", registry=r
+        )
+        self.compaction_deleted_rows = Counter(
+            "solo_compaction_deleted_rows", "Rows the compactor deleted from the shared database", registry=r
+        )
+
+    def compacted(self, deleted_rows: int, seconds: float, cpu_seconds: float) -> None:
+        self.compaction_passes.inc()
+        self.compaction_seconds.inc(seconds)
+        self.compaction_cpu_seconds.inc(cpu_seconds)
+        self.compaction_deleted_rows.inc(deleted_rows)
 
 
 # Why the API refused a request before it reached an object (solo_api_refusals_total's `reason`).

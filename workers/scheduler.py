@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import redis
@@ -167,10 +168,15 @@ class Scheduler:
         assert compactor is not None
 
         def compact() -> None:
+            started, started_cpu = time.monotonic(), time.thread_time()
             try:
-                compactor.run(keep_going=lambda: self.leading and not self._stopping.is_set())
+                report = compactor.run(keep_going=lambda: self.leading and not self._stopping.is_set())
             except Exception:  # the next interval tries again; nothing was lost
                 log.exception("compaction failed")
+                return
+            self.metrics.compacted(
+                report.deleted_rows, time.monotonic() - started, time.thread_time() - started_cpu
+            )
 
         self._compaction = threading.Thread(target=compact, name="solo-compactor", daemon=True)
         self._compaction.start()

@@ -366,5 +366,12 @@ def test_the_leading_scheduler_starts_a_pass_once_per_interval(system, http):
     assert scheduler.compaction_due()
     scheduler.start_compaction()
     scheduler._compaction.join()  # noqa: SLF001 - the pass's thread
+    # The pass is counted, with its time and its thread's CPU, on the scheduler's metrics.
+    registry = scheduler.metrics.registry
+    assert registry.get_sample_value("solo_compaction_passes_total") == 1
+    assert registry.get_sample_value("solo_compaction_cpu_seconds_total") > 0
+    assert registry.get_sample_value("solo_compaction_seconds_total") >= registry.get_sample_value(
+        "solo_compaction_cpu_seconds_total"
+    )
     scheduler._next_compaction_look_ms = 0  # noqa: SLF001 - look again at once
     assert not scheduler.compaction_due()  # another started within the interval (the Redis key)
