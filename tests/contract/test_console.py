@@ -9,6 +9,7 @@ not operate is refused with a message that says why.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import pytest
@@ -18,6 +19,7 @@ from solo.api.console.session import COOKIE_NAME, SALT
 from solo.objects.state.keys import KeyStore, parse_token
 from tests.harness import InProcessSystem
 
+POLL_LIMIT_S = 20.0  # a bound on waiting, not a timing assertion
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -216,3 +218,30 @@ def test_the_other_pages_render_and_logout_ends_the_session(http, keys):
     out = http.post("/console/logout", data={"csrf": token}, follow_redirects=False)
     assert out.status_code == 303 and out.headers["location"] == "/console/login"
     assert http.get("/console/objects", follow_redirects=False).status_code == 303
+
+
+def test_revoking_the_key_signs_its_sessions_out(http, keys):
+    operator = keys.create("default", "operator")
+    assert sign_in(http, operator.token).status_code == 303
+    assert http.get("/console/objects", follow_redirects=False).status_code == 200
+
+    keys.revoke(operator.key.id)
+
+    # Within the key cache's life (about 2 s) the session stops working.
+    deadline = time.monotonic() + POLL_LIMIT_S
+    while http.get("/console/objects", follow_redirects=False).status_code == 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    response = http.get("/console/objects", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/console/login"
+
+
+def test_with_auth_off_the_form_asks_for_no_key_and_still_needs_its_token(settings, redis_client, async_redis_client):
+    system = InProcessSystem(settings, redis_client, async_redis_client)  # the fixture's SOLO_AUTH=off
+    with system.running() as http:
+        assert http.get("/console/objects", follow_redirects=False).status_code == 303
+        form = http.get("/console/login")
+        assert 'name="key"' not in form.text and "SOLO_AUTH=off" in form.text
+        assert http.post("/console/login", data={}).status_code == 403
+        signed = http.post("/console/login", data={"csrf": csrf_of(form.text)}, follow_redirects=False)
+        assert signed.status_code == 303
+        assert "(auth off)" in http.get("/console/objects").text
