@@ -15,7 +15,7 @@ import asyncio
 import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException
@@ -42,6 +42,7 @@ STATIC_FILES = {"console.css": "text/css", "console.js": "text/javascript"}
 MAX_FORM_BYTES = 16 * 1024
 PAGE_SIZE = 50
 ALARM_ROWS = 200
+HISTORY_ROWS = 50  # the latest; the count shows them all (within SOLO_RETENTION_S)
 # Scripts and styles only from the console's own files; no frame may hold a page.
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
@@ -122,7 +123,8 @@ class Console:
     async def form(self, request: Request, session: Session | None = None) -> dict[str, str]:
         """A POSTed form's fields, once its CSRF token is the session's; Forbidden (403) otherwise."""
         origin = request.headers.get("origin")
-        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+        # The host only: behind a proxy that ends TLS the scheme seen here may differ from the browser's.
+        if origin is not None and urlsplit(origin).netloc != request.url.netloc:
             raise Forbidden("the console takes forms from its own pages only (Origin differs)")
         body = await read_body(request, MAX_FORM_BYTES)
         try:
@@ -254,7 +256,7 @@ class Console:
             request,
             "object.html",
             obj=info,
-            history=list(reversed(history)),
+            history=list(reversed(history))[:HISTORY_ROWS],
             activations=len(history),
             sockets=sockets,
             path=f"/console/objects/{quote(address.class_name, safe='')}/{quote(address.name, safe='')}",

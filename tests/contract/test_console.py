@@ -150,6 +150,10 @@ def test_with_the_token_evict_and_delete_work_and_delete_asks_for_the_name(http,
     assert evicted.status_code == 303 and evicted.headers["location"].startswith(obj)
     assert "notice=" in evicted.headers["location"]
 
+    exported = http.get(f"{obj}/export")
+    assert exported.status_code == 200 and exported.content.startswith(b"SQLite format 3")
+    assert "attachment" in exported.headers["content-disposition"]
+
     assert http.post(f"{obj}/delete", data={"csrf": token, "confirm": "other"}).status_code == 403
     deleted = http.post(f"{obj}/delete", data={"csrf": token, "confirm": name}, follow_redirects=False)
     assert deleted.status_code == 303
