@@ -140,6 +140,11 @@ class AlarmListing:
             await self.queue.announce(object_id, class_name, object_name, gone, wall_clock_ms())
         return len(purged)
 
+    async def counts(self, tenant: str) -> dict[str, int]:
+        """The tenant's alarms by state (pending, retrying, failed, orphaned)."""
+        served = set(self.registry.names())
+        return await asyncio.to_thread(self.index.state_counts, tenant, served)
+
     async def of_object(self, object_id: str) -> builtins.list[dict[str, Any]]:  # `list` is the method above
         rows = await asyncio.to_thread(lambda: self.index.listing(object_ids=[object_id]))
         return [{k: v for k, v in present(r).items() if k != "object"} for r in rows]

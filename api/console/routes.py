@@ -313,7 +313,14 @@ class Console:
         return self.page(request, "workers.html", workers=sorted(held.items()), looked_at=looked_at)
 
     async def metrics(self, request: Request) -> Response:
-        return self.page(request, "metrics.html", rows=headline(self.api.metrics.registry))
+        tenant = self.tenant(request)
+        held, _ = await self.api.leases.holders()
+        fleet = {
+            "live objects (a lease or queued calls)": await self.api.leases.live_count(),
+            "workers holding objects": len(held),
+            **{f"alarms {state} (tenant {tenant})": n for state, n in (await self.api.alarms.counts(tenant)).items()},
+        }
+        return self.page(request, "metrics.html", fleet=fleet, rows=headline(self.api.metrics.registry))
 
     async def static(self, request: Request) -> Response:
         name = request.path_params["file"]

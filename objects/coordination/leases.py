@@ -120,6 +120,10 @@ class AsyncLeases:
         values = await self._redis.mget([self._keys.lease(oid) for oid in object_ids])
         return [owner_of(v) for v in values]
 
+    async def live_count(self) -> int:
+        """Objects with a lease or queued calls now (the `live` index)."""
+        return int(await self._redis.zcard(self._keys.live))
+
     async def holders(self, at_most: int = 10_000) -> tuple[dict[str, int], int]:
         """Objects held by each worker, read from the leases of the objects in the `live` index.
 

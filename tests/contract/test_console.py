@@ -216,7 +216,18 @@ def test_the_other_pages_render_and_logout_ends_the_session(http, keys):
         response = http.get(page)
         assert response.status_code == 200, page
         assert response.headers["content-type"].startswith("text/html")
-    assert "solo_api_waiting_calls" in http.get("/console/metrics").text
+    metrics = http.get("/console/metrics").text
+    assert "solo_api_waiting_calls" in metrics
+    assert re.search(r"alarms pending \(tenant default\)</td><td class=\"num\">0<", metrics), metrics
+
+    # An object with a schedule: the alarms page lists it, and the fleet's counts take it in.
+    camera = f"cam-{unique()}"
+    bearer = {"Authorization": f"Bearer {operator.token}"}
+    assert http.post(f"/v1/objects/CameraPoller/{camera}/configure", json={}, headers=bearer).status_code == 200
+    assert f"CameraPoller/{camera}" in http.get("/console/alarms?state=pending").text
+    assert f"CameraPoller/{camera}" not in http.get("/console/alarms?state=failed").text
+    metrics = http.get("/console/metrics").text
+    assert re.search(r"alarms pending \(tenant default\)</td><td class=\"num\">1<", metrics), metrics
 
     token = csrf_of(http.get("/console/objects").text)
     out = http.post("/console/logout", data={"csrf": token}, follow_redirects=False)
@@ -249,3 +260,25 @@ def test_with_auth_off_the_form_asks_for_no_key_and_still_needs_its_token(settin
         signed = http.post("/console/login", data={"csrf": csrf_of(form.text)}, follow_redirects=False)
         assert signed.status_code == 303
         assert "(auth off)" in http.get("/console/objects").text
+
+
+def test_orphaned_alarms_are_counted_by_class_and_purged_from_the_alarms_page(http, keys, system, redis_client):
+    from tests.contract.test_orphaned_alarms import due_names, leave_alarm
+
+    operator = keys.create("default", "operator")
+    name = f"retired-{unique()}"
+    leave_alarm(system, redis_client, "Retired", name, int(time.time() * 1000) + 30_000)
+    assert sign_in(http, operator.token).status_code == 303
+    page = http.get("/console/alarms").text
+    assert 'id="orphaned"' in page and f"Retired/{name}" in page
+
+    purged = http.post(
+        "/console/alarms/purge", data={"csrf": csrf_of(page), "class": "Retired"}, follow_redirects=False
+    )
+
+    assert purged.status_code == 303 and "purged-alarms" in purged.headers["location"]
+    assert f"Retired/{name}" not in http.get("/console/alarms").text
+    assert name not in due_names(redis_client, system.settings)
+    # A served class's alarms are its objects' to cancel: refused, as the API refuses it.
+    token = csrf_of(http.get("/console/alarms").text)
+    assert http.post("/console/alarms/purge", data={"csrf": token, "class": "Counter"}).status_code == 409

@@ -133,8 +133,9 @@ def test_an_operator_signs_in_finds_a_counter_evicts_it_and_sees_the_next_call_a
             expect(page.locator("#alarm-list")).to_contain_text(f"CameraPoller/lobby-{run}", timeout=BOUND_MS)
             if shots:
                 page.screenshot(path=str(shots / "alarms.png"), full_page=True)
-                page.goto(f"{console_solo.url}/console/workers")
-                page.screenshot(path=str(shots / "workers.png"), full_page=True)
+                for other_page in ("workers", "metrics"):
+                    page.goto(f"{console_solo.url}/console/{other_page}")
+                    page.screenshot(path=str(shots / f"{other_page}.png"), full_page=True)
 
             # Signing out ends the session
             page.click("#logout")
