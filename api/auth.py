@@ -448,6 +448,7 @@ class AuthMiddleware:
         except Unauthenticated as exc:
             # A page a browser asks for goes to the login form; an action gets the error itself.
             response = RedirectResponse(CONSOLE_LOGIN, 303) if reading else solo_error_response(exc)
+            self.sessions.clear(response)  # a session whose key went stays out (the form shows again)
         except SoloError as exc:
             response = solo_error_response(exc)
         except redis.RedisError:

@@ -248,6 +248,9 @@ def test_revoking_the_key_signs_its_sessions_out(http, keys):
         time.sleep(0.2)
     response = http.get("/console/objects", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/console/login"
+    # The login form is shown again (no loop back to the pages), and a valid key signs in anew.
+    assert http.get("/console/login", follow_redirects=False).status_code == 200
+    assert sign_in(http, keys.create("default", "operator").token).status_code == 303
 
 
 def test_with_auth_off_the_form_asks_for_no_key_and_still_needs_its_token(settings, redis_client, async_redis_client):
