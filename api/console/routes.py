@@ -89,9 +89,13 @@ def templates() -> Jinja2Templates:
 
 
 def headline(registry: CollectorRegistry) -> list[dict[str, Any]]:
-    """Every counter and gauge of a registry, and each histogram's count and sum, summed per label set."""
+    """Solo's counters and gauges in a registry, and each histogram's count and sum, per label set.
+
+    The process's own (`process_*`, `python_*`) are left to Prometheus."""
     rows = []
     for family in registry.collect():
+        if not family.name.startswith("solo_"):
+            continue
         for sample in family.samples:
             if sample.name.endswith(("_created", "_bucket")):
                 continue

@@ -46,9 +46,9 @@ def console_solo(real_redis_url, postgres_url, tmp_path_factory):
     system = ExampleSystem(env, tmp)
     engine = make_engine(postgres_url)
     try:
+        system.start_api()  # first: on a loaded machine it is the one waited for
         system.start_worker()
         system.start_worker()
-        system.start_api()
         system.operator = KeyStore(engine).create("default", "operator", label="console browser test").token
         yield system
     finally:
