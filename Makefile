@@ -69,6 +69,10 @@ chaos: venv services
 fuzz: venv services
 	SOLO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/e2e/test_fuzz.py --timeout 0 -s $(PYTEST_ARGS)
 
+# The console's screenshots in docs/console/, taken by its browser test.
+console-screenshots: venv services
+	SOLO_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(BIN)/pytest tests/examples/test_console_browser.py $(PYTEST_ARGS)
+
 # Not in CI: the shared database must level off under load instead of growing with every commit.
 soak: venv services
 	$(BIN)/python -m pip install --quiet matplotlib  # the plot only

@@ -111,29 +111,39 @@ class AlarmListing:
 
     async def list(self, request: Request) -> JSONResponse:
         filters = listing_filters(dict(request.query_params))
-        tenant = acting_tenant(request)
+        return JSONResponse({"alarms": await self.of_tenant(acting_tenant(request), filters)})
+
+    async def of_tenant(self, tenant: str, filters: dict[str, Any]) -> builtins.list[dict[str, Any]]:
         served = set(self.registry.names())
         rows = await asyncio.to_thread(lambda: self.index.listing(tenant=tenant, served=served, **filters))
-        return JSONResponse({"alarms": [present(r) for r in rows]})
+        return [present(r) for r in rows]
 
     async def purge(self, request: Request) -> JSONResponse:
         """Remove the orphaned alarms of one class (`class`, required) from the index and the scheduler."""
         params = dict(request.query_params)
         if set(params) != {"class"}:
             raise InvalidArguments("purging alarms takes exactly one query parameter: class")
-        class_name = check_class_name(params["class"])
+        purged = await self.purge_orphaned(acting_tenant(request), check_class_name(params["class"]))
+        return JSONResponse({"purged": purged})
+
+    async def purge_orphaned(self, tenant: str, class_name: str) -> int:
+        """How many of the tenant's alarms of `class_name`, a class not served, were removed."""
         if class_name in self.registry.names():
             raise ClassServed(
                 f"{class_name} is served: its objects cancel their own alarms; only orphaned ones are purged"
             )
-        tenant = acting_tenant(request)
         purged = await asyncio.to_thread(self.index.purge, tenant, class_name)
         by_object: dict[tuple[str, str], builtins.list[tuple[str, int | None]]] = {}
         for object_id, object_name, name in purged:
             by_object.setdefault((object_id, object_name), []).append((name, None))
         for (object_id, object_name), gone in by_object.items():  # no entry left to fire
             await self.queue.announce(object_id, class_name, object_name, gone, wall_clock_ms())
-        return JSONResponse({"purged": len(purged)})
+        return len(purged)
+
+    async def counts(self, tenant: str) -> dict[str, int]:
+        """The tenant's alarms by state (pending, retrying, failed, orphaned)."""
+        served = set(self.registry.names())
+        return await asyncio.to_thread(self.index.state_counts, tenant, served)
 
     async def of_object(self, object_id: str) -> builtins.list[dict[str, Any]]:  # `list` is the method above
         rows = await asyncio.to_thread(lambda: self.index.listing(object_ids=[object_id]))

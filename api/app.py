@@ -22,6 +22,7 @@ from solo.api.alarms import AlarmListing
 from solo.api.auth import Authenticator, AuthMiddleware, KeyCache, KeyRateLimiter, acting_tenant, principal_of
 from solo.api.bodies import parse_arguments, read_body
 from solo.api.calls import CallService
+from solo.api.console.routes import Console
 from solo.api.errors import (
     InternalErrors,
     http_error_handler,
@@ -44,13 +45,14 @@ from solo.objects.coordination.mailbox import AsyncMailbox, MailboxConfig
 from solo.objects.coordination.redis_clients import async_client, sync_client
 from solo.objects.errors import CallNotFound, ObjectNotFound, SoloError
 from solo.objects.metrics import ApiMetrics
+from solo.objects.naming import Address
 from solo.objects.registry import ClassRegistry, load_object_modules
 from solo.objects.settings import Settings
 from solo.objects.state.admin import StateAdmin
 from solo.objects.state.alarm_index import AlarmIndex
 from solo.objects.state.catalog import Catalog
 from solo.objects.state.installation import installation_secret
-from solo.objects.state.keys import KeyStore
+from solo.objects.state.keys import KeyStore, Principal
 from solo.objects.state.schema import make_engine
 from solo.objects.state.store import StateStore
 
@@ -176,48 +178,53 @@ class Api:
         return JSONResponse(body)
 
     async def get_object(self, request: Request) -> JSONResponse:
-        address = self.calls.addressed(request)
+        return JSONResponse(await self.describe(self.calls.addressed(request), principal_of(request.state)))
+
+    async def describe(self, address: Address, principal: Principal | None) -> dict[str, Any]:
+        """What GET /v1/objects/{class}/{name} shows of an object (the console's object page too)."""
         info = await asyncio.to_thread(self.catalog.get, address.object_id)
         if info is None:
             raise ObjectNotFound(f"{address.class_name}/{address.name} has never been called")
         owner = await self.leases.owner(address.object_id)
         queued = await self.mailbox.depth(address.object_id)
-        principal = principal_of(request.state)
         # A worker's id names its host and pid: for the deployment's operators only.
         shown_owner = owner if principal is not None and principal.scope == "operator" else None
-        return JSONResponse(
-            {
-                "id": info.id,
-                "class": info.class_name,
-                "name": info.name,
-                "tenant": info.tenant,
-                "active": owner is not None,
-                "owner": shown_owner,
-                "queued_calls": queued,
-                "epoch": info.epoch,
-                "schema_version": info.schema_version,
-                "state_bytes": info.state_bytes,
-                "seq": info.head_seq,
-                "created_at": info.created_at.isoformat(),
-                "last_active_at": info.last_active_at.isoformat(),
-                "alarms": await self.alarms.of_object(address.object_id),
-                "poisoned_calls": await self.mailbox.poisoned(address.object_id),
-            }
-        )
+        return {
+            "id": info.id,
+            "class": info.class_name,
+            "name": info.name,
+            "tenant": info.tenant,
+            "active": owner is not None,
+            "owner": shown_owner,
+            "queued_calls": queued,
+            "epoch": info.epoch,
+            "schema_version": info.schema_version,
+            "state_bytes": info.state_bytes,
+            "seq": info.head_seq,
+            "created_at": info.created_at.isoformat(),
+            "last_active_at": info.last_active_at.isoformat(),
+            "alarms": await self.alarms.of_object(address.object_id),
+            "poisoned_calls": await self.mailbox.poisoned(address.object_id),
+        }
 
     async def purge_mailbox(self, request: Request) -> JSONResponse:
-        address = self.calls.addressed(request)
-        purged = await self.mailbox.purge(address.object_id, f"purged from {address.ref}'s mailbox by an operator")
-        return JSONResponse({"purged": purged})
+        return JSONResponse({"purged": await self.purge_queued(self.calls.addressed(request))})
+
+    async def purge_queued(self, address: Address) -> int:
+        """Fail the object's queued calls (their callers get the error); how many there were."""
+        return await self.mailbox.purge(address.object_id, f"purged from {address.ref}'s mailbox by an operator")
 
     async def evict(self, request: Request) -> JSONResponse:
-        """End the object's activation after its current batch: its next call hydrates it afresh."""
-        address = self.calls.addressed(request)
+        return JSONResponse({"evicting": await self.evict_object(self.calls.addressed(request))})
+
+    async def evict_object(self, address: Address) -> bool:
+        """End the object's activation after its current batch: its next call hydrates it afresh.
+
+        False if no worker holds it (nothing to end)."""
         if await asyncio.to_thread(self.catalog.get, address.object_id) is None:
             raise ObjectNotFound(f"{address.class_name}/{address.name} has never been called")
         # As long as enqueue.lua keeps a wake list: a worker that died meanwhile leaves nothing behind.
-        evicting = await self.leases.ask_to_evict(address.object_id, self.settings.lease_ttl_ms * 10)
-        return JSONResponse({"evicting": evicting})
+        return await self.leases.ask_to_evict(address.object_id, self.settings.lease_ttl_ms * 10)
 
     async def whoami(self, request: Request) -> JSONResponse:
         principal = principal_of(request.state)
@@ -317,14 +324,15 @@ def create_app(
                 broker.close()
             engine.dispose()
 
-    routes = api.routes()
+    console = Console(api)
+    routes = api.routes() + console.routes()
     app = Starlette(
         routes=routes,
         # Outermost first: an unexpected error anywhere, the gateway's too, is answered by InternalErrors.
         middleware=[
             *([Middleware(AccessLog)] if settings.access_log else []),
             Middleware(InternalErrors, debug=settings.debug),
-            Middleware(AuthMiddleware, authenticator=api.auth, routes=routes),
+            Middleware(AuthMiddleware, authenticator=api.auth, routes=routes, sessions=console.sessions),
         ],
         lifespan=lifespan,
         exception_handlers={

@@ -44,10 +44,12 @@ from limits import (
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from starlette.requests import HTTPConnection
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from solo.api.console.session import ConsoleSessions
 from solo.api.errors import Forbidden, RateLimited, Unauthenticated, error_response, solo_error_response
 from solo.objects.coordination.keys import Keys
 from solo.objects.errors import SoloError
@@ -83,8 +85,27 @@ ROUTE_SCOPES: dict[tuple[str, str], KeyScope | None] = {
     # Across tenants (calls and refusals by tenant): the deployment's operators, and Prometheus with their key.
     ("GET", "/metrics"): "operator",
     ("GET", "/pages/{page}"): None,  # static pages of the served applications (api/pages.py): no data
+    # The console (api/console/): admitted by its session cookie, not a Bearer key (AuthMiddleware).
+    ("GET", "/console/login"): None,
+    ("POST", "/console/login"): None,
+    ("GET", "/console/static/{file}"): None,
+    ("POST", "/console/logout"): "admin",
+    ("GET", "/console"): "admin",
+    ("GET", "/console/objects"): "admin",
+    ("GET", "/console/objects/{class_name}/{name}"): "admin",
+    ("GET", "/console/objects/{class_name}/{name}/export"): "admin",
+    ("POST", "/console/objects/{class_name}/{name}/evict"): "admin",
+    ("POST", "/console/objects/{class_name}/{name}/delete"): "admin",
+    ("POST", "/console/objects/{class_name}/{name}/purge-queued"): "admin",
+    ("GET", "/console/alarms"): "admin",
+    ("POST", "/console/alarms/purge"): "admin",
+    ("POST", "/console/tenant"): "operator",  # acting in another tenant, like Solo-Tenant
+    ("GET", "/console/workers"): "operator",  # worker ids name hosts and pids
+    ("GET", "/console/metrics"): "operator",  # across tenants, like /metrics
 }
 UNLISTED_ROUTE_SCOPE: KeyScope = "operator"
+CONSOLE_PREFIX = "/console"
+CONSOLE_LOGIN = "/console/login"
 UNMATCHED_PATH_SCOPE: KeyScope = "call"
 
 KEY_CACHE_TTL_S = 2.0  # a revoked key stops working in every API process within this (plus one read)
@@ -168,14 +189,18 @@ class KeyCache:
         parsed = parse_token(token)
         if parsed is None:
             return None
-        key_id = parsed[0]
+        stored = await self.by_id(parsed[0])
+        if stored is None or not digest_matches(token, stored.token_sha256):
+            return None
+        return stored
+
+    async def by_id(self, key_id: str) -> StoredKey | None:
+        """The key with this id, if there is one and it is not revoked (a console session names only the id)."""
         entry = self._entries.get(key_id)
         if entry is None or entry.expires <= self.clock():
             entry = await self._read(key_id)
         stored = entry.stored
-        if stored is None or stored.revoked or not digest_matches(token, stored.token_sha256):
-            return None
-        return stored
+        return None if stored is None or stored.revoked else stored
 
     async def _read(self, key_id: str) -> _Entry:
         task = self._reading.get(key_id)
@@ -317,6 +342,21 @@ class Authenticator:
         if stored is None:
             self.metrics.refused("unauthenticated")
             raise Unauthenticated("the API key is not valid: malformed, unknown or revoked")
+        return await self._admit_key(stored, needed)
+
+    async def admit_session(self, key_id: str | None, needed: Requirement) -> Principal:
+        """A console session's principal: the key it names must still be valid and allow the route."""
+        if self.mode == "off":
+            return DEV_PRINCIPAL
+        assert self.cache is not None and needed.scope is not None
+        stored = await self.cache.by_id(key_id) if key_id is not None else None
+        if stored is None:
+            self.metrics.refused("unauthenticated")
+            raise Unauthenticated("the console session's API key is no longer valid: sign in again")
+        return await self._admit_key(stored, needed)
+
+    async def _admit_key(self, stored: StoredKey, needed: Requirement) -> Principal:
+        assert self.limiter is not None and needed.scope is not None
         principal = stored.principal
         if not principal.allows(needed.scope):
             self.metrics.refused("forbidden", principal.tenant)
@@ -331,17 +371,39 @@ class Authenticator:
         return principal
 
 
-class AuthMiddleware:
-    """Runs `Authenticator.admit` before the router; answers its refusals itself."""
+def is_console(path: str) -> bool:
+    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
 
-    def __init__(self, app: ASGIApp, *, authenticator: Authenticator, routes: Sequence[BaseRoute]) -> None:
+
+class AuthMiddleware:
+    """Runs `Authenticator.admit` before the router; answers its refusals itself.
+
+    The console's pages (``/console/...``) are the one exception to the Bearer key: they are
+    admitted by the console's signed session cookie instead (`sessions`, api/console/session.py),
+    which names a key that must still be valid and allow the route; with auth off too, since
+    the session carries the CSRF token. Only the routes ROUTE_SCOPES leaves open (the login
+    form and the console's static files) are reached without one.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        authenticator: Authenticator,
+        routes: Sequence[BaseRoute],
+        sessions: ConsoleSessions | None = None,
+    ) -> None:
         self.app = app
         self.authenticator = authenticator
         self.routes = routes
+        self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
+            return
+        if scope["type"] == "http" and self.sessions is not None and is_console(scope["path"]):
+            await self._console(scope, receive, send)
             return
         if self.authenticator.mode == "off":  # every route is open: skip the matching too
             scope.setdefault("state", {})["principal"] = DEV_PRINCIPAL
@@ -369,6 +431,38 @@ class AuthMiddleware:
             await refuse_websocket(WebSocket(scope, receive, send), response)
         else:
             await response(scope, receive, send)
+
+    async def _console(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.sessions is not None
+        needed = requirement(self.routes, scope)
+        if needed.scope is None:
+            await self.app(scope, receive, send)
+            return
+        reading = scope.get("method") in ("GET", "HEAD")
+        response: Response
+        try:
+            session = await self.sessions.read(HTTPConnection(scope))
+            if session is None or not session.signed_in:
+                raise Unauthenticated("sign in to the console first (/console/login)")
+            principal = await self.authenticator.admit_session(session.key_id, needed)
+        except Unauthenticated as exc:
+            # A page a browser asks for goes to the login form; an action gets the error itself.
+            response = RedirectResponse(CONSOLE_LOGIN, 303) if reading else solo_error_response(exc)
+            self.sessions.clear(response)  # a session whose key went stays out (the form shows again)
+        except SoloError as exc:
+            response = solo_error_response(exc)
+        except redis.RedisError:
+            log.warning("rate limiter: Redis is unavailable", exc_info=True)
+            response = error_response("unavailable", "Redis is unavailable; retry", 503)
+        except sa.exc.SQLAlchemyError:
+            log.warning("console session: the shared database is unavailable", exc_info=True)
+            response = error_response("unavailable", "the shared database is unavailable; retry", 503)
+        else:
+            state = scope.setdefault("state", {})
+            state["principal"], state["console_session"] = principal, session
+            await self.app(scope, receive, send)
+            return
+        await response(scope, receive, send)
 
 
 async def refuse_websocket(websocket: WebSocket, response: Any) -> None:

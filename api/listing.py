@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import builtins
 import json
 from typing import Any
 
@@ -95,7 +96,12 @@ class ObjectListing:
 
     async def list(self, request: Request) -> JSONResponse:
         query = listing_query(dict(request.query_params))
-        tenant = acting_tenant(request)
+        objects, next_cursor = await self.page(acting_tenant(request), query)
+        return JSONResponse({"objects": objects, "next_cursor": next_cursor})
+
+    async def page(self, tenant: str, query: dict[str, Any]) -> tuple[builtins.list[dict[str, Any]], str | None]:
+        """One page of the tenant's objects as the API shows them, and the cursor of the next (None: last)."""
+        query = dict(query)
         limit = query.pop("limit")
         # One more than asked: whether another page follows, without an empty last page.
         rows = await asyncio.to_thread(lambda: self.catalog.page(self.namespace, tenant, limit=limit + 1, **query))
@@ -109,9 +115,7 @@ class ObjectListing:
             for info, owner, depth in zip(page, owners, depths, strict=True)
         ]
         last = page[-1] if more else None
-        return JSONResponse(
-            {"objects": objects, "next_cursor": encode_cursor(last.class_name, last.name) if last else None}
-        )
+        return objects, encode_cursor(last.class_name, last.name) if last else None
 
     @staticmethod
     def present(info: ObjectInfo, active: bool, queued: int, alarms: tuple[int, int], served: bool) -> dict[str, Any]:

@@ -62,7 +62,10 @@ class StateOperations:
         await self.alarm_queue.announce(address.object_id, address.class_name, address.name, due, wall_clock_ms())
 
     async def export(self, request: Request) -> StreamingResponse:
-        address = self.calls.addressed(request)
+        return await self.export_response(self.calls.addressed(request))
+
+    async def export_response(self, address: Address) -> StreamingResponse:
+        """The object's state as a download (the console's export button too)."""
         seq, image = await asyncio.to_thread(self.admin.export, address)
 
         async def chunks() -> AsyncIterator[bytes]:
@@ -102,10 +105,12 @@ class StateOperations:
         return JSONResponse({"seq": replaced.seq, "restored_from": replaced.restored_from})
 
     async def delete(self, request: Request) -> JSONResponse:
-        address = self.calls.addressed(request)
+        await self.delete_object(self.calls.addressed(request))
+        return JSONResponse({"deleted": True})
+
+    async def delete_object(self, address: Address) -> None:
         # Queued calls stay in the mailbox: they run on the empty object. The alarm index rows
         # go with the state (same transaction); the scheduler's entries are removed after, so
         # that no fire brings the deleted object back.
         due = await asyncio.to_thread(self.admin.delete, address)
         await self._announce(address, due)
-        return JSONResponse({"deleted": True})

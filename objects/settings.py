@@ -58,6 +58,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SOLO_METRICS_HOST": ("metrics_host", str),
     "SOLO_URL": ("url", str),
     "SOLO_AUTH": ("auth", lambda v: v.strip().lower()),
+    "SOLO_CONSOLE_SESSION_S": ("console_session_s", int),
     "SOLO_API_KEY": ("api_key", lambda v: v.strip()),
     "SOLO_TENANT": ("tenant", lambda v: v.strip()),
     "PORT": ("port", int),
@@ -136,6 +137,8 @@ class Settings:
     # "keys": every request needs an API key (api/auth.py); "off": every request acts as the operator of
     # tenant "default" (`solo dev` defaults to it, nothing else does).
     auth: str = "keys"
+    # How long a console sign-in lasts (api/console/session.py); then the key is pasted again.
+    console_session_s: int = 8 * 3600
     # The key the CLI's HTTP commands send (Authorization: Bearer). A secret: kept out of repr().
     api_key: str | None = field(default=None, repr=False)
     # The tenant the CLI acts in: sent as Solo-Tenant (an operator key's choice), and used by
@@ -187,6 +190,8 @@ class Settings:
             problems.append("SOLO_TENANT must be 1 to 64 letters, digits and '_.-', starting with a letter or digit")
         if self.auth not in AUTH_MODES:
             problems.append(f"SOLO_AUTH must be one of {', '.join(AUTH_MODES)}")
+        if self.console_session_s < 60:
+            problems.append("SOLO_CONSOLE_SESSION_S must be at least 60")
         if not 0 <= self.metrics_port < 65536:
             problems.append("SOLO_METRICS_PORT must be a TCP port number, or 0 for none")
         if not 0 < self.port < 65536:

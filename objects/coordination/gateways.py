@@ -165,3 +165,18 @@ class AsyncGateway:
         pipe.delete(self._keys.gateway_sockets(self.gateway_id), self.inbox)
         pipe.zrem(self._keys.gateways, self.gateway_id)
         await pipe.execute()
+
+
+async def open_sockets(client: redis.asyncio.Redis, keys: Keys, object_id: str) -> int:
+    """How many WebSockets of the object the live gateways hold (for an operator's page).
+
+    Reads every live gateway's socket hash: as many entries as sockets are open in the
+    deployment, so it is for one object's page, never for a listing.
+    """
+    count = 0
+    for gateway in await client.zrange(keys.gateways, 0, -1):
+        gateway_id = gateway.decode() if isinstance(gateway, bytes) else str(gateway)
+        for raw in await client.hvals(keys.gateway_sockets(gateway_id)):
+            address = _address(raw if isinstance(raw, bytes) else str(raw).encode())
+            count += address is not None and address.object_id == object_id
+    return count

@@ -213,6 +213,24 @@ class AlarmIndex:
             row["state"] = "orphaned" if orphaned else state_of(row["next_ms"], row["retry_count"])
         return rows
 
+    def state_counts(self, tenant: str, served: Collection[str]) -> dict[str, int]:
+        """How many of the tenant's alarms are in each state (STATES), as `listing` names them."""
+        a = alarms_table
+        state = sa.case(
+            (sa.not_(a.c.class_name.in_(list(served))), "orphaned"),
+            (a.c.next_ms.is_(None), "failed"),
+            (a.c.retry_count > 0, "retrying"),
+            else_="pending",
+        ).label("state")
+        query = (
+            sa.select(state, sa.func.count())
+            .where(a.c.namespace == self.namespace, a.c.tenant == tenant)
+            .group_by(state)
+        )
+        with self.engine.connect() as conn:
+            found = {str(name): int(count) for name, count in conn.execute(query)}
+        return {name: found.get(name, 0) for name in STATES}
+
     def purge(self, tenant: str, class_name: str) -> list[tuple[str, str, str]]:
         """Delete the index rows of a tenant's objects of one class; returns (object id, object name,
         alarm name) of each, for the scheduler's time index to follow. For a class no longer served:

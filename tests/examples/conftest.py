@@ -7,6 +7,7 @@ and starts as many new ones, so a test can show its objects survive it.
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 import redis
 
 from solo.testing.cluster import Cluster, process_env
-from tests.conftest import delete_prefix
+from tests.conftest import _service_missing, delete_prefix
 
 
 class ExampleSystem(Cluster):
@@ -86,3 +87,12 @@ def api(solo):
 def run_id() -> str:
     """A suffix that keeps this test's object names apart from every other test's."""
     return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """The system's chromium (scripts/services.sh installs Debian's); Playwright downloads no browser."""
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        _service_missing("chromium", FileNotFoundError("no chromium on PATH"))
+    return binary

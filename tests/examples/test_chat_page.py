@@ -6,22 +6,7 @@ their messages, and the chat goes on without either tab reconnecting by hand.
 
 from __future__ import annotations
 
-import shutil
-
-import pytest
-
-from tests.conftest import _service_missing
-
 BOUND_MS = 30_000  # a bound on waiting, not a timing
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    """The system's chromium (scripts/services.sh installs Debian's); Playwright downloads no browser."""
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    if binary is None:
-        _service_missing("chromium", FileNotFoundError("no chromium on PATH"))
-    return binary
 
 
 def test_two_tabs_chat_through_a_conversation_across_kill_9_of_every_worker(solo, chromium, run_id):

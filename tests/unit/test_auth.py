@@ -108,6 +108,19 @@ NEEDED = {
     ("GET", "/openapi.json"): None,
     ("GET", "/metrics"): "operator",
     ("GET", "/pages/chat.html"): None,
+    # the console: its login form and static files are open; its pages need a session of these scopes
+    ("GET", "/console/login"): None,
+    ("POST", "/console/login"): None,
+    ("GET", "/console/static/console.js"): None,
+    ("GET", "/console/objects"): "admin",
+    ("GET", "/console/objects/Counter/a"): "admin",
+    ("POST", "/console/objects/Counter/a/evict"): "admin",
+    ("POST", "/console/objects/Counter/a/delete"): "admin",
+    ("POST", "/console/alarms/purge"): "admin",
+    ("POST", "/console/logout"): "admin",
+    ("GET", "/console/workers"): "operator",
+    ("GET", "/console/metrics"): "operator",
+    ("POST", "/console/tenant"): "operator",
     # no such route (404) or method (405): any valid key, so that only key holders learn what exists
     ("GET", "/v1/nothing-here"): "call",
     ("PATCH", "/v1/objects/Counter/a"): "call",
@@ -130,9 +143,21 @@ ALLOWED = {
         "GET /v1/objects",
         "POST /v1/objects/Counter/a/evict",
         "DELETE /v1/alarms",
+        "GET /console/objects",
+        "GET /console/objects/Counter/a",
+        "POST /console/objects/Counter/a/evict",
+        "POST /console/objects/Counter/a/delete",
+        "POST /console/alarms/purge",
+        "POST /console/logout",
     },
 }
-ALLOWED["operator"] = {*ALLOWED["admin"], "GET /metrics"}
+ALLOWED["operator"] = {
+    *ALLOWED["admin"],
+    "GET /metrics",
+    "GET /console/workers",
+    "GET /console/metrics",
+    "POST /console/tenant",
+}
 
 
 def http_scope(method: str, path: str, query: bytes = b"", headers=()) -> dict:
