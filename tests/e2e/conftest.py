@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from bench.private_postgres import postgres_binaries
 from solo.objects.naming import object_id
 from solo.objects.state.catalog import Activation, Catalog
 from solo.objects.state.schema import make_engine
@@ -94,6 +95,15 @@ def redis_server() -> str:
     if binary is None:
         pytest.fail("redis-server is not installed (scripts/services.sh installs it)")
     return binary
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Path:
+    """PostgreSQL's server programs, for tests that start and stop a server of their own (a process: e2e)."""
+    try:
+        return postgres_binaries()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture
