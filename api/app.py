@@ -25,6 +25,7 @@ from solo.api.calls import CallService
 from solo.api.console.routes import Console
 from solo.api.errors import (
     InternalErrors,
+    database_error_handler,
     http_error_handler,
     outcome_error_response,
     redis_error_handler,
@@ -339,6 +340,9 @@ def create_app(
             SoloError: solo_error_handler,
             HTTPException: http_error_handler,
             redis.RedisError: redis_error_handler,
+            # Not every SQLAlchemyError: one that is not about reaching the database is a bug (500).
+            sa.exc.OperationalError: database_error_handler,
+            sa.exc.InterfaceError: database_error_handler,
         },
     )
     app.state.api = api

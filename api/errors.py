@@ -102,6 +102,7 @@ STATUS_BY_CLASS: dict[type[e.SoloError], int] = {
     e.TooManySockets: 429,
     UnsupportedMediaType: 415,
     ClassServed: 409,
+    e.StateConflict: 409,
     e.InvalidArguments: 422,
     # Raised in an object's call, from what its caller sent: an alarm or schedule that cannot be set,
     # and a value the shared database cannot hold (NUL in text, a number past its column's range).
@@ -212,6 +213,17 @@ async def redis_error_handler(request: Request, exc: Exception) -> JSONResponse:
     log.warning("%s %s: Redis is unavailable: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
     detail = f": {type(exc).__name__}: {exc}" if _debug(request) else ""
     return error_response("unavailable", f"Redis is unavailable{detail}", 503)
+
+
+async def database_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    # The shared database could not be reached (down, restarting, a connection cut): a request
+    # that needs it fails at once, nothing written (its transaction, if any, rolled back).
+    # SQLAlchemy has invalidated the pool's connections, so a retry opens fresh ones.
+    log.warning(
+        "%s %s: the shared database is unavailable: %s: %s", request.method, request.url.path, type(exc).__name__, exc
+    )
+    detail = f": {type(exc).__name__}: {exc}" if _debug(request) else ""
+    return error_response("unavailable", f"the shared database is unavailable; retry{detail}", 503)
 
 
 class InternalErrors:

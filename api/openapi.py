@@ -308,7 +308,7 @@ def _object_paths(registry: ClassRegistry) -> dict[str, Any]:
                 "requestBody": {"required": True, "content": _SQLITE_FILE},
                 "responses": {
                     "200": _json(_object({"seq": _SEQ}), "the new sequence"),
-                    **_errors(400, 404, 413, 415, 422, *_ADMIN_KEY_ERRORS),
+                    **_errors(400, 404, 409, 413, 415, 422, *_ADMIN_KEY_ERRORS),
                 },
             },
         },

@@ -164,8 +164,17 @@ class ChaosResult:
 class Client:
     """One client: increments with idempotency keys, retried with the same key until answered."""
 
-    def __init__(self, index: int, url: str, names: list[str], ops: list[Op], errors: collections.Counter) -> None:
+    def __init__(
+        self,
+        index: int,
+        url: str,
+        names: list[str],
+        ops: list[Op],
+        errors: collections.Counter,
+        timeout_s: float = CLIENT_TIMEOUT_S,
+    ) -> None:
         self.index, self.url, self.names, self.ops, self.errors = index, url, names, ops, errors
+        self.timeout_s = timeout_s
         self.conn: Connection | None = None
 
     async def run(self, stop_at: float, give_up_at: float) -> None:
@@ -185,8 +194,8 @@ class Client:
             op.attempts += 1
             try:
                 if self.conn is None:
-                    self.conn = await asyncio.wait_for(Connection.open(self.url), CLIENT_TIMEOUT_S)
-                status, body = await asyncio.wait_for(self.conn.post_for_body(path, b"{}", headers), CLIENT_TIMEOUT_S)
+                    self.conn = await asyncio.wait_for(Connection.open(self.url), self.timeout_s)
+                status, body = await asyncio.wait_for(self.conn.post_for_body(path, b"{}", headers), self.timeout_s)
             except (OSError, TimeoutError, asyncio.IncompleteReadError, IndexError, ValueError) as exc:
                 self.errors[type(exc).__name__] += 1
                 self._drop_connection()  # a late reply must never be read as the next call's

@@ -32,6 +32,7 @@ SCENARIOS = [
     "capacity",
     "sockets",
     "chaos",
+    "postgres_outage",
 ]
 RESULTS = ROOT / "bench" / "RESULTS.md"
 ANALYSIS_START, ANALYSIS_END = "<!-- ANALYSIS: hand-written, kept by bench/report.py -->", "<!-- /ANALYSIS -->"

@@ -96,6 +96,14 @@ class ObjectNotFound(SoloError):
     code = "object_not_found"
 
 
+class StateConflict(SoloError):
+    """Raised when an import would make an object anew while another operation makes it at the
+    same moment (two imports into one new name): the other one won, this one changed nothing.
+    Sent again, it replaces the winner's state like any import into an existing object."""
+
+    code = "conflict"
+
+
 class CallNotFound(SoloError):
     """Raised when a call id is unknown or its record has expired."""
 
@@ -284,6 +292,14 @@ class ShippingFailed(SoloError):
     """
 
     code = "unavailable"
+
+
+class DiskFull(SoloError):
+    """Raised when a worker's data directory has no room left for an object's file (SQLite's
+    SQLITE_FULL, or ENOSPC from a write). Not the call's doing: the batch is abandoned
+    uncommitted, the worker drops the object and another worker serves its queued calls."""
+
+    code = "disk_full"
 
 
 class InvalidImage(SoloError):

@@ -35,7 +35,7 @@ DEPTH_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)
 SHIPMENT_BUCKETS_BYTES = tuple(4**n * 1024 for n in range(10))  # 1 KiB to 256 MiB
 
 # Why an activation ended (solo_evictions_total's `reason`): a fixed set.
-EVICTION_REASONS = ("idle", "shutdown", "operator", "lease_lost", "stopped", "failed")
+EVICTION_REASONS = ("idle", "shutdown", "operator", "lease_lost", "stopped", "failed", "disk_full")
 
 
 def new_registry() -> CollectorRegistry:

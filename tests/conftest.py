@@ -44,6 +44,7 @@ TIERS = ("unit", "integration", "e2e")
 PROCESS_FIXTURES = {
     "cluster_env",  # tests/e2e/conftest.py: API and worker processes (cluster uses it)
     "redis_server",  # tests/e2e/conftest.py: redis-server processes of a test's own (own_redis uses it)
+    "postgres_server",  # tests/e2e/conftest.py: PostgreSQL servers of a test's own (bench/private_postgres.py)
     "solo",  # tests/examples/conftest.py: the examples served by real processes (api uses it)
     "built_wheel",  # tests/e2e/conftest.py: `python -m build`, then the wheel installed and run
     "solo_dev",  # tests/e2e/conftest.py: `solo dev` (what `make run` runs) in a directory of its own

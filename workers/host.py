@@ -46,12 +46,16 @@ from solo.objects.coordination.leases import (
     lease_value,
 )
 from solo.objects.coordination.mailbox import Mailbox, MailboxConfig
+from solo.objects.errors import DiskFull
 from solo.objects.metrics import RuntimeMetrics
 from solo.objects.registry import ClassRegistry
-from solo.objects.runtime.activation import Activation, Services, Stop
+from solo.objects.runtime import log_fields
+from solo.objects.runtime.activation import Activation, Services, Stop, object_path
+from solo.objects.runtime.connection import out_of_space
 from solo.objects.runtime.time_limit import CallTimer
 from solo.objects.settings import Settings
 from solo.objects.state.catalog import Catalog
+from solo.objects.state.local_copy import discard_local_file
 from solo.objects.state.store import StateStore
 from solo.workers.datadir import WorkerDir, claim_worker_dir
 from solo.workers.transport import MailboxTransport, ReplyWaiter
@@ -63,6 +67,9 @@ Dispatch = Callable[[str], None]  # send an activation for an object id
 # Threads beyond worker_threads for drains blocked in a call to another object. Past this many
 # waiting callers, new drains queue behind them (and a wait can end only by its timeout).
 MAX_WAITING_DRAINS = 1024
+# How long a worker leaves an object whose file outgrew its data directory to other workers
+# before it would take it again (space may have been freed meanwhile).
+NO_ROOM_S = 60.0
 
 
 @dataclass(eq=False)
@@ -113,6 +120,7 @@ class ObjectHost:
         self._worker_dir: WorkerDir | None = None
         self.data_dir = Path(settings.data_dir)  # this worker's own directory once started
         self._owned: dict[str, _Owned] = {}
+        self._no_room: dict[str, float] = {}  # object id -> until when (monotonic) it is left to other workers
         self._open: OrderedDict[str, None] = OrderedDict()  # objects with an open database, LRU first
         self._lock = threading.Lock()
         # Drains are submitted only while fewer than worker_threads run (_pump_locked); the pool
@@ -222,6 +230,8 @@ class ObjectHost:
                 return
             if not self._accepting:
                 return
+            if self._no_room.get(object_id, 0.0) > time.monotonic():
+                return  # its file did not fit here lately: the sweeper sends it again, maybe to a worker with room
         value = lease_value(self.worker_id)
         if not self.leases.acquire(object_id, value):
             return  # owned elsewhere; that owner was woken by enqueue.lua
@@ -299,11 +309,14 @@ class ObjectHost:
                     self._forget(entry, stop.reason, release=stop.release, why=_why(stop))
             if entry.evict and not entry.gone:
                 self._forget(entry, "evicted by an operator", release="drain", why="operator")
-        except Exception:
-            # Redis or disk trouble: keep nothing we are unsure of; the calls stay
-            # queued and the sweeper hands the object to a worker once the lease lapses.
-            log.exception("drain of %s failed; dropping it", activation.ref)
-            self._forget(entry, "drain failed", release="backoff", why="failed")
+        except Exception as exc:
+            if out_of_space(exc):
+                self._out_of_room(entry, exc)
+            else:
+                # Redis, database or disk trouble: keep nothing we are unsure of; the calls stay
+                # queued and the sweeper hands the object to a worker once the lease lapses.
+                log.exception("drain of %s failed; dropping it", activation.ref)
+                self._forget(entry, "drain failed", release="backoff", why="failed")
         finally:
             with self._lock:
                 self._active -= 1
@@ -311,6 +324,20 @@ class ObjectHost:
                 if entry.again and not entry.gone:
                     self._schedule_locked(entry)
                 self._pump_locked()
+
+    def _out_of_room(self, entry: _Owned, exc: Exception) -> None:
+        """The object's file outgrew this worker's data directory: the batch was abandoned uncommitted
+        (nothing of it durable or answered). Let the object go, free the space its file took, and leave
+        it to other workers for NO_ROOM_S; its calls stay queued (handed back, not counted as crashes)."""
+        ref = entry.activation.ref
+        with log_fields.bound(object=ref, error=DiskFull.code):
+            log.error("dropping %s: no room in this worker's data directory %s (%s)", ref, self.data_dir, exc)
+        with self._lock:
+            now = time.monotonic()
+            self._no_room = {oid: until for oid, until in self._no_room.items() if until > now}
+            self._no_room[entry.object_id] = now + NO_ROOM_S
+        self._forget(entry, "its data directory is full", release="backoff", why="disk_full", discard=True)
+        discard_local_file(object_path(self.data_dir, entry.object_id))  # a file left half rebuilt at hydrate
 
     def _make_room_for(self, object_id: str) -> None:
         """Before `object_id` opens or uses its file: keep at most max_open_databases files open.
@@ -339,8 +366,11 @@ class ObjectHost:
 
     # -- letting go --------------------------------------------------------
 
-    def _forget(self, entry: _Owned, reason: str, *, why: str, release: ReleaseMode | None = None) -> None:
-        """Drop an object at once: close it, and give its lease back if `release` says how.
+    def _forget(
+        self, entry: _Owned, reason: str, *, why: str, release: ReleaseMode | None = None, discard: bool = False
+    ) -> None:
+        """Drop an object at once: close it (`discard`: and remove its file), and give its lease back
+        if `release` says how.
 
         `why` is one of metrics.EVICTION_REASONS; `reason` says more, for the log."""
         with self._lock:
@@ -353,7 +383,7 @@ class ObjectHost:
         log.info("dropping %s: %s", entry.activation.ref, reason)
         if release:
             entry.activation.hand_back()
-        entry.activation.close()
+        entry.activation.close(discard=discard)
         if release:
             try:
                 result = self.leases.release(entry.object_id, entry.lease, release)

@@ -306,15 +306,19 @@ class Activation:
         if self.instance is not None:
             self.instance.suspend()
 
-    def close(self) -> None:
-        """Evict: close the file (marked clean when fully shipped) and record the stop."""
+    def close(self, *, discard: bool = False) -> None:
+        """Evict: close the file (marked clean when fully shipped) and record the stop.
+        `discard`: remove the file instead (no room for it on this worker's disk)."""
         instance, self.instance = self.instance, None
         if instance is None:
             return
         try:
             state_bytes = instance.state_bytes()
             version = instance.schema_version() if instance.is_open else 0
-            instance.close()
+            if discard:
+                instance.discard()
+            else:
+                instance.close()
             if version:
                 self.services.catalog.record_stop(
                     self.object_id, self.epoch, state_bytes=state_bytes, schema_version=version

@@ -24,6 +24,7 @@ The soft heap limit is process-wide in SQLite: a worker sets it once at start
 from __future__ import annotations
 
 import ctypes
+import errno
 import logging
 import sqlite3
 import threading
@@ -194,3 +195,20 @@ class _AutoExtension:
 def _version_number(info: tuple[int, int, int]) -> int:
     major, minor, patch = info
     return major * 1_000_000 + minor * 1_000 + patch
+
+
+def out_of_space(exc: BaseException) -> bool:
+    """Whether `exc`, or an exception it was raised from, says the disk is full: SQLite's
+    SQLITE_FULL (a statement or COMMIT that could not grow the file or its WAL) or ENOSPC
+    from a write of solo's own (a file rebuilt at hydrate). Followed through user code that
+    wrapped it in an error of its own."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sqlite3.Error) and getattr(current, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL:
+            return True
+        if isinstance(current, OSError) and current.errno == errno.ENOSPC:
+            return True
+        current = current.__cause__ or current.__context__
+    return False

@@ -24,6 +24,7 @@ from solo.objects.context import ObjectContext, wall_clock_ms
 from solo.objects.definition import DurableObject
 from solo.objects.errors import (
     CallInterrupted,
+    DiskFull,
     InvalidRow,
     OwnershipLost,
     RemoteCallError,
@@ -38,13 +39,13 @@ from solo.objects.naming import DEFAULT_TENANT
 from solo.objects.registry import registry
 from solo.objects.remote import CallScope, ObjectDirectory, Transport, cycle_error
 from solo.objects.runtime import log_fields
-from solo.objects.runtime.connection import open_object_connection
+from solo.objects.runtime.connection import open_object_connection, out_of_space
 from solo.objects.runtime.time_limit import CallTimer, Running
 from solo.objects.shared import NoSharedDatabase, SharedDatabase
 from solo.objects.sql import SqlHandle, UserCodeGuard, split_statements
 from solo.objects.state.alarm_index import IndexUpdate
 from solo.objects.state.image_rows import parse_sent_call
-from solo.objects.state.local_copy import prepare_local_file
+from solo.objects.state.local_copy import discard_local_file, prepare_local_file
 from solo.objects.state.shipper import LogShipper
 from solo.objects.state.store import StateStore
 from solo.objects.storage import Storage
@@ -229,6 +230,14 @@ class ObjectInstance:
         self.suspend()
         if self.shipper is not None and self._user is not None:
             self.shipper.mark_clean()
+        self._user = None
+
+    def discard(self) -> None:
+        """Close for good and remove the file (its room is needed): the durable state is in the shared database."""
+        if self.shared is not None:
+            self.shared.abort()
+        self.suspend()
+        discard_local_file(self.path)
         self._user = None
 
     @property
@@ -548,6 +557,8 @@ class ObjectInstance:
         except CallInterrupted:
             return self._time_limit_exceeded(call_id, what)
         except Exception as exc:  # logged by _failure, as its kind deserves
+            if out_of_space(exc):  # this worker's disk, not the call: the batch is abandoned, not answered
+                raise self._disk_full(exc) from exc
             outcome = self._failure(call_id, exc, what, log_failure=log_failure)
         if self._timer.expired(running):
             return self._time_limit_exceeded(call_id, what)
@@ -721,10 +732,12 @@ class ObjectInstance:
         """COMMIT, then ship the commit: nothing of it may be visible before this returns."""
         try:
             conn.execute(_COMMIT)
-        except BaseException:
+        except BaseException as exc:
             self._rollback(conn)
             if self.shared is not None:
                 self.shared.abort()
+            if out_of_space(exc):
+                raise self._disk_full(exc) from exc
             raise
         if self.shipper is None:
             self.alarms.dirty.clear()  # a local-only instance has no shared index
@@ -732,6 +745,9 @@ class ObjectInstance:
             self.shipper.after_commit(conn)
         else:
             self.shipper.after_commit(conn, self._index_writes(), self._take_shared())
+
+    def _disk_full(self, exc: BaseException) -> DiskFull:
+        return DiskFull(f"no room left for {self.ref}'s file in this worker's data directory ({exc})")
 
     def _take_shared(self) -> Connection | None:
         return self.shared.take() if self.shared is not None else None
@@ -796,6 +812,8 @@ class ObjectInstance:
                 raise
             except Exception as exc:
                 self._rollback(conn)
+                if out_of_space(exc):
+                    raise self._disk_full(exc) from exc
                 log.error("%s: migration %d failed %s", self.ref, number, self._about(), exc_info=exc)
                 raise StartFailed(f"{self.cls.__name__} migration {number} failed: {self._told(exc)}") from exc
             self._commit(conn)
@@ -828,6 +846,8 @@ class ObjectInstance:
             self._rollback(conn)
             if self.shared is not None:
                 self.shared.abort()
+            if out_of_space(exc):
+                raise self._disk_full(exc) from exc
             log.error("%s.%s failed %s", self.ref, what, self._about(), exc_info=exc)
             raise StartFailed(f"{self.cls.__name__}.{what} failed: {self._told(exc)}") from exc
         self._commit(conn)

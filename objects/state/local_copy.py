@@ -34,6 +34,12 @@ def _marked(marker: Path) -> tuple[int, int] | None:
     return seq, epoch
 
 
+def discard_local_file(path: Path) -> None:
+    """Remove a worker's copy of an object (file, WAL, shared memory, marker): the durable state is elsewhere."""
+    for part in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), _clean_marker(path)):
+        part.unlink(missing_ok=True)
+
+
 def prepare_local_file(store: StateStore, object_id: str, path: Path, seq: int) -> None:
     """Make `path` hold the object's durable state at `seq`, reusing it only if provably current."""
     marker = _clean_marker(path)

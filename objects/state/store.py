@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from solo.objects.errors import IncompleteLog
+from solo.objects.errors import IncompleteLog, StateConflict
 from solo.objects.naming import DEFAULT_TENANT
 from solo.objects.state.epoch_floor import floor
 from solo.objects.state.file_snapshots import insert_snapshot_file
@@ -296,14 +296,17 @@ class StateStore:
         `image` is the database's bytes, or a file that holds them (an import): the file is
         read in chunks as it is written (state/file_snapshots.py). `writes` commit in the
         same transaction (the alarm index rewritten from the image).
+
+        Raises StateConflict, having changed nothing, when the object had no row and another
+        operation made one meanwhile (two imports into one new name: one of them wins).
         """
         now = utcnow()
         o = objects_table
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(o.c.head_seq).where(o.c.id == object_id).with_for_update()).first()
             if row is None:  # made anew: above the epochs of any pruned former incarnation
-                epoch = conn.execute(
-                    o.insert()
+                made = conn.execute(
+                    self._insert(o)
                     .values(
                         id=object_id,
                         namespace=namespace,
@@ -316,9 +319,15 @@ class StateStore:
                         head_seq=1,
                         snapshot_seq=1,
                     )
+                    # Another operation made the row after our look (which locks nothing that is not
+                    # there yet): this insert waits for it, then does nothing. No conflict target:
+                    # the id and the (namespace, tenant, class, name) index name the same object.
+                    .on_conflict_do_nothing()
                     .returning(o.c.epoch)
-                ).scalar_one()
-                seq = 1
+                ).scalar()
+                if made is None:
+                    raise StateConflict(f"{class_name}/{name} was made by another operation at the same moment; retry")
+                epoch, seq = made, 1
             else:
                 seq = row[0] + 1
                 epoch = conn.execute(

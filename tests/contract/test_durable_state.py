@@ -7,18 +7,20 @@ tests/unit/test_durable_state.py.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import uuid
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from solo.examples.counter import Counter
 from solo.objects.calls import Call
-from solo.objects.errors import OwnershipLost, SchemaTooNew
+from solo.objects.errors import OwnershipLost, SchemaTooNew, StateConflict
 from solo.objects.naming import Address, new_call_id, object_id
 from solo.objects.registry import registry
 from solo.objects.runtime.instance import ObjectInstance
-from solo.objects.state.admin import StateAdmin
+from solo.objects.state.admin import Replaced, StateAdmin
 from solo.objects.state.alarm_index import AlarmIndex
 from solo.objects.state.file_snapshots import CHUNK_BYTES
 from solo.objects.state.images import check_image
@@ -217,3 +219,63 @@ def test_old_code_is_refused_before_it_takes_an_epoch(catalog, activate):
     with pytest.raises(SchemaTooNew):
         catalog.take_over(owner.object_id, "test", "Counter", name, "old-worker", known_schema=1)
     assert [a.epoch for a in catalog.history(owner.object_id)] == [owner.epoch]
+
+
+def test_of_two_imports_into_one_new_name_at_once_one_wins_and_the_other_is_told_of_the_conflict(
+    activate, store, engine, tmp_path
+):
+    # Given: two files of different states, and a name no object has yet
+    uploads = []
+    for by in (5, 7):
+        source = activate(Counter, uuid.uuid4().hex)
+        run(source, "increment", by=by)
+        upload = tmp_path / f"upload-{by}"
+        upload.write_bytes(store.image_at(source.object_id, store.head(source.object_id).seq))
+        uploads.append(upload)
+    name = uuid.uuid4().hex
+    address = Address("Counter", name, object_id("test", "Counter", name))
+    admin = StateAdmin(store, "test")
+
+    # When: the second import looks for the object after the first made its row, before the first
+    # commits (the first waits in its transaction until the second's insert is on its way)
+    second_inserting = threading.Event()
+    results: dict[str, object] = {}
+
+    def import_(which: str, upload: Path) -> None:
+        try:
+            results[which] = admin.import_file(address, upload, registry())
+        except Exception as exc:
+            results[which] = exc
+
+    second = threading.Thread(target=import_, args=("second", uploads[1]))
+
+    def makes_the_row(statement: str) -> bool:
+        return statement.lstrip().upper().startswith("INSERT INTO OBJECTS ")
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        if threading.current_thread() is second and makes_the_row(statement):
+            second_inserting.set()
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        if threading.current_thread() is threading.main_thread() and makes_the_row(statement) and not second.ident:
+            second.start()
+            assert second_inserting.wait(30)
+
+    sa.event.listen(engine, "before_cursor_execute", before)
+    sa.event.listen(engine, "after_cursor_execute", after)
+    try:
+        import_("first", uploads[0])
+        second.join(60)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", before)
+        sa.event.remove(engine, "after_cursor_execute", after)
+
+    # Then: the first is the object's state; the second changed nothing and says why
+    assert isinstance(results["first"], Replaced), results
+    assert isinstance(results["second"], StateConflict), results
+    assert results["second"].code == "conflict"
+    assert store.head(address.object_id).seq == results["first"].seq == 1
+    assert store.image_at(address.object_id, 1) == uploads[0].read_bytes()
+    # and sent again, it replaces the winner's state like any import
+    assert admin.import_file(address, uploads[1], registry()).seq == 2
+    assert store.image_at(address.object_id, 2) == uploads[1].read_bytes()

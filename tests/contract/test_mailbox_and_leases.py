@@ -225,6 +225,31 @@ def test_a_call_claimed_again_without_completion_or_hand_back_counts_a_crash_and
     assert second == calls[1] and second.crashes == 1
 
 
+def test_a_call_sent_again_while_queued_is_not_counted_as_a_crash_when_its_copies_are_claimed_together(
+    mailbox, leases, redis_client, keys
+):
+    # Given: a call sent three times under its key while it waited (its worker could not ship, say)
+    oid, value = new_object(), lease_value("w")
+    call, other = make_call(oid), make_call(oid, by=2)
+    for c in (call, call, other, call):
+        mailbox.enqueue(c)
+    assert leases.acquire(oid, value)
+
+    # When: batches of its copies are claimed, fail and are handed back, again and again
+    for _ in range(5):
+        claimed = mailbox.claim(oid, value, 10)
+        assert [c.call_id for c in claimed] == [call.call_id, call.call_id, other.call_id, call.call_id]
+        # Then: no copy counts as a crash of another (the worker lived and handed the batch back)
+        assert [c.crashes for c in claimed] == [0, 0, 0, 0]
+        mailbox.hand_back(claimed)
+    assert record(redis_client, keys, call.call_id).get("crashes", "0") == "0"
+
+    # and a worker that dies holding them counts one crash for the call, however many copies
+    mailbox.claim(oid, value, 10)
+    (head,) = mailbox.claim(oid, value, 10)
+    assert head.call_id == call.call_id and head.crashes == 1
+
+
 def test_claim_on_an_empty_mailbox_returns_an_empty_list(mailbox, leases):
     oid, value = new_object(), lease_value("w")
     assert leases.acquire(oid, value)

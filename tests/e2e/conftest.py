@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from bench.private_postgres import PrivatePostgres, postgres_binaries
 from solo.objects.naming import object_id
 from solo.objects.state.catalog import Activation, Catalog
+from solo.objects.state.migrate import upgrade
 from solo.objects.state.schema import make_engine
 from solo.testing.cluster import Cluster, free_port, process_env, wait_until_ready
 from tests import REPO
@@ -94,6 +96,28 @@ def redis_server() -> str:
     if binary is None:
         pytest.fail("redis-server is not installed (scripts/services.sh installs it)")
     return binary
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Path:
+    """PostgreSQL's server programs, for tests that start and stop a server of their own (a process: e2e)."""
+    try:
+        return postgres_binaries()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture
+def own_postgres(postgres_server):
+    """A PostgreSQL server of this test's own with a migrated database (its `.url`), that the test
+    may stop (a fast shutdown) and start again; removed at the end (bench/private_postgres.py)."""
+    server = PrivatePostgres()
+    try:
+        server.start()
+        upgrade(server.url, ["solo.examples"])
+        yield server
+    finally:
+        server.remove()
 
 
 @pytest.fixture

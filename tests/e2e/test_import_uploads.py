@@ -7,7 +7,9 @@ large while it was still arriving (413), and one whose client went away mid-body
 
 from __future__ import annotations
 
+import concurrent.futures
 import socket
+import threading
 import uuid
 from urllib.parse import urlsplit
 
@@ -96,3 +98,46 @@ def test_a_client_that_goes_away_mid_upload_leaves_no_temporary_file(cluster, ht
     # Then: the file is removed, and nothing was imported
     wait_until(lambda: not leftovers(api_tmp), 30, "the temporary file to be removed")
     assert http.get(f"/v1/objects/{target}").status_code == 404
+
+
+def test_imports_into_one_new_name_at_once_answer_200_or_409_never_500(cluster, http):
+    # Given: two different files of a few megabytes (so that imports spend a while in their transaction)
+    files = []
+    for touches in (1, 2):
+        source = unique("Bulky/src")
+        assert http.post(f"/v1/objects/{source}/grow", json={"kib": 2 * 1024}).status_code == 200
+        for _ in range(touches):
+            assert http.post(f"/v1/objects/{source}/touch", json={}).status_code == 200
+        files.append(http.get(f"/v1/objects/{source}/export").content)
+
+    # When: pairs of clients import the two files into one new name each, at the same moment
+    def import_pair(target: str) -> list[int]:
+        barrier = threading.Barrier(2)
+
+        def put(image: bytes) -> int:
+            with httpx.Client(base_url=cluster.url, timeout=60) as own:
+                barrier.wait()
+                response = own.put(f"/v1/objects/{target}/import", content=image, headers=OCTET)
+                assert response.status_code in (200, 409), response.text
+                if response.status_code == 409:
+                    assert response.json()["error"]["code"] == "conflict"
+                return response.status_code
+
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            return list(pool.map(put, files))
+
+    pairs = {unique("Bulky/twice"): None for _ in range(6)}
+    for target in pairs:
+        pairs[target] = import_pair(target)
+
+    # Then: each pair has a winner, whose file is the state (both won only when one came after the
+    # other: then the later one replaced the earlier, as any import does); and some pairs collided
+    for target, statuses in pairs.items():
+        assert 200 in statuses, (target, statuses)
+        touched = http.post(f"/v1/objects/{target}/touch", json={}).json()["result"]
+        if statuses == [200, 409]:
+            assert touched == 2  # the first file's state (one touch), touched once more
+        elif statuses == [409, 200]:
+            assert touched == 3
+    print("statuses of each pair:", list(pairs.values()))
+    assert any(409 in statuses for statuses in pairs.values()), pairs

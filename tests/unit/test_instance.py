@@ -1,5 +1,6 @@
 """ObjectInstance, driven directly: migrations, on_start, batches, exactly-once, fencing, the SQL guard."""
 
+import errno
 import logging
 import sqlite3
 import uuid
@@ -10,11 +11,12 @@ import pytest
 from solo import DurableObject, UserError, rpc
 from solo.examples.counter import Counter
 from solo.objects.calls import Call, Outcome
-from solo.objects.errors import OwnershipLost, SchemaTooNew, StartFailed
+from solo.objects.errors import DiskFull, OwnershipLost, SchemaTooNew, StartFailed
 from solo.objects.naming import new_call_id, object_id
+from solo.objects.runtime.connection import out_of_space
 from solo.objects.runtime.instance import ObjectInstance, recorded_outcomes
 from solo.objects.sql import SqlHandle
-from tests.objects import Fragile, Ledger
+from tests.objects import Bulky, Fragile, Ledger
 
 
 def define(prefix: str, **members) -> type[DurableObject]:
@@ -645,3 +647,36 @@ def test_suspend_and_resume_keep_in_memory_state_and_data(open_instance):
     instance.suspend()
     assert run(instance, "increment").result == 4  # run_batch resumes by itself
     assert instance._user is user and user.hits == 3
+
+
+def test_a_file_that_cannot_grow_abandons_the_batch_instead_of_failing_the_call(open_instance):
+    # Given: an object whose file may grow by a few pages only (SQLite answers SQLITE_FULL past
+    # max_page_count, as it does when the disk is full)
+    instance = open_instance(Bulky)
+    pages = instance._conn.execute("PRAGMA page_count").fetchone()[0]  # noqa: SLF001 - the owner's own file
+    instance._conn.execute(f"PRAGMA max_page_count = {pages + 8}")  # noqa: SLF001
+    grow = call(instance, "grow", kib=256)
+
+    # When / Then: the batch fails as a whole with DiskFull, not with an outcome for the call ...
+    with pytest.raises(DiskFull):
+        instance.run_batch([grow])
+    # ... nothing of it was committed, so another worker runs it from the durable state
+    assert grow.call_id not in recorded_outcomes(instance.path)
+    assert peek(instance.path, "SELECT count(*) FROM filler") == [(0,)]
+    # and the object still takes what fits
+    assert run(instance, "touch").result == 1
+
+
+def test_out_of_space_is_seen_through_errors_that_wrap_it():
+    full = sqlite3.OperationalError("database or disk is full")
+    full.sqlite_errorcode = sqlite3.SQLITE_FULL
+    try:
+        try:
+            raise full
+        except sqlite3.OperationalError as exc:
+            raise RuntimeError("the user's own error") from exc
+    except RuntimeError as wrapped:
+        assert out_of_space(wrapped)
+    assert out_of_space(OSError(errno.ENOSPC, "No space left on device"))
+    assert not out_of_space(sqlite3.OperationalError("database is locked"))
+    assert not out_of_space(OSError(errno.EACCES, "Permission denied"))

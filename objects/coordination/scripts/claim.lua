@@ -6,6 +6,8 @@
 -- handed back (handback.lua): the worker that claimed it died or hung. Its record's
 -- "crashes" count goes up, and it is claimed alone, so that a call that kills workers
 -- is told apart from the calls that happened to share its batch.
+-- A call id may be in the mailbox more than once (sent again under its Idempotency-Key
+-- while still queued): a copy after the first in this batch is the same claim, not a crash.
 -- Returns false if the lease is not ours, else {entries, crash counts} (maybe empty).
 if redis.call("GET", KEYS[2]) ~= ARGV[1] then
   return false
@@ -20,10 +22,13 @@ if head and redis.call("HGET", record_of(head), "status") == "running" then
 end
 local entries = redis.call("LRANGE", KEYS[1], 0, size - 1)
 local crashes = {}
+local claimed_now = {}
 for i, entry in ipairs(entries) do
   local record = record_of(entry)
   local status = redis.call("HGET", record, "status")
-  if status == "running" then
+  if claimed_now[record] then
+    crashes[i] = claimed_now[record]
+  elseif status == "running" then
     crashes[i] = redis.call("HINCRBY", record, "crashes", 1)
   else
     crashes[i] = tonumber(redis.call("HGET", record, "crashes") or "0")
@@ -31,5 +36,6 @@ for i, entry in ipairs(entries) do
       redis.call("HSET", record, "status", "running")
     end
   end
+  claimed_now[record] = crashes[i]
 end
 return {entries, crashes}
