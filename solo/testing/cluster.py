@@ -38,6 +38,9 @@ def open_files(pid: int, suffix: str) -> list[Path]:
     return found
 
 
+API_READY_LIMIT_S = 120
+
+
 def process_env(
     *,
     redis_url: str,
@@ -114,7 +117,8 @@ class Cluster:
         self.apis.append(process)
         if index == 0:
             self.api = process
-        if not wait_until_ready(url, 30, process):
+        # Ready in about a second on a quiet machine; the limit only says when to give up on a loaded one.
+        if not wait_until_ready(url, API_READY_LIMIT_S, process):
             raise RuntimeError(f"API did not become ready; see {self.log_dir / f'{name}.log'}")
         return url
 
