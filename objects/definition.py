@@ -52,10 +52,11 @@ RESERVED_NAMES = frozenset(
         "cancel_schedule",
         "schedules",
         "websockets",
-        # paths of the object's own HTTP routes (api/operations.py)
+        # POST paths of the object's own HTTP routes (api/operations.py, api/app.py), which a call
+        # of a method of that name would take; `export` is a GET, so an @rpc `export` stays callable
         "restore",
+        "evict",
         "import",
-        "export",
     }
 )
 

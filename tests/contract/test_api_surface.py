@@ -40,6 +40,11 @@ class SurfaceProbe(DurableObject):
         return f"deleted {key}"
 
     @rpc
+    def export(self) -> dict[str, str]:
+        """An rpc named like the object's GET .../export route and the client's ObjectRef.export."""
+        return {"exported": self.name}
+
+    @rpc
     def notes(self) -> list[str]:
         return [r[0] for r in self.sql.execute("SELECT text FROM notes ORDER BY rowid").fetchall()]
 
@@ -121,6 +126,8 @@ def test_an_rpc_named_like_a_client_helper_is_called_through_ref_call(system):
     with system.running() as http:
         ref = Client("http://testserver", transport=http._transport).object("SurfaceProbe", name)
         assert ref.call("delete", key="k") == "deleted k"
+        assert ref.call("export") == {"exported": name}  # POST .../export: the method
+        assert ref.export().startswith(b"SQLite format 3")  # GET .../export: the object's file
         assert ref.greet(who="x") == ["hello x"]  # the object exists now: the helper deletes it
         assert ref.delete() is True
 
