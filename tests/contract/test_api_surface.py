@@ -52,6 +52,20 @@ class SurfaceProbe(DurableObject):
         self.sql.execute("INSERT INTO notes (text) VALUES ('stopped')")
 
 
+class FailingStop(DurableObject):
+    """An on_stop() that writes, then raises: its write is rolled back, the eviction goes on."""
+
+    migrations = ["CREATE TABLE notes (text TEXT NOT NULL)"]
+
+    @rpc
+    def count(self) -> int:
+        return self.sql.execute("SELECT count(*) FROM notes").fetchone()[0]
+
+    def on_stop(self) -> None:
+        self.sql.execute("INSERT INTO notes (text) VALUES ('stopped')")
+        raise RuntimeError("cannot stop cleanly")
+
+
 class Crossing(DurableObject):
     """Calls another object while that one, serving its own caller, calls it."""
 
@@ -156,6 +170,18 @@ def test_on_stop_runs_before_an_operator_eviction_and_its_writes_are_kept(system
         while notes == []:  # the eviction ran after the call that asked for it: wait for it
             notes = http.post(f"/v1/objects/SurfaceProbe/{name}/notes").json()["result"]
     assert notes == ["stopped"]
+
+
+def test_an_on_stop_that_raises_changes_nothing_and_the_object_is_evicted_all_the_same(system):
+    name = fresh("failing")
+    with system.running() as http:
+        assert http.post(f"/v1/objects/FailingStop/{name}/count").json()["result"] == 0
+        assert http.post(f"/v1/objects/FailingStop/{name}/evict").json() == {"evicting": True}
+        info = http.get(f"/v1/objects/FailingStop/{name}").json()
+        while info["active"]:  # the eviction runs after the call that asked for it
+            info = http.get(f"/v1/objects/FailingStop/{name}").json()
+        assert http.post(f"/v1/objects/FailingStop/{name}/count").json()["result"] == 0
+        assert http.get(f"/v1/objects/FailingStop/{name}").json()["epoch"] == info["epoch"] + 1  # hydrated anew
 
 
 def test_on_stop_runs_when_the_worker_drains(settings, redis_client, async_redis_client):
