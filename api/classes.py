@@ -21,7 +21,7 @@ from solo.objects.signatures import MethodSpec, json_schema
 def _class_doc(cls: type) -> str | None:
     """The class's own docstring's first paragraph (not DurableObject's, which getdoc would inherit)."""
     doc = vars(cls).get("__doc__")
-    return inspect.cleandoc(doc).split("\n\n")[0] if doc else None
+    return " ".join(inspect.cleandoc(doc).split("\n\n")[0].split()) if doc else None
 
 
 def _default(value: Any) -> dict[str, Any]:
