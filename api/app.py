@@ -22,7 +22,9 @@ from solo.api.alarms import AlarmListing
 from solo.api.auth import Authenticator, AuthMiddleware, KeyCache, KeyRateLimiter, acting_tenant, principal_of
 from solo.api.bodies import parse_arguments, read_body
 from solo.api.calls import CallService
+from solo.api.classes import ClassListing
 from solo.api.console.routes import Console
+from solo.api.docs import ApiDocs
 from solo.api.errors import (
     InternalErrors,
     database_error_handler,
@@ -122,6 +124,8 @@ class Api:
             alarm_queue,
         )
         self.pages = Pages(settings.object_modules)
+        self.classes = ClassListing(registry)
+        self.docs = ApiDocs()
         self.key_store = KeyStore(catalog.engine)
         if settings.auth == "keys":
             limiter = KeyRateLimiter(self.redis, self.keys)
@@ -283,10 +287,13 @@ class Api:
             Route("/v1/calls/{call_id}", self.get_call, methods=["GET"]),
             Route("/v1/alarms", self.alarms.list, methods=["GET"]),
             Route("/v1/alarms", self.alarms.purge, methods=["DELETE"]),
+            Route("/v1/classes", self.classes.list, methods=["GET"]),
             Route("/v1/whoami", self.whoami, methods=["GET"]),
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/readyz", self.readyz, methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
+            Route("/docs", self.docs.page, methods=["GET"]),
+            Route("/docs/{file}", self.docs.asset, methods=["GET"]),
             Route("/metrics", self.metrics_page, methods=["GET"]),
             Route("/pages/{page}", self.pages.get, methods=["GET"]),
         ]

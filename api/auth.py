@@ -68,6 +68,7 @@ ROUTE_SCOPES: dict[tuple[str, str], KeyScope | None] = {
     ("POST", "/v1/objects/{class_name}/{name}/{method}"): "call",
     ("GET", "/v1/calls/{call_id}"): "call",
     ("GET", "/v1/whoami"): "call",
+    ("GET", "/v1/classes"): "call",
     ("WEBSOCKET", "/v1/objects/{class_name}/{name}/ws"): "call",
     ("GET", "/v1/objects/{class_name}/{name}"): "admin",
     ("GET", "/v1/objects/{class_name}/{name}/export"): "admin",
@@ -82,6 +83,8 @@ ROUTE_SCOPES: dict[tuple[str, str], KeyScope | None] = {
     ("GET", "/healthz"): None,
     ("GET", "/readyz"): None,
     ("GET", "/openapi.json"): None,
+    ("GET", "/docs"): None,  # the API page (api/docs.py) and its static files: no data
+    ("GET", "/docs/{file}"): None,
     # Across tenants (calls and refusals by tenant): the deployment's operators, and Prometheus with their key.
     ("GET", "/metrics"): "operator",
     ("GET", "/pages/{page}"): None,  # static pages of the served applications (api/pages.py): no data

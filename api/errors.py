@@ -64,13 +64,16 @@ class RateLimited(ApiError):
 class CallError(ApiError):
     """Raised by the Python client (api/client.py) when the API answered with an error.
 
-    ``code``, ``message`` and ``call_id`` are the API's, ``status`` the HTTP status.
+    ``code``, ``message`` and ``call_id`` are the API's, ``status`` the HTTP status; ``details``
+    a UserError's details (None without), ``suggestions`` the close names of an unknown class.
     """
 
     def __init__(self, status: int, error: dict[str, Any]) -> None:
         self.status = status
         self.error = error
         self.call_id = error.get("call_id")
+        self.details: dict[str, Any] | None = error.get("details")
+        self.suggestions: list[str] = list(error.get("suggestions") or [])
         super().__init__(str(error.get("message", "")))
         self.code = str(error.get("code", "unknown"))
 
@@ -164,7 +167,9 @@ def headers_of(exc: e.SoloError) -> dict[str, str] | None:
 
 
 def solo_error_response(exc: e.SoloError) -> JSONResponse:
-    extra = {"call_id": exc.call_id} if isinstance(exc, e.CallTimeout) else {}
+    extra: dict[str, Any] = {"call_id": exc.call_id} if isinstance(exc, e.CallTimeout) else {}
+    if isinstance(exc, (e.UnknownClass, e.UnknownMethod)):
+        extra["suggestions"] = exc.suggestions
     return error_response(exc.code, exc.message, status_of(exc), headers=headers_of(exc), **extra)
 
 

@@ -70,14 +70,49 @@ _ERROR_BODY = _object(
         "message": _STRING,
         "call_id": {"type": "string", "description": "errors of a call"},
         "type": {"type": "string", "description": "the exception's class, for a method's own errors"},
+        "details": {"type": "object", "description": "a UserError's details, as the method gave them"},
+        "suggestions": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "unknown_class, unknown_method: the served names closest to the one asked for",
+        },
     },
-    optional=("call_id", "type"),
+    optional=("call_id", "type", "details", "suggestions"),
 )
 _CHECK = {"enum": ["ok", "unavailable"]}
+_SCHEMA = {"type": "object", "description": "a JSON Schema"}
+_PARAMETER = _object(
+    {
+        "name": _STRING,
+        "type": {"type": "string", "description": "the annotation, as Python writes it"},
+        "schema": _SCHEMA,
+        "required": {"type": "boolean"},
+        "default": {"description": "the default value, when JSON can show it"},
+    },
+    optional=("default",),
+)
+_METHOD = _object(
+    {
+        "name": _STRING,
+        "signature": {"type": "string", "description": "as Python shows it: increment(by: int = 1) -> int"},
+        "doc": {"type": ["string", "null"]},
+        "parameters": {"type": "array", "items": _PARAMETER},
+        "accepts_any_keyword": {"type": "boolean"},
+        "result": _SCHEMA,
+    }
+)
 _READY = _object({"status": _CHECK, "checks": _object({"redis": _CHECK, "database": _CHECK})})
 
 SCHEMAS: dict[str, Any] = {
     "Error": _object({"error": _ERROR_BODY}),
+    "Class": _object(
+        {
+            "name": _STRING,
+            "doc": {"type": ["string", "null"]},
+            "websockets": {"type": "boolean", "description": "clients may open its WebSocket"},
+            "methods": {"type": "array", "items": _METHOD},
+        }
+    ),
     "Alarm": _object({"object": _object({"id": _STRING, "class": _STRING, "name": _STRING}), **_ALARM_FIELDS}),
     "ObjectAlarm": _object(_ALARM_FIELDS),
     "ObjectInfo": _object(
@@ -436,6 +471,16 @@ def _fixed_paths() -> dict[str, Any]:
                 },
             },
         },
+        "/v1/classes": {
+            "get": {
+                "operationId": "classes.list",
+                "summary": "the served classes, their @rpc methods and signatures",
+                "responses": {
+                    "200": _json(_object({"classes": {"type": "array", "items": _ref("Class")}}), "the classes"),
+                    **_errors(*_KEY_ERRORS),
+                },
+            }
+        },
         "/v1/whoami": {
             "get": {
                 "operationId": "whoami",
@@ -490,6 +535,33 @@ def _fixed_paths() -> dict[str, Any]:
                 "summary": "this document",
                 "security": [],
                 "responses": {"200": _json({"type": "object"}, "the OpenAPI document")},
+            }
+        },
+        "/docs": {
+            "get": {
+                "operationId": "docs",
+                "summary": "this document as a page to read and try (Swagger UI, served offline)",
+                "security": [],
+                "responses": {"200": {"description": "the page", "content": {"text/html": {"schema": _STRING}}}},
+            }
+        },
+        "/docs/{file}": {
+            "get": {
+                "operationId": "docs.asset",
+                "summary": "a static file of the API page",
+                "security": [],
+                "parameters": [{"name": "file", "in": "path", "required": True, "schema": _STRING}],
+                "responses": {
+                    "200": {
+                        "description": "the file",
+                        "content": {
+                            "text/css": {"schema": _STRING},
+                            "text/javascript": {"schema": _STRING},
+                            "image/png": {"schema": {"type": "string", "format": "binary"}},
+                        },
+                    },
+                    "404": _error("no such file"),
+                },
             }
         },
         "/pages/{page}": {

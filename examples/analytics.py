@@ -1,13 +1,14 @@
 """Metrics for one tenant: counters, gauges and measurements, aggregated in memory and flushed to SQL.
 
-Recording a value writes nothing: `increment`, `track` and `gauge` add to
-buffers in memory, which are written to SQL every FLUSH_EVERY_S seconds (a
-schedule declared in on_start), whenever the buffer holds more than MAX_PENDING
-entries, and on an explicit `flush()`. That is the trade this object makes
-on purpose: no database write per event, at the price that values recorded
-since the last flush (gauges too) live only in memory and are lost if the
-object's worker dies. Flushed values are durable. (The flush schedule also wakes
-an idle object every FLUSH_EVERY_S seconds; with nothing buffered it writes nothing.)
+Recording a value writes nothing but, when it is the first value of an empty
+buffer, a one-shot schedule: `increment`, `track` and `gauge` add to buffers in
+memory, which are written to SQL FLUSH_EVERY_S seconds after the first value
+came in, whenever the buffer holds more than MAX_PENDING entries, on an explicit
+`flush()`, and in `on_stop()`, before the object is evicted or its worker drains.
+With nothing buffered there is no schedule, so an idle object sleeps. That is the
+trade this object makes on purpose: no database write per event, at the price that
+values recorded since the last flush (gauges too) live only in memory and are lost
+if the object's worker dies (a crash skips on_stop). Flushed values are durable.
 
 Each metric is kept in minute, hour and day buckets of sum, count, min and max;
 the day buckets are the daily aggregates. Minute buckets are kept for
@@ -148,7 +149,14 @@ class Analytics(DurableObject):
     def on_start(self) -> None:
         self.pending: dict[tuple[str, int], Aggregate] = {}  # (metric, minute start) -> values since the last flush
         self.pending_gauges: dict[str, tuple[float, int]] = {}  # metric -> (value, at_ms)
-        self.schedule("flush", "flush", every_s=FLUSH_EVERY_S)  # the same declaration again keeps its timing
+        # Memory starts empty: nothing to flush, so no flush is scheduled (a crash may have left one).
+        self.cancel_schedule("flush")
+        self.flush_scheduled = False
+
+    def on_stop(self) -> None:
+        """Before a graceful eviction or drain: what is buffered is written, not lost."""
+        if self.pending or self.pending_gauges:
+            self.flush()
 
     # -- recording (memory only) ----------------------------------------------------------
 
@@ -167,6 +175,7 @@ class Analytics(DurableObject):
         """Set the current value of the gauge `name`; the latest value wins."""
         _check_name(name)
         self.pending_gauges[name] = (_value(value), self.ctx.now_ms())
+        self._flush_later()
 
     def _add(self, name: str, value: float) -> None:
         _check_name(name)
@@ -174,12 +183,24 @@ class Analytics(DurableObject):
         _merge_into(self.pending, (name, _bucket_start(self.ctx.now_ms(), "minute")), Aggregate.of(number))
         if len(self.pending) > MAX_PENDING:
             self.flush()
+        else:
+            self._flush_later()
+
+    def _flush_later(self) -> None:
+        """The first value of an empty buffer: flush in FLUSH_EVERY_S seconds (one write per flush, not per value)."""
+        if not self.flush_scheduled:
+            self.schedule("flush", "flush", at=self.ctx.now_ms() + FLUSH_EVERY_S * 1000)
+            self.flush_scheduled = True
 
     # -- flushing ---------------------------------------------------------------------
 
     @rpc
     def flush(self) -> dict[str, int]:
-        """Write the buffered values to SQL (also run every FLUSH_EVERY_S seconds); answers what was written."""
+        """Write the buffered values to SQL (also run FLUSH_EVERY_S seconds after a value comes into an empty
+        buffer); answers what was written."""
+        if self.flush_scheduled:  # flushed now: the schedule has nothing left to do (or is this very fire)
+            self.cancel_schedule("flush")
+            self.flush_scheduled = False
         self.sql.executemany(
             _ADD_TO_BUCKET,
             [
@@ -203,12 +224,21 @@ class Analytics(DurableObject):
 
     @rpc
     def get_metrics(
-        self, name: str, start: int | str, end: int | str, granularity: Granularity = "hour"
+        self,
+        name: str,
+        start: int | str | None = None,
+        end: int | str | None = None,
+        granularity: Granularity = "hour",
     ) -> dict[str, Any]:
-        """The buckets of `name` from `start` to `end` (epoch ms or ISO-8601), oldest first; empty buckets left out."""
+        """The buckets of `name` from `start` to `end` (epoch ms or ISO-8601), oldest first; empty buckets left out.
+
+        `end` defaults to now, `start` to DASHBOARD_DAYS days before `end`."""
         _check_name(name)
-        first = _bucket_start(_epoch_ms(start, "start"), granularity)
-        last = _bucket_start(_epoch_ms(end, "end"), granularity)
+        end_ms = self.ctx.now_ms() if end is None else _epoch_ms(end, "end")
+        default_start = max(0, end_ms - DASHBOARD_DAYS * GRANULARITY_MS["day"])
+        start_ms = default_start if start is None else _epoch_ms(start, "start")
+        first = _bucket_start(start_ms, granularity)
+        last = _bucket_start(end_ms, granularity)
         if last < first:
             raise UserError("end is before start", code="invalid_range")
         if (last - first) // GRANULARITY_MS[granularity] >= MAX_POINTS:

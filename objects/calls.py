@@ -74,13 +74,22 @@ class Outcome:
 
     @classmethod
     def failure(
-        cls, call_id: str, code: str, message: str, *, status: int | None = None, type_: str | None = None
+        cls,
+        call_id: str,
+        code: str,
+        message: str,
+        *,
+        status: int | None = None,
+        type_: str | None = None,
+        details: dict[str, Any] | None = None,
     ) -> Outcome:
         error: dict[str, Any] = {"code": code, "message": message}
         if status is not None:  # only UserError picks its own status
             error["status"] = status
         if type_:
             error["type"] = type_
+        if details is not None:  # a UserError's own, JSON-able (objects/errors.py)
+            error["details"] = details
         return cls(call_id=call_id, ok=False, error=error)
 
     def payload(self) -> str:

@@ -44,6 +44,7 @@ RESERVED_NAMES = frozenset(
         "ctx",
         "objects",
         "on_start",
+        "on_stop",
         "alarm",
         "migrations",
         "call",
@@ -51,10 +52,11 @@ RESERVED_NAMES = frozenset(
         "cancel_schedule",
         "schedules",
         "websockets",
-        # paths of the object's own HTTP routes (api/operations.py)
+        # POST paths of the object's own HTTP routes (api/operations.py, api/app.py), which a call
+        # of a method of that name would take; `export` is a GET, so an @rpc `export` stays callable
         "restore",
+        "evict",
         "import",
-        "export",
     }
 )
 
@@ -78,16 +80,30 @@ class DurableObject:
     __solo_methods__: typing.ClassVar[dict[str, MethodSpec]] = {}
     _solo_ctx: ObjectContext
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    __solo_abstract__: typing.ClassVar[bool] = False
+
+    def __init_subclass__(cls, abstract: bool = False, **kwargs: Any) -> None:
+        """``class Base(DurableObject, abstract=True)``: a base class, checked like any other, never served.
+
+        Its subclasses are served (unless they say ``abstract=True`` too)."""
         super().__init_subclass__(**kwargs)
+        cls.__solo_abstract__ = abstract
         problems = _problems_of(cls)
         if problems:
             raise DefinitionError(cls.__name__, problems)
         cls.__solo_methods__ = _method_specs(cls)
-        registry().add(cls)
+        if not abstract:
+            registry().add(cls)
 
     def on_start(self) -> None:
         """Runs after the object's state is loaded and migrated, before any call."""
+
+    def on_stop(self) -> None:
+        """Runs before a graceful eviction (idle, an operator's, a worker's drain), not after a crash.
+
+        Best effort: a crash, a lost lease or a killed worker skips it. Its writes commit and ship
+        like a call's (what it sends leaves after that); if it raises, the failure is logged and
+        the object is evicted anyway, its writes rolled back."""
 
     # The context, exposed under short names.
     @property
@@ -205,7 +221,7 @@ def _problems_of(cls: type[DurableObject]) -> list[str]:
         for i, m in enumerate(migrations):
             if not (isinstance(m, str) or callable(m)):
                 problems.append(f"migrations[{i}] must be an SQL string or a callable, not {type(m).__name__}")
-    for attr in RESERVED_NAMES - {"on_start", "alarm", "migrations"}:
+    for attr in RESERVED_NAMES - {"on_start", "on_stop", "alarm", "migrations"}:
         if attr in vars(cls):
             problems.append(f"{attr!r} is reserved by DurableObject and cannot be redefined")
     handler = vars(cls).get("alarm")
@@ -238,7 +254,7 @@ def _problems_of(cls: type[DurableObject]) -> list[str]:
         problem = annotation_problem(hints.get("return", inspect.Parameter.empty))
         if problem:
             problems.append(f"{where}: return type: {problem}")
-    if registry().conflicts(cls):
+    if not cls.__solo_abstract__ and registry().conflicts(cls):
         other = registry().get(cls.__name__)
         problems.append(f"class name {cls.__name__!r} is already registered by {other.__module__}.{other.__qualname__}")
     return problems

@@ -6,8 +6,9 @@ knows about HTTP beyond the optional status a user picks for UserError.
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from solo.objects.calls import Outcome
@@ -67,15 +68,23 @@ class InvalidName(SoloError):
 
 
 class UnknownClass(SoloError):
-    """Raised when no registered class has the requested name."""
+    """Raised when no registered class has the requested name; ``suggestions`` are the closest served names."""
 
     code = "unknown_class"
 
+    def __init__(self, message: str, suggestions: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.suggestions = suggestions or []
+
 
 class UnknownMethod(SoloError):
-    """Raised when the class has no @rpc method of the requested name."""
+    """Raised when the class has no @rpc method of the requested name; ``suggestions`` are its closest ones."""
 
     code = "unknown_method"
+
+    def __init__(self, message: str, suggestions: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.suggestions = suggestions or []
 
 
 class InvalidArguments(SoloError):
@@ -124,17 +133,33 @@ class UserError(SoloError):
     """Raised by user code to return a chosen status and message to the caller.
 
     The call's writes are rolled back like any other failure, but the caller
-    sees ``status`` (default 400) and ``code`` instead of a 500.
+    sees ``status`` (default 400) and ``code`` instead of a 500, and ``details``
+    (a JSON object, checked here) in the error body's ``details``.
     """
 
     code = "user_error"
 
-    def __init__(self, message: str, status: int = 400, code: str = "user_error") -> None:
+    def __init__(
+        self, message: str, status: int = 400, code: str = "user_error", *, details: dict[str, Any] | None = None
+    ) -> None:
         if not 400 <= status <= 599:
             raise ValueError(f"UserError status must be 4xx or 5xx, not {status}")
+        if details is not None:
+            _check_details(details)
         super().__init__(message)
         self.status = status
         self.code = code
+        self.details = details
+
+
+def _check_details(details: object) -> None:
+    """Details cross Redis and HTTP as JSON: refuse, where they are made, what JSON cannot carry."""
+    if not isinstance(details, dict):
+        raise TypeError(f"UserError details must be a dict, not {type(details).__name__}")
+    try:
+        json.dumps(details, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise TypeError(f"UserError details must be JSON-able: {exc}") from None
 
 
 class SqlNotAllowed(SoloError, sqlite3.DatabaseError):
@@ -219,11 +244,13 @@ class RemoteCallError(SoloError):
         target: str | None = None,
         method: str | None = None,
         call_id: str | None = None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         if code:
             self.code = code
         self.status = status
+        self.details = details  # the target's UserError details
         self.remote_type = remote_type
         self.target = target
         self.method = method
@@ -242,6 +269,7 @@ class RemoteCallError(SoloError):
             target=target,
             method=method,
             call_id=outcome.call_id,
+            details=error.get("details"),
         )
 
 

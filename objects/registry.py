@@ -7,6 +7,7 @@ classes and methods up here by name.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import threading
 from collections.abc import Iterable
@@ -39,17 +40,28 @@ class ClassRegistry:
         try:
             return self._classes[class_name]
         except KeyError:
-            raise UnknownClass(f"no durable object class named {class_name!r}") from None
+            close = close_matches(class_name, self._classes)
+            raise UnknownClass(f"no durable object class named {class_name!r}{_did_you_mean(close)}", close) from None
 
     def method(self, class_name: str, method: str) -> MethodSpec:
         cls = self.get(class_name)
         try:
             return cls.__solo_methods__[method]
         except KeyError:
-            raise UnknownMethod(f"{class_name} has no rpc method {method!r}") from None
+            close = close_matches(method, cls.__solo_methods__)
+            raise UnknownMethod(f"{class_name} has no rpc method {method!r}{_did_you_mean(close)}", close) from None
 
     def names(self) -> list[str]:
         return sorted(self._classes)
+
+
+def close_matches(name: str, known: Iterable[str]) -> list[str]:
+    """The known names most like `name` (difflib's ratio, best first): "Countr" -> ["Counter"]."""
+    return difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+
+
+def _did_you_mean(names: list[str]) -> str:
+    return f" (did you mean {' or '.join(repr(n) for n in names)}?)" if names else ""
 
 
 _REGISTRY = ClassRegistry()

@@ -8,7 +8,10 @@ Inside a call (or ``on_start()``), an object reaches others through an
   is returned, a failure raises ``RemoteCallError``. The caller's own calls wait
   meanwhile (calls to one object are serial), so a call that would come back to
   an object already waiting in the chain (A -> B -> A, or A -> A) is refused at
-  once with ``CycleError`` naming the cycle, instead of deadlocking.
+  once with ``CycleError`` naming the cycle, instead of deadlocking. So is one
+  that closes a cycle with other chains (A waits on B while B, serving another
+  caller, calls A): the host's transport records who waits on whom
+  (objects/coordination/wait_graph.py).
 - ``stub.send("method", **kw)`` (or ``stub.send.method(**kw)``) is
   fire-and-forget: the call is written to the caller's outbox in the caller's
   savepoint and leaves only after the caller's batch is committed and shipped
@@ -55,6 +58,17 @@ def cycle_error(chain: list[str], target: str, method: str) -> CycleError:
     path = " -> ".join(cycle_of(chain, target))
     return CycleError(
         f"call cycle: {path} (calling {target}.{method} would wait on a call that waits for it)",
+        target=target,
+        method=method,
+    )
+
+
+def crossing_cycle_error(cycle: list[str], method: str) -> CycleError:
+    """A cycle closed across chains (objects/coordination/wait_graph.py): `cycle` starts and ends with the caller."""
+    target = cycle[1]
+    return CycleError(
+        f"call cycle: {' -> '.join(cycle)} (calling {target}.{method} would wait on a call that waits for it,"
+        " made by another chain)",
         target=target,
         method=method,
     )

@@ -172,6 +172,15 @@ class MethodSpec:
             raise InvalidArguments(f"{self.name}: " + "; ".join(problems))
         return arguments
 
+    def signature(self) -> str:
+        """The method as Python shows it, without self: ``increment(by: int = 1) -> int``."""
+        parameters = [p.replace(annotation=self.hints.get(p.name, p.empty)) for p in self.parameters]
+        if self.accepts_any_keyword:
+            parameters.append(inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD))
+        returns = self.hints.get("return", inspect.Signature.empty)
+        text = str(inspect.Signature(parameters, return_annotation=returns))
+        return f"{self.name}{text}".replace("typing.", "").replace("NoneType", "None")
+
     def describe(self) -> dict[str, Any]:
         """A JSON description for the OpenAPI document: each parameter's and the result's JSON Schema."""
         return {

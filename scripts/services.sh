@@ -5,6 +5,7 @@
 #   PostgreSQL  postgresql://postgres@127.0.0.1:5432/test  (trust auth; the tests create
 #               and drop their own databases through it)
 #   chromium    for the chat page's browser test (installed with apt-get when missing, as root)
+#   sqlite3     the command-line shell examples/README.md runs (tests/e2e/test_examples_readme.py)
 #
 # Reachable: say so, exit 0. Installed but stopped: start it. Not installed, and we are
 # root with apt-get: install it (Debian/Ubuntu), set it up, start it. Otherwise print
@@ -275,9 +276,23 @@ ensure_chromium() {
     say "  Debian/Ubuntu:  sudo apt-get install chromium"
 }
 
+# examples/README.md shows an exported object's file read with the sqlite3 shell; its test runs that.
+ensure_sqlite3() {
+    if have sqlite3; then
+        say "sqlite3 is installed"
+        return 0
+    fi
+    if am_root_with_apt && apt_install sqlite3; then
+        say "sqlite3 is installed"
+        return 0
+    fi
+    missing+=("sqlite3 (Debian/Ubuntu: sudo apt-get install sqlite3)")
+}
+
 ensure_redis
 ensure_postgres
 ensure_chromium
+ensure_sqlite3
 
 if ((${#missing[@]})); then
     echo >&2

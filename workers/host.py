@@ -46,6 +46,7 @@ from solo.objects.coordination.leases import (
     lease_value,
 )
 from solo.objects.coordination.mailbox import Mailbox, MailboxConfig
+from solo.objects.coordination.wait_graph import WaitGraph
 from solo.objects.errors import DiskFull
 from solo.objects.metrics import RuntimeMetrics
 from solo.objects.registry import ClassRegistry
@@ -132,7 +133,14 @@ class ObjectHost:
         self.timer = CallTimer(settings.call_time_limit_s, stuck_after_s=settings.call_time_limit_s)
         self._on_stuck = on_stuck  # user code that could not be interrupted: the process must exit
         self.replies = ReplyWaiter(client, self.keys.replies(self.worker_id))
-        self.transport = MailboxTransport(self.mailbox, dispatch, self.replies, self._waiting_on_call)
+        self.transport = MailboxTransport(
+            self.mailbox,
+            dispatch,
+            self.replies,
+            self._waiting_on_call,
+            wait_graph=WaitGraph(client, self.keys),
+            namespace=settings.namespace,
+        )
         self.metrics = metrics or RuntimeMetrics()
         self.metrics.watch_host(lambda: len(self._owned), lambda: len(self._open), lambda: self._active)
         self.gateways = GatewayRouter(client, self.keys)
@@ -308,6 +316,7 @@ class ObjectHost:
                 if stop is not None:
                     self._forget(entry, stop.reason, release=stop.release, why=_why(stop))
             if entry.evict and not entry.gone:
+                activation.stop()  # on_stop(): a graceful eviction
                 self._forget(entry, "evicted by an operator", release="drain", why="operator")
         except Exception as exc:
             if out_of_space(exc):
@@ -399,6 +408,7 @@ class ObjectHost:
                 return
             entry.running = True  # keep drains out while closing
         try:
+            entry.activation.stop()  # on_stop(): a graceful eviction or drain
             entry.activation.close()
             result = self.leases.release(entry.object_id, entry.lease, mode)
         except redis.RedisError:

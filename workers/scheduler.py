@@ -174,9 +174,7 @@ class Scheduler:
             except Exception:  # the next interval tries again; nothing was lost
                 log.exception("compaction failed")
                 return
-            self.metrics.compacted(
-                report.deleted_rows, time.monotonic() - started, time.thread_time() - started_cpu
-            )
+            self.metrics.compacted(report.deleted_rows, time.monotonic() - started, time.thread_time() - started_cpu)
 
         self._compaction = threading.Thread(target=compact, name="solo-compactor", daemon=True)
         self._compaction.start()

@@ -21,8 +21,13 @@ import redis
 
 from solo.objects.calls import Call, Outcome
 from solo.objects.coordination.mailbox import Mailbox
+from solo.objects.coordination.wait_graph import WaitGraph
 from solo.objects.errors import RemoteCallTimeout, RemoteCallUnavailable
-from solo.objects.naming import is_call_id, is_object_id
+from solo.objects.naming import is_call_id, is_object_id, object_id
+from solo.objects.remote import crossing_cycle_error
+
+# An edge of the wait graph outlives its wait's timeout by this much if its worker dies waiting.
+WAIT_EDGE_SLACK_MS = 5_000
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +102,16 @@ class MailboxTransport:
         dispatch: Callable[[str], None],
         replies: ReplyWaiter,
         waiting: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
+        *,
+        wait_graph: WaitGraph | None = None,
+        namespace: str = "",
     ) -> None:
         self._mailbox = mailbox
         self._dispatch = dispatch
         self._replies = replies
         self._waiting = waiting  # the host lends the caller's thread slot out while it waits
+        self._graph = wait_graph  # cycles across chains (objects/coordination/wait_graph.py)
+        self._namespace = namespace
 
     @property
     def reply_to(self) -> str:
@@ -126,6 +136,7 @@ class MailboxTransport:
 
     def call(self, call: Call, timeout_s: float) -> Outcome:
         target = f"{call.class_name}/{call.object_name}"
+        caller_id = self._start_waiting(call, target, timeout_s)
         future = self._replies.expect(call.call_id)
         try:
             try:
@@ -157,3 +168,29 @@ class MailboxTransport:
                     ) from None
         finally:
             self._replies.forget(call.call_id, future)
+            if caller_id is not None and self._graph is not None:
+                with contextlib.suppress(redis.RedisError):  # else it lapses with its TTL
+                    self._graph.done(caller_id)
+
+    def _start_waiting(self, call: Call, target: str, timeout_s: float) -> str | None:
+        """Record the caller's wait on the target; raises CycleError if that closes a cycle.
+
+        Returns the caller's object id (to end the wait), or None when nothing was recorded."""
+        if self._graph is None or not call.chain:
+            return None
+        caller = call.chain[-1]  # the calling object: every waiting call's chain ends with it
+        class_name, name = caller.split("/", 1)
+        caller_id = object_id(self._namespace, class_name, name, call.tenant)
+        ttl_ms = int(timeout_s * 1000) + WAIT_EDGE_SLACK_MS
+        try:
+            cycle = self._graph.wait(caller_id, caller, call.object_id, target, ttl_ms)
+        except redis.RedisError as exc:
+            raise RemoteCallUnavailable(
+                f"{target}.{call.method}: could not record the wait: {type(exc).__name__}: {exc}",
+                target=target,
+                method=call.method,
+                call_id=call.call_id,
+            ) from exc
+        if cycle is not None:
+            raise crossing_cycle_error(cycle, call.method)
+        return caller_id

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from solo import UserError, rpc
+from solo import DurableObject, UserError, rpc
 
 MAX_AUDIT_ROWS = 500
 
@@ -34,8 +34,8 @@ def diverged(what: str) -> UserError:
     )
 
 
-class FoundationAgent:
-    """Mix-in for the agents (listed before DurableObject); not an object class itself.
+class FoundationAgent(DurableObject, abstract=True):
+    """The agents' base class: abstract, so it is checked like any object class but not served.
 
     A subclass names its tables in `local_tables` and implements `rebuild(generation)`.
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from solo import DurableObject, UserError, rpc
+from solo import UserError, rpc
 from solo.examples.foundation.agent import FoundationAgent, diverged
 
 Role = Literal["user", "assistant", "system"]
@@ -12,7 +12,7 @@ MAX_CONTENT_CHARS = 32_000
 MAX_PAGE = 500
 
 
-class ChatAgent(FoundationAgent, DurableObject):
+class ChatAgent(FoundationAgent):
     """A conversation: the object's name is the session id of its rows in the shared history."""
 
     migrations = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from solo import DurableObject, UserError, rpc
+from solo import UserError, rpc
 from solo.examples.foundation.agent import FoundationAgent, diverged
 
 MAX_ID_CHARS = 256
@@ -13,7 +13,7 @@ MAX_ID_CHARS = 256
 _COLUMNS = "user_id, tenant, attributes, started_ms, last_seen_ms, ended_ms"
 
 
-class SessionAgent(FoundationAgent, DurableObject):
+class SessionAgent(FoundationAgent):
     """A session: who (user, tenant), when (started, last seen, ended) and free-form attributes."""
 
     migrations = [

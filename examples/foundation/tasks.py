@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from solo import DurableObject, UserError, rpc
+from solo import UserError, rpc
 from solo.examples.foundation.agent import FoundationAgent, diverged
 
 Status = Literal["queued", "running", "done", "failed"]
@@ -14,7 +14,7 @@ MAX_TITLE_CHARS = 500
 _COLUMNS = "id, title, status, payload, attempts, error, created_ms, updated_ms"
 
 
-class TaskAgent(FoundationAgent, DurableObject):
+class TaskAgent(FoundationAgent):
     """A queue of tasks: add, claim the oldest queued one, complete or fail it (optionally to retry)."""
 
     migrations = [

@@ -27,6 +27,10 @@ class Keys:
         """LIST of the object's latest poisoned calls (JSON), newest first, for operators."""
         return f"{self.prefix}:obj:{{{object_id}}}:poisoned"
 
+    def waits_for(self, object_id: str) -> str:
+        """STRING while the object waits on a call to another: that object's id and both names (JSON)."""
+        return f"{self.prefix}:obj:{{{object_id}}}:waits_for"
+
     # one call
     def call(self, call_id: str) -> str:
         return f"{self.prefix}:call:{call_id}"

@@ -14,7 +14,8 @@ lets go. Each `step` runs one batch through the sequence that guarantee 3
   complete  publish the outcomes and pop the batch, if the lease is still ours
 
 so a caller who gets a reply finds the calls it sent already queued and its
-alarms already known to the scheduler. `close` is the last step (evict).
+alarms already known to the scheduler. `close` is the last step (evict); before a
+graceful one, `stop` runs on_stop() and releases its commit like a batch's.
 
 Nothing here starts a thread or decides when to run: the host (workers/host.py)
 calls `step` on its pool until the mailbox is empty, and evicts on its own
@@ -305,6 +306,24 @@ class Activation:
         """Close the file but keep the object in memory (the open-file bound)."""
         if self.instance is not None:
             self.instance.suspend()
+
+    def stop(self) -> None:
+        """Before a graceful eviction: on_stop(), shipped, then what it sent, set or routed released.
+
+        Best effort, never raising: the eviction goes on whatever happens here. What it
+        committed and could not release, the object's next owner releases at hydrate.
+        """
+        instance = self.instance
+        if instance is None:
+            return
+        self._make_room()
+        try:
+            self._release(instance.stop())
+            instance.flush_outbox()
+        except OwnershipLost as exc:
+            log.warning("on_stop() of %s not kept: %s", self.ref, exc)
+        except Exception:
+            log.exception("stopping %s failed; evicting it all the same", self.ref)
 
     def close(self, *, discard: bool = False) -> None:
         """Evict: close the file (marked clean when fully shipped) and record the stop.

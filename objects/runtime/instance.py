@@ -15,6 +15,7 @@ import secrets
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -202,6 +203,27 @@ class ObjectInstance:
             self.close()
             raise
         return self._released([])
+
+    def stop(self) -> BatchResult:
+        """Before a graceful eviction: run on_stop() in a transaction of its own, commit and ship it.
+
+        Returns what its commit released (sends, alarms, socket messages). Best effort: if it
+        raises or runs past the time limit, its writes roll back, the failure is logged, and
+        the object is evicted all the same. OwnershipLost is raised: nothing of it shipped.
+        """
+        user = self._user
+        if user is None or type(user).on_stop is DurableObject.on_stop:
+            return self._released([])
+        with self._log_fields():
+            self.resume()
+            scope = CallScope(f"stop\x00{self.object_id}\x00{self.epoch}", [self.ref], self._record_send)
+            try:
+                self._transaction(user.on_stop, what="on_stop()", scope=scope)
+            except StartFailed:  # logged by _transaction; its writes were rolled back
+                return self._released([])
+            self._unsent.extend(scope.sends)
+            self._unrouted = self.sockets.read_outbox()
+            return self._released([])
 
     @property
     def is_open(self) -> bool:
@@ -583,10 +605,12 @@ class ObjectInstance:
             log.error("%s.%s (event %s) raised %s", self.ref, what, call_id, kind, exc_info=exc)
         if isinstance(exc, UserError):
             log.debug("%s.%s answered %s: %s %s", self.ref, what, exc.code, exc.message, self._about(call_id))
-            return Outcome.failure(call_id, exc.code, _clip(exc.message), status=exc.status, type_="UserError")
+            message, details = self._bounded_details(exc.message, exc.details)
+            return Outcome.failure(call_id, exc.code, message, status=exc.status, type_="UserError", details=details)
         if isinstance(exc, RemoteCallError):  # uncaught: this call fails as the remote one did
             log.info("%s.%s failed as a call it made did: %s %s", self.ref, what, exc.code, self._about(call_id))
-            return Outcome.failure(call_id, exc.code, _clip(exc.message), status=exc.status, type_=kind)
+            message, details = self._bounded_details(exc.message, exc.details)
+            return Outcome.failure(call_id, exc.code, message, status=exc.status, type_=kind, details=details)
         if isinstance(exc, SoloError):
             log.warning("%s.%s raised %s %s", self.ref, what, kind, self._about(call_id), exc_info=exc)
             return Outcome.failure(call_id, exc.code, _clip(exc.message), type_=kind)
@@ -596,6 +620,12 @@ class ObjectInstance:
         else:
             message = f"{self.cls.__name__}.{what} raised {kind}; its message is in the worker's log (call {call_id})"
         return Outcome.failure(call_id, "method_error", message, type_=kind)
+
+    def _bounded_details(self, message: str, details: dict[str, Any] | None) -> tuple[str, dict[str, Any] | None]:
+        """A UserError's details travel like a result: past SOLO_MAX_RESULT_BYTES they are left out, said so."""
+        if details is not None and len(json.dumps(details, allow_nan=False)) > self.max_result_bytes:
+            return _clip(f"{message} (details left out: more than {self.max_result_bytes} bytes)"), None
+        return _clip(message), details
 
     def _told(self, exc: BaseException) -> str:
         """What a caller is told of an exception in user code that the worker has logged."""
@@ -819,7 +849,9 @@ class ObjectInstance:
             self._commit(conn)
 
     def _transaction(self, body: Callable[[], object], *, what: str, scope: CallScope) -> None:
-        """Run user code outside any call (on_start) in a transaction of its own."""
+        """Run user code outside any call (on_start, on_stop) in a transaction of its own.
+
+        Raises StartFailed (logged, rolled back) if it raised or ran past the time limit."""
         conn = self._conn
         assert conn is not None
         conn.execute(_BEGIN)

@@ -45,7 +45,7 @@ META, CALLS, KV, OUTBOX, ALARMS = "_solo_meta", "_solo_calls", "_solo_kv", "_sol
 META_KEYS = ("epoch", "schema_version")
 _CALL_REQUIRED = {"call_id", "object_id", "class_name", "object_name", "method", "args"}
 _CALL_FIELDS = _CALL_REQUIRED | {"reply_to", "enqueued_ms", "chain", "tenant"}
-_ERROR_FIELDS = {"code", "message", "status", "type"}
+_ERROR_FIELDS = {"code", "message", "status", "type", "details"}
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,7 @@ def _check_error(call_id: object, error: object) -> None:
         or not isinstance(error.get("code"), str)
         or not isinstance(error.get("message"), str)
         or not isinstance(error.get("type", ""), str)
+        or not isinstance(error.get("details", {}), dict)
     ):
         raise InvalidRow(CALLS, f"the payload of {call_id}: a failure's error has a code and a message (text)")
     status = error.get("status")

@@ -120,7 +120,13 @@ def test_without_a_key_every_operation_but_the_open_ones_is_401_as_documented(fu
     document = http.get(f"{fuzzed_solo.url}/openapi.json").json()
     schema = schemathesis.openapi.from_dict(document)  # from_url would leave the document's own path out
     classes = document["paths"]["/v1/objects/{class}/{name}"]["parameters"][0]["schema"]["enum"]
-    parameters = {"class": classes[0], "name": f"fuzz-{uuid.uuid4().hex[:8]}", "call_id": "none", "page": "chat.html"}
+    parameters = {
+        "class": classes[0],
+        "name": f"fuzz-{uuid.uuid4().hex[:8]}",
+        "call_id": "none",
+        "page": "chat.html",
+        "file": "swagger-ui.css",
+    }
     open_operations = []
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -137,4 +143,11 @@ def test_without_a_key_every_operation_but_the_open_ones_is_401_as_documented(fu
         assert response.status_code == 401, (operation.label, response.text)
         assert response.json()["error"]["code"] == "unauthenticated"
         assert response.headers["www-authenticate"][0].startswith("Bearer")  # schemathesis: lowercase, lists
-    assert sorted(open_operations) == ["GET /healthz", "GET /openapi.json", "GET /pages/{page}", "GET /readyz"]
+    assert sorted(open_operations) == [
+        "GET /docs",
+        "GET /docs/{file}",
+        "GET /healthz",
+        "GET /openapi.json",
+        "GET /pages/{page}",
+        "GET /readyz",
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -70,8 +71,10 @@ def test_the_periodic_flush_makes_values_durable_without_a_call(api, solo, run_i
 
 def test_a_full_buffer_is_flushed_without_waiting(api, run_id):
     analytics = f"Analytics/full-{run_id}"
-    for index in range(201):  # one more distinct metric than the buffer holds
-        api.call(analytics, "increment", name=f"metric-{index}")
+    # One more distinct metric than the buffer holds, sent from several clients at once: the calls
+    # run in batches, well within the 10 s after which the first value's scheduled flush would run.
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda index: api.call(analytics, "increment", name=f"metric-{index}"), range(201)))
 
     assert api.call(analytics, "get_dashboard")["unflushed"]["buckets"] == 0
     assert _day_totals(api, analytics, "metric-0") == [(1, 1)]
@@ -110,3 +113,42 @@ def test_bad_input_is_refused_and_records_nothing(api, run_id, method, args, sta
 
     assert (failure.value.status, failure.value.error["code"]) == (status, code)
     assert api.call(analytics, "get_dashboard")["unflushed"] == {"buckets": 0, "gauges": 0}
+
+
+def _schedules(api, analytics):
+    return [a["name"] for a in api.http.get(f"/v1/objects/{analytics}").json()["alarms"]]
+
+
+def test_a_flush_is_scheduled_only_while_values_wait_in_memory(api, run_id):
+    analytics = f"Analytics/idle-{run_id}"
+    api.call(analytics, "get_dashboard")
+    assert _schedules(api, analytics) == []  # nothing buffered: nothing will wake the object
+    api.call(analytics, "increment", name="visits")
+    api.call(analytics, "increment", name="visits")
+    assert _schedules(api, analytics) == ["flush"]  # one schedule for the buffer, not one per value
+    api.call(analytics, "flush")
+    assert _schedules(api, analytics) == []
+
+
+def test_values_in_memory_are_flushed_by_on_stop_before_an_eviction(api, solo, run_id):
+    # Given values only in memory
+    analytics = f"Analytics/evicted-{run_id}"
+    api.call(analytics, "increment", name="orders", value=5)
+    api.call(analytics, "gauge", name="queue", value=2)
+    # When an operator evicts the object (a graceful eviction: on_stop runs), then every worker dies
+    assert api.http.post(f"/v1/objects/{analytics}/evict").json() == {"evicting": True}
+    wait_until(lambda: api.http.get(f"/v1/objects/{analytics}").json()["active"] is False, 30, "the eviction")
+    solo.restart_workers()
+    # Then what was buffered was written before the object let go
+    assert _day_totals(api, analytics, "orders") == [(5, 1)]
+    assert api.call(analytics, "get_dashboard")["gauges"]["queue"]["value"] == 2
+    assert _schedules(api, analytics) == []
+
+
+def test_get_metrics_reads_the_last_days_without_a_range(api, run_id):
+    analytics = f"Analytics/recent-{run_id}"
+    api.call(analytics, "track", name="latency_ms", value=120)
+    api.call(analytics, "flush")
+    api.call(analytics, "track", name="latency_ms", value=80)
+    [point] = api.call(analytics, "get_metrics", name="latency_ms", granularity="day")["points"]
+    assert (point["sum"], point["count"], point["min"], point["max"]) == (200, 2, 80, 120)

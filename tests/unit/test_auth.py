@@ -92,6 +92,7 @@ NEEDED = {
     ("POST", "/v1/objects/Counter/a/increment"): "call",
     ("GET", "/v1/calls/0123"): "call",
     ("GET", "/v1/whoami"): "call",
+    ("GET", "/v1/classes"): "call",
     ("GET", "/v1/objects/Counter/a"): "admin",
     ("HEAD", "/v1/objects/Counter/a"): "admin",
     ("GET", "/v1/objects/Counter/a/export"): "admin",
@@ -106,6 +107,8 @@ NEEDED = {
     ("GET", "/healthz"): None,
     ("GET", "/readyz"): None,
     ("GET", "/openapi.json"): None,
+    ("GET", "/docs"): None,
+    ("GET", "/docs/swagger-ui.css"): None,
     ("GET", "/metrics"): "operator",
     ("GET", "/pages/chat.html"): None,
     # the console: its login form and static files are open; its pages need a session of these scopes
@@ -127,11 +130,12 @@ NEEDED = {
     ("GET", "/v1/objects/Counter/a/ws"): "call",
 }
 ALLOWED = {
-    "call": {"POST /v1/objects/Counter/a/increment", "GET /v1/calls/0123", "GET /v1/whoami"},
+    "call": {"POST /v1/objects/Counter/a/increment", "GET /v1/calls/0123", "GET /v1/whoami", "GET /v1/classes"},
     "admin": {
         "POST /v1/objects/Counter/a/increment",
         "GET /v1/calls/0123",
         "GET /v1/whoami",
+        "GET /v1/classes",
         "GET /v1/objects/Counter/a",
         "HEAD /v1/objects/Counter/a",
         "GET /v1/objects/Counter/a/export",
