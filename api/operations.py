@@ -102,7 +102,7 @@ class StateOperations:
         return JSONResponse({"seq": replaced.seq, "restored_from": replaced.restored_from})
 
     async def delete(self, request: Request) -> JSONResponse:
-        address = self.calls.addressed(request)
+        address = self.calls.addressed(request, served=False)  # works on the state alone: any class
         # Queued calls stay in the mailbox: they run on the empty object. The alarm index rows
         # go with the state (same transaction); the scheduler's entries are removed after, so
         # that no fire brings the deleted object back.

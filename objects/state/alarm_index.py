@@ -213,13 +213,19 @@ class AlarmIndex:
             row["state"] = "orphaned" if orphaned else state_of(row["next_ms"], row["retry_count"])
         return rows
 
-    def purge(self, tenant: str, class_name: str) -> list[tuple[str, str, str]]:
-        """Delete the index rows of a tenant's objects of one class; returns (object id, object name,
-        alarm name) of each, for the scheduler's time index to follow. For a class no longer served:
-        the objects' own files keep their alarms, which come back should the class, and then the
-        object, run again."""
+    def purge(
+        self, tenant: str, class_name: str, *, object_id: str | None = None, name: str | None = None
+    ) -> list[tuple[str, str, str]]:
+        """Delete the index rows of a tenant's objects of one class (or of one object, or one of its
+        alarms); returns (object id, object name, alarm name) of each, for the scheduler's time index
+        to follow. For a class no longer served: the objects' own files keep their alarms, which come
+        back should the class, and then the object, run again."""
         a = alarms_table
         mine = sa.and_(a.c.namespace == self.namespace, a.c.tenant == tenant, a.c.class_name == class_name)
+        if object_id is not None:
+            mine = sa.and_(mine, a.c.object_id == object_id)
+        if name is not None:
+            mine = sa.and_(mine, a.c.name == name)
         with self.engine.begin() as conn:
             rows = conn.execute(sa.select(a.c.object_id, a.c.object_name, a.c.name).where(mine)).all()
             conn.execute(a.delete().where(mine))
