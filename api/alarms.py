@@ -35,9 +35,10 @@ from solo.objects.alarms import ACTION_METHOD, ALARM, check_schedule_name
 from solo.objects.calls import Call
 from solo.objects.context import wall_clock_ms
 from solo.objects.coordination.alarm_queue import AsyncAlarmQueue
-from solo.objects.errors import AlarmNotFound, InvalidArguments, InvalidSchedule, UnknownClass
+from solo.objects.errors import AlarmNotFound, InvalidArguments, InvalidSchedule, ObjectNotFound, UnknownClass
 from solo.objects.naming import Address, check_class_name, new_call_id
 from solo.objects.state.alarm_index import STATES, AlarmIndex
+from solo.objects.state.catalog import Catalog
 
 MAX_LIMIT = 10_000
 MAX_TIME_MS = 2**63 - 1  # the shared index's times are 64-bit integers
@@ -168,12 +169,14 @@ class AlarmActions:
     def __init__(
         self,
         calls: CallService,
+        catalog: Catalog,
         index: AlarmIndex,
         served: ServedClasses,
         queue: AsyncAlarmQueue,
         timeout_s: float,
     ) -> None:
         self.calls = calls
+        self.catalog = catalog
         self.index = index
         self.served = served
         self.queue = queue
@@ -195,6 +198,8 @@ class AlarmActions:
 
     async def _act(self, address: Address, action: str, name: str) -> JSONResponse:
         self.calls.address(address.tenant, address.class_name, address.name)  # this API must know the class
+        if await asyncio.to_thread(self.catalog.get, address.object_id) is None:  # not made by asking
+            raise ObjectNotFound(f"{address.ref} has never been called")
         call = Call(
             call_id=new_call_id(),
             object_id=address.object_id,

@@ -109,7 +109,9 @@ class Api:
         alarm_index = AlarmIndex(catalog.engine, settings.namespace)
         alarm_queue = AsyncAlarmQueue(self.redis, self.keys, int(settings.alarm_horizon_s * 1000))
         self.alarms = AlarmListing(alarm_index, self.served, alarm_queue)
-        self.alarm_actions = AlarmActions(self.calls, alarm_index, self.served, alarm_queue, settings.call_timeout_s)
+        self.alarm_actions = AlarmActions(
+            self.calls, catalog, alarm_index, self.served, alarm_queue, settings.call_timeout_s
+        )
         self.listing = ObjectListing(settings.namespace, self.served, catalog, alarm_index, self.leases, self.mailbox)
         # This process is the gateway of the WebSockets it holds; one id names its replies and its inbox.
         self.sockets = SocketGateway(
