@@ -149,7 +149,8 @@ class AlarmListing:
         return JSONResponse({"purged": len(purged)})
 
     async def of_object(self, object_id: str) -> builtins.list[dict[str, Any]]:  # `list` is the method above
-        rows = await asyncio.to_thread(lambda: self.index.listing(object_ids=[object_id]))
+        served = await self.served.classes()
+        rows = await asyncio.to_thread(lambda: self.index.listing(object_ids=[object_id], served=served))
         return [{k: v for k, v in present(r).items() if k != "object"} for r in rows]
 
 

@@ -187,6 +187,7 @@ class Api:
         address = self.calls.addressed(request, served=False)  # an object of a class no longer served too
         info = await asyncio.to_thread(self.catalog.get, address.object_id)
         if info is None:
+            self.registry.get(address.class_name)  # a class nobody has heard of: unknown_class
             raise ObjectNotFound(f"{address.class_name}/{address.name} has never been called")
         owner = await self.leases.owner(address.object_id)
         queued = await self.mailbox.depth(address.object_id)

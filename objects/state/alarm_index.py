@@ -22,7 +22,7 @@ from solo.objects.naming import DEFAULT_TENANT
 from solo.objects.state.schema import alarms_table
 from solo.objects.state.wal import plain_file
 
-# "orphaned": of a class the reader does not serve (no worker of its code can run the object).
+# "orphaned": of a class no live worker serves (nothing can run the object to fire it).
 STATES = ("pending", "retrying", "failed", "orphaned")
 
 
@@ -182,7 +182,7 @@ class AlarmIndex:
     ) -> list[dict[str, Any]]:
         """Rows for operators: pending and retrying ones by due time, then failed ones.
 
-        With `served` (the classes the reader loads), rows of other classes are `orphaned`,
+        With `served` (the classes live workers serve: api/workers.py), rows of other classes are `orphaned`,
         whatever their retries, and the other states are of served classes only.
         """
         a = alarms_table
