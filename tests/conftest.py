@@ -50,6 +50,7 @@ PROCESS_FIXTURES = {
     "auth_cluster",  # tests/e2e/test_auth.py: API processes with SOLO_AUTH=keys (and one with off) and a worker
     "fuzzed_solo",  # tests/e2e/test_fuzz.py: the examples served with SOLO_AUTH=keys, for schemathesis
     "socket_cluster",  # tests/e2e/test_websockets.py: API processes (one with keys) and workers, for the module
+    "workers_cluster",  # tests/e2e/test_workers.py: two workers and an API, for `solo workers ls`
 }
 SERVICE_FIXTURES = {"real_redis_url", "postgres_url"}
 TESTS = Path(__file__).parent
