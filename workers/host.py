@@ -158,9 +158,8 @@ class ObjectHost:
         self.beats = WorkerBeats(client, self.keys)
         self._started_ms = wall_clock_ms()
         self._version = package_version()
-        classes = [registry.get(name) for name in registry.names()]
-        self._classes = tuple(c.__name__ for c in classes)
-        self._classes_digest = classes_digest(classes)
+        self._classes: tuple[str, ...] = ()
+        self._classes_digest: str | None = None
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -460,6 +459,10 @@ class ObjectHost:
         """What this worker's heartbeat says about it now."""
         with self._lock:
             held, open_files, busy = len(self._owned), len(self._open), self._active
+        names = tuple(self.registry.names())
+        if names != self._classes:  # loaded at start; read again only if a class was defined since
+            self._classes = names
+            self._classes_digest = classes_digest(self.registry.get(n) for n in names)
         return WorkerRecord(
             id=self.worker_id,
             host=this_host(),
