@@ -362,6 +362,13 @@ class AsyncObjectRef:
     async def evict(self) -> bool:
         return _result(await self._client.http.post(f"{self._path}/evict"))["evicting"]
 
+    async def cancel_alarm(self, name: str = "_alarm") -> bool:
+        return _result(await self._client.http.delete(f"{self._path}/alarms/{quote(name, safe='')}"))["cancelled"]
+
+    async def fire_alarm_now(self, name: str = "_alarm") -> int:
+        response = await self._client.http.post(f"{self._path}/alarms/{quote(name, safe='')}/fire-now")
+        return _result(response)["due_ms"]
+
     def __getattr__(self, method: str):
         if method.startswith("_"):
             raise AttributeError(method)
@@ -415,6 +422,10 @@ class AsyncClient:
         """One page of the tenant's objects (GET /v1/objects): {"objects": [...], "next_cursor": ...}."""
         params = _listing_params(class_name, prefix, limit, cursor)
         return _result(await self.http.get("/v1/objects", params=params))
+
+    async def workers(self) -> list[dict[str, Any]]:
+        """The live worker processes (GET /v1/workers; an operator's key)."""
+        return _result(await self.http.get("/v1/workers"))["workers"]
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -175,3 +175,23 @@ def test_solo_alarms_cancel_and_fire_now_on_the_command_line(system, clock, caps
         assert solo(["alarms", "cancel", f"Alarmed/{name}", "--schedule", "beat", "--url", url]) == 1
         assert json.loads(capsys.readouterr().err)["error"]["code"] == "alarm_not_found"
     assert [r["name"] for r in index_rows(system, name)] == ["_alarm"]
+
+
+def test_the_async_client_acts_on_alarms_and_lists_workers(system, clock):
+    import asyncio
+
+    from solo.api.client import AsyncClient
+
+    name = uuid.uuid4().hex
+
+    async def act(url: str) -> tuple[int, bool, list[dict]]:
+        async with AsyncClient(url) as client:
+            ref = client.object("Alarmed", name)
+            await ref.call("set_alarm", at_ms=clock() + HOUR)
+            return await ref.fire_alarm_now(), await ref.cancel_alarm(), await client.workers()
+
+    with serving(system) as url:
+        due, cancelled, workers = asyncio.run(act(url))
+    assert due == clock() and cancelled is True
+    assert [w["id"] for w in workers] == [system.settings.worker_id]
+    assert index_rows(system, name) == []
