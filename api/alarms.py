@@ -1,11 +1,20 @@
-"""``GET /v1/alarms``: pending, retrying, failed and orphaned alarms and schedules across the tenant's objects.
+"""Alarms over HTTP: listing them across the tenant's objects, and an operator's actions on them.
 
-Read from the shared ``alarms`` index, which holds exactly what is durable.
-Query parameters (all optional): ``due_before`` (epoch ms or an ISO-8601
-time; only alarms due by then), ``class``, ``state`` (pending, retrying,
-failed, orphaned) and ``limit`` (1-10000, default 1000). An alarm of a class this
-API does not load is ``orphaned``: no worker running the same code can fire it.
+``GET /v1/alarms``: pending, retrying, failed and orphaned alarms and schedules, read from
+the shared ``alarms`` index, which holds exactly what is durable. Query parameters (all
+optional): ``due_before`` (epoch ms or an ISO-8601 time; only alarms due by then),
+``class``, ``state`` (pending, retrying, failed, orphaned) and ``limit`` (1-10000, default
+1000). An alarm of a class no live worker serves is ``orphaned`` (api/workers.py): nothing
+can fire it, and the scheduler no longer sends it (workers/scheduler.py).
 ``DELETE /v1/alarms?class=C`` removes those of a class no longer served.
+
+One alarm (``_alarm``, the object's single alarm, or a schedule's name):
+``DELETE /v1/objects/{class}/{name}/alarms/{alarm}`` cancels it and
+``POST .../alarms/{alarm}/fire-now`` makes it due now. Both are calls queued in the
+object's mailbox (objects/alarms.py, ``ACTION_METHOD``), so the object's own table
+decides and the change travels with its shipment; the answer comes once it is durable
+and announced. An orphaned alarm cannot be run by its object: cancelling it removes it
+from the index and the scheduler, as a purge does.
 """
 
 from __future__ import annotations
@@ -19,13 +28,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from solo.api.auth import acting_tenant
-from solo.api.errors import ClassServed
+from solo.api.calls import CallService
+from solo.api.errors import ClassServed, outcome_error_response
+from solo.api.workers import ServedClasses
+from solo.objects.alarms import ACTION_METHOD, ALARM, check_schedule_name
+from solo.objects.calls import Call
 from solo.objects.context import wall_clock_ms
 from solo.objects.coordination.alarm_queue import AsyncAlarmQueue
-from solo.objects.errors import InvalidArguments
-from solo.objects.naming import check_class_name
-from solo.objects.registry import ClassRegistry
+from solo.objects.errors import AlarmNotFound, InvalidArguments, InvalidSchedule, ObjectNotFound, UnknownClass
+from solo.objects.naming import Address, check_class_name, new_call_id
 from solo.objects.state.alarm_index import STATES, AlarmIndex
+from solo.objects.state.catalog import Catalog
 
 MAX_LIMIT = 10_000
 MAX_TIME_MS = 2**63 - 1  # the shared index's times are 64-bit integers
@@ -104,9 +117,9 @@ def present(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class AlarmListing:
-    def __init__(self, index: AlarmIndex, registry: ClassRegistry, queue: AsyncAlarmQueue) -> None:
+    def __init__(self, index: AlarmIndex, served: ServedClasses, queue: AsyncAlarmQueue) -> None:
         self.index = index
-        self.registry = registry
+        self.served = served
         self.queue = queue  # the scheduler's time index, which follows a purge
 
     async def list(self, request: Request) -> JSONResponse:
@@ -114,7 +127,7 @@ class AlarmListing:
         return JSONResponse({"alarms": await self.of_tenant(acting_tenant(request), filters)})
 
     async def of_tenant(self, tenant: str, filters: dict[str, Any]) -> builtins.list[dict[str, Any]]:
-        served = set(self.registry.names())
+        served = await self.served.classes()
         rows = await asyncio.to_thread(lambda: self.index.listing(tenant=tenant, served=served, **filters))
         return [present(r) for r in rows]
 
@@ -128,7 +141,7 @@ class AlarmListing:
 
     async def purge_orphaned(self, tenant: str, class_name: str) -> int:
         """How many of the tenant's alarms of `class_name`, a class not served, were removed."""
-        if class_name in self.registry.names():
+        if class_name in await self.served.classes():
             raise ClassServed(
                 f"{class_name} is served: its objects cancel their own alarms; only orphaned ones are purged"
             )
@@ -142,9 +155,84 @@ class AlarmListing:
 
     async def counts(self, tenant: str) -> dict[str, int]:
         """The tenant's alarms by state (pending, retrying, failed, orphaned)."""
-        served = set(self.registry.names())
+        served = await self.served.classes()
         return await asyncio.to_thread(self.index.state_counts, tenant, served)
 
     async def of_object(self, object_id: str) -> builtins.list[dict[str, Any]]:  # `list` is the method above
-        rows = await asyncio.to_thread(lambda: self.index.listing(object_ids=[object_id]))
+        served = await self.served.classes()
+        rows = await asyncio.to_thread(lambda: self.index.listing(object_ids=[object_id], served=served))
         return [{k: v for k, v in present(r).items() if k != "object"} for r in rows]
+
+
+def check_alarm_name(name: str) -> str:
+    """The object's single alarm (``_alarm``) or a schedule's name."""
+    if name != ALARM:
+        try:
+            check_schedule_name(name)
+        except InvalidSchedule as exc:
+            raise InvalidArguments(f"not an alarm: {exc.message}") from None
+    return name
+
+
+class AlarmActions:
+    """Cancel one alarm, or make it due now, through the object (see the module's docstring)."""
+
+    def __init__(
+        self,
+        calls: CallService,
+        catalog: Catalog,
+        index: AlarmIndex,
+        served: ServedClasses,
+        queue: AsyncAlarmQueue,
+        timeout_s: float,
+    ) -> None:
+        self.calls = calls
+        self.catalog = catalog
+        self.index = index
+        self.served = served
+        self.queue = queue
+        self.timeout_s = timeout_s
+
+    async def cancel(self, request: Request) -> JSONResponse:
+        address = self.calls.addressed(request, served=False)
+        name = check_alarm_name(request.path_params["alarm"])
+        if address.class_name not in await self.served.classes():
+            return await self._cancel_orphaned(address, name)
+        return await self._act(address, "cancel", name)
+
+    async def fire_now(self, request: Request) -> JSONResponse:
+        address = self.calls.addressed(request, served=False)
+        name = check_alarm_name(request.path_params["alarm"])
+        if address.class_name not in await self.served.classes():
+            raise UnknownClass(f"no worker serves {address.class_name}: nothing can fire its alarms (cancel them)")
+        return await self._act(address, "fire_now", name)
+
+    async def _act(self, address: Address, action: str, name: str) -> JSONResponse:
+        self.calls.address(address.tenant, address.class_name, address.name)  # this API must know the class
+        if await asyncio.to_thread(self.catalog.get, address.object_id) is None:  # not made by asking
+            raise ObjectNotFound(f"{address.ref} has never been called")
+        call = Call(
+            call_id=new_call_id(),
+            object_id=address.object_id,
+            class_name=address.class_name,
+            object_name=address.name,
+            method=ACTION_METHOD,
+            args={"action": action, "name": name},
+            reply_to=self.calls.replies.key,
+            enqueued_ms=wall_clock_ms(),
+            tenant=address.tenant,
+        )
+        outcome = await self.calls.call(call, self.timeout_s)
+        if not outcome.ok:
+            assert outcome.error is not None
+            return outcome_error_response(outcome.error, outcome.call_id)
+        return JSONResponse(outcome.result)
+
+    async def _cancel_orphaned(self, address: Address, name: str) -> JSONResponse:
+        purged = await asyncio.to_thread(
+            lambda: self.index.purge(address.tenant, address.class_name, object_id=address.object_id, name=name)
+        )
+        if not purged:
+            raise AlarmNotFound(f"{address.ref} has no alarm {name!r} in the index")
+        await self.queue.announce(address.object_id, address.class_name, address.name, [(name, None)], wall_clock_ms())
+        return JSONResponse({"cancelled": True})

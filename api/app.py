@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from solo.api.access_log import AccessLog
-from solo.api.alarms import AlarmListing
+from solo.api.alarms import AlarmActions, AlarmListing
 from solo.api.auth import Authenticator, AuthMiddleware, KeyCache, KeyRateLimiter, acting_tenant, principal_of
 from solo.api.bodies import parse_arguments, read_body
 from solo.api.calls import CallService
@@ -39,6 +39,7 @@ from solo.api.operations import StateOperations
 from solo.api.pages import Pages
 from solo.api.replies import ReplyListener
 from solo.api.sockets import SocketGateway
+from solo.api.workers import ServedClasses, WorkerListing
 from solo.objects.calls import Outcome
 from solo.objects.coordination.alarm_queue import AsyncAlarmQueue
 from solo.objects.coordination.gateways import AsyncGateway
@@ -46,6 +47,7 @@ from solo.objects.coordination.keys import Keys
 from solo.objects.coordination.leases import AsyncLeases
 from solo.objects.coordination.mailbox import AsyncMailbox, MailboxConfig
 from solo.objects.coordination.redis_clients import async_client, sync_client
+from solo.objects.coordination.workers import AsyncWorkerBeats
 from solo.objects.errors import CallNotFound, ObjectNotFound, SoloError
 from solo.objects.metrics import ApiMetrics
 from solo.objects.naming import Address
@@ -106,10 +108,16 @@ class Api:
             secret=lambda: installation_secret(catalog.engine),
             metrics=self.metrics,
         )
+        beats = AsyncWorkerBeats(self.redis, self.keys)
+        self.workers = WorkerListing(beats)
+        self.served = ServedClasses(beats, registry)
         alarm_index = AlarmIndex(catalog.engine, settings.namespace)
         alarm_queue = AsyncAlarmQueue(self.redis, self.keys, int(settings.alarm_horizon_s * 1000))
-        self.alarms = AlarmListing(alarm_index, registry, alarm_queue)
-        self.listing = ObjectListing(settings.namespace, registry, catalog, alarm_index, self.leases, self.mailbox)
+        self.alarms = AlarmListing(alarm_index, self.served, alarm_queue)
+        self.alarm_actions = AlarmActions(
+            self.calls, catalog, alarm_index, self.served, alarm_queue, settings.call_timeout_s
+        )
+        self.listing = ObjectListing(settings.namespace, self.served, catalog, alarm_index, self.leases, self.mailbox)
         # This process is the gateway of the WebSockets it holds; one id names its replies and its inbox.
         self.sockets = SocketGateway(
             self.calls,
@@ -183,12 +191,15 @@ class Api:
         return JSONResponse(body)
 
     async def get_object(self, request: Request) -> JSONResponse:
-        return JSONResponse(await self.describe(self.calls.addressed(request), principal_of(request.state)))
+        # An object of a class no longer served too.
+        address = self.calls.addressed(request, served=False)
+        return JSONResponse(await self.describe(address, principal_of(request.state)))
 
     async def describe(self, address: Address, principal: Principal | None) -> dict[str, Any]:
         """What GET /v1/objects/{class}/{name} shows of an object (the console's object page too)."""
         info = await asyncio.to_thread(self.catalog.get, address.object_id)
         if info is None:
+            self.registry.get(address.class_name)  # a class nobody has heard of: unknown_class
             raise ObjectNotFound(f"{address.class_name}/{address.name} has never been called")
         owner = await self.leases.owner(address.object_id)
         queued = await self.mailbox.depth(address.object_id)
@@ -199,6 +210,7 @@ class Api:
             "class": info.class_name,
             "name": info.name,
             "tenant": info.tenant,
+            "served": address.class_name in await self.served.classes(),
             "active": owner is not None,
             "owner": shown_owner,
             "queued_calls": queued,
@@ -280,6 +292,10 @@ class Api:
             Route("/v1/objects/{class_name}/{name}/import", operations.import_, methods=["PUT"]),
             Route("/v1/objects/{class_name}/{name}/mailbox", self.purge_mailbox, methods=["DELETE"]),
             Route("/v1/objects/{class_name}/{name}/evict", self.evict, methods=["POST"]),
+            Route("/v1/objects/{class_name}/{name}/alarms/{alarm}", self.alarm_actions.cancel, methods=["DELETE"]),
+            Route(
+                "/v1/objects/{class_name}/{name}/alarms/{alarm}/fire-now", self.alarm_actions.fire_now, methods=["POST"]
+            ),
             Route("/v1/objects/{class_name}/{name}/{method}", self.call_method, methods=["POST"]),
             Route("/v1/objects/{class_name}/{name}", self.get_object, methods=["GET"]),
             Route("/v1/objects/{class_name}/{name}", operations.delete, methods=["DELETE"]),
@@ -288,6 +304,7 @@ class Api:
             Route("/v1/alarms", self.alarms.list, methods=["GET"]),
             Route("/v1/alarms", self.alarms.purge, methods=["DELETE"]),
             Route("/v1/classes", self.classes.list, methods=["GET"]),
+            Route("/v1/workers", self.workers.list, methods=["GET"]),
             Route("/v1/whoami", self.whoami, methods=["GET"]),
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/readyz", self.readyz, methods=["GET"]),

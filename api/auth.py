@@ -77,6 +77,8 @@ ROUTE_SCOPES: dict[tuple[str, str], KeyScope | None] = {
     ("DELETE", "/v1/objects/{class_name}/{name}"): "admin",
     ("DELETE", "/v1/objects/{class_name}/{name}/mailbox"): "admin",
     ("POST", "/v1/objects/{class_name}/{name}/evict"): "admin",
+    ("DELETE", "/v1/objects/{class_name}/{name}/alarms/{alarm}"): "admin",
+    ("POST", "/v1/objects/{class_name}/{name}/alarms/{alarm}/fire-now"): "admin",
     ("GET", "/v1/objects"): "admin",
     ("GET", "/v1/alarms"): "admin",
     ("DELETE", "/v1/alarms"): "admin",
@@ -87,6 +89,7 @@ ROUTE_SCOPES: dict[tuple[str, str], KeyScope | None] = {
     ("GET", "/docs/{file}"): None,
     # Across tenants (calls and refusals by tenant): the deployment's operators, and Prometheus with their key.
     ("GET", "/metrics"): "operator",
+    ("GET", "/v1/workers"): "operator",  # every tenant's workers, by host and pid
     ("GET", "/pages/{page}"): None,  # static pages of the served applications (api/pages.py): no data
     # The console (api/console/): admitted by its session cookie, not a Bearer key (AuthMiddleware).
     ("GET", "/console/login"): None,

@@ -50,16 +50,21 @@ class CallService:
         self._dispatch = dispatch
         self.metrics = metrics or ApiMetrics()
 
-    def address(self, tenant: str, class_name: str, name: str) -> Address:
+    def address(self, tenant: str, class_name: str, name: str, *, served: bool = True) -> Address:
+        """The object's address; with `served` (the default) its class must be one this API loads."""
         check_class_name(class_name)
         check_object_name(name)
-        self.registry.get(class_name)
+        if served:
+            self.registry.get(class_name)
         return Address(class_name, name, object_id(self.namespace, class_name, name, tenant), tenant)
 
-    def addressed(self, request: HTTPConnection) -> Address:
-        """The object a request's path names, in the tenant the request acts in."""
+    def addressed(self, request: HTTPConnection, *, served: bool = True) -> Address:
+        """The object a request's path names, in the tenant the request acts in.
+
+        `served=False` for what an operator does to the state of an object whose class is no
+        longer served (info, delete): its address needs only the names."""
         p = request.path_params
-        return self.address(acting_tenant(request), p["class_name"], p["name"])
+        return self.address(acting_tenant(request), p["class_name"], p["name"], served=served)
 
     async def secret(self) -> bytes:
         """The deployment's secret (read from the shared database once per process)."""

@@ -207,6 +207,14 @@ class ObjectRef:
         """End the object's activation after its current batch; False if no worker runs it."""
         return _result(self._client.http.post(f"{self._path}/evict"))["evicting"]
 
+    def cancel_alarm(self, name: str = "_alarm") -> bool:
+        """Cancel the object's alarm, or its schedule `name` (CallError alarm_not_found if it has none)."""
+        return _result(self._client.http.delete(f"{self._path}/alarms/{quote(name, safe='')}"))["cancelled"]
+
+    def fire_alarm_now(self, name: str = "_alarm") -> int:
+        """Make the object's alarm, or its schedule `name`, due now; returns that time (epoch ms)."""
+        return _result(self._client.http.post(f"{self._path}/alarms/{quote(name, safe='')}/fire-now"))["due_ms"]
+
     def __getattr__(self, method: str):
         if method.startswith("_"):
             raise AttributeError(method)
@@ -262,6 +270,10 @@ class Client:
     def purge_alarms(self, class_name: str) -> int:
         """Remove the orphaned alarms of a class no longer served (DELETE /v1/alarms); returns how many."""
         return _result(self.http.delete("/v1/alarms", params={"class": class_name}))["purged"]
+
+    def workers(self) -> list[dict[str, Any]]:
+        """The live worker processes (GET /v1/workers; an operator's key)."""
+        return _result(self.http.get("/v1/workers"))["workers"]
 
     def objects(
         self,
@@ -350,6 +362,13 @@ class AsyncObjectRef:
     async def evict(self) -> bool:
         return _result(await self._client.http.post(f"{self._path}/evict"))["evicting"]
 
+    async def cancel_alarm(self, name: str = "_alarm") -> bool:
+        return _result(await self._client.http.delete(f"{self._path}/alarms/{quote(name, safe='')}"))["cancelled"]
+
+    async def fire_alarm_now(self, name: str = "_alarm") -> int:
+        response = await self._client.http.post(f"{self._path}/alarms/{quote(name, safe='')}/fire-now")
+        return _result(response)["due_ms"]
+
     def __getattr__(self, method: str):
         if method.startswith("_"):
             raise AttributeError(method)
@@ -403,6 +422,10 @@ class AsyncClient:
         """One page of the tenant's objects (GET /v1/objects): {"objects": [...], "next_cursor": ...}."""
         params = _listing_params(class_name, prefix, limit, cursor)
         return _result(await self.http.get("/v1/objects", params=params))
+
+    async def workers(self) -> list[dict[str, Any]]:
+        """The live worker processes (GET /v1/workers; an operator's key)."""
+        return _result(await self.http.get("/v1/workers"))["workers"]
 
     async def aclose(self) -> None:
         await self.http.aclose()

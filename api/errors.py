@@ -94,6 +94,7 @@ STATUS_BY_CLASS: dict[type[e.SoloError], int] = {
     e.ObjectNotFound: 404,
     e.WebSocketsNotSupported: 404,
     e.CallNotFound: 404,
+    e.AlarmNotFound: 404,
     e.PayloadTooLarge: 413,
     e.MailboxFull: 429,
     e.IdempotencyKeyReused: 422,

@@ -23,11 +23,11 @@ from starlette.responses import JSONResponse
 
 from solo.api.alarms import decimal
 from solo.api.auth import acting_tenant
+from solo.api.workers import ServedClasses
 from solo.objects.coordination.leases import AsyncLeases
 from solo.objects.coordination.mailbox import AsyncMailbox
 from solo.objects.errors import InvalidArguments, InvalidName
 from solo.objects.naming import MAX_NAME_CHARS, check_class_name, check_object_name
-from solo.objects.registry import ClassRegistry
 from solo.objects.state.alarm_index import AlarmIndex
 from solo.objects.state.catalog import Catalog, ObjectInfo
 
@@ -81,14 +81,14 @@ class ObjectListing:
     def __init__(
         self,
         namespace: str,
-        registry: ClassRegistry,
+        served: ServedClasses,
         catalog: Catalog,
         alarms: AlarmIndex,
         leases: AsyncLeases,
         mailbox: AsyncMailbox,
     ) -> None:
         self.namespace = namespace
-        self.registry = registry
+        self.served = served
         self.catalog = catalog
         self.alarms = alarms
         self.leases = leases
@@ -109,7 +109,7 @@ class ObjectListing:
         ids = [info.id for info in page]
         owners, depths = await self.leases.owners(ids), await self.mailbox.depths(ids)
         counts = await asyncio.to_thread(self.alarms.counts, ids)
-        served = set(self.registry.names())
+        served = await self.served.classes()
         objects = [
             self.present(info, owner is not None, depth, counts.get(info.id, (0, 0)), info.class_name in served)
             for info, owner, depth in zip(page, owners, depths, strict=True)

@@ -121,6 +121,7 @@ SCHEMAS: dict[str, Any] = {
             "class": _STRING,
             "name": _STRING,
             "tenant": _STRING,
+            "served": {"type": "boolean", "description": "false: no live worker serves its class (orphaned)"},
             "active": {"type": "boolean"},
             "owner": {"type": ["string", "null"], "description": "the worker running it (shown to operator keys only)"},
             "queued_calls": _INTEGER,
@@ -135,6 +136,25 @@ SCHEMAS: dict[str, Any] = {
                 "type": "array",
                 "items": _object({"call_id": _STRING, "method": _STRING, "crashes": _INTEGER, "at_ms": _INTEGER}),
             },
+        }
+    ),
+    "Worker": _object(
+        {
+            "id": _STRING,
+            "host": _STRING,
+            "pid": _INTEGER,
+            "version": {"type": "string", "description": "solo's package version"},
+            "classes": {"type": "array", "items": _STRING, "description": "the classes it serves"},
+            "classes_digest": {
+                "type": ["string", "null"],
+                "description": "a SHA-256 prefix of the served classes' source: the same code, the same digest",
+            },
+            "objects": {"type": "integer", "description": "objects it holds the lease of"},
+            "open_databases": _INTEGER,
+            "threads_busy": _INTEGER,
+            "threads": {"type": "integer", "description": "SOLO_WORKER_THREADS"},
+            "started_ms": _INTEGER,
+            "beat_ms": {"type": "integer", "description": "its last heartbeat (epoch ms)"},
         }
     ),
     "CallStatus": _object(
@@ -198,6 +218,11 @@ _TENANT_HEADER = {
     "description": "the tenant an operator key acts in (default: the key's own); other keys may name only their own",
     "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},
 }
+
+
+_ALARM_PARAMETER = _path(
+    "alarm", {"type": "string", "maxLength": 200}, "`_alarm` (the object's single alarm) or a schedule's name"
+)
 
 
 def _object_parameters(registry: ClassRegistry) -> list[dict[str, Any]]:
@@ -314,6 +339,29 @@ def _object_paths(registry: ClassRegistry) -> dict[str, Any]:
                         "asked",
                     ),
                     **_errors(400, 404, *_ADMIN_KEY_ERRORS),
+                },
+            },
+        },
+        "/v1/objects/{class}/{name}/alarms/{alarm}": {
+            "parameters": [*parameters, _ALARM_PARAMETER],
+            "delete": {
+                "operationId": "alarms.cancel",
+                "summary": "cancel the object's alarm or one of its schedules, through the object"
+                " (an orphaned one leaves the index)",
+                "responses": {
+                    "200": _json(_object({"cancelled": {"const": True}}), "cancelled, durably"),
+                    **_errors(400, 404, 422, 504, *_ADMIN_KEY_ERRORS),
+                },
+            },
+        },
+        "/v1/objects/{class}/{name}/alarms/{alarm}/fire-now": {
+            "parameters": [*parameters, _ALARM_PARAMETER],
+            "post": {
+                "operationId": "alarms.fire_now",
+                "summary": "make the object's alarm or one of its schedules due now",
+                "responses": {
+                    "200": _json(_object({"due_ms": _INTEGER}), "due from then (epoch ms)"),
+                    **_errors(400, 404, 422, 504, *_ADMIN_KEY_ERRORS),
                 },
             },
         },
@@ -478,6 +526,16 @@ def _fixed_paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json(_object({"classes": {"type": "array", "items": _ref("Class")}}), "the classes"),
                     **_errors(*_KEY_ERRORS),
+                },
+            }
+        },
+        "/v1/workers": {
+            "get": {
+                "operationId": "workers.list",
+                "summary": "the live worker processes, from their heartbeats (needs an operator key)",
+                "responses": {
+                    "200": _json(_object({"workers": {"type": "array", "items": _ref("Worker")}}), "the workers"),
+                    **_errors(*_ADMIN_KEY_ERRORS),
                 },
             }
         },

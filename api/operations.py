@@ -22,6 +22,7 @@ from solo.api.errors import UnsupportedMediaType
 from solo.api.uploads import body_in_temporary_file
 from solo.objects.context import wall_clock_ms
 from solo.objects.coordination.alarm_queue import AsyncAlarmQueue
+from solo.objects.errors import ObjectNotFound
 from solo.objects.naming import Address
 from solo.objects.registry import ClassRegistry
 from solo.objects.settings import Settings
@@ -105,12 +106,16 @@ class StateOperations:
         return JSONResponse({"seq": replaced.seq, "restored_from": replaced.restored_from})
 
     async def delete(self, request: Request) -> JSONResponse:
-        await self.delete_object(self.calls.addressed(request))
+        await self.delete_object(self.calls.addressed(request, served=False))  # the state alone: any class
         return JSONResponse({"deleted": True})
 
     async def delete_object(self, address: Address) -> None:
         # Queued calls stay in the mailbox: they run on the empty object. The alarm index rows
         # go with the state (same transaction); the scheduler's entries are removed after, so
         # that no fire brings the deleted object back.
-        due = await asyncio.to_thread(self.admin.delete, address)
+        try:
+            due = await asyncio.to_thread(self.admin.delete, address)
+        except ObjectNotFound:
+            self.registry.get(address.class_name)  # a class nobody has heard of: unknown_class
+            raise
         await self._announce(address, due)

@@ -14,6 +14,8 @@ solo objects delete Counter/a
 solo compact                      prune object history older than SOLO_RETENTION_S now
 solo objects ls [--class Counter] [--prefix a] [--limit 100] [--all]
 solo objects evict Counter/a
+solo workers ls                   live workers: version, objects held, threads busy (an operator's key)
+solo alarms ls | purge --class C | cancel Counter/a [--schedule S] | fire-now Counter/a [--schedule S]
 solo keys create --tenant acme --scope call [--rate 100/s] [--label "billing service"]
 solo keys ls
 solo keys revoke KEY_ID
@@ -347,6 +349,13 @@ def cmd_alarms(args) -> int:
             if args.action == "purge":
                 print(json.dumps({"purged": client.purge_alarms(args.cls)}))
                 return 0
+            if args.action in ("cancel", "fire-now"):
+                ref = client.object(*split_address(args.object))
+                if args.action == "cancel":
+                    print(json.dumps({"cancelled": ref.cancel_alarm(args.schedule)}))
+                else:
+                    print(json.dumps({"due_ms": ref.fire_alarm_now(args.schedule)}))
+                return 0
             alarms = client.alarms(due_before=args.due_before, class_name=args.cls, state=args.state, limit=args.limit)
         except CallError as exc:
             return _print_error(exc)
@@ -360,6 +369,30 @@ def cmd_alarms(args) -> int:
         name = "(alarm)" if a["kind"] == "alarm" else a["name"]
         error = (a["last_error"] or "")[:60]
         print(f"{ref:<40} {name:<24} {a['state']:<9} {when:<24} {a['retry_count']:>7}  {error}")
+    return 0
+
+
+def cmd_workers(args) -> int:
+    from solo.api.client import CallError
+
+    with _client(args) as client:
+        try:
+            workers = client.workers()
+        except CallError as exc:
+            return _print_error(exc)
+    if args.json:
+        print(json.dumps(workers, indent=2))
+        return 0
+    print(
+        f"{'worker':<40} {'host':<20} {'pid':>7} {'version':<10} {'code':<16} {'objects':>7} {'busy':>7}  since (UTC)"
+    )
+    for w in workers:
+        busy = f"{w['threads_busy']}/{w['threads']}"
+        code = w["classes_digest"] or "-"
+        print(
+            f"{w['id']:<40} {w['host'][:20]:<20} {w['pid']:>7} {w['version'][:10]:<10} {code:<16}"
+            f" {w['objects']:>7} {busy:>7}  {_utc(w['started_ms'])[:19]}"
+        )
     return 0
 
 
@@ -424,6 +457,22 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     a.add_argument("--class", dest="cls", required=True, help="the class (one this deployment does not serve)")
     a.add_argument("--url", default=url, help="the API (default $SOLO_URL)")
     a.set_defaults(func=cmd_alarms)
+    for verb, what in (
+        ("cancel", "cancel an object's alarm (or --schedule NAME); orphaned ones leave the index"),
+        ("fire-now", "make an object's alarm (or --schedule NAME) due now"),
+    ):
+        a = alarm_actions.add_parser(verb, help=what)
+        a.add_argument("object", help="Class/name")
+        a.add_argument("--schedule", default="_alarm", help="a schedule's name (default: the object's alarm)")
+        a.add_argument("--url", default=url, help="the API (default $SOLO_URL)")
+        a.set_defaults(func=cmd_alarms)
+
+    p = sub.add_parser("workers", help="the live worker processes")
+    worker_actions = p.add_subparsers(dest="action", required=True)
+    a = worker_actions.add_parser("ls", help="version, code digest, objects held, threads busy, host/pid, since")
+    a.add_argument("--json", action="store_true", help="print the API's JSON")
+    a.add_argument("--url", default=url, help="the API (default $SOLO_URL)")
+    a.set_defaults(func=cmd_workers)
 
     p = sub.add_parser("call", help="call a method: solo call Counter/a increment by=2")
     p.add_argument("object")

@@ -17,6 +17,11 @@ deleted alarm makes an old fire a no-op), in a savepoint like any call:
   retried after 2 s, 4 s, ... 64 s; after ``MAX_RETRIES`` retries it is dropped,
   with the error kept on the row for operators.
 
+An operator's action on one alarm (cancel, fire now) arrives as a call too
+(``ACTION_METHOD``), queued in the object's mailbox like any call and recorded like
+one, so the object's own table stays the truth and the change reaches the shared
+index and the scheduler the way every change does: with its shipment.
+
 Missed-fire policies decide what a recurring schedule does when it fires late,
 e.g. after downtime. An occurrence is *missed* when it fires more than
 ``grace_s`` after its time. ``fire_once`` (default) runs once for every
@@ -39,6 +44,8 @@ from solo.objects.errors import InvalidSchedule
 from solo.objects.recurrence import Recurrence, to_epoch_ms
 
 FIRE_METHOD = "_solo_fire"  # never an @rpc name: those may not start with "_"
+ACTION_METHOD = "_solo_alarm_action"  # an operator's cancel or fire-now, args {"action", "name"}
+ACTIONS = ("cancel", "fire_now")
 ALARM = "_alarm"  # the row of the object's single alarm; schedule names may not start with "_"
 MAX_RETRIES = 6
 FIRST_BACKOFF_MS = 2000
@@ -292,6 +299,30 @@ class Alarms:
 
     def schedules(self) -> list[dict[str, Any]]:
         return [row.describe() for row in read_rows(self._db) if row.name != ALARM]
+
+    # -- an operator's actions (ACTION_METHOD calls) -----------------------------
+
+    def cancel(self, name: str) -> bool:
+        """Remove the alarm or schedule `name` (the single alarm is ALARM); False if there was none."""
+        return self._delete(name)
+
+    def fire_now(self, name: str) -> int | None:
+        """Make `name` due now; returns that time, or None if the object has no such alarm.
+
+        A retrying occurrence is retried now; otherwise the fire counts as an occurrence at now
+        (a failed one-shot alarm runs again), and a recurring schedule goes on after it as before.
+        """
+        if not read_rows(self._db, [name]):
+            return None
+        now = self._clock_ms()
+        self._db.execute(
+            "UPDATE _solo_alarms SET next_ms = ?,"
+            " scheduled_ms = CASE WHEN retry_count > 0 AND scheduled_ms IS NOT NULL THEN scheduled_ms ELSE ? END"
+            " WHERE name = ?",
+            (now, now, name),
+        )
+        self.dirty.add(name)
+        return now
 
     # -- firing (the instance drives these inside the fire call's savepoint) ---
 

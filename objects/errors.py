@@ -295,6 +295,12 @@ class RemoteCallUnavailable(RemoteCallError):
     code = "unavailable"
 
 
+class AlarmNotFound(SoloError):
+    """Raised when an operator cancels or fires an alarm or schedule the object does not have."""
+
+    code = "alarm_not_found"
+
+
 class InvalidSchedule(SoloError):
     """A schedule or alarm that cannot be set: bad time, interval, cron expression, method or kwargs."""
 

@@ -200,6 +200,11 @@ class SchedulerMetrics:
             "Alarms the scheduler found in the shared index but not in Redis (a Redis restart, a lost announce)",
             registry=r,
         )
+        self.orphaned = Counter(
+            "solo_alarms_orphaned",
+            "Due alarms the scheduler took out of its time index: no live worker serves their class",
+            registry=r,
+        )
         self.leading = Gauge("solo_scheduler_leading", "1 while this process is the scheduler, else 0", registry=r)
         self.compaction_passes = Counter("solo_compaction_passes", "Compaction passes run by this process", registry=r)
         self.compaction_seconds = Counter(

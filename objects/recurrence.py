@@ -83,8 +83,8 @@ class Recurrence:
 
     def latest(self, t_ms: int, since_ms: int) -> int:
         """The last occurrence at or before `t_ms`, given that `since_ms` is one and is at or before `t_ms`."""
-        if self.every_ms is not None:
-            return self.start_ms + ((t_ms - self.start_ms) // self.every_ms) * self.every_ms
+        if self.every_ms is not None:  # since_ms may be later than the grid (an operator's fire-now)
+            return max(self.start_ms + ((t_ms - self.start_ms) // self.every_ms) * self.every_ms, since_ms)
         if self.cron is not None:
             found = int(croniter(self.cron, (t_ms + 1) / 1000).get_prev(float) * 1000)
             return max(found, since_ms)

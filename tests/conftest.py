@@ -52,6 +52,7 @@ PROCESS_FIXTURES = {
     "fuzzed_solo",  # tests/e2e/test_fuzz.py: the examples served with SOLO_AUTH=keys, for schemathesis
     "socket_cluster",  # tests/e2e/test_websockets.py: API processes (one with keys) and workers, for the module
     "console_solo",  # tests/examples/test_console_browser.py: the examples with SOLO_AUTH=keys, for the console
+    "workers_cluster",  # tests/e2e/test_workers.py: two workers and an API, for `solo workers ls`
 }
 SERVICE_FIXTURES = {"real_redis_url", "postgres_url"}
 TESTS = Path(__file__).parent

@@ -12,8 +12,9 @@ Threads:
   reply listener BLPOP on this worker's reply list: outcomes of calls its objects
                  made to other objects (workers/transport.py)
   maintainer     lease renewal, idle eviction, the sweeper that re-dispatches
-                 objects whose owner died or whose activation was lost, and the reaper
-                 of API processes that died holding WebSockets
+                 objects whose owner died or whose activation was lost, the reaper
+                 of API processes that died holding WebSockets, and this worker's
+                 heartbeat record (objects/coordination/workers.py: `solo workers ls`)
   call timer     interrupts user code past SOLO_CALL_TIME_LIMIT_S (objects/runtime/time_limit.py)
   pool           drains, `worker_threads` at a time; a drain that waits on a call
                  to another object does not count, so waiting callers cannot starve
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict, deque
@@ -47,6 +49,14 @@ from solo.objects.coordination.leases import (
 )
 from solo.objects.coordination.mailbox import Mailbox, MailboxConfig
 from solo.objects.coordination.wait_graph import WaitGraph
+from solo.objects.coordination.workers import (
+    HEARTBEAT_S,
+    WorkerBeats,
+    WorkerRecord,
+    classes_digest,
+    package_version,
+    this_host,
+)
 from solo.objects.errors import DiskFull
 from solo.objects.metrics import RuntimeMetrics
 from solo.objects.registry import ClassRegistry
@@ -161,6 +171,11 @@ class ObjectHost:
         self._stopping = threading.Event()
         self._accepting = True
         self._threads: list[threading.Thread] = []
+        self.beats = WorkerBeats(client, self.keys)
+        self._started_ms = wall_clock_ms()
+        self._version = package_version()
+        self._classes: tuple[str, ...] = ()
+        self._classes_digest: str | None = None
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -177,6 +192,11 @@ class ObjectHost:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+        self._started_ms = wall_clock_ms()
+        try:  # listed at once; the maintainer keeps it up
+            self.beat()
+        except redis.RedisError:
+            log.warning("could not write this worker's heartbeat record; the maintainer retries")
         log.info("object host %s started", self.worker_id)
 
     def stop(self, timeout_s: float | None = None) -> bool:
@@ -212,6 +232,10 @@ class ObjectHost:
         self.replies.wake()
         for thread in self._threads:
             thread.join(timeout=5)
+        try:  # gone from `solo workers ls` now, not when the record expires
+            self.beats.forget(self.worker_id)
+        except redis.RedisError:
+            pass
         self._pool.shutdown(wait=not stuck, cancel_futures=True)
         if self._worker_dir is not None:
             self._worker_dir.release()
@@ -450,10 +474,13 @@ class ObjectHost:
 
     def _maintain(self) -> None:
         interval = self.settings.lease_renew_interval_s
-        next_renew = next_sweep = 0.0
+        next_renew = next_sweep = next_beat = 0.0
         while not self._stopping.wait(0.05):
             now = time.monotonic()
             try:
+                if now >= next_beat:
+                    next_beat = now + HEARTBEAT_S
+                    self.beat()
                 if now >= next_renew:
                     next_renew = now + interval
                     self._renew_leases()
@@ -467,6 +494,33 @@ class ObjectHost:
                 log.warning("maintenance: Redis unavailable; retrying")
             except Exception:
                 log.exception("maintenance failed")
+
+    def record(self) -> WorkerRecord:
+        """What this worker's heartbeat says about it now."""
+        with self._lock:
+            held, open_files, busy = len(self._owned), len(self._open), self._active
+        names = tuple(self.registry.names())
+        if names != self._classes:  # loaded at start; read again only if a class was defined since
+            self._classes = names
+            self._classes_digest = classes_digest(self.registry.get(n) for n in names)
+        return WorkerRecord(
+            id=self.worker_id,
+            host=this_host(),
+            pid=os.getpid(),
+            version=self._version,
+            classes=self._classes,
+            classes_digest=self._classes_digest,
+            objects=held,
+            open_databases=open_files,
+            threads_busy=busy,
+            threads=self.settings.worker_threads,
+            started_ms=self._started_ms,
+            beat_ms=wall_clock_ms(),
+        )
+
+    def beat(self) -> None:
+        """Write this worker's heartbeat record: one round trip per interval, whatever it holds."""
+        self.beats.beat(self.record())
 
     def _check_stuck(self) -> None:
         """User code that ignored its interrupt: report it; the process decides to exit (on_stuck)."""

@@ -13,6 +13,12 @@ announces the alarm's next state once the fire has run, which replaces that
 score; if the fire is lost, the entry comes due again and is sent again. Extra
 fires are harmless: the object runs a fire only while its occurrence is due.
 
+An alarm of a class no live worker serves (objects/coordination/workers.py: the classes in the
+workers' heartbeat records) is orphaned: nothing could run its fire, so the scheduler takes it
+out of the time index instead of sending it, and the refill leaves it out, until a worker
+serving its class appears. It stays in the shared index, listed as orphaned, until an
+operator purges or cancels it. With no live worker at all, nothing is judged orphaned.
+
 Every SOLO_ALARM_REFILL_S, and whenever it (re)takes the lease, the scheduler
 adds to Redis the alarms of the shared index due within the horizon that Redis
 lacks: after a Redis restart, or an owner killed between shipping and
@@ -41,6 +47,7 @@ from solo.objects.coordination.alarm_queue import AlarmQueue, DueAlarm
 from solo.objects.coordination.keys import Keys
 from solo.objects.coordination.mailbox import Mailbox, MailboxConfig
 from solo.objects.coordination.singleton import Holding, SingletonLease
+from solo.objects.coordination.workers import HEARTBEAT_S, WorkerBeats, served_classes
 from solo.objects.metrics import SchedulerMetrics
 from solo.objects.naming import new_call_id
 from solo.objects.settings import Settings
@@ -100,6 +107,9 @@ class Scheduler:
         self.compactor = compactor
         self._compaction: threading.Thread | None = None
         self._next_compaction_look_ms = 0
+        self.beats = WorkerBeats(client, keys)
+        self._served: set[str] | None = None
+        self._served_until = 0.0
 
     # -- one step at a time (tests drive these directly on a fake clock) ------
 
@@ -120,8 +130,11 @@ class Scheduler:
         now = self.clock_ms()
         self._next_refill_ms = now + int(self.settings.alarm_refill_s * 1000)
         rows = self.index.due_before(now + self.queue.horizon_ms)
+        served = self.served()
         added = self.queue.add_missing(
-            DueAlarm(r.object_id, r.class_name, r.object_name, r.name, r.next_ms) for r in rows if r.next_ms is not None
+            DueAlarm(r.object_id, r.class_name, r.object_name, r.name, r.next_ms)
+            for r in rows
+            if r.next_ms is not None and (served is None or r.class_name in served)
         )
         if added:
             self.metrics.missing.inc(added)
@@ -140,15 +153,42 @@ class Scheduler:
             due = [a for a in earliest if a.due_ms <= now][:DISPATCH_BATCH]
             later = earliest[len(due)] if len(earliest) > len(due) else None
             self._next_due_ms = later.due_ms if later is not None else None
-            self.queue.postpone(due, now + int(self.settings.alarm_redeliver_s * 1000))
-            for alarm in due:
+            servable = self._drop_orphaned(due)
+            self.queue.postpone(servable, now + int(self.settings.alarm_redeliver_s * 1000))
+            for alarm in servable:
                 enqueued = self.mailbox.enqueue(fire_call(alarm, now))
                 if enqueued.decision == "dispatch":
                     self._dispatch(alarm.object_id)
-            sent += len(due)
-            self.metrics.dispatched.inc(len(due))
+            sent += len(servable)
+            self.metrics.dispatched.inc(len(servable))
             if len(due) < DISPATCH_BATCH:
                 return sent
+
+    def served(self) -> set[str] | None:
+        """The classes some live worker serves (read at most once per heartbeat); None if no worker lives."""
+        now = time.monotonic()
+        if now >= self._served_until:
+            self._served = served_classes(self.beats.live(wall_clock_ms())) or None
+            self._served_until = now + HEARTBEAT_S
+        return self._served
+
+    def _drop_orphaned(self, due: list[DueAlarm]) -> list[DueAlarm]:
+        """Take the alarms of classes no live worker serves out of the time index; the others go on."""
+        served = self.served()
+        if served is None:
+            return due
+        orphaned = [a for a in due if a.class_name not in served]
+        if not orphaned:
+            return due
+        self.queue.forget(orphaned)
+        self.metrics.orphaned.inc(len(orphaned))
+        log.warning(
+            "scheduler: %d alarms of classes no worker serves are orphaned, no longer sent (%s); see `solo alarms ls"
+            " --state orphaned`",
+            len(orphaned),
+            ", ".join(sorted({a.class_name for a in orphaned})),
+        )
+        return [a for a in due if a.class_name in served]
 
     def compaction_due(self) -> bool:
         """Whether to start a compaction pass now: none runs here and none started within the interval.

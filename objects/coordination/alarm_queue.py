@@ -129,6 +129,11 @@ class AlarmQueue:
             args += [alarm.member, alarm.due_ms]
         self._postpone(keys=[self._key], args=args)
 
+    def forget(self, alarms: Sequence[DueAlarm]) -> None:
+        """Take entries out of the time index (alarms nothing can fire: orphaned)."""
+        if alarms:
+            self._redis.zrem(self._key, *[a.member for a in alarms])
+
     def forget_object(self, object_id: str, class_name: str, object_name: str, names: Iterable[str]) -> None:
         members = [DueAlarm(object_id, class_name, object_name, n, 0).member for n in names]
         if members:

@@ -44,6 +44,15 @@ class Keys:
         """List an API process blocks on: replies to the calls it is waiting for."""
         return f"{self.prefix}:replies:{listener_id}"
 
+    def worker(self, worker_id: str) -> str:
+        """A worker process's heartbeat record (JSON, objects/coordination/workers.py), with a TTL."""
+        return f"{self.prefix}:worker:{worker_id}"
+
+    @property
+    def workers(self) -> str:
+        """ZSET of worker ids scored by their record's deadline (ms): who to read, without a SCAN."""
+        return f"{self.prefix}:workers"
+
     # WebSocket gateways (API processes holding sockets; objects/coordination/gateways.py)
     def gateway_inbox(self, gateway_id: str) -> str:
         """List an API process pops: messages objects send to the sockets it holds."""

@@ -19,11 +19,21 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from solo.objects.alarms import ALARM, FIRE_METHOD, AlarmRow, Alarms, Fire, check_schedule_method, read_rows
+from solo.objects.alarms import (
+    ACTION_METHOD,
+    ALARM,
+    FIRE_METHOD,
+    AlarmRow,
+    Alarms,
+    Fire,
+    check_schedule_method,
+    read_rows,
+)
 from solo.objects.calls import DEFAULT_MAX_RESULT_BYTES, MAX_RECORDED_RESULT_BYTES, BatchResult, Call, Outcome, dumps
 from solo.objects.context import ObjectContext, wall_clock_ms
 from solo.objects.definition import DurableObject
 from solo.objects.errors import (
+    AlarmNotFound,
     CallInterrupted,
     DiskFull,
     InvalidRow,
@@ -342,6 +352,8 @@ class ObjectInstance:
             outcome = self._run_fire(call, fire, scope)
         elif call.method == SOCKET_METHOD:
             outcome = self._run_socket_event(call, scope, closing)
+        elif call.method == ACTION_METHOD:
+            outcome = self._run_alarm_action(call)
         else:
             outcome = self._invoke(call, scope)
         if scope.broken is not None:  # transient: fail the batch uncommitted; the call runs again later
@@ -472,6 +484,28 @@ class ObjectInstance:
         if ws is not None:
             self.sockets.forget(ws.id)
         return ws
+
+    def _run_alarm_action(self, call: Call) -> Outcome:
+        """An operator's cancel or fire-now of one alarm: a change of the object's own table, shipped
+        and announced like any alarm a call changed."""
+        action, name = call.args.get("action"), call.args.get("name")
+        if not isinstance(name, str):
+            return Outcome.failure(call.call_id, "invalid_arguments", "an alarm action names the alarm")
+        if action == "cancel":
+            if not self.alarms.cancel(name):
+                return self._no_alarm(call, name)
+            return Outcome.success(call.call_id, {"cancelled": True})
+        if action == "fire_now":
+            due_ms = self.alarms.fire_now(name)
+            if due_ms is None:
+                return self._no_alarm(call, name)
+            return Outcome.success(call.call_id, {"due_ms": due_ms})
+        return Outcome.failure(call.call_id, "invalid_arguments", f"no alarm action {str(action)[:40]!r}")
+
+    def _no_alarm(self, call: Call, name: str) -> Outcome:
+        what = "alarm" if name == ALARM else f"schedule {name[:200]!r}"
+        error = AlarmNotFound(f"{self.ref} has no {what}")
+        return Outcome.failure(call.call_id, error.code, error.message, type_=type(error).__name__)
 
     def _run_socket_event(self, call: Call, scope: CallScope, closing: WebSocket | None) -> Outcome:
         """A socket's connect, message, close or error event, run like a call (and recorded like one)."""

@@ -22,7 +22,7 @@ from solo.objects.naming import DEFAULT_TENANT
 from solo.objects.state.schema import alarms_table
 from solo.objects.state.wal import plain_file
 
-# "orphaned": of a class the reader does not serve (no worker of its code can run the object).
+# "orphaned": of a class no live worker serves (nothing can run the object to fire it).
 STATES = ("pending", "retrying", "failed", "orphaned")
 
 
@@ -182,7 +182,7 @@ class AlarmIndex:
     ) -> list[dict[str, Any]]:
         """Rows for operators: pending and retrying ones by due time, then failed ones.
 
-        With `served` (the classes the reader loads), rows of other classes are `orphaned`,
+        With `served` (the classes live workers serve: api/workers.py), rows of other classes are `orphaned`,
         whatever their retries, and the other states are of served classes only.
         """
         a = alarms_table
@@ -231,13 +231,19 @@ class AlarmIndex:
             found = {str(name): int(count) for name, count in conn.execute(query)}
         return {name: found.get(name, 0) for name in STATES}
 
-    def purge(self, tenant: str, class_name: str) -> list[tuple[str, str, str]]:
-        """Delete the index rows of a tenant's objects of one class; returns (object id, object name,
-        alarm name) of each, for the scheduler's time index to follow. For a class no longer served:
-        the objects' own files keep their alarms, which come back should the class, and then the
-        object, run again."""
+    def purge(
+        self, tenant: str, class_name: str, *, object_id: str | None = None, name: str | None = None
+    ) -> list[tuple[str, str, str]]:
+        """Delete the index rows of a tenant's objects of one class (or of one object, or one of its
+        alarms); returns (object id, object name, alarm name) of each, for the scheduler's time index
+        to follow. For a class no longer served: the objects' own files keep their alarms, which come
+        back should the class, and then the object, run again."""
         a = alarms_table
         mine = sa.and_(a.c.namespace == self.namespace, a.c.tenant == tenant, a.c.class_name == class_name)
+        if object_id is not None:
+            mine = sa.and_(mine, a.c.object_id == object_id)
+        if name is not None:
+            mine = sa.and_(mine, a.c.name == name)
         with self.engine.begin() as conn:
             rows = conn.execute(sa.select(a.c.object_id, a.c.object_name, a.c.name).where(mine)).all()
             conn.execute(a.delete().where(mine))

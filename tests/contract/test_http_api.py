@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from solo import DurableObject, rpc
+from solo.objects.coordination.keys import Keys
 from solo.objects.naming import object_id
 from solo.objects.state.schema import objects_table
 from tests.harness import InProcessSystem
@@ -119,8 +120,17 @@ class Written:
     def redis_keys(self) -> list[str]:
         found = self.redis.scan_iter(match=f"{self.prefix}:*", count=1000)
         keys = [k.decode() if isinstance(k, bytes) else k for k in found]
-        # Reply and wake lists exist only while they hold items; neither is state.
-        return sorted(k for k in keys if ":replies:" not in k and ":wake:" not in k)
+        # Reply and wake lists exist only while they hold items; neither is state. Nor is the
+        # running worker's heartbeat record.
+        workers = Keys(self.prefix)
+        return sorted(
+            k
+            for k in keys
+            if ":replies:" not in k
+            and ":wake:" not in k
+            and not k.startswith(workers.worker(""))
+            and k != workers.workers
+        )
 
     def assert_nothing(self, http, class_name: str, name: str) -> None:
         assert self.catalog_rows(name) == 0

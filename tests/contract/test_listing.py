@@ -151,3 +151,19 @@ def test_solo_objects_ls_and_evict_on_the_command_line(system, capsys):
         assert f"Counter/{name}" in table and "yes" in table
         assert solo(["objects", "evict", f"Counter/{name}", "--url", url]) == 0
         assert json.loads(capsys.readouterr().out) == {"evicting": True}
+
+
+def test_state_size_and_last_activity_move_with_each_commit_while_the_object_stays_active(system, http):
+    """Not only at eviction: every shipment carries them, in the catalog row it moves anyway."""
+    name = uuid.uuid4().hex
+    assert http.post(f"/v1/objects/Bulky/{name}/grow", json={"kib": 4}).json()["result"] == 4
+    first = http.get(f"/v1/objects/Bulky/{name}").json()
+    time.sleep(0.01)  # so that the next commit's time differs from the first's (times are not compared to a bound)
+    assert http.post(f"/v1/objects/Bulky/{name}/grow", json={"kib": 256}).json()["result"] == 260
+    second = http.get(f"/v1/objects/Bulky/{name}").json()
+
+    assert first["active"] and second["active"] and second["epoch"] == first["epoch"]  # never evicted between
+    assert second["state_bytes"] >= first["state_bytes"] + 256 * 1024
+    assert second["last_active_at"] > first["last_active_at"]
+    (shown,) = listed(http, prefix=name, **{"class": "Bulky"})["objects"]
+    assert (shown["state_bytes"], shown["last_active_at"]) == (second["state_bytes"], second["last_active_at"])

@@ -18,6 +18,14 @@ def test_an_interval_starts_one_period_from_now_unless_given_a_start():
     assert Recurrence.build(now_ms=1000, at_ms=500, every_s=10, cron=None).first() == 500
 
 
+def test_a_fire_now_off_the_grid_counts_as_the_latest_occurrence_and_the_next_follows_it():
+    """An operator's fire-now sets the occurrence to now, between two of the grid's."""
+    interval = Recurrence.build(now_ms=1000, at_ms=None, every_s=10, cron=None)
+    assert interval.latest(25_000, since_ms=24_000) == 24_000 and interval.after(24_000) == 31_000
+    daily = Recurrence.build(now_ms=0, at_ms=None, every_s=None, cron="0 12 * * *")
+    assert daily.latest(NOON + 5000, since_ms=NOON + 1000) == NOON + 1000 and daily.after(NOON + 1000) == DAY + NOON
+
+
 def test_cron_is_utc_and_second_resolution_is_the_sixth_field():
     daily = Recurrence.build(now_ms=0, at_ms=None, every_s=None, cron="0 12 * * *")
     assert daily.first() == NOON
