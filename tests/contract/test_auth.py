@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from solo.objects.state.keys import KeyStore, parse_token
-from tests.harness import InProcessSystem
+from solo.testing.inprocess import InProcessSystem
 
 POLL_LIMIT_S = 20.0  # a bound on waiting, not a timing assertion
 
