@@ -30,6 +30,12 @@ def test_the_wheel_holds_one_top_level_package_with_its_data_files(built_wheel):
         "solo/alembic/script.py.mako",
         "solo/alembic/versions/0001_object_catalog.py",
         "solo/examples/shared_migrations/foundation_0001_agents.py",
+        "solo/testing/local.py",
+        # `solo init`'s templates
+        "solo/cli/templates/init/Procfile.tmpl",
+        "solo/cli/templates/init/README.md.tmpl",
+        "solo/cli/templates/init/package/objects.py.tmpl",
+        "solo/cli/templates/init/tests/test_objects.py.tmpl",
     ):
         assert expected in names
 
