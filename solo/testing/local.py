@@ -124,28 +124,34 @@ class _LocalSystemBase:
         *,
         settings: Mapping[str, Any] | None = None,
         now_ms: int | None = None,
-        data_dir: str | Path | None = None,
     ) -> None:
         """`objects`: DurableObject classes and module names to serve (as SOLO_OBJECTS names them).
 
         `settings`: Settings fields to change (e.g. {"call_time_limit_s": 1}); `now_ms`: where the
-        clock starts (the wall clock's time by default); `data_dir`: where the shared database and
-        the objects' files go (a temporary directory, removed on exit, by default)."""
+        clock starts (the wall clock's time by default). The shared database and the objects' files
+        are in a temporary directory, removed on exit."""
         self.modules = object_modules(objects)
         self._changes = dict(settings or {})
-        self._data_dir = Path(data_dir) if data_dir is not None else None
         self.clock = ManualClock(now_ms)
+        self.clock.on_move(self._fire_due)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._system: InProcessSystem | None = None
         self.shared: SharedTables
 
     def _build(self) -> InProcessSystem:
-        if self._data_dir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="solo-local-")
-            root = Path(self._tmp.name)
-        else:
-            root = self._data_dir
-            root.mkdir(parents=True, exist_ok=True)
+        if self._system is not None:
+            raise RuntimeError("this LocalSystem is already running")
+        self._tmp = tempfile.TemporaryDirectory(prefix="solo-local-")
+        try:
+            system = self._system_in(Path(self._tmp.name))
+        except BaseException:
+            self._cleanup()
+            raise
+        self.shared = SharedTables(system.engine)
+        self._system = system
+        return system
+
+    def _system_in(self, root: Path) -> InProcessSystem:
         database_url = f"sqlite:///{root / 'shared.db'}"
         shutil.copyfile(migrated_database(self.modules), root / "shared.db")
         settings = Settings.from_mapping(
@@ -161,16 +167,16 @@ class _LocalSystemBase:
             }
         )
         server = fakeredis.FakeServer()
-        system = InProcessSystem(
+        return InProcessSystem(
             settings,
             fakeredis.FakeRedis(server=server),
             fakeredis.FakeAsyncRedis(server=server),
             clock_ms=self.clock,
         )
-        self.shared = SharedTables(system.engine)
-        self.clock.on_move(lambda _now: system.fire_due())
-        self._system = system
-        return system
+
+    def _fire_due(self, _now_ms: int) -> None:
+        if self._system is not None:  # a clock moved outside the `with` block fires nothing
+            self._system.fire_due()
 
     @property
     def settings(self) -> Settings:
@@ -205,7 +211,11 @@ class LocalSystem(_LocalSystemBase):
     def __enter__(self) -> LocalSystem:
         system = self._build()
         self._serving = system.running()
-        http = self._serving.__enter__()
+        try:
+            http = self._serving.__enter__()
+        except BaseException:
+            self._cleanup()
+            raise
         http.base_url = BASE_URL
         # solo's Client, over the in-process transport: its errors and helpers are the real ones.
         self.client = Client(BASE_URL)
@@ -240,7 +250,12 @@ class AsyncLocalSystem(_LocalSystemBase):
         system = self._build()
         system.start()
         self._lifespan = system.app.router.lifespan_context(system.app)
-        await self._lifespan.__aenter__()
+        try:
+            await self._lifespan.__aenter__()
+        except BaseException:
+            system.stop()
+            self._cleanup()
+            raise
         self.client = AsyncClient(BASE_URL, transport=httpx.ASGITransport(app=system.app))
         return self
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import tempfile
 import time
 
 import pytest
@@ -178,3 +179,23 @@ def test_the_async_variant_awaits_calls():
 
     balance = asyncio.run(scenario())
     assert balance["total"] == 4 and balance["reminded_at_ms"] is not None
+
+
+def test_a_module_that_is_not_there_fails_the_with_block(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    tempfile.tempdir = None  # read TMPDIR again
+    try:
+        with pytest.raises(ModuleNotFoundError), LocalSystem(objects="no_such_module_here"):
+            pass
+    finally:
+        tempfile.tempdir = None
+    assert list(tmp_path.iterdir()) == []  # nothing left behind
+
+
+def test_a_system_may_run_again_after_its_with_block_from_a_fresh_start():
+    system = LocalSystem(objects=[Account])
+    with system:
+        system.object("Account", "again").deposit(amount=3)
+    system.clock.advance(seconds=1)  # outside the block: fires nothing, fails nothing
+    with system:
+        assert system.object("Account", "again").balance()["total"] == 0
