@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import fakeredis
+import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -245,8 +246,6 @@ class AsyncLocalSystem(_LocalSystemBase):
     client: AsyncClient
 
     async def __aenter__(self) -> AsyncLocalSystem:
-        import httpx
-
         system = self._build()
         system.start()
         self._lifespan = system.app.router.lifespan_context(system.app)
