@@ -11,14 +11,15 @@ from solo.objects.context import wall_clock_ms
 class ManualClock:
     """Milliseconds since the epoch, starting at `now_ms` (the wall clock's time by default).
 
-    It moves only when told to (`advance`, `set`); callables given to `on_move` run after
-    each move, on the mover's thread (LocalSystem fires the alarms that came due there).
+    It moves only when told to (`advance`, `set`). A clock driven by a system (`drive`; LocalSystem
+    does it) hands each move forward to it, which moves the clock through every moment an alarm or
+    schedule is due, firing them there, and returns once they have run.
     """
 
     def __init__(self, now_ms: int | None = None) -> None:
         self._now = wall_clock_ms() if now_ms is None else now_ms
         self._lock = threading.Lock()
-        self._listeners: list[Callable[[int], object]] = []
+        self._driver: Callable[[int], object] | None = None
 
     def __call__(self) -> int:
         with self._lock:
@@ -32,20 +33,25 @@ class ManualClock:
         step = ms + round(seconds * 1000)
         if step < 0:
             raise ValueError("a clock only moves forward; use set() to go back")
-        with self._lock:
-            self._now += step
-            now = self._now
-        self._moved(now)
-        return now
+        target = self() + step
+        self._go(target)
+        return target
 
     def set(self, now_ms: int) -> None:
+        """Move to `now_ms`; backwards too (nothing fires then)."""
+        self._go(now_ms)
+
+    def move_to(self, now_ms: int) -> None:
+        """Set the time and do nothing else (what a driver moves the clock with)."""
         with self._lock:
             self._now = now_ms
-        self._moved(now_ms)
 
-    def on_move(self, listener: Callable[[int], object]) -> None:
-        self._listeners.append(listener)
+    def drive(self, driver: Callable[[int], object] | None) -> None:
+        """Hand moves forward to `driver(target_ms)` from now on (None: moves only set the time)."""
+        self._driver = driver
 
-    def _moved(self, now_ms: int) -> None:
-        for listener in self._listeners:
-            listener(now_ms)
+    def _go(self, target_ms: int) -> None:
+        if self._driver is None or target_ms <= self():
+            self.move_to(target_ms)
+        else:
+            self._driver(target_ms)

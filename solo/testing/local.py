@@ -134,7 +134,7 @@ class _LocalSystemBase:
         self.modules = object_modules(objects)
         self._changes = dict(settings or {})
         self.clock = ManualClock(now_ms)
-        self.clock.on_move(self._fire_due)
+        self.clock.drive(self._pass_time)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._system: InProcessSystem | None = None
         self.shared: SharedTables
@@ -175,9 +175,11 @@ class _LocalSystemBase:
             clock_ms=self.clock,
         )
 
-    def _fire_due(self, _now_ms: int) -> None:
-        if self._system is not None:  # a clock moved outside the `with` block fires nothing
-            self._system.fire_due()
+    def _pass_time(self, target_ms: int) -> None:
+        if self._system is None:  # a clock moved outside the `with` block fires nothing
+            self.clock.move_to(target_ms)
+        else:
+            self._system.pass_time(target_ms, self.clock.move_to)
 
     @property
     def settings(self) -> Settings:
