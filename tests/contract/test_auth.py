@@ -1,4 +1,4 @@
-"""API keys over HTTP, in-process (tests/harness.py), on both backends: SQLite + fakeredis, Postgres + Redis.
+"""API keys over HTTP, in-process (solo/testing/inprocess.py), on both backends: SQLite + fakeredis, Postgres + Redis.
 
 The rules as the API applies them: 401 without a valid key, 403 outside the key's scope, 429
 past its rate; a warm key costs no database read; a revoked key stops working within the
