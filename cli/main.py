@@ -1,5 +1,6 @@
 """solo — durable objects for Python.
 
+solo init NAME                    a new project: one object class, its tests, a Procfile, a README
 solo dev                          the whole system, embedded services (make run)
 solo api [--host H --port P]      the HTTP API (uvicorn)
 solo worker                       a worker process (Dramatiq + object host)
@@ -527,9 +528,11 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
 
     from solo.cli.bench import add_bench_command
     from solo.cli.compact import add_compact_command
+    from solo.cli.init import add_init_command
     from solo.cli.keys import add_keys_command
 
     add_compact_command(sub)
+    add_init_command(sub)
     add_keys_command(sub)
     add_bench_command(sub)
     return parser

@@ -56,8 +56,9 @@ PROCESS_FIXTURES = {
 }
 SERVICE_FIXTURES = {"real_redis_url", "postgres_url"}
 TESTS = Path(__file__).parent
-FOLDER_TIERS = {"unit": "unit", "integration": "integration", "e2e": "e2e", "examples": "e2e"}
-CONTRACT_TIERS = {"fake": "unit", "real": "integration"}  # tests/contract: one body, both backends
+# tests/examples: the examples' objects in-process (solo.testing.LocalSystem), and served by real processes.
+FOLDER_TIERS = {"unit": {"unit"}, "integration": {"integration"}, "e2e": {"e2e"}, "examples": {"unit", "e2e"}}
+CONTRACT_TIERS = {"fake": {"unit"}, "real": {"integration"}}  # tests/contract: one body, both backends
 
 
 def tier_of(item: pytest.Item) -> str:
@@ -82,11 +83,11 @@ def _folder(item: pytest.Item) -> str | None:
         return None
 
 
-def _promised(folder: str, item: pytest.Item) -> str | None:
-    """The tier the folder promises for this test; None if the test has no place there."""
+def _promised(folder: str, item: pytest.Item) -> set[str]:
+    """The tiers the folder holds for this test; none if the test has no place there."""
     if folder == "contract":
-        return CONTRACT_TIERS.get(_backend(item))  # a body that is not on both backends has none
-    return FOLDER_TIERS.get(folder)
+        return CONTRACT_TIERS.get(_backend(item), set())  # a body that is not on both backends has none
+    return FOLDER_TIERS.get(folder, set())
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by these markers
@@ -99,7 +100,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             misplaced.append(f"{item.nodeid}: a tier marker set by hand (tests/conftest.py sets them)")
         elif folder == "contract" and _backend(item) is None:
             misplaced.append(f"{item.nodeid}: not on both backends, which is what tests/contract/ is for")
-        elif folder is not None and _promised(folder, item) != tier:
+        elif folder is not None and tier not in _promised(folder, item):
             misplaced.append(f"{item.nodeid}: needs {tier}, which tests/{folder}/ is not for")
         item.add_marker(tier)
     if misplaced:

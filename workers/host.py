@@ -251,6 +251,17 @@ class ObjectHost:
         with self._lock:
             return object_id in self._owned
 
+    def quiet(self) -> bool:
+        """Nothing to do for now: no drain running or waiting, no wake-up unread, no call queued
+        for an object held here. In-process systems wait for this after moving their clock."""
+        with self._lock:
+            if self._ready or any(o.running for o in self._owned.values()):
+                return False
+            owned = list(self._owned)
+        if self._redis.llen(self.keys.wake(self.worker_id)):
+            return False
+        return all(self.mailbox.depth(object_id) == 0 for object_id in owned)
+
     # -- activation and wake-ups --------------------------------------------
 
     def activate(self, object_id: str) -> None:

@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from solo.cli.main import main as solo
 from solo.objects.coordination.keys import Keys
 from solo.objects.state.schema import alarms_table
-from tests.clock import FakeClock
+from solo.testing import ManualClock
+from solo.testing.inprocess import InProcessSystem
 from tests.contract.test_client import serving
-from tests.harness import InProcessSystem
 
 SECOND = 1000
 HOUR = 3600 * SECOND
@@ -25,7 +25,7 @@ HOUR = 3600 * SECOND
 
 @pytest.fixture
 def clock():
-    return FakeClock()
+    return ManualClock()
 
 
 @pytest.fixture

@@ -14,15 +14,15 @@ from solo.objects.alarms import MAX_RETRIES
 from solo.objects.coordination.alarm_queue import AlarmQueue
 from solo.objects.coordination.keys import Keys
 from solo.objects.state.schema import alarms_table
-from tests.clock import FakeClock
-from tests.harness import InProcessSystem
+from solo.testing import ManualClock
+from solo.testing.inprocess import InProcessSystem
 
 SECOND = 1000
 
 
 @pytest.fixture
 def clock():
-    return FakeClock()
+    return ManualClock()
 
 
 @pytest.fixture

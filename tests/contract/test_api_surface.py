@@ -12,7 +12,7 @@ import pytest
 from solo import DurableObject, UserError, rpc
 from solo.api.client import CallError, Client
 from solo.api.docs import ASSETS
-from tests.harness import InProcessSystem
+from solo.testing.inprocess import InProcessSystem
 
 # Barriers the crossing calls meet at, by test: both outer calls run before either calls the other.
 _BARRIERS: dict[str, threading.Barrier] = {}

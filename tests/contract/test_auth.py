@@ -1,4 +1,4 @@
-"""API keys over HTTP, in-process (tests/harness.py), on both backends: SQLite + fakeredis, Postgres + Redis.
+"""API keys over HTTP, in-process (solo/testing/inprocess.py), on both backends: SQLite + fakeredis, Postgres + Redis.
 
 The rules as the API applies them: 401 without a valid key, 403 outside the key's scope, 429
 past its rate; a warm key costs no database read; a revoked key stops working within the
@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from solo.objects.state.keys import KeyStore, parse_token
-from tests.harness import InProcessSystem
+from solo.testing.inprocess import InProcessSystem
 
 POLL_LIMIT_S = 20.0  # a bound on waiting, not a timing assertion
 

@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 
 from solo.api.client import AsyncClient, CallError, Client
-from tests.harness import InProcessSystem
+from solo.testing.inprocess import InProcessSystem
 
 POLL_LIMIT_S = 20.0  # a bound on polling loops, not a timing assertion
 
@@ -40,7 +40,7 @@ def serving(system: InProcessSystem) -> Iterator[str]:
     config = uvicorn.Config(system.app, lifespan="on", log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True)
-    system.host.start()
+    system.start()
     thread.start()
     try:
         deadline = time.monotonic() + POLL_LIMIT_S
@@ -53,8 +53,7 @@ def serving(system: InProcessSystem) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=POLL_LIMIT_S)
         sock.close()
-        system.host.stop()
-        system.engine.dispose()
+        system.stop()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from itsdangerous import URLSafeTimedSerializer
 
 from solo.api.console.session import COOKIE_NAME, SALT
 from solo.objects.state.keys import KeyStore, parse_token
-from tests.harness import InProcessSystem
+from solo.testing.inprocess import InProcessSystem
 
 POLL_LIMIT_S = 20.0  # a bound on waiting, not a timing assertion
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')

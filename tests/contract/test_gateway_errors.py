@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from solo import DurableObject, rpc
-from tests.harness import InProcessSystem
+from solo.testing.inprocess import InProcessSystem
 
 OCTET = {"Content-Type": "application/octet-stream"}
 

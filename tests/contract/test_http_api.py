@@ -21,7 +21,7 @@ from solo import DurableObject, rpc
 from solo.objects.coordination.keys import Keys
 from solo.objects.naming import object_id
 from solo.objects.state.schema import objects_table
-from tests.harness import InProcessSystem
+from solo.testing.inprocess import InProcessSystem
 
 POLL_LIMIT_S = 20.0  # a bound on polling loops, not a timing assertion
 

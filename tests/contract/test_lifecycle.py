@@ -22,8 +22,8 @@ import pytest
 
 from solo.api.client import AsyncClient, Client
 from solo.cli.main import main as solo
+from solo.testing.inprocess import InProcessSystem
 from tests.contract.test_client import serving
-from tests.harness import InProcessSystem
 
 OCTET = {"Content-Type": "application/octet-stream"}
 

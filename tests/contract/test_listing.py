@@ -9,8 +9,8 @@ import uuid
 import pytest
 
 from solo.cli.main import main as solo
+from solo.testing.inprocess import InProcessSystem
 from tests.contract.test_client import POLL_LIMIT_S, serving
-from tests.harness import InProcessSystem
 
 
 @pytest.fixture

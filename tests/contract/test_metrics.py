@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.harness import InProcessSystem
+from solo.testing.inprocess import InProcessSystem
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -80,9 +80,9 @@ def test_the_apis_metrics_page_answers_in_the_format_asked_for_or_the_plain_one(
 
 
 def test_alarm_fires_are_counted_with_their_lateness_and_failures(settings, redis_client, async_redis_client):
-    from tests.clock import FakeClock
+    from solo.testing import ManualClock
 
-    clock = FakeClock()
+    clock = ManualClock()
     system = InProcessSystem(settings, redis_client, async_redis_client, clock_ms=clock)
     name = uuid.uuid4().hex
     with system.running() as http:

@@ -16,7 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 from solo import DurableObject, rpc
 from solo.api.auth import ROUTE_SCOPES, is_console
 from solo.objects.signatures import INT_MAX, INT_MIN
-from tests.harness import InProcessSystem
+from solo.testing.inprocess import InProcessSystem
 
 INT = {"type": "integer", "minimum": INT_MIN, "maximum": INT_MAX}
 

@@ -15,7 +15,7 @@ import pytest
 from solo.objects.context import wall_clock_ms
 from solo.objects.coordination.keys import Keys
 from solo.objects.naming import object_id
-from tests.harness import InProcessSystem
+from solo.testing.inprocess import InProcessSystem
 
 SCHEDULES = 1_200  # more than any listing page (1,000 rows)
 

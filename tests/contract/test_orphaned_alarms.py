@@ -17,7 +17,7 @@ from solo.objects.coordination.alarm_queue import AlarmQueue
 from solo.objects.coordination.keys import Keys
 from solo.objects.naming import object_id
 from solo.objects.state.schema import alarms_table
-from tests.harness import InProcessSystem
+from solo.testing.inprocess import InProcessSystem
 
 
 @pytest.fixture

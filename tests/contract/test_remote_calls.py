@@ -16,7 +16,7 @@ from solo.objects.coordination.keys import Keys
 from solo.objects.naming import idempotent_call_id, object_id
 from solo.objects.remote import derived_call_id
 from solo.objects.state.installation import installation_secret
-from tests.harness import InProcessSystem
+from solo.testing.inprocess import InProcessSystem
 
 
 def fresh(prefix: str) -> str:

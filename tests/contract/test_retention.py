@@ -21,8 +21,8 @@ from solo.objects.naming import object_id
 from solo.objects.state.compactor import Compactor
 from solo.objects.state.epoch_floor import floor
 from solo.objects.state.schema import activations_table, log_table, objects_table, snapshots_table, utcnow
+from solo.testing.inprocess import InProcessSystem
 from tests.contract.test_durable_state import run
-from tests.harness import InProcessSystem
 
 DAY = dt.timedelta(days=1)
 

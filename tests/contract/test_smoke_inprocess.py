@@ -1,6 +1,6 @@
 import uuid
 
-from tests.harness import InProcessSystem
+from solo.testing.inprocess import InProcessSystem
 
 
 def test_a_counter_counts_over_http(settings, redis_client, async_redis_client):

@@ -14,7 +14,7 @@ import pytest
 
 from solo.objects.naming import object_id
 from solo.objects.state.keys import KeyStore
-from tests.harness import InProcessSystem
+from solo.testing.inprocess import InProcessSystem
 
 
 def unique() -> str:

@@ -17,8 +17,8 @@ from solo.objects.context import wall_clock_ms
 from solo.objects.coordination.keys import Keys
 from solo.objects.coordination.workers import WorkerBeats, WorkerRecord, package_version
 from solo.objects.state.keys import KeyStore
+from solo.testing.inprocess import InProcessSystem
 from tests.contract.test_client import serving
-from tests.harness import InProcessSystem
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 Builds the wheel with `python -m build`, installs it into a clean venv, and runs
 `solo dev` from a directory holding its own `api/` package (which would break if
-imported), then calls an object over HTTP.
+imported), then calls an object over HTTP; then `solo init` from the wheel.
 """
 
 from __future__ import annotations
@@ -30,6 +30,12 @@ def test_the_wheel_holds_one_top_level_package_with_its_data_files(built_wheel):
         "solo/alembic/script.py.mako",
         "solo/alembic/versions/0001_object_catalog.py",
         "solo/examples/shared_migrations/foundation_0001_agents.py",
+        "solo/testing/local.py",
+        # `solo init`'s templates
+        "solo/cli/templates/init/Procfile.tmpl",
+        "solo/cli/templates/init/README.md.tmpl",
+        "solo/cli/templates/init/package/objects.py.tmpl",
+        "solo/cli/templates/init/tests/test_objects.py.tmpl",
     ):
         assert expected in names
 
@@ -81,3 +87,15 @@ def test_solo_dev_from_the_wheel_serves_from_a_directory_with_its_own_api_packag
             dev.wait()
         log.close()
     assert "own api package" not in (tmp_path / "dev.log").read_text(errors="replace")
+
+    # And `solo init` finds its templates in the installed wheel
+    made = subprocess.run(
+        [str(venv / "bin" / "solo"), "init", "wheelproject"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "LocalSystem" in (tmp_path / "wheelproject" / "tests" / "test_objects.py").read_text()

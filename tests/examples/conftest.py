@@ -1,8 +1,12 @@
-"""The examples, served by a real solo: the API and two workers, on the real Redis and Postgres.
+"""The examples, tested two ways.
 
-One system per test module (starting processes is the slow part); every test
-uses object names of its own. `solo.restart_workers()` kill -9s every worker
-and starts as many new ones, so a test can show its objects survive it.
+`local`: the examples on `solo.testing.LocalSystem`, in the test's own process on a clock
+moved by hand, as a user tests their objects (unit tier). Tests of what the objects do use it.
+
+`solo` and `api`: a real solo, the API and two workers, on the real Redis and Postgres (e2e
+tier). One system per test module (starting processes is the slow part); every test uses
+object names of its own. `solo.restart_workers()` kill -9s every worker and starts as many
+new ones, so a test can show its objects survive it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import httpx
 import pytest
 import redis
 
+from solo.testing import LocalSystem
 from solo.testing.cluster import Cluster, process_env
 from tests.conftest import _service_missing, delete_prefix
 
@@ -50,6 +55,13 @@ class Api:
         if response.status_code != 200:
             raise CallFailed(response.status_code, body.get("error", body))
         return body["result"]
+
+
+@pytest.fixture
+def local():
+    """The examples (`make run`'s SOLO_OBJECTS) on a LocalSystem of this test's own."""
+    with LocalSystem(objects="solo.examples") as system:
+        yield system
 
 
 @pytest.fixture(scope="module")

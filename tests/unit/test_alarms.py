@@ -12,15 +12,15 @@ from solo.objects.alarms import ALARM, FIRE_METHOD, MAX_RETRIES
 from solo.objects.calls import Call, Outcome
 from solo.objects.naming import new_call_id, object_id
 from solo.objects.runtime.instance import ObjectInstance
-from tests.clock import FakeClock
+from solo.testing import ManualClock
 from tests.objects import Alarmed
 
 SECOND = 1000
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def row(instance: ObjectInstance, name: str = ALARM):
     return rows[0] if rows else None
 
 
-def fire_when_due(instance: ObjectInstance, clock: FakeClock, name: str = ALARM) -> Outcome:
+def fire_when_due(instance: ObjectInstance, clock: ManualClock, name: str = ALARM) -> Outcome:
     """Move the clock to the alarm's due time and deliver its fire, as the scheduler would."""
     due = row(instance, name).next_ms
     clock.set(max(clock(), due))

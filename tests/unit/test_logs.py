@@ -21,7 +21,7 @@ from solo.objects.runtime import log_fields
 from solo.objects.runtime.instance import ObjectInstance
 from solo.objects.settings import Settings
 from solo.objects.state.keys import Principal
-from tests.clock import FakeClock
+from solo.testing import ManualClock
 from tests.objects import Alarmed, Fragile
 
 
@@ -69,7 +69,7 @@ def test_a_method_that_raises_logs_its_traceback_with_call_id_object_tenant_and_
 
 
 def test_an_alarm_handler_that_raises_logs_its_traceback(tmp_path, caplog):
-    clock = FakeClock()
+    clock = ManualClock()
     instance = instance_of(Alarmed, tmp_path, clock=clock)
     instance.hydrate()
     try:

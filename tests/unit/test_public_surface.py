@@ -58,3 +58,13 @@ def test_errors_a_user_may_catch_derive_from_solo_error():
         "SqlNotAllowed",
     ):
         assert issubclass(getattr(solo, name), solo.SoloError)
+
+
+def test_solo_testing_offers_the_local_system():
+    import solo.testing
+    from solo.testing.clock import ManualClock
+    from solo.testing.local import AsyncLocalSystem, LocalSystem
+
+    assert solo.testing.__all__ == ["AsyncLocalSystem", "LocalSystem", "ManualClock"]
+    assert (solo.testing.LocalSystem, solo.testing.AsyncLocalSystem) == (LocalSystem, AsyncLocalSystem)
+    assert solo.testing.ManualClock is ManualClock

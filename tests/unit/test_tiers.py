@@ -32,8 +32,9 @@ def test_the_unit_tier_holds_no_test_that_needs_a_service_or_starts_a_process():
 
     assert any(test.startswith("tests/unit/") for test in unit)
     assert any(test.startswith("tests/contract/") and test.endswith("[fake]") for test in unit)
-    outside = [test for test in unit if not test.startswith(("tests/unit/", "tests/contract/"))]
-    assert outside == []  # tests/integration, tests/e2e and tests/examples need services
+    outside = [test for test in unit if not test.startswith(("tests/unit/", "tests/contract/", "tests/examples/"))]
+    assert outside == []  # tests/integration and tests/e2e need services
+    assert any(test.startswith("tests/examples/") for test in unit)  # the examples' objects on LocalSystem
     assert [test for test in unit if REAL_VARIANT.search(test)] == []
     contract = [test for test in unit if test.startswith("tests/contract/")]
     assert all("fake" in test.rsplit("[", 1)[1] for test in contract)
