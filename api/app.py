@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio
 import sqlalchemy as sa
@@ -53,8 +53,14 @@ from solo.objects.state.installation import installation_secret
 from solo.objects.state.keys import KeyStore
 from solo.objects.state.schema import make_engine
 from solo.objects.state.store import StateStore
+from solo.objects.tracing import OFF, Tracing, process_tracing
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 log = logging.getLogger(__name__)
+
+CALL_ROUTE = "/v1/objects/{class_name}/{name}/{method}"
 
 
 def outcome_response(outcome: Outcome) -> JSONResponse:
@@ -74,8 +80,10 @@ class Api:
         catalog: Catalog,
         dispatch,
         client: redis.asyncio.Redis | None = None,
+        tracing: Tracing = OFF,
     ) -> None:
         self.settings = settings
+        self.tracing = tracing
         self.keys = Keys(settings.key_prefix)
         self.registry = registry
         self.catalog = catalog
@@ -100,6 +108,7 @@ class Api:
             dispatch=dispatch,
             secret=lambda: installation_secret(catalog.engine),
             metrics=self.metrics,
+            tracing=tracing,
         )
         alarm_index = AlarmIndex(catalog.engine, settings.namespace)
         alarm_queue = AsyncAlarmQueue(self.redis, self.keys, int(settings.alarm_horizon_s * 1000))
@@ -143,14 +152,33 @@ class Api:
             )
 
     async def call_method(self, request: Request) -> JSONResponse:
+        if not self.tracing.on:
+            return await self._call_method(request)
+        p = request.path_params
+        attributes = {"http.request.method": "POST", "http.route": CALL_ROUTE, "solo.method": p["method"]}
+        with self.tracing.server(f"POST {CALL_ROUTE}", request.headers, attributes) as span:
+            assert span is not None
+            try:
+                response = await self._call_method(request, span)
+            except SoloError as exc:  # answered with a 4xx by solo_error_handler
+                span.set_attribute("error.type", exc.code)
+                raise
+            span.set_attribute("http.response.status_code", response.status_code)
+            return response
+
+    async def _call_method(self, request: Request, span: Span | None = None) -> JSONResponse:
         p = request.path_params
         address = self.calls.addressed(request)
+        if span is not None:
+            span.set_attributes({"solo.class": address.class_name, "solo.tenant": address.tenant})
         self.registry.method(address.class_name, p["method"])  # 404 before reading the body
         arguments = parse_arguments(await read_body(request, self.settings.max_body_bytes))
         wait = "respond-async" not in request.headers.get("prefer", "").lower()
         call = await self.calls.prepare(
             address, p["method"], arguments, idempotency_key=request.headers.get("idempotency-key"), wait=wait
         )
+        if span is not None:
+            span.set_attribute("solo.call_id", call.call_id)
         if not wait:
             recorded = await self.calls.submit(call)
             if recorded is not None:
@@ -268,7 +296,7 @@ class Api:
             Route("/v1/objects/{class_name}/{name}/import", operations.import_, methods=["PUT"]),
             Route("/v1/objects/{class_name}/{name}/mailbox", self.purge_mailbox, methods=["DELETE"]),
             Route("/v1/objects/{class_name}/{name}/evict", self.evict, methods=["POST"]),
-            Route("/v1/objects/{class_name}/{name}/{method}", self.call_method, methods=["POST"]),
+            Route(CALL_ROUTE, self.call_method, methods=["POST"]),
             Route("/v1/objects/{class_name}/{name}", self.get_object, methods=["GET"]),
             Route("/v1/objects/{class_name}/{name}", operations.delete, methods=["DELETE"]),
             Route("/v1/objects", self.listing.list, methods=["GET"]),
@@ -285,7 +313,11 @@ class Api:
 
 
 def create_app(
-    settings: Settings | None = None, *, dispatch=None, client: redis.asyncio.Redis | None = None
+    settings: Settings | None = None,
+    *,
+    dispatch=None,
+    client: redis.asyncio.Redis | None = None,
+    tracing: Tracing | None = None,
 ) -> Starlette:
     """Build the app. Without `dispatch`, activations go out as Dramatiq messages.
 
@@ -300,7 +332,7 @@ def create_app(
 
         broker = make_broker(settings, sync_client(settings.redis_url))
         dispatch = DramatiqDispatcher(broker)
-    api = Api(settings, registry, Catalog(engine), dispatch, client)
+    api = Api(settings, registry, Catalog(engine), dispatch, client, tracing or process_tracing())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):

@@ -20,17 +20,22 @@ from solo.objects.state.alarm_index import AlarmIndex
 from solo.objects.state.catalog import Catalog
 from solo.objects.state.compactor import Compactor
 from solo.objects.state.schema import make_engine
+from solo.objects.tracing import OFF, Tracing
 from solo.workers.host import ObjectHost
 from solo.workers.scheduler import Scheduler
 
 
 class InProcessSystem:
-    def __init__(self, settings: Settings, redis_client, async_redis_client, clock_ms=wall_clock_ms) -> None:
+    def __init__(
+        self, settings: Settings, redis_client, async_redis_client, clock_ms=wall_clock_ms, tracing: Tracing = OFF
+    ) -> None:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
         self.catalog = Catalog(self.engine)
         registry = load_object_modules(settings.object_modules)
-        self.host = ObjectHost(settings, redis_client, self.catalog, registry, self._activate, clock_ms=clock_ms)
+        self.host = ObjectHost(
+            settings, redis_client, self.catalog, registry, self._activate, clock_ms=clock_ms, tracing=tracing
+        )
         self.compactor = Compactor(self.engine, settings.namespace, settings.retention_s)
         # Not started: tests drive it step by step (lead, refill, tick) on their clock.
         self.scheduler = Scheduler(
@@ -41,7 +46,7 @@ class InProcessSystem:
             compactor=self.compactor,
             clock_ms=clock_ms,
         )
-        self.app = create_app(settings, dispatch=self._activate, client=async_redis_client)
+        self.app = create_app(settings, dispatch=self._activate, client=async_redis_client, tracing=tracing)
 
     def _activate(self, object_id: str) -> None:
         self.host.activate(object_id)
