@@ -85,7 +85,19 @@ class Tracing:
         return self._propagator.extract(dict(headers))
 
     def _parent(self, traceparent: str) -> Context | None:
-        return self._context({"traceparent": traceparent}) if traceparent else None
+        """The context a call carries, as a remote parent. Read directly: solo wrote it (is_traceparent)."""
+        if not traceparent:
+            return None
+        try:
+            span_context = otel.SpanContext(
+                trace_id=int(traceparent[3:35], 16),
+                span_id=int(traceparent[36:52], 16),
+                is_remote=True,
+                trace_flags=otel.TraceFlags(int(traceparent[53:55], 16)),
+            )
+        except ValueError:  # not as solo writes it (a record from an older or foreign writer): untraced
+            return None
+        return otel.set_span_in_context(otel.NonRecordingSpan(span_context)) if span_context.is_valid else None
 
     def _link(self, traceparent: str) -> list[otel.Link]:
         context = self._parent(traceparent)
