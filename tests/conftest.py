@@ -50,6 +50,7 @@ PROCESS_FIXTURES = {
     "auth_cluster",  # tests/e2e/test_auth.py: API processes with SOLO_AUTH=keys (and one with off) and a worker
     "fuzzed_solo",  # tests/e2e/test_fuzz.py: the examples served with SOLO_AUTH=keys, for schemathesis
     "socket_cluster",  # tests/e2e/test_websockets.py: API processes (one with keys) and workers, for the module
+    "traced_cluster",  # tests/e2e/test_traces.py: an API and a worker exporting spans to their logs
 }
 SERVICE_FIXTURES = {"real_redis_url", "postgres_url"}
 TESTS = Path(__file__).parent
