@@ -28,6 +28,7 @@ from solo.api.errors import (
     outcome_error_response,
     redis_error_handler,
     solo_error_handler,
+    status_of,
 )
 from solo.api.listing import ObjectListing
 from solo.api.openapi import openapi_document
@@ -154,24 +155,32 @@ class Api:
     async def call_method(self, request: Request) -> JSONResponse:
         if not self.tracing.on:
             return await self._call_method(request)
-        p = request.path_params
-        attributes = {"http.request.method": "POST", "http.route": CALL_ROUTE, "solo.method": p["method"]}
+        attributes = {"http.request.method": "POST", "http.route": CALL_ROUTE}
         with self.tracing.server(f"POST {CALL_ROUTE}", request.headers, attributes) as span:
             assert span is not None
             try:
                 response = await self._call_method(request, span)
-            except SoloError as exc:  # answered with a 4xx by solo_error_handler
-                span.set_attribute("error.type", exc.code)
+            except SoloError as exc:  # answered by solo_error_handler: a refusal (4xx) is no fault of the server
+                span.set_attributes({"error.type": exc.code, "http.response.status_code": status_of(exc)})
+                if status_of(exc) >= 500:
+                    self.tracing.failed(span, exc.code)
+                raise
+            except Exception as exc:
+                span.set_attribute("error.type", type(exc).__name__)
+                self.tracing.failed(span, type(exc).__name__)
                 raise
             span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code >= 500:
+                self.tracing.failed(span)
             return response
 
     async def _call_method(self, request: Request, span: Span | None = None) -> JSONResponse:
         p = request.path_params
         address = self.calls.addressed(request)
-        if span is not None:
-            span.set_attributes({"solo.class": address.class_name, "solo.tenant": address.tenant})
         self.registry.method(address.class_name, p["method"])  # 404 before reading the body
+        if span is not None:  # names checked: a class and method this API serves
+            attributes = {"solo.class": address.class_name, "solo.method": p["method"], "solo.tenant": address.tenant}
+            span.set_attributes(attributes)
         arguments = parse_arguments(await read_body(request, self.settings.max_body_bytes))
         wait = "respond-async" not in request.headers.get("prefer", "").lower()
         call = await self.calls.prepare(

@@ -115,8 +115,13 @@ class Tracing:
         if self._tracer is None:
             return _NOTHING
         carrier = {k: v for k in ("traceparent", "tracestate") if (v := headers.get(k))}
-        return self._tracer.start_as_current_span(
-            name, context=self._context(carrier), kind=otel.SpanKind.SERVER, attributes=attributes
+        return self._tracer.start_as_current_span(  # the caller sets the status: a 4xx is not the server's fault
+            name,
+            context=self._context(carrier),
+            kind=otel.SpanKind.SERVER,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
         )
 
     def queued(self, calls: Sequence[Call], claimed_ms: int) -> None:
@@ -177,6 +182,12 @@ class Tracing:
         code = str((outcome.error or {}).get("code", "error"))
         span.set_attribute("solo.error", code)
         span.set_status(otel.Status(otel.StatusCode.ERROR, code))
+
+    @staticmethod
+    def failed(span: Span | None, description: str | None = None) -> None:
+        """The span's work failed (an error status)."""
+        if span is not None:
+            span.set_status(otel.Status(otel.StatusCode.ERROR, description))
 
     def calling(self, class_name: str, method: str) -> contextlib.AbstractContextManager[Span | None]:
         """An object waiting on a call to another (the call it sends carries this span)."""
