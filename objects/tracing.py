@@ -21,27 +21,36 @@ later, maybe many times (a schedule) and with retries, which would keep one trac
 ever if it were a child.
 
 `Tracing(None)` (OFF) is what a process without a tracer provider gets: every hook is one
-attribute check, and nothing is imported beyond this module when opentelemetry is absent.
+attribute check, and opentelemetry is not even imported (it is an optional extra).
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from solo.objects.calls import Call, Outcome
 
-try:
-    from opentelemetry import trace as otel
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-except ImportError:  # solo[otel] is not installed: tracing stays off
-    otel = None  # type: ignore[assignment]
-
 if TYPE_CHECKING:
+    from opentelemetry import trace as otel
     from opentelemetry.context import Context
     from opentelemetry.trace import Span, Tracer
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+else:
+    otel = None  # imported with the first tracer: a process that does not trace never imports opentelemetry
+
+
+def _import_opentelemetry() -> TraceContextTextMapPropagator:
+    global otel
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    otel = trace
+    return TraceContextTextMapPropagator()
+
 
 TRACER_NAME = "solo"
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -60,7 +69,7 @@ class Tracing:
 
     def __init__(self, tracer: Tracer | None = None) -> None:
         self._tracer = tracer
-        self._propagator = TraceContextTextMapPropagator() if tracer is not None else None
+        self._propagator = _import_opentelemetry() if tracer is not None else None
 
     @property
     def on(self) -> bool:
@@ -229,9 +238,10 @@ OFF = Tracing()
 def process_tracing() -> Tracing:
     """This process's tracing: on when a tracer provider was installed (cli/tracing.py, or by
     ``opentelemetry-instrument``), else OFF."""
-    if otel is None:
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None:  # never imported: nothing can have installed a provider
         return OFF
-    provider = otel.get_tracer_provider()
-    if isinstance(provider, otel.ProxyTracerProvider | otel.NoOpTracerProvider):
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
         return OFF
     return Tracing(provider.get_tracer(TRACER_NAME))
