@@ -48,6 +48,7 @@ from bench.loadgen import closed_loop
 from solo.testing.cluster import free_port
 
 GOAL_MAX_COST = 0.05
+READY_TIMEOUT_S = 120  # an API starts slowly on a busy machine: four of them, one after the other
 
 COLUMNS = [
     ("mode", "mode", ""),
@@ -216,11 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         contextlib.ExitStack() as stack,
     ):
         off_worker = start_unmeasured_worker(off)
-        off.cluster.start_api()
+        off.cluster.start_api(ready_timeout_s=READY_TIMEOUT_S)
         metrics_port = free_port()
         on_worker = on.cluster.start_worker(SOLO_METRICS_PORT=str(metrics_port), SOLO_LOG_LEVEL="INFO")
-        on.cluster.start_api(SOLO_LOG_LEVEL="INFO")
-        access_url = on.cluster.start_api(SOLO_LOG_LEVEL="INFO", SOLO_ACCESS_LOG="1")
+        on.cluster.start_api(ready_timeout_s=READY_TIMEOUT_S, SOLO_LOG_LEVEL="INFO")
+        access_url = on.cluster.start_api(ready_timeout_s=READY_TIMEOUT_S, SOLO_LOG_LEVEL="INFO", SOLO_ACCESS_LOG="1")
         modes = {
             "off": (off.url, off_worker.pid),
             "metrics + json": (on.url, on_worker.pid),
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             exporter, traced_env = traces_env(stack)
             traced = stack.enter_context(System("obs-traced", **traced_env))
             traced_worker = traced.cluster.start_worker(SOLO_METRICS_PORT=str(free_port()), SOLO_LOG_LEVEL="INFO")
-            traced.cluster.start_api(SOLO_LOG_LEVEL="INFO")
+            traced.cluster.start_api(ready_timeout_s=READY_TIMEOUT_S, SOLO_LOG_LEVEL="INFO")
             modes["+ traces"] = (traced.url, traced_worker.pid)
             warm(traced.url, paths)
         warm(off.url, paths)
