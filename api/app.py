@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio
 import sqlalchemy as sa
@@ -32,6 +32,7 @@ from solo.api.errors import (
     outcome_error_response,
     redis_error_handler,
     solo_error_handler,
+    status_of,
 )
 from solo.api.listing import ObjectListing
 from solo.api.openapi import openapi_document
@@ -60,8 +61,14 @@ from solo.objects.state.installation import installation_secret
 from solo.objects.state.keys import KeyStore, Principal
 from solo.objects.state.schema import make_engine
 from solo.objects.state.store import StateStore
+from solo.objects.tracing import OFF, Tracing, process_tracing
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 log = logging.getLogger(__name__)
+
+CALL_ROUTE = "/v1/objects/{class_name}/{name}/{method}"
 
 
 def outcome_response(outcome: Outcome) -> JSONResponse:
@@ -81,8 +88,10 @@ class Api:
         catalog: Catalog,
         dispatch,
         client: redis.asyncio.Redis | None = None,
+        tracing: Tracing = OFF,
     ) -> None:
         self.settings = settings
+        self.tracing = tracing
         self.keys = Keys(settings.key_prefix)
         self.registry = registry
         self.catalog = catalog
@@ -107,6 +116,7 @@ class Api:
             dispatch=dispatch,
             secret=lambda: installation_secret(catalog.engine),
             metrics=self.metrics,
+            tracing=tracing,
         )
         beats = AsyncWorkerBeats(self.redis, self.keys)
         self.workers = WorkerListing(beats)
@@ -158,14 +168,41 @@ class Api:
             )
 
     async def call_method(self, request: Request) -> JSONResponse:
+        if not self.tracing.on:
+            return await self._call_method(request)
+        attributes = {"http.request.method": "POST", "http.route": CALL_ROUTE}
+        with self.tracing.server(f"POST {CALL_ROUTE}", request.headers, attributes) as span:
+            assert span is not None
+            try:
+                response = await self._call_method(request, span)
+            except SoloError as exc:  # answered by solo_error_handler: a refusal (4xx) is no fault of the server
+                span.set_attributes({"error.type": exc.code, "http.response.status_code": status_of(exc)})
+                if status_of(exc) >= 500:
+                    self.tracing.failed(span, exc.code)
+                raise
+            except Exception as exc:
+                span.set_attribute("error.type", type(exc).__name__)
+                self.tracing.failed(span, type(exc).__name__)
+                raise
+            span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code >= 500:
+                self.tracing.failed(span)
+            return response
+
+    async def _call_method(self, request: Request, span: Span | None = None) -> JSONResponse:
         p = request.path_params
         address = self.calls.addressed(request)
         self.registry.method(address.class_name, p["method"])  # 404 before reading the body
+        if span is not None:  # names checked: a class and method this API serves
+            attributes = {"solo.class": address.class_name, "solo.method": p["method"], "solo.tenant": address.tenant}
+            span.set_attributes(attributes)
         arguments = parse_arguments(await read_body(request, self.settings.max_body_bytes))
         wait = "respond-async" not in request.headers.get("prefer", "").lower()
         call = await self.calls.prepare(
             address, p["method"], arguments, idempotency_key=request.headers.get("idempotency-key"), wait=wait
         )
+        if span is not None:
+            span.set_attribute("solo.call_id", call.call_id)
         if not wait:
             recorded = await self.calls.submit(call)
             if recorded is not None:
@@ -296,7 +333,7 @@ class Api:
             Route(
                 "/v1/objects/{class_name}/{name}/alarms/{alarm}/fire-now", self.alarm_actions.fire_now, methods=["POST"]
             ),
-            Route("/v1/objects/{class_name}/{name}/{method}", self.call_method, methods=["POST"]),
+            Route(CALL_ROUTE, self.call_method, methods=["POST"]),
             Route("/v1/objects/{class_name}/{name}", self.get_object, methods=["GET"]),
             Route("/v1/objects/{class_name}/{name}", operations.delete, methods=["DELETE"]),
             Route("/v1/objects", self.listing.list, methods=["GET"]),
@@ -317,7 +354,11 @@ class Api:
 
 
 def create_app(
-    settings: Settings | None = None, *, dispatch=None, client: redis.asyncio.Redis | None = None
+    settings: Settings | None = None,
+    *,
+    dispatch=None,
+    client: redis.asyncio.Redis | None = None,
+    tracing: Tracing | None = None,
 ) -> Starlette:
     """Build the app. Without `dispatch`, activations go out as Dramatiq messages.
 
@@ -332,7 +373,7 @@ def create_app(
 
         broker = make_broker(settings, sync_client(settings.redis_url))
         dispatch = DramatiqDispatcher(broker)
-    api = Api(settings, registry, Catalog(engine), dispatch, client)
+    api = Api(settings, registry, Catalog(engine), dispatch, client, tracing or process_tracing())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):

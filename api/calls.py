@@ -25,6 +25,7 @@ from solo.objects.naming import (
     object_id,
 )
 from solo.objects.registry import ClassRegistry
+from solo.objects.tracing import OFF, Tracing
 
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 
@@ -40,6 +41,7 @@ class CallService:
         dispatch: Callable[[str], None],
         secret: Callable[[], bytes],
         metrics: ApiMetrics | None = None,
+        tracing: Tracing = OFF,
     ) -> None:
         self.namespace = namespace
         self._read_secret = secret
@@ -49,6 +51,7 @@ class CallService:
         self.replies = replies
         self._dispatch = dispatch
         self.metrics = metrics or ApiMetrics()
+        self.tracing = tracing
 
     def address(self, tenant: str, class_name: str, name: str, *, served: bool = True) -> Address:
         """The object's address; with `served` (the default) its class must be one this API loads."""
@@ -96,6 +99,7 @@ class CallService:
             reply_to=self.replies.key if wait else None,
             enqueued_ms=time.time_ns() // 1_000_000,
             tenant=address.tenant,
+            trace=self.tracing.current(),  # the request's span (api/app.py): the call's spans join its trace
         )
 
     async def submit(self, call: Call) -> Outcome | None:

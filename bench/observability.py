@@ -12,12 +12,17 @@ rounds that take turns, so that whatever else the machine does falls on each ali
                    INFO, and both metrics pages scraped every --scrape-every seconds (default 5)
                    while the load runs;
 - + access log:    the same, through a second API process of the second solo with
-                   SOLO_ACCESS_LOG=1: one JSON line per request.
+                   SOLO_ACCESS_LOG=1: one JSON line per request;
+- + traces:        a third solo as the second, with traces on (objects/tracing.py), every span
+                   exported over OTLP/HTTP to a sink in this process that answers 200 and drops it
+                   (with opentelemetry-exporter-otlp-proto-http installed; else the SDK's console
+                   exporter, into the processes' logs: an upper bound). --no-traces leaves it out.
 
 Figures are the medians of the rounds; worker CPU ms per call is the worker's CPU time over
 the calls answered. On a busy machine the rounds differ by more than the metrics cost, so
 the scenario also times, in this process, the CPU a batch's metrics take per call
-(RuntimeMetrics.batch_done and one shipment) and the log fields bound around it.
+(RuntimeMetrics.batch_done and one shipment) and the log fields bound around it, and the CPU
+the spans of one warm call take (the API's, queue wait, run and ship; exported to nowhere).
 
 Goal: metrics and JSON logs cost at most 5 % of warm-call throughput.
 """
@@ -26,6 +31,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import http.server
+import importlib.util
 import subprocess
 import sys
 import threading
@@ -40,6 +48,7 @@ from bench.loadgen import closed_loop
 from solo.testing.cluster import free_port
 
 GOAL_MAX_COST = 0.05
+READY_TIMEOUT_S = 120  # an API starts slowly on a busy machine: four of them, one after the other
 
 COLUMNS = [
     ("mode", "mode", ""),
@@ -71,6 +80,73 @@ def metrics_cpu_us(calls_per_batch: int = 1, batches: int = 100_000) -> float:
         metrics.shipped(0.001, 4096)
         metrics.batch_done("Counter", "default", calls, outcomes, claimed_ms=2, done_ms=3, remaining=0, clock_ms=3)
     return (time.process_time() - began) / (batches * calls_per_batch) * 1e6
+
+
+def tracing_cpu_us(calls: int = 20_000) -> float:
+    """CPU microseconds per call that the spans of a warm call take, in-process, exported to nowhere."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    from solo.objects.calls import Call, Outcome
+    from solo.objects.tracing import TRACER_NAME, Tracing
+
+    class Discard(SpanExporter):
+        def export(self, spans):  # noqa: ANN001, ANN201
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Discard()))
+    tracing = Tracing(provider.get_tracer(TRACER_NAME))
+    headers = {"traceparent": f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"}
+    began = time.process_time()
+    for i in range(calls):
+        with tracing.server("POST /v1/objects/{class_name}/{name}/{method}", headers, {"solo.method": "increment"}):
+            trace = tracing.current()
+        call = Call(f"c{i}", "0" * 32, "Counter", "a", "increment", {}, enqueued_ms=1, trace=trace)
+        tracing.queued([call], 2)
+        with tracing.run(call, call.method, epoch=1) as span:
+            tracing.ended(span, Outcome.success(call.call_id, 1))
+        with tracing.ship([call.trace]):
+            pass
+    provider.shutdown()  # the export thread's CPU counts too
+    return (time.process_time() - began) / calls * 1e6
+
+
+class OtlpSink:
+    """A collector that costs nothing: accepts OTLP/HTTP exports, answers 200 and drops them."""
+
+    def __init__(self) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> OtlpSink:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def traces_env(stack: contextlib.ExitStack) -> tuple[str, dict[str, str]]:
+    """The exporter the `+ traces` mode uses, and the environment that sets it up."""
+    env = {"SOLO_LOG_FORMAT": "json", "OTEL_SERVICE_NAME": "solo-bench"}
+    if importlib.util.find_spec("opentelemetry.exporter.otlp.proto.http") is None:
+        return "console", {**env, "OTEL_TRACES_EXPORTER": "console"}
+    sink = stack.enter_context(OtlpSink())
+    return "otlp", {**env, "OTEL_TRACES_EXPORTER": "otlp_proto_http", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": sink.url}
 
 
 class Scraper:
@@ -129,23 +205,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scrape-every", type=float, default=5, help="seconds between scrapes (Prometheus: 15)")
+    parser.add_argument("--no-traces", action="store_true", help="leave out the `+ traces` mode")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
 
     in_process_us = metrics_cpu_us()
-    with System("obs-off") as off, System("obs-on", SOLO_LOG_FORMAT="json") as on:
+    spans_us = tracing_cpu_us()
+    with (
+        System("obs-off") as off,
+        System("obs-on", SOLO_LOG_FORMAT="json") as on,
+        contextlib.ExitStack() as stack,
+    ):
         off_worker = start_unmeasured_worker(off)
-        off.cluster.start_api()
+        off.cluster.start_api(ready_timeout_s=READY_TIMEOUT_S)
         metrics_port = free_port()
         on_worker = on.cluster.start_worker(SOLO_METRICS_PORT=str(metrics_port), SOLO_LOG_LEVEL="INFO")
-        on.cluster.start_api(SOLO_LOG_LEVEL="INFO")
-        access_url = on.cluster.start_api(SOLO_LOG_LEVEL="INFO", SOLO_ACCESS_LOG="1")
+        on.cluster.start_api(ready_timeout_s=READY_TIMEOUT_S, SOLO_LOG_LEVEL="INFO")
+        access_url = on.cluster.start_api(ready_timeout_s=READY_TIMEOUT_S, SOLO_LOG_LEVEL="INFO", SOLO_ACCESS_LOG="1")
         modes = {
             "off": (off.url, off_worker.pid),
             "metrics + json": (on.url, on_worker.pid),
             "+ access log": (access_url, on_worker.pid),
         }
         paths = counter_paths(f"obs-{uuid.uuid4().hex[:4]}", args.objects)
+        exporter = ""
+        if not args.no_traces:
+            exporter, traced_env = traces_env(stack)
+            traced = stack.enter_context(System("obs-traced", **traced_env))
+            traced_worker = traced.cluster.start_worker(SOLO_METRICS_PORT=str(free_port()), SOLO_LOG_LEVEL="INFO")
+            traced.cluster.start_api(ready_timeout_s=READY_TIMEOUT_S, SOLO_LOG_LEVEL="INFO")
+            modes["+ traces"] = (traced.url, traced_worker.pid)
+            warm(traced.url, paths)
         warm(off.url, paths)
         warm(on.url, paths)
         for url, _ in modes.values():  # each API's connections warm too
@@ -179,6 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     share = f", {in_process_us / 1000 / worker_ms:.1%} of the worker's CPU per call with them off" if worker_ms else ""
     print(f"\nwith metrics and JSON logs, {cost:.1%} fewer calls/s than without, this run (goal: at most 5%)")
     print(f"a batch's metrics and log fields alone: {in_process_us:.1f} us CPU per call{share}")
+    print(f"the spans of a warm call alone: {spans_us:.1f} us CPU per call (exported to nowhere)")
+    traced_row = next((r for r in rows if r["mode"] == "+ traces"), None)
+    if traced_row and observed:
+        ratio = traced_row["calls_per_s"] / observed
+        print(f"with traces ({exporter} exporter) vs metrics + json: x{ratio:.3f} calls/s")
     print(f"metrics pages scraped {scrapes} times during the rounds")
     write_result(
         "observability",
@@ -189,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             "rows": rows,
             "goals": goals,
             "metrics_cpu_us_per_call": round(in_process_us, 2),
+            "spans_cpu_us_per_call": round(spans_us, 2),
             "notes": [
                 f"A batch's metrics and log fields alone (in-process, one call per batch): {in_process_us:.1f} us"
                 " of CPU per call.",
@@ -197,6 +293,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"were scraped every {args.scrape_every:g} s ({scrapes} scrapes).",
                 "`off`: per-call metrics and log fields replaced with nothing (bench/unmeasured_worker.py); "
                 "`+ access log`: one JSON line per request written by the API.",
+                f"The spans of one warm call alone (in-process, exported to nowhere): {spans_us:.1f} us of CPU; "
+                "`+ traces`: a third solo as the second with traces on, "
+                + (
+                    "every span exported over OTLP/HTTP (opentelemetry-exporter-otlp-proto-http) to a sink "
+                    "in the load process that drops it."
+                    if exporter == "otlp"
+                    else "every span written by the console exporter as indented JSON to the processes' logs "
+                    "(an upper bound of a real exporter's cost)."
+                ),
             ],
         },
     )

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from solo.cli.logs import configure_logging
+from solo.cli.tracing import configure_tracing
 from solo.objects.errors import InvalidSettings
 from solo.objects.settings import Settings, environment_variables
 
@@ -545,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"solo: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings)
+    configure_tracing()
     args = build_parser(settings).parse_args(argv)
     return args.func(args)
 

@@ -31,6 +31,7 @@ runs the latest due occurrence only if it is not missed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import inspect
 import json
@@ -42,6 +43,7 @@ from typing import Any, Literal
 
 from solo.objects.errors import InvalidSchedule
 from solo.objects.recurrence import Recurrence, to_epoch_ms
+from solo.objects.tracing import is_traceparent
 
 FIRE_METHOD = "_solo_fire"  # never an @rpc name: those may not start with "_"
 ACTION_METHOD = "_solo_alarm_action"  # an operator's cancel or fire-now, args {"action", "name"}
@@ -70,6 +72,12 @@ ALARMS_DDL = (
     " last_error TEXT, last_error_ms INTEGER, last_fired_ms INTEGER,"
     " created_ms INTEGER NOT NULL"
     ") WITHOUT ROWID"
+)
+
+# The trace context of the call that set each alarm (objects/tracing.py): its fires link to it.
+# Made only by a process that traces, the first time it sets an alarm; imports may carry it.
+ALARM_TRACES_DDL = (
+    "CREATE TABLE IF NOT EXISTS _solo_alarm_traces (name TEXT PRIMARY KEY, trace TEXT NOT NULL) WITHOUT ROWID"
 )
 
 
@@ -238,10 +246,13 @@ class Alarms:
     sends their rows to the shared index with the next log record.
     """
 
-    def __init__(self, cls: type, object_id: str, clock_ms: Callable[[], int]) -> None:
+    def __init__(
+        self, cls: type, object_id: str, clock_ms: Callable[[], int], trace: Callable[[], str] | None = None
+    ) -> None:
         self._cls = cls
         self._object_id = object_id
         self._clock_ms = clock_ms
+        self._trace = trace  # the running span's traceparent, when this process traces
         self.conn: sqlite3.Connection | None = None
         self.dirty: set[str] = set()
         self._firing: str | None = None  # the alarm whose handler is running
@@ -365,6 +376,8 @@ class Alarms:
         if self._advance(fire.row, fire.advance_from_ms, last_fired_ms=now):
             return
         self._db.execute("DELETE FROM _solo_alarms WHERE name = ?", (fire.row.name,))
+        if self._trace is not None:
+            self._keep_trace(fire.row.name, "")
 
     def fire_failed(self, fire: Fire, error: str) -> None:
         """After the handler's writes were rolled back: retry later, or drop this occurrence."""
@@ -393,6 +406,25 @@ class Alarms:
             (error, now, row.name),
         )
         self._advance(row, fire.advance_from_ms)  # a recurring schedule goes on with its next occurrence
+
+    # -- traces (objects/tracing.py) ---------------------------------------
+
+    def trace_of(self, name: str) -> str:
+        """The traceparent of the call that set the alarm `name` ("" if unknown, or not one solo writes)."""
+        try:
+            row = self._db.execute("SELECT trace FROM _solo_alarm_traces WHERE name = ?", (name,)).fetchone()
+        except sqlite3.OperationalError:  # no such table: nothing traced set an alarm here yet
+            return ""
+        return row[0] if row is not None and is_traceparent(row[0]) else ""
+
+    def _keep_trace(self, name: str, trace: str) -> None:
+        """In the setting call's transaction: remember its trace (or forget the alarm's, "")."""
+        if trace:
+            self._db.execute(ALARM_TRACES_DDL)
+            self._db.execute("INSERT OR REPLACE INTO _solo_alarm_traces (name, trace) VALUES (?, ?)", (name, trace))
+            return
+        with contextlib.suppress(sqlite3.OperationalError):  # no such table: nothing to forget
+            self._db.execute("DELETE FROM _solo_alarm_traces WHERE name = ?", (name,))
 
     def _end_fire(self) -> set[str]:
         touched, self._firing, self._touched = self._touched, None, set()
@@ -435,12 +467,16 @@ class Alarms:
                 self._clock_ms(),
             ),
         )
+        if self._trace is not None:
+            self._keep_trace(name, self._trace())
         self.dirty.add(name)
         self._touched.add(name)
         return row
 
     def _delete(self, name: str) -> bool:
         deleted = self._db.execute("DELETE FROM _solo_alarms WHERE name = ?", (name,)).rowcount > 0
+        if self._trace is not None:
+            self._keep_trace(name, "")
         self.dirty.add(name)
         self._touched.add(name)
         return deleted

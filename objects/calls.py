@@ -43,6 +43,9 @@ class Call:
     # How often a worker died or hung while it had this call claimed (set at claim, from its
     # record; not part of the mailbox entry). Past SOLO_POISON_AFTER the call is not run again.
     crashes: int = field(default=0, compare=False)
+    # The W3C traceparent of the span that made the call ("": untraced), from objects/tracing.py.
+    # Left out of the entry when empty, so an untraced call's entry is as it was before traces.
+    trace: str = ""
 
     def fingerprint(self) -> str:
         """What the call asks for: its target, method and arguments (an Idempotency-Key may not change it)."""
@@ -52,6 +55,8 @@ class Call:
     def to_json(self) -> str:
         data = asdict(self)
         del data["crashes"]
+        if not self.trace:
+            del data["trace"]
         return dumps(data)
 
     @classmethod

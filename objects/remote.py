@@ -42,6 +42,7 @@ from solo.objects.errors import (
 )
 from solo.objects.naming import DEFAULT_TENANT, check_class_name, check_object_name, object_id
 from solo.objects.registry import ClassRegistry
+from solo.objects.tracing import OFF, Tracing
 
 
 def ref(class_name: str, name: str) -> str:
@@ -128,6 +129,7 @@ class ObjectDirectory:
         scope: Callable[[], CallScope | None],
         transport: Transport | None,
         timeout_s: float,
+        tracing: Tracing = OFF,
     ) -> None:
         self._namespace = namespace
         self._tenant = tenant
@@ -135,6 +137,7 @@ class ObjectDirectory:
         self._scope = scope
         self._transport = transport
         self._timeout_s = timeout_s
+        self._tracing = tracing
 
     def get(self, class_name: str, name: str, *, timeout_s: float | None = None) -> ObjectStub:
         """A stub for the object `name` of class `class_name`; invalid names and unknown classes raise here."""
@@ -167,6 +170,7 @@ class ObjectDirectory:
             args=args,
             enqueued_ms=_now_ms(),
             tenant=self._tenant,
+            trace=self._tracing.current(),  # the calling span: the target's spans join its trace
             **extra,
         )
 
@@ -180,12 +184,14 @@ class ObjectDirectory:
             raise RemoteCallError(
                 "calls between objects need a running host (this instance has no transport)", code="unavailable"
             )
-        call = self._build(stub, method, kwargs, scope, reply_to=transport.reply_to, chain=list(scope.chain))
-        try:
-            outcome = transport.call(call, stub.timeout_s)
-        except RemoteCallUnavailable as exc:
-            scope.broken = exc  # even if user code catches it
-            raise
+        with self._tracing.calling(stub.class_name, method) as span:
+            call = self._build(stub, method, kwargs, scope, reply_to=transport.reply_to, chain=list(scope.chain))
+            try:
+                outcome = transport.call(call, stub.timeout_s)
+            except RemoteCallUnavailable as exc:
+                scope.broken = exc  # even if user code catches it
+                raise
+            self._tracing.ended(span, outcome)
         if outcome.ok:
             return outcome.result
         raise RemoteCallError.from_outcome(target, method, outcome)

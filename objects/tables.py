@@ -6,7 +6,7 @@ checked against exactly these statements (objects/state/images.py).
 
 from __future__ import annotations
 
-from solo.objects.alarms import ALARMS_DDL
+from solo.objects.alarms import ALARM_TRACES_DDL, ALARMS_DDL
 from solo.objects.storage import KV_TABLE_DDL
 from solo.objects.websockets import SOCKETS_DDL
 
@@ -25,3 +25,6 @@ SOLO_TABLES_DDL = (
     # WebSockets (objects/websockets.py): the open sockets, their tags, messages for gateways, settings.
     *SOCKETS_DDL,
 )
+
+# Made when first needed, not at each hydrate (an imported file may hold them too).
+OPTIONAL_TABLES_DDL = (ALARM_TRACES_DDL,)

@@ -53,6 +53,7 @@ PROCESS_FIXTURES = {
     "socket_cluster",  # tests/e2e/test_websockets.py: API processes (one with keys) and workers, for the module
     "console_solo",  # tests/examples/test_console_browser.py: the examples with SOLO_AUTH=keys, for the console
     "workers_cluster",  # tests/e2e/test_workers.py: two workers and an API, for `solo workers ls`
+    "traced_cluster",  # tests/e2e/test_traces.py: an API and a worker exporting spans to their logs
 }
 SERVICE_FIXTURES = {"real_redis_url", "postgres_url"}
 TESTS = Path(__file__).parent

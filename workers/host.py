@@ -68,6 +68,7 @@ from solo.objects.settings import Settings
 from solo.objects.state.catalog import Catalog
 from solo.objects.state.local_copy import discard_local_file
 from solo.objects.state.store import StateStore
+from solo.objects.tracing import Tracing, process_tracing
 from solo.workers.datadir import WorkerDir, claim_worker_dir
 from solo.workers.transport import MailboxTransport, ReplyWaiter
 
@@ -114,6 +115,7 @@ class ObjectHost:
         clock_ms: Callable[[], int] = wall_clock_ms,
         on_stuck: Callable[[list[str]], None] | None = None,
         metrics: RuntimeMetrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
@@ -167,6 +169,7 @@ class ObjectHost:
             timer=self.timer,
             metrics=self.metrics,
             gateways=self.gateways,
+            tracing=tracing or process_tracing(),
         )
         self._stopping = threading.Event()
         self._accepting = True

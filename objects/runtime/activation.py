@@ -49,6 +49,7 @@ from solo.objects.runtime.time_limit import CallTimer
 from solo.objects.settings import Settings
 from solo.objects.state.catalog import Catalog
 from solo.objects.state.store import StateStore
+from solo.objects.tracing import OFF, Tracing
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class Services:
     timer: CallTimer  # the call time limit, watched by the host's thread
     metrics: RuntimeMetrics = field(default_factory=RuntimeMetrics)
     gateways: GatewayRouter | None = None  # where WebSocket messages go (None: kept in the outbox)
+    tracing: Tracing = OFF  # spans of calls (objects/tracing.py)
 
     def in_dir(self, data_dir: Path) -> Services:
         return replace(self, data_dir=data_dir)
@@ -119,6 +121,7 @@ class Activation:
         if not calls:
             return None
         claimed_ms, clock_ms = wall_clock_ms(), s.clock_ms()
+        s.tracing.queued(calls, claimed_ms)
         self.claimed = calls
         if self.ref == self.object_id:
             self.ref = f"{calls[0].class_name}/{calls[0].object_name}"
@@ -216,6 +219,10 @@ class Activation:
     # -- hydrate ---------------------------------------------------------------
 
     def _hydrate(self, calls: list[Call]) -> Stop | None:
+        with self.services.tracing.hydrate(calls[0]):  # in the trace of the call that brought it up
+            return self._hydrate_now(calls)
+
+    def _hydrate_now(self, calls: list[Call]) -> Stop | None:
         s, first = self.services, calls[0]
         began = time.perf_counter()
         try:
@@ -239,6 +246,7 @@ class Activation:
         except SchemaTooNew as exc:
             log.warning("refusing %s/%s: %s", first.class_name, first.object_name, exc)
             return Stop(str(exc), release="backoff")  # leave it for a worker with newer code
+        s.tracing.annotate(epoch=takeover.epoch)
         instance = ObjectInstance(
             cls,
             object_id=self.object_id,
@@ -258,6 +266,7 @@ class Activation:
             debug=s.settings.debug,
             max_result_bytes=s.settings.max_result_bytes,
             on_shipped=s.metrics.shipped,
+            tracing=s.tracing,
         )
         self._make_room()
         try:

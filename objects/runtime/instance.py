@@ -15,7 +15,7 @@ import secrets
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
@@ -61,6 +61,7 @@ from solo.objects.state.shipper import LogShipper
 from solo.objects.state.store import StateStore
 from solo.objects.storage import Storage
 from solo.objects.tables import SOLO_TABLES_DDL
+from solo.objects.tracing import OFF, Tracing
 from solo.objects.websockets import (
     EVENTS,
     SOCKET_METHOD,
@@ -72,6 +73,9 @@ from solo.objects.websockets import (
     decode_data,
     is_socket_id,
 )
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +119,7 @@ class ObjectInstance:
         debug: bool = False,
         max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
         on_shipped: Callable[[float, int], None] | None = None,
+        tracing: Tracing = OFF,
     ) -> None:
         self.cls = cls
         self.object_id = object_id
@@ -140,7 +145,9 @@ class ObjectInstance:
         self.ref = f"{cls.__name__}/{name}"
         self.namespace = namespace
         self.tenant = tenant
-        self.alarms = Alarms(cls, object_id, clock_ms)
+        self._tracing = tracing
+        self._shipping: list[str] = []  # the traces of the batch whose commit ships next
+        self.alarms = Alarms(cls, object_id, clock_ms, tracing.current if tracing.on else None)
         self._alarm_changes: list[tuple[str, int | None]] = []  # shipped, not yet announced to the scheduler
         self._scope: CallScope | None = None  # the running call's, while user code runs
         self._unsent: list[Call] = []  # committed outbox entries the host has not sent yet
@@ -158,6 +165,7 @@ class ObjectInstance:
             scope=lambda: self._scope,
             transport=transport,
             timeout_s=call_timeout_s,
+            tracing=tracing,
         )
 
     # -- lifecycle -------------------------------------------------------
@@ -200,7 +208,8 @@ class ObjectInstance:
             if self.shipper is not None:
                 assert self._conn is not None
                 self.shipper.deferred = False
-                self.shipper.after_commit(self._conn, self._index_writes(), self._take_shared())
+                with self._tracing.ship(()):  # in the hydrate span, if there is one
+                    self.shipper.after_commit(self._conn, self._index_writes(), self._take_shared())
                 # The shared index already matches the durable state (both move in one transaction),
                 # but a former owner may have died between shipping and announcing: announce all.
                 self._alarm_changes += [(r.name, r.next_ms) for r in read_rows(self._conn)]
@@ -311,6 +320,8 @@ class ObjectInstance:
             self._batches += 1
             if self._batches % _PRUNE_EVERY_BATCHES == 0:
                 self._prune_call_records(conn)
+            if self._tracing.on:
+                self._shipping = [c.trace for c in calls]
         except BaseException:
             self._rollback(conn)
             self.alarms.dirty.clear()
@@ -349,13 +360,16 @@ class ObjectInstance:
             self.shared.begin_call()
         if is_fire:
             fire = self.alarms.begin_fire(str(call.args.get("name")), int(call.args.get("due_ms") or 0))
-            outcome = self._run_fire(call, fire, scope)
-        elif call.method == SOCKET_METHOD:
-            outcome = self._run_socket_event(call, scope, closing)
-        elif call.method == ACTION_METHOD:
-            outcome = self._run_alarm_action(call)
-        else:
-            outcome = self._invoke(call, scope)
+        with self._traced_run(call, fire) as span:
+            if is_fire:
+                outcome = self._run_fire(call, fire, scope)
+            elif call.method == SOCKET_METHOD:
+                outcome = self._run_socket_event(call, scope, closing)
+            elif call.method == ACTION_METHOD:
+                outcome = self._run_alarm_action(call)
+            else:
+                outcome = self._invoke(call, scope)
+            self._tracing.ended(span, outcome)
         if scope.broken is not None:  # transient: fail the batch uncommitted; the call runs again later
             self.alarms.abandon_fire()
             self.sockets.drop_pending()
@@ -379,6 +393,18 @@ class ObjectInstance:
         if is_fire:
             return outcome  # a fire runs at most once per occurrence because of its alarm's row
         return self._record(conn, call, outcome)
+
+    def _traced_run(self, call: Call, fire: Fire | None) -> contextlib.AbstractContextManager[Span | None]:
+        """The call's run span (objects/tracing.py); an alarm's fire links to the call that set the alarm."""
+        if not self._tracing.on:
+            return self._tracing.run(call, call.method, epoch=self.epoch)  # nothing, at no cost
+        what, link = call.method, ""
+        if fire is not None:
+            what = "alarm" if fire.row.name == ALARM else fire.row.method
+            link = self.alarms.trace_of(fire.row.name)
+        elif call.method == SOCKET_METHOD:
+            what = f"web_socket_{call.args.get('event')}" if call.args.get("event") in EVENTS else what
+        return self._tracing.run(call, what, epoch=self.epoch, link=link)
 
     def _record(self, conn: sqlite3.Connection, call: Call, outcome: Outcome) -> Outcome:
         """Exactly once: the outcome commits with the call's effects; a repeat of the call gets it back."""
@@ -808,7 +834,9 @@ class ObjectInstance:
         elif self.shipper.deferred:  # while hydrating: alarms and shared writes wait for the one shipment
             self.shipper.after_commit(conn)
         else:
-            self.shipper.after_commit(conn, self._index_writes(), self._take_shared())
+            traces, self._shipping = self._shipping, []
+            with self._tracing.ship(traces):
+                self.shipper.after_commit(conn, self._index_writes(), self._take_shared())
 
     def _disk_full(self, exc: BaseException) -> DiskFull:
         return DiskFull(f"no room left for {self.ref}'s file in this worker's data directory ({exc})")

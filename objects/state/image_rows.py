@@ -40,11 +40,12 @@ from solo.objects.naming import (
 )
 from solo.objects.recurrence import Recurrence
 from solo.objects.registry import ClassRegistry
+from solo.objects.tracing import is_traceparent
 
 META, CALLS, KV, OUTBOX, ALARMS = "_solo_meta", "_solo_calls", "_solo_kv", "_solo_outbox", "_solo_alarms"
 META_KEYS = ("epoch", "schema_version")
 _CALL_REQUIRED = {"call_id", "object_id", "class_name", "object_name", "method", "args"}
-_CALL_FIELDS = _CALL_REQUIRED | {"reply_to", "enqueued_ms", "chain", "tenant"}
+_CALL_FIELDS = _CALL_REQUIRED | {"reply_to", "enqueued_ms", "chain", "tenant", "trace"}
 _ERROR_FIELDS = {"code", "message", "status", "type", "details"}
 
 
@@ -216,7 +217,22 @@ def parse_sent_call(
     if not isinstance(chain, list) or not all(isinstance(c, str) for c in chain):
         raise InvalidRow(OUTBOX, f"call {call_id}: chain must be a list of strings")
     enqueued_ms = _time_ms(OUTBOX, f"call {call_id}: enqueued_ms", data.get("enqueued_ms", 0))
-    return Call(call_id, target, class_name, name, method, data["args"], None, enqueued_ms or 0, list(chain), tenant)
+    trace = data.get("trace", "")
+    if trace != "" and not is_traceparent(trace):
+        raise InvalidRow(OUTBOX, f"call {call_id}: trace must be a W3C traceparent")
+    return Call(
+        call_id,
+        target,
+        class_name,
+        name,
+        method,
+        data["args"],
+        None,
+        enqueued_ms or 0,
+        list(chain),
+        tenant,
+        trace=trace,
+    )
 
 
 def parse_outbox_row(call_id: object, raw: object, created_ms: object, rules: Rules) -> Call:

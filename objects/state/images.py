@@ -47,7 +47,7 @@ from solo.objects.errors import InvalidImage, WalFormatError
 from solo.objects.sql import SOLO_TABLE_PREFIX
 from solo.objects.state import image_rows as rows
 from solo.objects.state.wal import make_plain, page_size_of, plain_file
-from solo.objects.tables import SOLO_TABLES_DDL
+from solo.objects.tables import OPTIONAL_TABLES_DDL, SOLO_TABLES_DDL
 from solo.objects.websockets import SOCKET_TABLES
 
 Rules = rows.Rules
@@ -185,7 +185,7 @@ def _solo_schema() -> dict[str, tuple[str, str, str | None]]:
     """name -> (type, table, sql) of every schema object solo creates, as SQLite records them."""
     conn = sqlite3.connect(":memory:")
     try:
-        for ddl in SOLO_TABLES_DDL:
+        for ddl in (*SOLO_TABLES_DDL, *OPTIONAL_TABLES_DDL):
             conn.execute(ddl)
         return {name: (type_, table, sql) for type_, name, table, sql in _schema(conn)}
     finally:

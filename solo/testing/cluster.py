@@ -103,8 +103,8 @@ class Cluster:
                 [*SOLO, *args], cwd=self.cwd, env={**self.env, **extra_env}, stdout=log, stderr=subprocess.STDOUT
             )
 
-    def start_api(self, **extra_env: str) -> str:
-        """Start an API process and wait until it is ready; returns its URL.
+    def start_api(self, *, ready_timeout_s: float = API_READY_LIMIT_S, **extra_env: str) -> str:
+        """Start an API process and wait until it is ready (at most `ready_timeout_s`); returns its URL.
 
         The first listens at self.url (its log is api.log); each further one on a port of its own
         (api1.log, ...), on the same Redis and database, as more `web` processes would.
@@ -117,8 +117,7 @@ class Cluster:
         self.apis.append(process)
         if index == 0:
             self.api = process
-        # Ready in about a second on a quiet machine; the limit only says when to give up on a loaded one.
-        if not wait_until_ready(url, API_READY_LIMIT_S, process):
+        if not wait_until_ready(url, ready_timeout_s, process):
             raise RuntimeError(f"API did not become ready; see {self.log_dir / f'{name}.log'}")
         return url
 

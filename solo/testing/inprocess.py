@@ -28,6 +28,7 @@ from solo.objects.state.alarm_index import AlarmIndex
 from solo.objects.state.catalog import Catalog
 from solo.objects.state.compactor import Compactor
 from solo.objects.state.schema import make_engine
+from solo.objects.tracing import OFF, Tracing
 from solo.workers.host import ObjectHost
 from solo.workers.scheduler import Scheduler
 
@@ -48,9 +49,11 @@ class InProcessSystem:
         redis_client: redis.Redis,
         async_redis_client: redis.asyncio.Redis,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        tracing: Tracing = OFF,
     ) -> None:
         self.settings = settings
         self.clock_ms = clock_ms
+        self.tracing = tracing
         self._redis = redis_client
         self.engine = make_engine(settings.database_url)
         self.catalog = Catalog(self.engine)
@@ -66,10 +69,18 @@ class InProcessSystem:
             compactor=self.compactor,
             clock_ms=clock_ms,
         )
-        self.app: Starlette = create_app(settings, dispatch=self._activate, client=async_redis_client)
+        self.app: Starlette = create_app(settings, dispatch=self._activate, client=async_redis_client, tracing=tracing)
 
     def _new_host(self, settings: Settings) -> ObjectHost:
-        return ObjectHost(settings, self._redis, self.catalog, self.registry, self._activate, clock_ms=self.clock_ms)
+        return ObjectHost(
+            settings,
+            self._redis,
+            self.catalog,
+            self.registry,
+            self._activate,
+            clock_ms=self.clock_ms,
+            tracing=self.tracing,
+        )
 
     def _activate(self, object_id: str) -> None:
         self.host.activate(object_id)
