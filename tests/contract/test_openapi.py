@@ -181,7 +181,7 @@ def test_the_documented_schemas_accept_what_the_server_answers(http, document):
         response = http.request(method, path.format(**parameters), json=body)
         if verb is None:  # an unknown class: the error the document's error schema describes
             operation = schema["/v1/objects/Counter/{name}/increment"]["post"]
-            assert response.status_code == 404 and response.json()["error"]["suggestions"] == ["Counter"]
+            assert response.status_code == 404 and response.json()["error"]["suggestions"][0] == "Counter"
             operation.validate_response(response, case=operation.Case(path_parameters=parameters))
             continue
         operation = schema[path][verb]
