@@ -51,6 +51,10 @@ class ClassRegistry:
     def names(self) -> list[str]:
         return sorted(self._classes)
 
+    def in_definition_order(self) -> list[str]:
+        """The names in the order their classes were first defined (imported)."""
+        return list(self._classes)
+
 
 _REGISTRY = ClassRegistry()
 
