@@ -240,7 +240,7 @@ def _banner(url: str, settings: Settings, served: Served) -> str:
     names = served.names()
     lines = [f"solo is running at {url}  (Ctrl-C stops it)", ""]
     lines.append(f"serving {len(names)} class{'es' if len(names) != 1 else ''}: {', '.join(names) or '(none)'}")
-    lines.append(f"  from {', '.join(settings.object_modules)} (SOLO_OBJECTS); API page: {url}/openapi.json")
+    lines += [f"  from {', '.join(settings.object_modules)} (SOLO_OBJECTS); API page: {url}/openapi.json", ""]
     call = example_call(url, served, bearer=settings.auth != "off")
     if settings.auth == "off":
         lines.append(
@@ -311,24 +311,24 @@ def run_dev(host: str, port: int, reload: bool = False) -> int:
     stack = Stack(env, sock, host, port)
     stack.start()
     url = listening_url((host, port))
-    if stack.wait_ready(url):
-        print(_banner(url, settings, served), flush=True)
-    changed = threading.Event()
-    if reload:
-        _watch(served.watch, changed, stop)
-        print(f"watching {', '.join(p for p, _ in served.watch)} for changes (--reload)\n", flush=True)
     try:
+        if stack.wait_ready(url):
+            print(_banner(url, settings, served))
+        changed = threading.Event()
+        if reload:
+            _watch(served.watch, changed, stop)
+            print(f"watching {', '.join(p for p, _ in served.watch)} for changes (--reload)\n")
         while not stop.is_set() and stack.running():
             if changed.wait(0.2):
                 changed.clear()
                 served = _reload(stack, settings, env, served, url)
     except KeyboardInterrupt:
         pass
-    try:
-        return stack.stop()
     finally:
+        code = stack.stop()
         lock.close()
         sock.close()
+    return code
 
 
 def _reload(stack: Stack, settings: Settings, env: dict[str, str], served: Served, url: str) -> Served:
@@ -342,9 +342,9 @@ def _reload(stack: Stack, settings: Settings, env: dict[str, str], served: Serve
     except Exception as exc:  # a migration that fails: the running processes stay
         print(f"solo: migrating failed ({exc}); still serving the previous version\n", file=sys.stderr)
         return served
-    print("solo: code changed; restarting the API and worker (objects' state is kept)", flush=True)
+    print("solo: code changed; restarting the API and worker (objects' state is kept)")
     stack.stop()
     stack.start()
     if stack.wait_ready(url):
-        print(f"solo: reloaded; serving {', '.join(new.names())}\n", flush=True)
+        print(f"solo: reloaded; serving {', '.join(new.names())}\n")
     return new

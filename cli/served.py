@@ -86,22 +86,21 @@ def example_call(url: str, served: Served, *, bearer: bool = False) -> str | Non
     return None
 
 
-def _watched(module: Any) -> tuple[str, bool]:
-    """The folder holding a module's code: a package's folder and below it, or a lone module's folder alone."""
-    return str(Path(module.__file__).resolve().parent), hasattr(module, "__path__")
+def _watched(name: str, module: Any) -> tuple[str, bool]:
+    """The folder holding a module's code, and whether its subfolders count: a package's or a package
+    module's folder and below it (`myapp.objects`: myapp/), a top-level module's folder alone (`todo`: ./)."""
+    return str(Path(module.__file__).resolve().parent), hasattr(module, "__path__") or "." in name
 
 
 def _describe(modules: list[str]) -> dict[str, Any]:
-    import importlib
-
     from solo.objects.registry import load_object_modules
 
     registry = load_object_modules(modules)
     watch: list[tuple[str, bool]] = []
     for name in modules:
-        top = importlib.import_module(name.split(".")[0])
-        if getattr(top, "__file__", None) and _watched(top) not in watch:
-            watch.append(_watched(top))
+        module = sys.modules[name]
+        if getattr(module, "__file__", None) and _watched(name, module) not in watch:
+            watch.append(_watched(name, module))
     classes = []
     for class_name in registry.in_definition_order():
         methods = {m: spec.describe()["parameters"] for m, spec in registry.get(class_name).__solo_methods__.items()}

@@ -211,6 +211,8 @@ def solo_dev(tmp_path):
         started.append(process)
         url = f"http://127.0.0.1:{port}"
         assert wait_until_ready(url, 120, process), log_path.read_text(errors="replace")  # a bound, not a timing
+        # Then its banner, which `solo dev` prints once it has seen the API ready too
+        wait_until(lambda: "solo is running" in log_path.read_text(errors="replace"), 60, "the banner of solo dev")
         return DevServer(process, url, cwd, log_path, env)
 
     yield start

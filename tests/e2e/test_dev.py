@@ -35,16 +35,12 @@ def call(url: str, ref: str, method: str, **kwargs) -> httpx.Response:
     return httpx.post(f"{url}/v1/objects/{ref}/{method}", json=kwargs, timeout=60)
 
 
-def banner_of(dev) -> str:
-    return wait_until(lambda: "solo is running" in dev.output() and dev.output(), 60, "the banner")
-
-
 def test_solo_dev_serves_a_module_from_its_directory_with_a_banner_call_that_works(solo_dev, tmp_path):
     # Given a folder holding todo.py, and no PYTHONPATH
     dev = solo_dev(files={"todo.py": TODO}, SOLO_OBJECTS="todo")
 
     # Then the banner names the class served and a curl for it, which works as printed
-    output = banner_of(dev)
+    output = dev.output()
     assert "serving 1 class: Todo" in output
     (curl,) = [line.strip() for line in output.splitlines() if line.strip().startswith("curl ")]
     assert f"{dev.url}/v1/objects/Todo/hello/add" in curl and "Counter" not in output
@@ -110,7 +106,6 @@ def test_a_second_solo_dev_on_the_same_var_or_port_says_so_and_exits(solo_dev, t
 def test_reload_serves_a_changed_module_and_keeps_the_old_one_while_the_change_is_broken(solo_dev):
     # Given `solo dev --reload` serving todo.py, with some state
     dev = solo_dev("--reload", files={"todo.py": TODO}, SOLO_OBJECTS="todo")
-    banner_of(dev)
     assert call(dev.url, "Todo/list", "add", title="milk").json()["result"] == 1
     source = dev.cwd / "todo.py"
 
