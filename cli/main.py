@@ -1,16 +1,16 @@
 """solo — durable objects for Python.
 
-solo dev                          the whole system, embedded services (make run)
+solo dev [--reload]               the whole system, embedded services (make run); SOLO_OBJECTS=todo: ./todo.py
 solo api [--host H --port P]      the HTTP API (uvicorn)
 solo worker                       a worker process (Dramatiq + object host)
 solo migrate                      apply the shared database's migrations (solo's, and the apps')
-solo call Counter/a increment by=2
+solo call Counter/a increment by=2 | --json-args '{"by": 2}'
 solo objects info Counter/a
 solo objects history Counter/a
 solo objects export Counter/a counter-a.sqlite
 solo objects import Counter/b counter-a.sqlite
 solo objects restore Counter/a --seq 12 | --at 2024-05-01T12:00:00Z
-solo objects delete Counter/a
+solo objects delete Counter/a [--yes]
 solo compact                      prune object history older than SOLO_RETENTION_S now
 solo objects ls [--class Counter] [--prefix a] [--limit 100] [--all]
 solo objects evict Counter/a

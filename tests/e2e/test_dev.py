@@ -54,6 +54,11 @@ def test_solo_dev_serves_a_module_from_its_directory_with_a_banner_call_that_wor
     assert called.returncode == 0, called.stderr
     assert call(dev.url, "Todo/hello", "titles").json()["result"] == ["hello", "42"]
 
+    # An unknown class is one line on stderr, the API's error
+    unknown = dev.solo("objects", "info", "Todos/hello", "--url", dev.url)
+    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1, unknown.stderr
+    assert json.loads(unknown.stderr)["error"]["code"] == "unknown_class"
+
     # `solo objects history` works from any directory and goes where --url says
     elsewhere = subprocess.run(
         [sys.executable, "-m", "solo", "objects", "history", "Todo/hello", "--url", dev.url],
