@@ -261,6 +261,28 @@ class Api:
             "poisoned_calls": await self.mailbox.poisoned(address.object_id),
         }
 
+    async def history(self, request: Request) -> JSONResponse:
+        """The object's activations, oldest first: epoch, worker, start and stop (`solo objects history`)."""
+        address = self.calls.addressed(request)
+        activations = await asyncio.to_thread(self.catalog.history, address.object_id)
+        if not activations:
+            raise ObjectNotFound(f"{address.class_name}/{address.name} has never been called")
+        principal = principal_of(request.state)
+        operator = principal is not None and principal.scope == "operator"  # as for `owner` above
+        return JSONResponse(
+            {
+                "activations": [
+                    {
+                        "epoch": a.epoch,
+                        "worker": a.worker_id if operator else None,
+                        "started_at": a.started_at.isoformat(),
+                        "stopped_at": a.stopped_at.isoformat() if a.stopped_at else None,
+                    }
+                    for a in activations
+                ]
+            }
+        )
+
     async def purge_mailbox(self, request: Request) -> JSONResponse:
         return JSONResponse({"purged": await self.purge_queued(self.calls.addressed(request))})
 
@@ -333,6 +355,7 @@ class Api:
             Route(
                 "/v1/objects/{class_name}/{name}/alarms/{alarm}/fire-now", self.alarm_actions.fire_now, methods=["POST"]
             ),
+            Route("/v1/objects/{class_name}/{name}/history", self.history, methods=["GET"]),
             Route(CALL_ROUTE, self.call_method, methods=["POST"]),
             Route("/v1/objects/{class_name}/{name}", self.get_object, methods=["GET"]),
             Route("/v1/objects/{class_name}/{name}", operations.delete, methods=["DELETE"]),

@@ -72,6 +72,7 @@ ROUTE_SCOPES: dict[tuple[str, str], KeyScope | None] = {
     ("WEBSOCKET", "/v1/objects/{class_name}/{name}/ws"): "call",
     ("GET", "/v1/objects/{class_name}/{name}"): "admin",
     ("GET", "/v1/objects/{class_name}/{name}/export"): "admin",
+    ("GET", "/v1/objects/{class_name}/{name}/history"): "admin",
     ("PUT", "/v1/objects/{class_name}/{name}/import"): "admin",
     ("POST", "/v1/objects/{class_name}/{name}/restore"): "admin",
     ("DELETE", "/v1/objects/{class_name}/{name}"): "admin",

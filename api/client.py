@@ -199,6 +199,11 @@ class ObjectRef:
                 return False
             raise
 
+    def activations(self) -> list[dict[str, Any]]:
+        """The object's activations, oldest first: epoch, worker (operator keys only), started_at, stopped_at
+        (GET .../history)."""
+        return _result(self._client.http.get(f"{self._path}/history"))["activations"]
+
     def purge_mailbox(self) -> int:
         """Fail the object's queued calls with `purged` (not a batch it is running); returns how many."""
         return _result(self._client.http.delete(f"{self._path}/mailbox"))["purged"]

@@ -365,6 +365,37 @@ def _object_paths(registry: ClassRegistry) -> dict[str, Any]:
                 },
             },
         },
+        "/v1/objects/{class}/{name}/history": {
+            "parameters": parameters,
+            "get": {
+                "operationId": "objects.history",
+                "summary": "the object's activations, oldest first (`solo objects history`)",
+                "responses": {
+                    "200": _json(
+                        _object(
+                            {
+                                "activations": {
+                                    "type": "array",
+                                    "items": _object(
+                                        {
+                                            "epoch": _INTEGER,
+                                            "worker": {
+                                                "type": ["string", "null"],
+                                                "description": "the worker that ran it (shown to operator keys only)",
+                                            },
+                                            "started_at": {"type": "string", "format": "date-time"},
+                                            "stopped_at": {"type": ["string", "null"], "format": "date-time"},
+                                        }
+                                    ),
+                                }
+                            }
+                        ),
+                        "the activations",
+                    ),
+                    **_errors(400, 404, *_ADMIN_KEY_ERRORS),
+                },
+            },
+        },
         "/v1/objects/{class}/{name}/export": {
             "parameters": parameters,
             "get": {

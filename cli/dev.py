@@ -12,6 +12,7 @@ works as production does (create a key with `solo keys create`, same directory).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import select
 import signal
@@ -20,11 +21,18 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
-from solo.cli.main import warn_if_open
+import httpx
+import sqlalchemy as sa
+
+from solo.cli.main import listening_url, warn_if_open
+from solo.cli.served import ModulesBroken, Served, example_call, inspect_modules
 from solo.objects.settings import Settings
 from solo.objects.state.migrate import upgrade
+
+LOCK_FILE = "solo-dev.lock"
 
 
 def free_port() -> int:
@@ -139,14 +147,139 @@ def _exit_with_parent():
     return preexec
 
 
-def run_dev(host: str, port: int) -> int:
+class AlreadyRunning(Exception):
+    """Another `solo dev` holds this data directory, or something listens on the port."""
+
+
+def hold_lock(directory: Path) -> TextIO:
+    """Lock `directory` for this `solo dev`, until the returned file is closed (or the process ends)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / LOCK_FILE
+    lock = path.open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "?"
+        lock.close()
+        raise AlreadyRunning(f"another solo dev (pid {holder}) is running on {directory}/; stop it first") from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
+
+
+def lock_directory(settings: Settings) -> Path:
+    """Where this `solo dev`'s durable state lives: the SQLite shared database's folder (./var by default),
+    else the data directory."""
+    url = sa.engine.make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).resolve().parent
+    return Path(settings.data_dir).resolve()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The API's listening socket, bound here so that a port in use stops `solo dev` before anything starts.
+    The API processes inherit it (`solo api --fd`): a reload keeps it, and calls wait instead of failing."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)  # SO_REUSEADDR, as uvicorn
+    except OSError as exc:
+        raise AlreadyRunning(f"cannot listen on {host}:{port}: {exc.strerror} (another solo dev? try --port)") from None
+
+
+class Stack:
+    """The API and worker processes of `solo dev`, started and stopped together."""
+
+    def __init__(self, env: dict[str, str], sock: socket.socket, host: str, port: int) -> None:
+        self.env, self.sock, self.host, self.port = env, sock, host, port
+        self.children: list[subprocess.Popen] = []
+
+    def start(self) -> None:
+        solo = [sys.executable, "-m", "solo"]
+        fd = self.sock.fileno()
+        api = [*solo, "api", "--host", self.host, "--port", str(self.port), "--fd", str(fd)]
+        # The preexec_fn runs between fork and exec while other threads of ours run (embedded Redis, the
+        # watcher): it calls only prctl (resolved beforehand) and getppid, which take no lock they hold.
+        preexec = _exit_with_parent()
+        self.children = [
+            subprocess.Popen(api, env=self.env, preexec_fn=preexec, pass_fds=(fd,)),
+            subprocess.Popen([*solo, "worker"], env=self.env, preexec_fn=preexec),
+        ]
+
+    def running(self) -> bool:
+        return all(c.poll() is None for c in self.children)
+
+    def wait_ready(self, url: str, timeout_s: float = 120.0) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self.running():
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        return False
+
+    def stop(self) -> int:
+        """SIGTERM (workers drain: finish their batches, release their objects), then wait; the worst status."""
+        for child in self.children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in self.children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        return max((c.returncode or 0) for c in self.children)
+
+
+def _banner(url: str, settings: Settings, served: Served) -> str:
+    names = served.names()
+    lines = [f"solo is running at {url}  (Ctrl-C stops it)", ""]
+    lines.append(f"serving {len(names)} class{'es' if len(names) != 1 else ''}: {', '.join(names) or '(none)'}")
+    lines += [f"  from {', '.join(settings.object_modules)} (SOLO_OBJECTS); API page: {url}/openapi.json", ""]
+    call = example_call(url, served, bearer=settings.auth != "off")
+    if settings.auth == "off":
+        lines.append(
+            "auth is off: every request acts as the operator of tenant 'default' (SOLO_AUTH=keys requires keys)"
+        )
+        if call:
+            lines += ["", f"  {call}"]
+    else:
+        lines.append("auth is on (SOLO_AUTH=keys): every request needs an API key. Create one, in this directory:")
+        lines += ["", "  export SOLO_API_KEY=$(solo keys create --tenant default --scope operator)"]
+        if call:
+            lines.append(f"  {call}")
+    return "\n" + "\n".join(lines) + "\n"
+
+
+def _watch(paths: tuple[tuple[str, bool], ...], changed: threading.Event, stop: threading.Event) -> None:
+    """Set `changed` whenever a Python file under `paths` changes (watchfiles: the OS's notifications)."""
+    from watchfiles import PythonFilter, watch
+
+    for recursive in (True, False):
+        folders = [p for p, r in paths if r is recursive]
+        if not folders:
+            continue
+
+        def run(folders: list[str] = folders, recursive: bool = recursive) -> None:
+            for _ in watch(*folders, watch_filter=PythonFilter(), recursive=recursive, stop_event=stop):
+                changed.set()
+
+        threading.Thread(target=run, name="solo-dev-watch", daemon=True).start()
+
+
+def run_dev(host: str, port: int, reload: bool = False) -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # its lines among the children's
     env = dict(os.environ)
-    server = None
-    if not env.get("REDIS_URL"):
-        redis_port = free_port()
-        server = embedded_redis(redis_port)  # listening; it serves once the children are started
-        env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-        print(f"embedded Redis (fakeredis) on 127.0.0.1:{redis_port}")
+    # The user's modules are found from the current directory, as `python -m` would: here (migrations look
+    # for their shared_migrations/) and in every process started (PYTHONPATH).
+    cwd = os.getcwd()
+    sys.path.insert(0, cwd)
+    env["PYTHONPATH"] = os.pathsep.join([cwd, *filter(None, [env.get("PYTHONPATH")])])
     env.setdefault("DATABASE_URL", "sqlite:///var/solo.db")
     env.setdefault("SOLO_DATA_DIR", "var/objects")
     if not env.get("SOLO_AUTH"):
@@ -154,42 +287,64 @@ def run_dev(host: str, port: int) -> int:
     env.setdefault("SOLO_DEBUG", "1")  # on one's own machine, a method's exception is shown to its caller
     settings = Settings.from_env(env)
     warn_if_open(settings, host)
+    try:
+        lock = hold_lock(lock_directory(settings))
+        sock = listen(host, port)
+    except AlreadyRunning as exc:
+        print(f"solo: {exc}", file=sys.stderr)
+        return 1
+    try:
+        served = inspect_modules(settings.object_modules, env)
+    except ModulesBroken as exc:
+        print(f"{exc}\nsolo: the served modules ({', '.join(settings.object_modules)}) do not import", file=sys.stderr)
+        return 1
+    server = None
+    if not env.get("REDIS_URL"):
+        redis_port = free_port()
+        server = embedded_redis(redis_port)
+        serve_in_background(server)
+        env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        print(f"embedded Redis (fakeredis) on 127.0.0.1:{redis_port}")
     upgrade(settings.database_url, settings.object_modules)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    # Children are forked before any thread of ours runs, so the preexec_fn is safe.
-    preexec = _exit_with_parent()
-    solo = [sys.executable, "-m", "solo"]
-    children = [
-        subprocess.Popen([*solo, "api", "--host", host, "--port", str(port)], env=env, preexec_fn=preexec),
-        subprocess.Popen([*solo, "worker"], env=env, preexec_fn=preexec),
-    ]
-    if server is not None:
-        serve_in_background(server)
-    url = f"http://{host}:{port}"
-    print(f"\nsolo is running at {url}  (Ctrl-C stops it)\n")
-    if settings.auth == "off":
-        print("auth is off: every request acts as the operator of tenant 'default' (SOLO_AUTH=keys requires keys)\n")
-        print(f"  curl -s -X POST {url}/v1/objects/Counter/hello/increment -d '{{\"by\": 2}}'\n")
-    else:
-        print("auth is on (SOLO_AUTH=keys): every request needs an API key. Create one, in this directory:\n")
-        print("  export SOLO_API_KEY=$(solo keys create --tenant default --scope operator)")
-        print(
-            f"  curl -s -X POST {url}/v1/objects/Counter/hello/increment -d '{{\"by\": 2}}'"
-            ' -H "Authorization: Bearer $SOLO_API_KEY"\n'
-        )
+    stack = Stack(env, sock, host, port)
+    stack.start()
+    url = listening_url((host, port))
     try:
-        while not stop.is_set() and all(c.poll() is None for c in children):
-            time.sleep(0.2)
+        if stack.wait_ready(url):
+            print(_banner(url, settings, served))
+        changed = threading.Event()
+        if reload:
+            _watch(served.watch, changed, stop)
+            print(f"watching {', '.join(p for p, _ in served.watch)} for changes (--reload)\n")
+        while not stop.is_set() and stack.running():
+            if changed.wait(0.2):
+                changed.clear()
+                served = _reload(stack, settings, env, served, url)
     except KeyboardInterrupt:
         pass
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    for child in children:
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-    return max((c.returncode or 0) for c in children)
+    finally:
+        code = stack.stop()
+        lock.close()
+        sock.close()
+    return code
+
+
+def _reload(stack: Stack, settings: Settings, env: dict[str, str], served: Served, url: str) -> Served:
+    """Restart the processes on the changed code, if it imports; else say why and keep the running ones."""
+    try:
+        new = inspect_modules(settings.object_modules, env)
+        upgrade(settings.database_url, settings.object_modules)  # a migration may have been added
+    except ModulesBroken as exc:
+        print(f"{exc}\nsolo: the change does not import; still serving the previous version\n", file=sys.stderr)
+        return served
+    except Exception as exc:  # a migration that fails: the running processes stay
+        print(f"solo: migrating failed ({exc}); still serving the previous version\n", file=sys.stderr)
+        return served
+    print("solo: code changed; restarting the API and worker (objects' state is kept)")
+    stack.stop()
+    stack.start()
+    if stack.wait_ready(url):
+        print(f"solo: reloaded; serving {', '.join(new.names())}\n")
+    return new

@@ -79,10 +79,17 @@ def configure_logging(
     root.addHandler(handler)
     root.setLevel(settings.log_level)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise in a CLI
+    # Alembic names its plugins and its SQL dialect on every run: only the migrations it applies are news.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.migration").addFilter(_only_applied_migrations)
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_uncaught_in_thread
     return handler
+
+
+def _only_applied_migrations(record: logging.LogRecord) -> bool:
+    return record.levelno > logging.INFO or record.getMessage().startswith("Running ")
 
 
 def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:

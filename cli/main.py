@@ -1,17 +1,17 @@
 """solo — durable objects for Python.
 
 solo init NAME                    a new project: one object class, its tests, a Procfile, a README
-solo dev                          the whole system, embedded services (make run)
+solo dev [--reload]               the whole system, embedded services (make run); SOLO_OBJECTS=todo: ./todo.py
 solo api [--host H --port P]      the HTTP API (uvicorn)
 solo worker                       a worker process (Dramatiq + object host)
 solo migrate                      apply the shared database's migrations (solo's, and the apps')
-solo call Counter/a increment by=2
+solo call Counter/a increment by=2 | --json-args '{"by": 2}'
 solo objects info Counter/a
 solo objects history Counter/a
 solo objects export Counter/a counter-a.sqlite
 solo objects import Counter/b counter-a.sqlite
 solo objects restore Counter/a --seq 12 | --at 2024-05-01T12:00:00Z
-solo objects delete Counter/a
+solo objects delete Counter/a [--yes]
 solo compact                      prune object history older than SOLO_RETENTION_S now
 solo objects ls [--class Counter] [--prefix a] [--limit 100] [--all]
 solo objects evict Counter/a
@@ -29,11 +29,16 @@ import contextlib
 import json
 import logging
 import os
+import signal
+import socket
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, TextIO
+
+import httpx
+import sqlalchemy as sa
 
 from solo.cli.logs import configure_logging
 from solo.cli.tracing import configure_tracing
@@ -43,24 +48,18 @@ from solo.objects.settings import Settings, environment_variables
 log = logging.getLogger(__name__)
 
 
-def parse_kv(pairs: list[str]) -> dict[str, Any]:
-    """key=value arguments; values are JSON when they parse as JSON, else strings."""
-    kwargs: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"argument {pair!r} must look like key=value")
-        try:
-            kwargs[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            kwargs[key] = raw
-    return kwargs
+class CommandFailed(Exception):
+    """A command cannot go on: `main` prints its message as one line on stderr and exits with `exit_code`."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def split_address(address: str) -> tuple[str, str]:
     class_name, sep, name = address.partition("/")
     if not sep or not class_name or not name:
-        raise SystemExit(f"object address {address!r} must look like Class/name")
+        raise CommandFailed(f"object address {address!r} must look like Class/name", 2)
     return class_name, name
 
 
@@ -167,7 +166,7 @@ def _import(ref, args, bar: ProgressBar) -> dict[str, Any]:
     try:
         file = open(args.file, "rb")
     except OSError as exc:
-        raise SystemExit(f"cannot read {args.file}: {exc.strerror}") from None
+        raise CommandFailed(f"cannot read {args.file}: {exc.strerror}") from None
     with file:
         size = os.fstat(file.fileno()).st_size
         return {"seq": ref.import_from(file, size=size, progress=bar)}
@@ -175,31 +174,52 @@ def _import(ref, args, bar: ProgressBar) -> dict[str, Any]:
 
 def cmd_call(args) -> int:
     from solo.api.client import CallError
+    from solo.cli.arguments import ArgumentError, method_parameters, parse_json_args, split_kv, typed_value
 
     class_name, name = split_address(args.object)
+    try:
+        kwargs = parse_json_args(args.json_args) if args.json_args is not None else {}
+        pairs = split_kv(args.args)
+    except ArgumentError as exc:
+        raise CommandFailed(str(exc), 2) from None
     with _client(args) as client:
+        if pairs:  # typed by the method's signature, as the server describes it
+            parameters = method_parameters(client.http, class_name, args.method) or {}
+            kwargs.update({key: typed_value(raw, parameters.get(key)) for key, raw in pairs})
         try:
-            result = client.object(class_name, name).call(
-                args.method, idempotency_key=args.idempotency_key, **parse_kv(args.args)
-            )
+            result = client.object(class_name, name).call(args.method, idempotency_key=args.idempotency_key, **kwargs)
         except CallError as exc:
-            print(json.dumps({"error": exc.error}), file=sys.stderr)
-            return 1
+            return _print_error(exc)
     print(json.dumps(result))
     return 0
 
 
+def _confirmed(question: str, yes: bool) -> bool:
+    """--yes, or the user's "y" at a terminal; without a terminal to ask on, the command refuses."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise CommandFailed(f"{question}: pass --yes to confirm (no terminal to ask on)", 2)
+    answer = input(f"{question}? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
 def cmd_objects(args) -> int:
     class_name, name = split_address(args.object)
-    if args.action == "history":
-        return _history(class_name, name)
     from solo.api.client import CallError
+
+    if args.action == "delete" and not _confirmed(f"delete {args.object} and all its state", args.yes):
+        print("solo: not deleted", file=sys.stderr)
+        return 1
 
     with _client(args) as client:
         ref = client.object(class_name, name)
         try:
             if args.action == "info":
                 print(json.dumps(ref.info(), indent=2))
+                return 0
+            if args.action == "history":
+                _print_history(ref.activations())
                 return 0
             if args.action in ("export", "import"):
                 bar = ProgressBar(f"{args.action} {args.object}", enabled=args.progress)
@@ -258,23 +278,10 @@ def cmd_objects_ls(args) -> int:
     return 0
 
 
-def _history(class_name: str, name: str) -> int:
-    from solo.objects.naming import DEFAULT_TENANT, object_id
-    from solo.objects.state.catalog import Catalog
-    from solo.objects.state.schema import make_engine
-
-    settings = Settings.from_env()
-    engine = make_engine(settings.database_url)
-    try:
-        tenant = settings.tenant or DEFAULT_TENANT
-        history = Catalog(engine).history(object_id(settings.namespace, class_name, name, tenant))
-    finally:
-        engine.dispose()
+def _print_history(activations: list[dict[str, Any]]) -> None:
     print(f"{'epoch':>6}  {'worker':<40} {'started':<32} stopped")
-    for a in history:
-        stopped = a.stopped_at.isoformat() if a.stopped_at else "-"
-        print(f"{a.epoch:>6}  {a.worker_id:<40} {a.started_at.isoformat():<32} {stopped}")
-    return 0
+    for a in activations:
+        print(f"{a['epoch']:>6}  {a['worker'] or '-':<40} {a['started_at']:<32} {a['stopped_at'] or '-'}")
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -315,7 +322,8 @@ def cmd_api(args) -> int:
         # too much for 10,000 idle sockets in 200 MiB, for little gain on short messages.
         ws_per_message_deflate=False,
     )
-    sock = config.bind_socket()  # bound here so that the line below names the port really listened on
+    # Bound here so that the line below names the port really listened on; or inherited from `solo dev`.
+    sock = socket.socket(fileno=args.fd) if args.fd is not None else config.bind_socket()
     log.info("solo api listening on %s", listening_url(sock.getsockname()))
     uvicorn.Server(config).run(sockets=[sock])
     return 0
@@ -415,27 +423,65 @@ def cmd_migrate(args) -> int:
 def cmd_dev(args) -> int:
     from solo.cli.dev import run_dev
 
-    return run_dev(args.host, args.port)
+    return run_dev(args.host, args.port, reload=args.reload)
 
 
-def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
+def solo_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("solo")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+class _DescribedSubcommands(argparse._SubParsersAction):
+    def add_parser(self, name, **kwargs):
+        kwargs.setdefault("description", kwargs.get("help"))
+        return super().add_parser(name, **kwargs)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """argparse's parser, whose subcommands' one-line help is also the description atop their own --help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _DescribedSubcommands)
+
+
+def build_parser(settings: Settings | None = None) -> CommandParser:
     settings = settings or Settings()
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="solo",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="environment: " + ", ".join(environment_variables()),
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"solo {solo_version()}")
+    sub: Any = parser.add_subparsers(dest="command", required=True)
     url = settings.url
 
-    for name in ("dev", "api"):
-        p = sub.add_parser(name)
-        p.add_argument("--host", default="127.0.0.1")
-        p.add_argument("--port", type=int, default=settings.port, help="default $PORT, else 8000")
-        p.set_defaults(func=cmd_dev if name == "dev" else cmd_api)
+    p = sub.add_parser(
+        "dev", help="the whole system on this machine: embedded Redis, SQLite in ./var, API and a worker"
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=settings.port, help="default $PORT, else 8000")
+    p.add_argument(
+        "--reload",
+        action="store_true",
+        help="restart the API and worker when a served module's file changes (the objects' state is kept)",
+    )
+    p.set_defaults(func=cmd_dev)
 
-    p = sub.add_parser("worker")
+    p = sub.add_parser(
+        "api", help="the HTTP API (uvicorn), as production runs it (asks for API keys unless SOLO_AUTH=off)"
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=settings.port, help="default $PORT, else 8000")
+    p.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # a listening socket `solo dev` passes on
+    p.set_defaults(func=cmd_api)
+
+    p = sub.add_parser("worker", help="a worker process: runs objects' calls, alarms and (on standby) the scheduler")
     p.add_argument("--threads", type=int, default=0, help="object threads (default SOLO_WORKER_THREADS)")
     p.set_defaults(func=cmd_worker)
 
@@ -443,7 +489,9 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
         func=cmd_scheduler
     )
 
-    sub.add_parser("migrate").set_defaults(func=cmd_migrate)
+    sub.add_parser(
+        "migrate", help="apply the shared database's migrations: solo's, and the served modules'"
+    ).set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("alarms", help="alarms and schedules across all objects")
     alarm_actions = p.add_subparsers(dest="action", required=True)
@@ -477,11 +525,18 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_workers)
 
     p = sub.add_parser("call", help="call a method: solo call Counter/a increment by=2")
-    p.add_argument("object")
+    p.add_argument("object", help="Class/name")
     p.add_argument("method")
-    p.add_argument("args", nargs="*")
-    p.add_argument("--idempotency-key")
-    p.add_argument("--url", default=url)
+    p.add_argument(
+        "args",
+        nargs="*",
+        metavar="key=value",
+        help="keyword arguments, typed by the method's signature (title=42 is a string where it takes a str);"
+        " a value is JSON where the parameter is not annotated",
+    )
+    p.add_argument("--json-args", metavar="JSON", help="the keyword arguments as one JSON object: '{\"by\": 2}'")
+    p.add_argument("--idempotency-key", help="the same key on the same object is the same call: it runs once")
+    p.add_argument("--url", default=url, help="the API (default $SOLO_URL)")
     p.set_defaults(func=cmd_call)
 
     p = sub.add_parser("objects", help="inspect and operate on objects")
@@ -490,12 +545,12 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     def action(name: str, help: str) -> argparse.ArgumentParser:
         a = actions.add_parser(name, help=help)
         a.add_argument("object", help="Class/name")
-        a.add_argument("--url", default=url, help="the API (default $SOLO_URL); not used by history")
+        a.add_argument("--url", default=url, help="the API (default $SOLO_URL)")
         a.set_defaults(func=cmd_objects)
         return a
 
     action("info", "the object's metadata")
-    action("history", "the object's activations, from the shared database at DATABASE_URL")
+    action("history", "the object's activations: epoch, worker, started, stopped")
     for name, what in (
         ("export", "write the object's state to FILE as a plain .sqlite file ('-': stdout)"),
         ("import", "replace the object's state with the .sqlite file FILE ('-': stdin)"),
@@ -514,7 +569,8 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     point.add_argument("--seq", type=int, help="a sequence number (see `solo objects info`: seq)")
     point.add_argument("--at", help="an ISO-8601 time, e.g. 2024-05-01T12:00:00Z (UTC when no offset)")
     a.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the server (default 600)")
-    action("delete", "remove the object's state; the next call starts empty")
+    a = action("delete", "remove the object's state; the next call starts empty (asks first, unless --yes)")
+    a.add_argument("--yes", "-y", action="store_true", help="do not ask (needed without a terminal)")
     action("purge", "fail the object's queued calls with `purged` (not a batch it is running now)")
     action("evict", "end the object's activation after its current batch; its next call hydrates it afresh")
     a = actions.add_parser("ls", help="list the tenant's objects, a page at a time (alarms: to fire/failed)")
@@ -548,7 +604,28 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings)
     configure_tracing()
     args = build_parser(settings).parse_args(argv)
-    return args.func(args)
+    try:
+        code = args.func(args)
+        sys.stdout.flush()  # here, so that a closed pipe shows up below and not at exit
+        return code
+    except CommandFailed as exc:
+        print(f"solo: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except httpx.TransportError as exc:
+        where = getattr(args, "url", None) or exc.request.url
+        print(f"solo: cannot reach the API at {where}: {exc} (is it running? --url or SOLO_URL)", file=sys.stderr)
+        return 1
+    except sa.exc.OperationalError as exc:
+        print(f"solo: the shared database failed: {str(exc.orig).strip().splitlines()[0]}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (`solo ... --json | head`): as a program killed by SIGPIPE, quietly.
+        # Python flushes stdout once more at exit; point it at /dev/null so that flush cannot fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
 
 
 if __name__ == "__main__":

@@ -54,6 +54,10 @@ class ClassRegistry:
     def names(self) -> list[str]:
         return sorted(self._classes)
 
+    def in_definition_order(self) -> list[str]:
+        """The names in the order their classes were first defined (imported)."""
+        return list(self._classes)
+
 
 def close_matches(name: str, known: Iterable[str]) -> list[str]:
     """The known names most like `name` (difflib's ratio, best first): "Countr" -> ["Counter"]."""

@@ -447,9 +447,9 @@ def test_the_client_and_the_cli_export_import_restore_and_delete(
         assert counter.get() == 42
         assert counter.restore(at=dt.datetime.now(dt.UTC))["restored_from"] == counter.info()["seq"] - 1
 
-        assert solo(["objects", "delete", f"Counter/{source}", "--url", url]) == 0
+        assert solo(["objects", "delete", f"Counter/{source}", "--yes", "--url", url]) == 0
         assert json.loads(capsys.readouterr().out) == {"deleted": True}
-        assert solo(["objects", "delete", f"Counter/{source}", "--url", url]) == 1
+        assert solo(["objects", "delete", f"Counter/{source}", "--yes", "--url", url]) == 1
         assert json.loads(capsys.readouterr().err)["error"]["code"] == "object_not_found"
         assert counter.delete() is False
         assert solo(["objects", "export", f"Counter/{source}", str(tmp_path / "gone.sqlite"), "--url", url]) == 1

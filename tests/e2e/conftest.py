@@ -200,24 +200,32 @@ class DevServer:
         )
 
 
+def dev_env(**extra_env: str) -> dict[str, str]:
+    """This process's environment with no SOLO_, REDIS_URL, DATABASE_URL or PYTHONPATH but those given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOLO_")}
+    for name in ("REDIS_URL", "DATABASE_URL", "PYTHONPATH"):
+        env.pop(name, None)
+    return {**env, **extra_env}
+
+
 @pytest.fixture
 def solo_dev(tmp_path):
-    """start(**env) -> DevServer: `solo dev` (what `make run` runs) in a directory of its own, with no
-    SOLO_, REDIS_URL or DATABASE_URL settings but those given: embedded Redis, SQLite in ./var."""
+    """start(*args, files={name: text}, **env) -> DevServer: `solo dev` (what `make run` runs) in a directory of
+    its own holding `files`, with no SOLO_, REDIS_URL or DATABASE_URL settings but those given: embedded Redis,
+    SQLite in ./var."""
     started: list[subprocess.Popen] = []
 
-    def start(**extra_env: str) -> DevServer:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SOLO_")}
-        for name in ("REDIS_URL", "DATABASE_URL", "PYTHONPATH"):
-            env.pop(name, None)
-        env.update(extra_env)
+    def start(*args: str, files: dict[str, str] | None = None, **extra_env: str) -> DevServer:
+        env = dev_env(**extra_env)
         cwd = tmp_path / f"dev{len(started)}"
         cwd.mkdir()
+        for name, text in (files or {}).items():
+            (cwd / name).write_text(text)
         port = free_port()
         log_path = cwd / "dev.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "solo", "dev", "--port", str(port)],
+                [sys.executable, "-m", "solo", "dev", "--port", str(port), *args],
                 cwd=cwd,
                 env=env,
                 stdout=log,
@@ -227,6 +235,8 @@ def solo_dev(tmp_path):
         started.append(process)
         url = f"http://127.0.0.1:{port}"
         assert wait_until_ready(url, 120, process), log_path.read_text(errors="replace")  # a bound, not a timing
+        # Then its banner, which `solo dev` prints once it has seen the API ready too
+        wait_until(lambda: "solo is running" in log_path.read_text(errors="replace"), 60, "the banner of solo dev")
         return DevServer(process, url, cwd, log_path, env)
 
     yield start

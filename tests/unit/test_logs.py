@@ -267,3 +267,13 @@ def test_the_access_log_writes_one_line_per_request_with_status_and_key_id_but_n
     assert line.startswith("POST /v1/objects/Counter/a/ws?x=1 201 ") and "key=k123 tenant=acme" in line
     assert "secret" not in line and "secret" not in json.dumps(log_fields.fields_of(record))
     assert log_fields.fields_of(record)["status"] == 201
+
+
+def test_migrating_logs_the_migrations_it_applies_and_none_of_alembics_start_up_lines(configured, tmp_path):
+    from solo.objects.state.migrate import upgrade
+
+    stream = configured(Settings.from_mapping({"log_level": "INFO"}))
+    upgrade(f"sqlite:///{tmp_path / 'shared.db'}")
+    lines = stream.getvalue().splitlines()
+    assert any("Running upgrade  -> 0001" in line for line in lines), lines
+    assert all("Running upgrade" in line for line in lines), lines  # no plugins, no "Context impl SQLiteImpl."
