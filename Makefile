@@ -8,7 +8,8 @@
 #   make typecheck mypy over the solo package, strict on solo.objects (scripts/typecheck.py)
 #   make check     lint + typecheck + test
 #   make bench     every benchmark scenario (bench/all.py), results in bench/RESULTS.md (needs the services)
-#   make chaos     ten minutes of load under kill -9, SIGSTOP and a Redis restart, then the checker
+#   make chaos     ten minutes of load under kill -9, SIGSTOP and a Redis restart, then the checker;
+#                  then three rounds of network partitions between three hosts (network namespaces, as root)
 #   make fuzz      the HTTP API fuzzed from its OpenAPI document, far longer than make test does (needs the services)
 #   make soak      thirty minutes of steady load with a one-minute retention window; the database's size each minute
 
@@ -64,6 +65,7 @@ bench: venv services
 
 chaos: venv services
 	$(BIN)/python -m bench.chaos --seconds 600
+	$(BIN)/python -m bench.partition --rounds 3
 
 # The same seeded run as in make test, with more examples; no per-test time limit, -s for its summary.
 fuzz: venv services

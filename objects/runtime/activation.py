@@ -306,8 +306,11 @@ class Activation:
         if self.instance is not None:
             self.instance.suspend()
 
-    def close(self) -> None:
-        """Evict: close the file (marked clean when fully shipped) and record the stop."""
+    def close(self, *, record_stop: bool = True) -> None:
+        """Evict: close the file (marked clean when fully shipped) and record the stop.
+
+        `record_stop=False`: the shared database is unreachable; the activation stays without a
+        stop in the ledger, as a killed worker's does, instead of waiting for it again."""
         instance, self.instance = self.instance, None
         if instance is None:
             return
@@ -315,7 +318,7 @@ class Activation:
             state_bytes = instance.state_bytes()
             version = instance.schema_version() if instance.is_open else 0
             instance.close()
-            if version:
+            if version and record_stop:
                 self.services.catalog.record_stop(
                     self.object_id, self.epoch, state_bytes=state_bytes, schema_version=version
                 )
