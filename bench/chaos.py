@@ -211,6 +211,10 @@ class Client:
                 op.value = json.loads(body)["result"]
                 op.acked = time.monotonic()
                 return
+            if status == 422 and _code(body) == "poisoned":
+                # Its recorded outcome: not run, and every copy sent again gets the same answer.
+                self.errors["poisoned"] += 1
+                return
             self.errors[f"HTTP {status}"] += 1
             await asyncio.sleep(RETRY_PAUSE_S)
 
@@ -218,6 +222,13 @@ class Client:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+
+
+def _code(body: bytes) -> str | None:
+    try:
+        return json.loads(body)["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 async def run_load(url: str, names: list[str], config: ChaosConfig, errors: collections.Counter) -> list[Op]:

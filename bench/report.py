@@ -32,6 +32,7 @@ SCENARIOS = [
     "capacity",
     "sockets",
     "chaos",
+    "partition",
 ]
 RESULTS = ROOT / "bench" / "RESULTS.md"
 ANALYSIS_START, ANALYSIS_END = "<!-- ANALYSIS: hand-written, kept by bench/report.py -->", "<!-- /ANALYSIS -->"
