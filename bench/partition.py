@@ -18,11 +18,14 @@ The faults, one after another, each on the host that owns the most objects
 then: its link to Redis's port cut, then (once healed) another host's link to
 PostgreSQL's, then a third host's link to both. A cut drops packets both ways
 inside the host's namespace (nftables), so its connections hang as on a real
-partition. Half a second before each cut, a slow increment (`slow_ms`) starts on
-two of the host's objects, so that a call is running on the host when it is cut
-off, and ends after another host has taken the object over. The cut lasts
-`hold_s`, is healed, and the run waits until the healed host serves again: it
-calls fresh objects until one of them is activated on that host.
+partition. Half a second before each cut, a slow increment starts on two of the
+host's objects, so that a call is running on the host when it is cut off. Cut off
+from Redis, the host still reaches Postgres: its slow call lasts until 1.5 s
+before the heal, after another host has taken the object over (about a lease
+TTL), so its shipment meets the epoch fence. Otherwise it lasts `slow_ms`: the
+host cannot ship, and a longer call would only delay its failure. The cut lasts
+`hold_s` and is healed; after the last one, the run calls fresh objects until
+each cut host has taken one and served it.
 
 The checks: bench/chaos_check.py's verdicts on the whole history (nothing
 acknowledged lost or applied twice, linearizable, no two epochs of an object
@@ -104,7 +107,7 @@ class PartitionConfig:
     hold_s: float = 8.0  # how long a cut lasts
     objects: int = 24
     clients: int = 8
-    slow_ms: int = 5000  # the calls running at a cut: longer than a takeover
+    slow_ms: int = 1000  # the calls running at a cut from Postgres (see above)
     gap_s: float = 1.5  # load without faults before and between the cuts
     settle_s: float = 60
     replays: int = 50
@@ -118,7 +121,8 @@ class Cut:
     at: float  # time.monotonic(), the ops' clock
     at_wall: dt.datetime
     owned: list[str]  # names of the objects the host owned at the cut
-    slow: list[str]  # keys of the slow increments running at the cut
+    slow: list[str]  # objects with a slow increment running at the cut
+    slow_s: float  # how long those increments sleep
     fenced_before: float = 0.0
     fenced_after: float = 0.0
     healed: float = 0.0
@@ -132,6 +136,11 @@ class Cut:
         """Objects in flight at the cut that no other host took over before the heal."""
         hold_s = (self.healed_wall - self.at_wall).total_seconds() if self.healed_wall else 0.0
         return sorted(n for n in self.in_flight if self.takeover_s.get(n, hold_s) >= hold_s)
+
+    def fence_met(self) -> bool:
+        """A slow call ran on past its object's takeover: the host's shipment of it met the fence."""
+        ends_s = self.slow_s - 0.5  # after the cut, at the earliest (sent half a second before it)
+        return any(self.takeover_s.get(name, ends_s) < ends_s for name in self.slow)
 
 
 @dataclass
@@ -216,22 +225,25 @@ class Faults(threading.Thread):
         previous = self.cuts[-1].host if self.cuts else None
         host = max((h for h in range(HOSTS) if h != previous), key=lambda h: len(owners.get(ids[h], [])))
         owned = owners.get(ids[host], [])
-        slow = [self.start_slow(name) for name in owned[:2]]
+        slow_s = self.config.hold_s - 1.0 if kind == "redis" else self.config.slow_ms / 1000
+        slow = owned[:2]
+        for name in slow:
+            self.start_slow(name, slow_s)
         time.sleep(0.5)  # the slow calls are running on the host
         before = fenced(self.net.address(host))
         self.net.cut(host, self.ports[kind])
-        cut = Cut(kind, host, ids[host], time.monotonic(), dt.datetime.now(dt.UTC), owned, slow, before)
+        cut = Cut(kind, host, ids[host], time.monotonic(), dt.datetime.now(dt.UTC), owned, slow, slow_s, before)
         self.cuts.append(cut)
         time.sleep(self.config.hold_s)
         self.net.heal(host)
         cut.healed, cut.healed_wall = time.monotonic(), dt.datetime.now(dt.UTC)
         cut.fenced_after = fenced(self.net.address(host))
 
-    def start_slow(self, name: str) -> str:
+    def start_slow(self, name: str, seconds: float) -> None:
         op = Op(name, f"slow-{uuid.uuid4().hex[:8]}", sent=time.monotonic())
         self.ops.append(op)
-        threading.Thread(target=self.until_answered, args=(op, {"sleep_ms": self.config.slow_ms}), daemon=True).start()
-        return op.key
+        arguments = {"sleep_ms": int(seconds * 1000)}
+        threading.Thread(target=self.until_answered, args=(op, arguments), daemon=True).start()
 
     def until_answered(self, op: Op, arguments: dict, deadline_s: float = 120) -> None:
         give_up = time.monotonic() + deadline_s
@@ -397,12 +409,15 @@ def start_workers(system: System, net: Network, timeout_s: float = 60) -> None:
 
 
 def keep_logs(workdir: Path) -> None:
-    """The processes' logs into bench/out/partition-logs/ (the run's directory is removed at its end)."""
+    """The processes' logs into bench/out/partition-logs/, then the run's directory removed, however it ended."""
+    if not workdir.name or not workdir.is_dir():  # never made
+        return
     target = OUT_DIR / "partition-logs"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     for log in workdir.glob("*.log"):
         shutil.copy(log, target / log.name)
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def run(config: PartitionConfig) -> PartitionResult:
@@ -417,15 +432,15 @@ def run(config: PartitionConfig) -> PartitionResult:
         upgrade(pg.url)
         redis_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="solo-partition-redis-"))
         server = stack.enter_context(PrivateRedis(Path(redis_dir), host=net.hub))
-        system = stack.enter_context(
-            System(
-                "partition",
-                redis=server.url,
-                database_url=pg.url,
-                objects="solo.examples,tests.objects",
-                SOLO_CALL_TIMEOUT_S=str(CALL_TIMEOUT_S),
-            )
+        system = System(
+            "partition",
+            redis=server.url,
+            database_url=pg.url,
+            objects="solo.examples,tests.objects",
+            SOLO_CALL_TIMEOUT_S=str(CALL_TIMEOUT_S),
         )
+        stack.callback(lambda: keep_logs(system.workdir))  # after the processes stopped, even on failure
+        stack.enter_context(system)
         start_workers(system, net)
         stack.callback(lambda: [net.heal(h) for h in list(net.cuts)])  # before the processes stop
         system.cluster.start_api()
@@ -446,7 +461,6 @@ def run(config: PartitionConfig) -> PartitionResult:
         finals_after = read_counts(system.url, everyone, class_name=CLASS)
         commits, ledger, heads = read_commits(pg.url, [object_id("default", CLASS, n) for n in everyone])
         measure(faults.cuts, ops, pg.url)
-        keep_logs(system.workdir)
     leftovers = net.leftovers()  # after the network's own exit: what it left behind
     commit_verdict, commit_counts = check_commits(commits, ledger, heads)
     verdicts = [
