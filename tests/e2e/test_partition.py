@@ -31,10 +31,9 @@ def test_a_cut_off_owner_never_commits_after_its_fence_and_the_other_hosts_take_
     assert [cut.kind for cut in result.cuts] == list(KINDS)
     # Each cut hit work in flight: calls to the cut host's objects sent before the cut and not answered
     # at it, among them a slow one running on the host. Cut off from Redis, the host still reaches
-    # Postgres: a slow call that ran on past its object's takeover was refused by the epoch fence.
+    # Postgres: its slow call runs on past its object's takeover, and its shipment meets the epoch fence.
     for cut in result.cuts:
         assert cut.in_flight and cut.slow, cut.kind
     redis_cut = result.cuts[0]
-    assert redis_cut.fence_met(), redis_cut.takeover_s  # the takeover came within the slow call
-    assert redis_cut.fenced_after > redis_cut.fenced_before, "a slow call outlived its takeover yet was not fenced"
+    assert redis_cut.fenced_after > redis_cut.fenced_before, (redis_cut.takeover_s, redis_cut.slow)
     assert result.leftovers == []
