@@ -537,7 +537,7 @@ def takeover_goals(rows: list[dict]) -> list[dict]:
             measured = round(statistics.median(medians), 2)
             goals.append(
                 {
-                    "goal": f"partition from {kind}: takeover of the objects in flight, median",
+                    "goal": f"partition from {kind}: takeover of the objects in flight, median of the cuts' medians",
                     "target": f"<= {LEASE_TTL_S:g} s (the lease TTL)",
                     "measured": measured,
                     "unit": "s",
