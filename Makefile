@@ -8,8 +8,9 @@
 #   make typecheck mypy over the solo package, strict on solo.objects (scripts/typecheck.py)
 #   make check     lint + typecheck + test
 #   make bench     every benchmark scenario (bench/all.py), results in bench/RESULTS.md (needs the services)
-#   make chaos     ten minutes of load under kill -9, SIGSTOP and a Redis restart, then a PostgreSQL
-#                  restart and a 30 s outage under load; the checker after each
+#   make chaos     ten minutes of load under kill -9, SIGSTOP and a Redis restart, then the checker;
+#                  then a PostgreSQL restart and a 30 s outage under load, then three rounds of
+#                  network partitions between three hosts (network namespaces, as root); the checker after each
 #   make fuzz      the HTTP API fuzzed from its OpenAPI document, far longer than make test does (needs the services)
 #   make soak      an hour of steady load with a ten-minute retention window; the database's size each minute, plotted
 
@@ -66,6 +67,7 @@ bench: venv services
 chaos: venv services
 	$(BIN)/python -m bench.chaos --seconds 600
 	$(BIN)/python -m bench.postgres_outage --outage-s 30
+	$(BIN)/python -m bench.partition --rounds 3
 
 # The same seeded run as in make test, with more examples; no per-test time limit, -s for its summary.
 fuzz: venv services

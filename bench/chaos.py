@@ -89,6 +89,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -172,23 +173,30 @@ class Client:
         ops: list[Op],
         errors: collections.Counter,
         timeout_s: float = CLIENT_TIMEOUT_S,
+        class_name: str = "Counter",
     ) -> None:
+        """`class_name`: a class with Counter's `increment` and `get` (bench/partition.py: SlowCounter)."""
         self.index, self.url, self.names, self.ops, self.errors = index, url, names, ops, errors
         self.timeout_s = timeout_s
+        self.class_name = class_name
         self.conn: Connection | None = None
 
     async def run(self, stop_at: float, give_up_at: float) -> None:
+        await self.run_while(lambda: time.monotonic() < stop_at, lambda op: give_up_at)
+
+    async def run_while(self, running: Callable[[], bool], give_up_at: Callable[[Op], float]) -> None:
+        """Send operations one after another while `running()`; each is retried until `give_up_at(op)`."""
         n = 0
-        while time.monotonic() < stop_at:
+        while running():
             op = Op(random.choice(self.names), f"c{self.index}-{n}", sent=time.monotonic())
             n += 1
             self.ops.append(op)
-            await self.until_answered(op, give_up_at)
+            await self.until_answered(op, give_up_at(op))
         if self.conn is not None:
             self.conn.close()
 
     async def until_answered(self, op: Op, give_up_at: float) -> None:
-        path = f"/v1/objects/Counter/{op.object_name}/increment"
+        path = f"/v1/objects/{self.class_name}/{op.object_name}/increment"
         headers = {"Idempotency-Key": op.key}
         while time.monotonic() < give_up_at:
             op.attempts += 1
@@ -205,6 +213,10 @@ class Client:
                 op.value = json.loads(body)["result"]
                 op.acked = time.monotonic()
                 return
+            if status == 422 and _code(body) == "poisoned":
+                # Its recorded outcome: not run, and every copy sent again gets the same answer.
+                self.errors["poisoned"] += 1
+                return
             self.errors[f"HTTP {status}"] += 1
             await asyncio.sleep(RETRY_PAUSE_S)
 
@@ -212,6 +224,13 @@ class Client:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+
+
+def _code(body: bytes) -> str | None:
+    try:
+        return json.loads(body)["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 async def run_load(url: str, names: list[str], config: ChaosConfig, errors: collections.Counter) -> list[Op]:
@@ -317,14 +336,14 @@ class Faults(threading.Thread):
 # -- after the run ------------------------------------------------------------
 
 
-def read_counts(url: str, names: list[str], deadline_s: float = 120) -> dict[str, int]:
+def read_counts(url: str, names: list[str], deadline_s: float = 120, class_name: str = "Counter") -> dict[str, int]:
     counts = {}
     deadline = time.monotonic() + deadline_s
     with httpx.Client(base_url=url, timeout=30) as http:
         for name in names:
             while True:
                 try:
-                    reply = http.post(f"/v1/objects/Counter/{name}/get")
+                    reply = http.post(f"/v1/objects/{class_name}/{name}/get")
                     if reply.status_code == 200:
                         counts[name] = reply.json()["result"]
                         break
@@ -336,14 +355,14 @@ def read_counts(url: str, names: list[str], deadline_s: float = 120) -> dict[str
     return counts
 
 
-async def replay(url: str, ops: list[Op]) -> list[tuple[Op, int]]:
+async def replay(url: str, ops: list[Op], class_name: str = "Counter") -> list[tuple[Op, int]]:
     """Send acknowledged keys again; each must answer its recorded value."""
     conn = await Connection.open(url)
     answers = []
     try:
         for op in ops:
             status, body = await conn.post_for_body(
-                f"/v1/objects/Counter/{op.object_name}/increment", b"{}", {"Idempotency-Key": op.key}
+                f"/v1/objects/{class_name}/{op.object_name}/increment", b"{}", {"Idempotency-Key": op.key}
             )
             answers.append((op, json.loads(body)["result"] if status == 200 else -status))
     finally:

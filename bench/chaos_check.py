@@ -43,6 +43,10 @@ class Op:
     value: int | None = None
     attempts: int = 0
 
+    def acked_by(self, at: float) -> bool:
+        """Acknowledged at or before `at` (a fault's time): if not, the operation was in flight then."""
+        return self.acked is not None and self.acked <= at
+
 
 @dataclass(frozen=True)
 class Commit:

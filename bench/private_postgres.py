@@ -1,8 +1,10 @@
 """A PostgreSQL server of a run's own, on a free port, that the run may stop and start again.
 
-The outage tests stop the shared database; doing that to the machine's PostgreSQL would
-disturb everything else using it, so a run gets a cluster of its own: `initdb` into a
-temporary directory, then `postgres -D <dir> -p <port> -k <dir>`, listening on 127.0.0.1.
+The outage tests stop the shared database, and the partition test (bench/partition.py) needs
+one listening on its network namespaces' hub address and trusting their subnet; doing either to
+the machine's PostgreSQL would disturb everything else using it, so a run gets a cluster of its
+own: `initdb` into a temporary directory, then `postgres -D <dir> -p <port> -k <dir>`,
+listening on `host` (127.0.0.1 unless told).
 PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user
 (which owns the directory). fsync is off: the server is never crashed, only shut down,
 and a fast shutdown writes everything out first.
@@ -42,7 +44,9 @@ class PrivatePostgres:
     """initdb'd on construction; `start()`, `stop()` (a fast shutdown: sessions are ended, work in
     progress rolled back) and `start()` again; `remove()` stops it and deletes its directory."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", trusted: str = "127.0.0.1/32") -> None:
+        """`trusted`: the network whose TCP clients may connect (without a password)."""
+        self.host = host
         self.bin = postgres_binaries()
         self.user = "postgres" if os.geteuid() == 0 else None
         self.directory = Path(tempfile.mkdtemp(prefix="solo-private-pg-"))
@@ -51,10 +55,12 @@ class PrivatePostgres:
             entry = pwd.getpwnam(self.user)
             os.chown(self.directory, entry.pw_uid, entry.pw_gid)
         self.port = free_port()
-        self.admin_url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/{DATABASE}"
+        self.admin_url = f"postgresql://postgres@{host}:{self.port}/postgres"
+        self.url = f"postgresql://postgres@{host}:{self.port}/{DATABASE}"
         self.process: subprocess.Popen | None = None
         self._run([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync"])
+        hba = f"local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all {trusted} trust\n"
+        (self.data / "pg_hba.conf").write_text(hba)  # as root: readable by the server, which only reads it
         self._created = False
 
     def _run(self, args: list[str]) -> None:
@@ -62,7 +68,7 @@ class PrivatePostgres:
 
     def start(self, timeout_s: float = 30) -> None:
         args = [str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port), "-k", str(self.directory)]
-        args += ["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"]
+        args += ["-c", f"listen_addresses={self.host}", "-c", "fsync=off", "-c", "max_connections=300"]
         log = open(self.directory / "postgres.log", "ab")  # noqa: SIM115 - the server's, for as long as it runs
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, user=self.user)
         log.close()

@@ -33,6 +33,7 @@ SCENARIOS = [
     "sockets",
     "chaos",
     "postgres_outage",
+    "partition",
 ]
 RESULTS = ROOT / "bench" / "RESULTS.md"
 ANALYSIS_START, ANALYSIS_END = "<!-- ANALYSIS: hand-written, kept by bench/report.py -->", "<!-- /ANALYSIS -->"

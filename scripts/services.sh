@@ -6,6 +6,8 @@
 #               and drop their own databases through it)
 #   chromium    for the chat page's browser test (installed with apt-get when missing, as root)
 #   sqlite3     the command-line shell examples/README.md runs (tests/e2e/test_examples_readme.py)
+#   ip, nft     network namespaces and the partitions between them (tests/e2e/test_partition.py):
+#               iproute2 and nftables, installed with apt-get when missing, as root
 #
 # Reachable: say so, exit 0. Installed but stopped: start it. Not installed, and we are
 # root with apt-get: install it (Debian/Ubuntu), set it up, start it. Otherwise print
@@ -289,10 +291,26 @@ ensure_sqlite3() {
     missing+=("sqlite3 (Debian/Ubuntu: sudo apt-get install sqlite3)")
 }
 
+# The partition test (tests/e2e/test_partition.py, bench/partition.py) makes network namespaces with
+# `ip` and cuts them off with `nft`; it needs root, and is skipped without it.
+ensure_netns_tools() {
+    if have ip && have nft; then
+        say "ip and nft are installed"
+        return 0
+    fi
+    if am_root_with_apt && apt_install iproute2 nftables; then
+        say "ip and nft are installed"
+        return 0
+    fi
+    say "ip or nft is missing: the partition test will be skipped (it needs root, iproute2 and nftables)."
+    say "  Debian/Ubuntu:  sudo apt-get install iproute2 nftables"
+}
+
 ensure_redis
 ensure_postgres
 ensure_chromium
 ensure_sqlite3
+ensure_netns_tools
 
 if ((${#missing[@]})); then
     echo >&2

@@ -44,6 +44,28 @@ class Ledger(DurableObject):
         return [dict(r) for r in self.sql.execute("SELECT seq, tag, started_ns, ended_ns FROM entries ORDER BY seq")]
 
 
+class SlowCounter(DurableObject):
+    """Counter's increment and get, but an increment may take its time: a call still running when its
+    worker is cut off from the network (bench/partition.py)."""
+
+    migrations = [
+        "CREATE TABLE counter (id INTEGER PRIMARY KEY CHECK (id = 0), value INTEGER NOT NULL)",
+        "INSERT INTO counter VALUES (0, 0)",
+    ]
+
+    @rpc
+    def increment(self, sleep_ms: int = 0) -> int:
+        if sleep_ms > 0:
+            time.sleep(sleep_ms / 1000)
+        value = self.get() + 1
+        self.sql.execute("UPDATE counter SET value = ?", (value,))
+        return value
+
+    @rpc
+    def get(self) -> int:
+        return self.sql.execute("SELECT value FROM counter").fetchone()["value"]
+
+
 class Fragile(DurableObject):
     """Methods that fail in the ways a caller must be told about."""
 

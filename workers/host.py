@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+import sqlalchemy as sa
 
 from solo.objects.context import wall_clock_ms
 from solo.objects.coordination.alarm_queue import AlarmQueue
@@ -82,6 +83,10 @@ MAX_WAITING_DRAINS = 1024
 # How long a worker leaves an object whose file outgrew its data directory to other workers
 # before it would take it again (space may have been freed meanwhile).
 NO_ROOM_S = 60.0
+
+# After a drain found the shared database unreachable, the host takes no new object for this many
+# lease TTLs: objects it drops go to workers that can serve them, not back to it (a partition).
+UNREACHABLE_PAUSE_TTLS = 1
 
 
 @dataclass(eq=False)
@@ -179,6 +184,7 @@ class ObjectHost:
         self._version = package_version()
         self._classes: tuple[str, ...] = ()
         self._classes_digest: str | None = None
+        self._database_unreachable_until = 0.0  # time.monotonic(): take no new object before then
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -274,8 +280,8 @@ class ObjectHost:
             if entry is not None:
                 self._schedule_locked(entry)
                 return
-            if not self._accepting:
-                return
+            if not self._accepting or time.monotonic() < self._database_unreachable_until:
+                return  # another worker takes it: its activation is sent again after the grace period
             if self._no_room.get(object_id, 0.0) > time.monotonic():
                 return  # its file did not fit here lately: the sweeper sends it again, maybe to a worker with room
         value = lease_value(self.worker_id)
@@ -363,7 +369,14 @@ class ObjectHost:
                 # Redis, database or disk trouble: keep nothing we are unsure of; the calls stay
                 # queued and the sweeper hands the object to a worker once the lease lapses.
                 log.exception("drain of %s failed; dropping it", activation.ref)
-                self._forget(entry, "drain failed", release="backoff", why="failed")
+                unreachable = _database_unreachable(exc)
+                if unreachable:
+                    pause_s = UNREACHABLE_PAUSE_TTLS * self.settings.lease_ttl_ms / 1000
+                    self._database_unreachable_until = time.monotonic() + pause_s
+                    log.warning("shared database unreachable: taking no new object for %.1f s", pause_s)
+                # Unreachable: this host takes no new object for a while, so another can take this one at once.
+                release: ReleaseMode = "drain" if unreachable else "backoff"
+                self._forget(entry, "drain failed", release=release, why="failed", record_stop=not unreachable)
         finally:
             with self._lock:
                 self._active -= 1
@@ -414,12 +427,20 @@ class ObjectHost:
     # -- letting go --------------------------------------------------------
 
     def _forget(
-        self, entry: _Owned, reason: str, *, why: str, release: ReleaseMode | None = None, discard: bool = False
+        self,
+        entry: _Owned,
+        reason: str,
+        *,
+        why: str,
+        release: ReleaseMode | None = None,
+        discard: bool = False,
+        record_stop: bool = True,
     ) -> None:
         """Drop an object at once: close it (`discard`: and remove its file), and give its lease back
         if `release` says how.
 
-        `why` is one of metrics.EVICTION_REASONS; `reason` says more, for the log."""
+        `why` is one of metrics.EVICTION_REASONS; `reason` says more, for the log; `record_stop`:
+        Activation.close's."""
         with self._lock:
             if entry.gone:
                 return
@@ -430,7 +451,7 @@ class ObjectHost:
         log.info("dropping %s: %s", entry.activation.ref, reason)
         if release:
             entry.activation.hand_back()
-        entry.activation.close(discard=discard)
+        entry.activation.close(discard=discard, record_stop=record_stop)
         if release:
             try:
                 result = self.leases.release(entry.object_id, entry.lease, release)
@@ -590,6 +611,16 @@ class ObjectHost:
                 self._dispatch(object_id)
                 sent += 1
         return sent
+
+
+def _database_unreachable(exc: BaseException) -> bool:
+    """The shared database did not answer (connection refused, timed out or lost), somewhere in the chain."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, sa.exc.OperationalError | sa.exc.InterfaceError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _why(stop: Stop) -> str:

@@ -334,9 +334,12 @@ class Activation:
         except Exception:
             log.exception("stopping %s failed; evicting it all the same", self.ref)
 
-    def close(self, *, discard: bool = False) -> None:
+    def close(self, *, discard: bool = False, record_stop: bool = True) -> None:
         """Evict: close the file (marked clean when fully shipped) and record the stop.
-        `discard`: remove the file instead (no room for it on this worker's disk)."""
+
+        `discard`: remove the file instead (no room for it on this worker's disk).
+        `record_stop=False`: the shared database is unreachable; the activation stays without a
+        stop in the ledger, as a killed worker's does, instead of waiting for it again."""
         instance, self.instance = self.instance, None
         if instance is None:
             return
@@ -347,7 +350,7 @@ class Activation:
                 instance.discard()
             else:
                 instance.close()
-            if version:
+            if version and record_stop:
                 self.services.catalog.record_stop(
                     self.object_id, self.epoch, state_bytes=state_bytes, schema_version=version
                 )

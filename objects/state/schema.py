@@ -179,4 +179,22 @@ def make_engine(url: str, *, connections: int = 10) -> Engine:
         return engine
     # No pre-ping: it would add a round trip to every shipment. A dropped connection fails
     # that one shipment; the worker drops the object and it comes back from durable state.
-    return sa.create_engine(url, pool_size=connections, max_overflow=20, pool_recycle=1800)
+    return sa.create_engine(
+        url, pool_size=connections, max_overflow=20, pool_recycle=1800, connect_args=UNREACHABLE_POSTGRES
+    )
+
+
+# A server the network no longer reaches (a partition, a host gone) must fail a statement within
+# about a lease TTL, not after the kernel's retransmissions (about 15 minutes): a worker blocked in
+# a shipment goes on renewing the leases of the objects it cannot serve, so no other worker takes
+# them over (bench/partition.py). TCP_USER_TIMEOUT bounds only data the server's kernel has not
+# acknowledged, so a long query is never cut; keepalives find a server that went silent while a
+# statement ran (TCP_USER_TIMEOUT then bounds their probes too).
+UNREACHABLE_POSTGRES = {
+    "connect_timeout": 5,  # seconds (libpq's unit)
+    "tcp_user_timeout": 2000,  # milliseconds
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 1,
+    "keepalives_count": 3,
+}

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -97,10 +98,14 @@ class Cluster:
         self.workers: list[subprocess.Popen] = []
         self.worker_ids: list[str] = []  # SOLO_WORKER_ID of each worker, in start order
 
-    def _spawn(self, args: list[str], name: str, **extra_env: str) -> subprocess.Popen:
+    def _spawn(self, args: list[str], name: str, wrap: Sequence[str] = (), **extra_env: str) -> subprocess.Popen:
         with open(self.log_dir / f"{name}.log", "ab") as log:  # the child keeps its own descriptor
             return subprocess.Popen(
-                [*SOLO, *args], cwd=self.cwd, env={**self.env, **extra_env}, stdout=log, stderr=subprocess.STDOUT
+                [*wrap, *SOLO, *args],
+                cwd=self.cwd,
+                env={**self.env, **extra_env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
 
     def start_api(self, *, ready_timeout_s: float = API_READY_LIMIT_S, **extra_env: str) -> str:
@@ -121,10 +126,13 @@ class Cluster:
             raise RuntimeError(f"API did not become ready; see {self.log_dir / f'{name}.log'}")
         return url
 
-    def start_worker(self, **extra_env: str) -> subprocess.Popen:
+    def start_worker(self, *, wrap: Sequence[str] = (), **extra_env: str) -> subprocess.Popen:
+        """Start a worker process; `wrap`: a command that runs it (`ip netns exec NAME`: on another "host").
+
+        The wrapping command must exec the worker, so that the process signalled is the worker."""
         index = len(self.workers)
         worker_id = f"w{index}-{os.urandom(3).hex()}"
-        worker = self._spawn(["worker"], f"worker{index}", SOLO_WORKER_ID=worker_id, **extra_env)
+        worker = self._spawn(["worker"], f"worker{index}", wrap, SOLO_WORKER_ID=worker_id, **extra_env)
         self.workers.append(worker)
         self.worker_ids.append(worker_id)
         return worker
