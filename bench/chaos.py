@@ -77,7 +77,6 @@ Writes bench/out/chaos.json; exits non-zero if a verdict fails.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
 import json
@@ -107,7 +106,7 @@ from bench.chaos_check import (
     check_lost,
     check_real_time_order,
 )
-from bench.common import System, print_table, write_result
+from bench.common import System, parse_config, print_table, verdicts_goal, write_result
 from bench.loadgen import Connection
 from bench.private_redis import PrivateRedis
 from solo.objects.coordination.keys import Keys
@@ -499,15 +498,9 @@ def describe(result: ChaosResult) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="solo bench chaos", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    defaults = ChaosConfig()
-    for name, value in vars(defaults).items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     argv = sys.argv[1:] if argv is None else argv
-    args = parser.parse_args(argv)
-    result = run(ChaosConfig(**vars(args)))
+    args = parse_config(ChaosConfig, "solo bench chaos", __doc__, argv)
+    result = run(args)
 
     title = f"Chaos: {args.seconds:g} s of load with kill -9, SIGSTOP and a Redis restart"
     rows = summary_rows(result)
@@ -535,15 +528,7 @@ def main(argv: list[str] | None = None) -> int:
             "commit_counts": result.commit_counts,
             "refused_shipments": result.refused_shipments,
             "problems": {v.name: v.problems[:100] for v in result.verdicts if v.problems},
-            "goals": [
-                {
-                    "goal": f"chaos ({args.seconds:g} s): every checker verdict",
-                    "target": "all pass",
-                    "measured": sum(v.ok for v in result.verdicts),
-                    "unit": f"of {len(result.verdicts)} pass",
-                    "met": result.ok,
-                }
-            ],
+            "goals": [verdicts_goal(f"chaos ({args.seconds:g} s)", result.verdicts, result.ok)],
             "notes": notes,
         },
     )

@@ -12,6 +12,7 @@ A result is a dict: ``scenario``, ``title``, ``date``, ``command``, ``machine``,
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import datetime as dt
 import importlib.metadata
@@ -335,6 +336,25 @@ def versions() -> dict[str, str]:
 def command(scenario: str, argv: Sequence[str]) -> str:
     """The command that reproduces a run (`solo bench <scenario> ...` does the same)."""
     return " ".join([".venv/bin/python -m", f"bench.{scenario}", *argv])
+
+
+def parse_config(config_type: type, prog: str, doc: str | None, argv: Sequence[str]) -> Any:
+    """A scenario's config dataclass from its command line: one `--option` per field, its default the field's."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, value in vars(config_type()).items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    return config_type(**vars(parser.parse_args(argv)))
+
+
+def verdicts_goal(what: str, verdicts: Sequence[Any], ok: bool) -> dict[str, Any]:
+    """The goal that every checker verdict of a fault run passes."""
+    return {
+        "goal": f"{what}: every checker verdict",
+        "target": "all pass",
+        "measured": sum(v.ok for v in verdicts),
+        "unit": f"of {len(verdicts)} pass",
+        "met": ok,
+    }
 
 
 def goal(

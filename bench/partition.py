@@ -51,7 +51,6 @@ Writes bench/out/partition.json; exits non-zero if a verdict fails.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
 import contextlib
@@ -81,7 +80,7 @@ from bench.chaos_check import (
     check_lost,
     check_real_time_order,
 )
-from bench.common import OUT_DIR, System, print_table, write_result
+from bench.common import OUT_DIR, System, parse_config, print_table, verdicts_goal, write_result
 from bench.netns import Network, unsupported
 from bench.private_postgres import PrivatePostgres
 from bench.private_redis import PrivateRedis
@@ -568,19 +567,13 @@ def describe(result: PartitionResult) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.partition", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    defaults = PartitionConfig()
-    for name, value in vars(defaults).items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     argv = sys.argv[1:] if argv is None else argv
-    args = parser.parse_args(argv)
+    args = parse_config(PartitionConfig, "python -m bench.partition", __doc__, argv)
     reason = unsupported()
     if reason is not None:
         print(f"partition scenario skipped: {reason}")
         return 0
-    result = run(PartitionConfig(**vars(args)))
+    result = run(args)
 
     title = f"Partitions: {args.rounds} round(s) of Redis, Postgres and both cut off from one of {HOSTS} hosts"
     rows = cut_rows(result)
@@ -607,13 +600,7 @@ def main(argv: list[str] | None = None) -> int:
             "verdicts": {v.name: v.ok for v in result.verdicts},
             "problems": {v.name: v.problems[:100] for v in result.verdicts if v.problems},
             "goals": [
-                {
-                    "goal": f"partitions ({args.rounds} round(s)): every verdict",
-                    "target": "all pass",
-                    "measured": sum(v.ok for v in result.verdicts),
-                    "unit": f"of {len(result.verdicts)} pass",
-                    "met": result.ok,
-                },
+                verdicts_goal(f"partitions ({args.rounds} round(s))", result.verdicts, result.ok),
                 *takeover_goals(rows),
             ],
             "notes": notes,

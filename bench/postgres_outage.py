@@ -36,7 +36,6 @@ the counters are linearizable, and no two epochs' commits overlap.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
 import os
@@ -51,7 +50,7 @@ import httpx
 
 from bench.chaos import Client, read_commits, read_counts, replay
 from bench.chaos_check import Op, Verdict, check_commits, check_duplicates, check_lost, check_real_time_order
-from bench.common import System, print_table, write_result
+from bench.common import System, parse_config, print_table, write_result
 from bench.private_postgres import PrivatePostgres
 from solo.objects.naming import object_id
 from solo.objects.state.migrate import upgrade
@@ -282,15 +281,9 @@ COLUMNS = [("check", "check", ""), ("verdict", "verdict", ""), ("detail", "detai
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="solo bench postgres_outage", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    defaults = OutageConfig()
-    for name, value in vars(defaults).items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     argv = sys.argv[1:] if argv is None else argv
-    args = parser.parse_args(argv)
-    result = run(OutageConfig(**vars(args)))
+    args = parse_config(OutageConfig, "solo bench postgres_outage", __doc__, argv)
+    result = run(args)
 
     title = f"PostgreSQL restarted, then away for {args.outage_s:g} s, under load"
     rows = [{"check": v.name, "verdict": "PASS" if v.ok else "FAIL", "detail": v.detail} for v in result.verdicts]
