@@ -13,7 +13,8 @@ owns only its registry entry (objects/websockets.py). The gateway
 - bounds what a slow client has not read yet: past ``MAX_UNSENT_BYTES`` it gives up on the
   socket (close 1008) instead of growing;
 - keeps a heartbeat in Redis, so that if this process dies, a worker's reaper closes its
-  sockets at their objects (code 1006) within about ``GATEWAY_TTL_MS`` plus a sweep.
+  sockets at their objects (code 1006) within about ``GATEWAY_TTL_MS`` plus a sweep; if Redis
+  restarted empty (its inbox lost), it asks its objects to route their recent messages again.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class SocketGateway:
         # Once this process has held a socket it keeps its heartbeat until it stops: a gateway that
         # went quiet with no sockets could be reaped just as it takes a new one.
         self._known = False
+        self._resuming: set[asyncio.Task[None]] = set()
 
     @property
     def open_sockets(self) -> int:
@@ -96,7 +98,7 @@ class SocketGateway:
 
     async def stop(self) -> None:
         self._stopping = True
-        for task in self._tasks:
+        for task in [*self._tasks, *self._resuming]:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
@@ -111,11 +113,28 @@ class SocketGateway:
     async def _heartbeat(self) -> None:
         while not self._stopping:
             try:
-                if self._known:
-                    await self.gateway.heartbeat({s.id: s.address for s in self._sockets.values()})
+                if self._known and await self.gateway.heartbeat({s.id: s.address for s in self._sockets.values()}):
+                    self._resume()
             except redis.RedisError as exc:
                 log.warning("gateway heartbeat: %s; retrying", exc)
             await asyncio.sleep(HEARTBEAT_MS / 1000)
+
+    def _resume(self) -> None:
+        """Redis forgot this gateway (a restart): its inbox is lost, so each object routes its outbox again.
+
+        One resume event per object with admitted sockets; what the sockets already got is dropped
+        by the (epoch, number) check, so the client sees each message once.
+        """
+        by_object: dict[str, _Socket] = {}
+        for sock in self._sockets.values():
+            if sock.admitted and not sock.ended:
+                by_object.setdefault(sock.address.object_id, sock)
+        if by_object:
+            log.warning("Redis lost this gateway; %d objects route their recent messages again", len(by_object))
+        for sock in by_object.values():
+            task = asyncio.create_task(self._enqueue(self._event(sock, "resume")))
+            self._resuming.add(task)
+            task.add_done_callback(self._resuming.discard)
 
     # -- one socket ------------------------------------------------------------------
 
