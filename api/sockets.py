@@ -30,12 +30,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import redis
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketState
 
 from solo.api.auth import TOKEN_QUERY_PARAMETER, refuse_websocket
 from solo.api.calls import CallService
-from solo.api.errors import outcome_error_response, solo_error_response
+from solo.api.errors import UpgradeRequired, outcome_error_response, solo_error_response
 from solo.objects.calls import Call, Outcome
 from solo.objects.coordination.gateways import HEARTBEAT_MS, AsyncGateway
 from solo.objects.errors import CallTimeout, MailboxFull, SoloError, WebSocketsNotSupported
@@ -176,6 +177,13 @@ class SocketGateway:
                 sock.writer.cancel()
             with contextlib.suppress(redis.RedisError):
                 await self.gateway.let_go(sock.id)
+
+    async def upgrade_required(self, request: Request) -> Response:
+        """A plain GET of the route: the object is addressed as for an upgrade, then 426 upgrade_required."""
+        address = self.calls.addressed(request)
+        if not accepts_sockets(self.calls.registry.get(address.class_name)):
+            raise WebSocketsNotSupported(f"{address.class_name} does not accept WebSockets")
+        raise UpgradeRequired("this is a WebSocket route: open it with an upgrade (Upgrade: websocket)")
 
     async def _connect(self, sock: _Socket) -> Response | None:
         """The object's answer to the connect event: None if it accepted, else the refusal to send."""
