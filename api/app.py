@@ -345,6 +345,7 @@ class Api:
         operations = self.operations
         return [
             WebSocketRoute("/v1/objects/{class_name}/{name}/ws", self.sockets.serve),
+            Route("/v1/objects/{class_name}/{name}/ws", self.sockets.upgrade_required, methods=["GET"]),
             # Before the method route: it would take POST .../restore as a call of a method "restore".
             Route("/v1/objects/{class_name}/{name}/restore", operations.restore, methods=["POST"]),
             Route("/v1/objects/{class_name}/{name}/export", operations.export, methods=["GET"]),

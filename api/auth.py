@@ -70,6 +70,7 @@ ROUTE_SCOPES: dict[tuple[str, str], KeyScope | None] = {
     ("GET", "/v1/whoami"): "call",
     ("GET", "/v1/classes"): "call",
     ("WEBSOCKET", "/v1/objects/{class_name}/{name}/ws"): "call",
+    ("GET", "/v1/objects/{class_name}/{name}/ws"): "call",  # without the upgrade: 426
     ("GET", "/v1/objects/{class_name}/{name}"): "admin",
     ("GET", "/v1/objects/{class_name}/{name}/export"): "admin",
     ("GET", "/v1/objects/{class_name}/{name}/history"): "admin",

@@ -26,6 +26,12 @@ class UnsupportedMediaType(ApiError):
     code = "unsupported_media_type"
 
 
+class UpgradeRequired(ApiError):
+    """Raised when a plain GET (no WebSocket upgrade) reaches an object's WebSocket route."""
+
+    code = "upgrade_required"
+
+
 class InvalidIdempotencyKey(ApiError, e.InvalidName):
     """Raised when an Idempotency-Key header is empty, too long or not printable ASCII."""
 
@@ -105,6 +111,7 @@ STATUS_BY_CLASS: dict[type[e.SoloError], int] = {
     e.SocketLimitExceeded: 422,
     e.TooManySockets: 429,
     UnsupportedMediaType: 415,
+    UpgradeRequired: 426,
     ClassServed: 409,
     e.StateConflict: 409,
     e.InvalidArguments: 422,
@@ -164,6 +171,8 @@ def headers_of(exc: e.SoloError) -> dict[str, str] | None:
         return {"WWW-Authenticate": 'Bearer realm="solo"'}
     if isinstance(exc, RateLimited):
         return {"Retry-After": str(exc.retry_after_s)}
+    if isinstance(exc, UpgradeRequired):
+        return {"Upgrade": "websocket"}  # what a 426 must name (RFC 9110)
     return None
 
 

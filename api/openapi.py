@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from solo.api.alarms import MAX_LIMIT
-from solo.api.auth import TENANT_HEADER
+from solo.api.auth import TENANT_HEADER, TOKEN_QUERY_PARAMETER
 from solo.api.calls import MAX_IDEMPOTENCY_KEY_CHARS
 from solo.api.listing import MAX_LIMIT as MAX_LISTING_LIMIT
 from solo.objects.naming import MAX_NAME_CHARS
@@ -314,6 +314,38 @@ def _object_paths(registry: ClassRegistry) -> dict[str, Any]:
                 "responses": {
                     "200": _json(_object({"deleted": {"const": True}}), "deleted"),
                     **_errors(400, 404, *_ADMIN_KEY_ERRORS),
+                },
+            },
+        },
+        "/v1/objects/{class}/{name}/ws": {
+            "parameters": parameters,
+            "get": {
+                "operationId": "objects.websocket",
+                "summary": "open a WebSocket to the object (README, WebSockets)",
+                "description": (
+                    "A WebSocket upgrade (Connection: Upgrade, Upgrade: websocket, Sec-WebSocket-Key, "
+                    "Sec-WebSocket-Version: 13). The API key goes in the Authorization header or, as "
+                    "browsers cannot set headers on a WebSocket, in the `token` query parameter; the "
+                    "other query parameters reach the object's web_socket_connect (request.query). "
+                    "The object's connect handler accepts (101) or refuses with its error's status. "
+                    "Without the upgrade: 426 upgrade_required."
+                ),
+                "parameters": [
+                    {
+                        "name": TOKEN_QUERY_PARAMETER,
+                        "in": "query",
+                        "required": False,
+                        "description": "the API key, instead of the Authorization header",
+                        "schema": _STRING,
+                    }
+                ],
+                "responses": {
+                    "101": {"description": "upgraded: the WebSocket is open"},
+                    "426": {
+                        **_error("not an upgrade: this route is a WebSocket"),
+                        "headers": {"Upgrade": {"schema": {"const": "websocket"}}},
+                    },
+                    **_errors(400, 403, 404, *_KEY_ERRORS),
                 },
             },
         },

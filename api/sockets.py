@@ -13,7 +13,8 @@ owns only its registry entry (objects/websockets.py). The gateway
 - bounds what a slow client has not read yet: past ``MAX_UNSENT_BYTES`` it gives up on the
   socket (close 1008) instead of growing;
 - keeps a heartbeat in Redis, so that if this process dies, a worker's reaper closes its
-  sockets at their objects (code 1006) within about ``GATEWAY_TTL_MS`` plus a sweep.
+  sockets at their objects (code 1006) within about ``GATEWAY_TTL_MS`` plus a sweep; if Redis
+  restarted empty (its inbox lost), it asks its objects to route their recent messages again.
 """
 
 from __future__ import annotations
@@ -25,16 +26,17 @@ import json
 import logging
 import uuid
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketState
 
 from solo.api.auth import TOKEN_QUERY_PARAMETER, refuse_websocket
 from solo.api.calls import CallService
-from solo.api.errors import outcome_error_response, solo_error_response
+from solo.api.errors import UpgradeRequired, outcome_error_response, solo_error_response
 from solo.objects.calls import Call, Outcome
 from solo.objects.coordination.gateways import HEARTBEAT_MS, AsyncGateway
 from solo.objects.errors import CallTimeout, MailboxFull, SoloError, WebSocketsNotSupported
@@ -50,7 +52,7 @@ ENQUEUE_RETRY_S = 0.05  # a full mailbox holds the socket's reading (backpressur
 REDIS_GIVE_UP_S = 60.0  # how long a close or error event waits for Redis to come back
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)  # slots: one per open socket, 10,000s of them in a process
 class _Socket:
     id: str
     websocket: WebSocket
@@ -61,7 +63,7 @@ class _Socket:
     ended: bool = False  # the object knows the socket is over (it closed it, or got its close event)
     auto_response: tuple[str, str] | None = None
     last: tuple[int, int] = (0, 0)  # (epoch, number) of the last message written: repeats are dropped
-    unsent: deque[tuple[str, Any]] = field(default_factory=deque)
+    unsent: deque[tuple[str, Any]] | None = None  # made when there is something to write (most sockets idle)
     unsent_bytes: int = 0
     writer: asyncio.Task[None] | None = None
 
@@ -81,6 +83,7 @@ class SocketGateway:
         # Once this process has held a socket it keeps its heartbeat until it stops: a gateway that
         # went quiet with no sockets could be reaped just as it takes a new one.
         self._known = False
+        self._resuming: set[asyncio.Task[None]] = set()
 
     @property
     def open_sockets(self) -> int:
@@ -96,7 +99,7 @@ class SocketGateway:
 
     async def stop(self) -> None:
         self._stopping = True
-        for task in self._tasks:
+        for task in [*self._tasks, *self._resuming]:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
@@ -111,11 +114,28 @@ class SocketGateway:
     async def _heartbeat(self) -> None:
         while not self._stopping:
             try:
-                if self._known:
-                    await self.gateway.heartbeat({s.id: s.address for s in self._sockets.values()})
+                if self._known and await self.gateway.heartbeat({s.id: s.address for s in self._sockets.values()}):
+                    self._resume()
             except redis.RedisError as exc:
                 log.warning("gateway heartbeat: %s; retrying", exc)
             await asyncio.sleep(HEARTBEAT_MS / 1000)
+
+    def _resume(self) -> None:
+        """Redis forgot this gateway (a restart): its inbox is lost, so each object routes its outbox again.
+
+        One resume event per object with admitted sockets; what the sockets already got is dropped
+        by the (epoch, number) check, so the client sees each message once.
+        """
+        by_object: dict[str, _Socket] = {}
+        for sock in self._sockets.values():
+            if sock.admitted and not sock.ended:
+                by_object.setdefault(sock.address.object_id, sock)
+        if by_object:
+            log.warning("Redis lost this gateway; %d objects route their recent messages again", len(by_object))
+        for sock in by_object.values():
+            task = asyncio.create_task(self._enqueue(self._event(sock, "resume")))
+            self._resuming.add(task)
+            task.add_done_callback(self._resuming.discard)
 
     # -- one socket ------------------------------------------------------------------
 
@@ -157,6 +177,13 @@ class SocketGateway:
                 sock.writer.cancel()
             with contextlib.suppress(redis.RedisError):
                 await self.gateway.let_go(sock.id)
+
+    async def upgrade_required(self, request: Request) -> Response:
+        """A plain GET of the route: the object is addressed as for an upgrade, then 426 upgrade_required."""
+        address = self.calls.addressed(request)
+        if not accepts_sockets(self.calls.registry.get(address.class_name)):
+            raise WebSocketsNotSupported(f"{address.class_name} does not accept WebSockets")
+        raise UpgradeRequired("this is a WebSocket route: open it with an upgrade (Upgrade: websocket)")
 
     async def _connect(self, sock: _Socket) -> Response | None:
         """The object's answer to the connect event: None if it accepted, else the refusal to send."""
@@ -326,6 +353,8 @@ class SocketGateway:
     def _push(self, sock: _Socket, item: tuple[str, Any], size: int) -> None:
         if sock.given_up or (sock.unsent and sock.unsent[-1][0] == "close"):
             return
+        if sock.unsent is None:
+            sock.unsent = deque()
         sock.unsent.append(item)
         sock.unsent_bytes += size
         if sock.unsent_bytes > MAX_UNSENT_BYTES:
@@ -338,7 +367,7 @@ class SocketGateway:
         self._write_soon(sock)
 
     def _drop_unsent(self, sock: _Socket) -> None:
-        sock.unsent.clear()
+        sock.unsent = None
         sock.unsent_bytes = 0
 
     def _write_soon(self, sock: _Socket) -> None:
@@ -350,6 +379,8 @@ class SocketGateway:
         try:
             while sock.unsent:
                 kind, value = sock.unsent.popleft()
+                if not sock.unsent:
+                    sock.unsent = None  # an idle socket keeps no queue
                 if kind == "text":
                     sock.unsent_bytes -= len(value)
                     await ws.send_text(value)

@@ -17,6 +17,12 @@ committed and shipped: the output gate. Each outgoing message carries the
 epoch of the owner that wrote it and a number that grows within the epoch, so
 a gateway drops a message it already delivered when a new owner sends the
 leftovers of the outbox again.
+
+Routed messages stay in the outbox for ``ROUTED_RETAIN_MS``: Redis keeps nothing on
+disk, so a restart empties the gateways' inboxes, and the gateway that notices asks
+each of its objects to route its outbox again (a resume event). The outbox, shipped
+with the batch, is the durable copy; the gateway's (epoch, number) check keeps the
+client from seeing a message twice.
 """
 
 from __future__ import annotations
@@ -36,7 +42,9 @@ from solo.objects.errors import SocketLimitExceeded, TooManySockets
 from solo.objects.naming import Address, is_object_id
 
 SOCKET_METHOD = "_solo_socket"  # never an @rpc name: those may not start with "_"
-EVENTS = ("connect", "message", "close", "error")
+# "resume" comes from a gateway that found Redis emptied (a restart): the object routes its
+# outbox again, as messages routed before the restart may have been in the lost inbox.
+EVENTS = ("connect", "message", "close", "error", "resume")
 HANDLERS = {  # handler name -> its arguments besides self; web_socket_message is required for sockets
     "web_socket_connect": ("ws", "request"),
     "web_socket_message": ("ws", "message"),
@@ -44,6 +52,10 @@ HANDLERS = {  # handler name -> its arguments besides self; web_socket_message i
     "web_socket_error": ("ws", "error"),
 }
 
+# Routed messages stay in the outbox this long: if Redis restarts (and empties the gateways'
+# inboxes) meanwhile, a resume event routes them again. A gateway pops its inbox continuously,
+# and a message left there this long expires anyway (coordination/gateways.py INBOX_TTL_MS).
+ROUTED_RETAIN_MS = 60_000
 MAX_SOCKETS = 32_768  # open sockets per object
 MAX_MESSAGE_BYTES = 1024 * 1024  # one message, either way
 MAX_TAGS = 10
@@ -402,8 +414,9 @@ class SocketBook:
         self._pending = []
 
     def read_outbox(self) -> list[tuple[int, str]]:
-        """Committed messages not yet acknowledged as routed (a former owner's leftovers at hydrate)."""
-        return [(int(s), str(m)) for s, m in self._db().execute("SELECT seq, message FROM _solo_socket_outbox")]
+        """Committed messages not yet deleted: unrouted, or routed less than ROUTED_RETAIN_MS ago."""
+        rows = self._db().execute("SELECT seq, message FROM _solo_socket_outbox ORDER BY seq")
+        return [(int(s), str(m)) for s, m in rows]
 
     def delete_routed(self, up_to_seq: int) -> None:
         self._db().execute("DELETE FROM _solo_socket_outbox WHERE seq <= ?", (up_to_seq,))

@@ -7,7 +7,9 @@ A gateway is an API process holding WebSockets (api/sockets.py). It keeps
 - a hash of the sockets it holds, socket id -> the object's address, written before
   the socket's connect event is queued and deleted after its close event is;
 - its deadline in the ``gateways`` index, moved on by a heartbeat every
-  ``HEARTBEAT_MS``.
+  ``HEARTBEAT_MS``. A heartbeat that finds the gateway gone from the index (Redis
+  restarted empty) writes the hash again and sends each of its objects a resume event:
+  the inbox was lost with Redis, and the objects route what they sent lately again.
 
 A gateway past its deadline by ``GATEWAY_TTL_MS`` has died (kill -9, a lost host):
 every worker's maintainer runs the reaper, which queues a close event with code 1006
@@ -27,12 +29,12 @@ from solo.objects.calls import Call
 from solo.objects.coordination import scripts
 from solo.objects.coordination.keys import Keys
 from solo.objects.naming import Address
-from solo.objects.websockets import address_of, event_call, is_socket_id, lost_event_id
+from solo.objects.websockets import ROUTED_RETAIN_MS, address_of, event_call, is_socket_id, lost_event_id
 
 HEARTBEAT_MS = 1000
 GATEWAY_TTL_MS = 5000  # a gateway silent this long is dead: its sockets are closed at their objects
 REAP_RETRY_MS = 30_000  # a reaper that died half way leaves the gateway to another after this
-INBOX_TTL_MS = 60_000  # messages for a gateway that never reads them again expire
+INBOX_TTL_MS = ROUTED_RETAIN_MS  # messages for a gateway that never reads them again expire
 REAP_AT_ONCE = 16
 
 
@@ -120,15 +122,20 @@ class AsyncGateway:
         self.gateway_id = gateway_id
         self.inbox = keys.gateway_inbox(gateway_id)
 
-    async def heartbeat(self, held: dict[str, Address] | None = None) -> None:
-        """Move this gateway's deadline on; if Redis lost the hash of `held` sockets (a restart), write it again."""
+    async def heartbeat(self, held: dict[str, Address] | None = None) -> bool:
+        """Move this gateway's deadline on; if Redis lost the hash of `held` sockets (a restart), write it again.
+
+        True if the gateway was not in the index: new, or forgotten by Redis (a restart, which
+        also emptied its inbox) or by a reaper.
+        """
         now_ms = int(await self._now_ms())
-        await self._redis.zadd(self._keys.gateways, {self.gateway_id: now_ms + GATEWAY_TTL_MS})
+        added = await self._redis.zadd(self._keys.gateways, {self.gateway_id: now_ms + GATEWAY_TTL_MS})
         if held and await self._redis.hlen(self._keys.gateway_sockets(self.gateway_id)) < len(held):
             pipe = self._redis.pipeline(transaction=False)
             for socket_id, address in held.items():
                 pipe.hset(self._keys.gateway_sockets(self.gateway_id), socket_id, address_json(address))
             await pipe.execute()
+        return bool(added)
 
     async def _now_ms(self) -> float:
         seconds, micros = await self._redis.time()

@@ -25,7 +25,11 @@ from solo.objects.websockets import SOCKET_METHOD
 Decision = Literal["done", "owned", "pending", "dispatch"]
 
 POISONED_KEPT = 100  # poisoned calls listed per object
-SOCKET_EVENT_RECORD_TTL_S = 3600  # a socket event's record: enough to count crashes and absorb repeats
+SOCKET_EVENT_RECORD_TTL_S = 3600  # a socket event's record while queued: enough to count crashes and absorb repeats
+# Once done, nothing reads a socket event's record unless someone waits for it (a connect): it only
+# absorbs an enqueue retried after a lost answer. A later repeat (a reaper's close) is absorbed by the
+# object's own record of the event id (_solo_calls), so dedup by event id does not depend on this one.
+SOCKET_EVENT_DONE_TTL_S = 60
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,12 @@ class MailboxConfig:
         if call.method == SOCKET_METHOD:
             return min(self.call_record_ttl_s, SOCKET_EVENT_RECORD_TTL_S)
         return self.call_record_ttl_s
+
+    def done_ttl_s(self, call: Call) -> int:
+        """How long a finished call's record is kept: a socket event's that nobody waits for, a minute."""
+        if call.method == SOCKET_METHOD and not call.reply_to:
+            return min(self.call_record_ttl_s, SOCKET_EVENT_DONE_TTL_S)
+        return self.record_ttl_s(call)
 
     def enqueue_keys(self, call: Call) -> list[str]:
         k = self.keys
@@ -142,7 +152,7 @@ class Mailbox:
         ]
         for call, outcome in zip(calls, outcomes, strict=True):
             status = "done" if outcome.ok else "failed"
-            args += [call.call_id, call.reply_to or "", status, outcome.payload(), self.config.record_ttl_s(call)]
+            args += [call.call_id, call.reply_to or "", status, outcome.payload(), self.config.done_ttl_s(call)]
         return int(self._complete(keys=[k.mailbox(object_id), k.lease(object_id)], args=args))
 
     def depth(self, object_id: str) -> int:

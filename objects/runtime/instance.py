@@ -13,6 +13,7 @@ import json
 import logging
 import secrets
 import sqlite3
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,7 @@ from solo.objects.tables import SOLO_TABLES_DDL
 from solo.objects.tracing import OFF, Tracing
 from solo.objects.websockets import (
     EVENTS,
+    ROUTED_RETAIN_MS,
     SOCKET_METHOD,
     SocketBook,
     SocketRequest,
@@ -155,7 +157,11 @@ class ObjectInstance:
         # WebSockets: the registry and the messages for gateways (objects/websockets.py)
         self.sockets = SocketBook(object_id, [object_id, cls.__name__, name, tenant], clock_ms)
         self._unrouted: list[tuple[int, str]] = []  # committed socket messages the host has not routed yet
-        self._routed_seq = 0  # routed socket messages up to this outbox seq: deleted in the next transaction
+        # Routed socket messages: (up to this outbox seq, when), deleted ROUTED_RETAIN_MS after routing
+        # by a later transaction; those at or below _leftover_seq (routed again at hydrate) at once.
+        self._routed: deque[tuple[int, int]] = deque()
+        self._leftover_seq = 0
+        self._reroute = False  # a resume event ran: route the whole outbox again after this batch
         # Writes to shared tables (self.shared), carried by the shipment of the commit they belong to.
         self.shared = SharedDatabase(store.engine) if store is not None else None
         self._directory = ObjectDirectory(
@@ -217,6 +223,8 @@ class ObjectInstance:
             self._sent = []  # _read_outbox adds the entries it drops: deleted with the next transaction
             self._unsent = self._read_outbox()
             self._unrouted = self.sockets.read_outbox()  # a former owner's unrouted messages, and on_start()'s
+            # Already kept by the former owner (or never routed): routed now, they need not wait again.
+            self._leftover_seq = max((seq for seq, _ in self._unrouted), default=0)
             self._user = user
         except BaseException:
             self.close()
@@ -326,13 +334,18 @@ class ObjectInstance:
             self._rollback(conn)
             self.alarms.dirty.clear()
             self.sockets.drop_pending()
+            self._reroute = False
             if self.shared is not None:
                 self.shared.abort()
             raise
         self._commit(conn)
         self._sent = []
         self._unsent.extend(sends)
-        self._unrouted.extend(socket_messages)
+        if self._reroute:  # everything still in the outbox, this batch's messages included, in order
+            self._reroute = False
+            self._unrouted = self.sockets.read_outbox()
+        else:
+            self._unrouted.extend(socket_messages)
         return self._released(outcomes)
 
     def _released(self, outcomes: list[Outcome]) -> BatchResult:
@@ -541,6 +554,9 @@ class ObjectInstance:
             return Outcome.failure(call.call_id, "invalid_arguments", "not a socket event solo makes")
         socket_id, gateway = str(socket_id), str(gateway)
         user = self._user
+        if event == "resume":  # the gateway's inbox may have been lost with Redis: route the outbox again
+            self._reroute = True
+            return Outcome.success(call.call_id, None)
         if event == "connect":
             return self._connect(call, scope, socket_id, gateway)
         ws = closing if event == "close" else self.sockets.get(socket_id)
@@ -585,8 +601,26 @@ class ObjectInstance:
         return Outcome.success(call.call_id, {"accepted": True, "auto_response": self.sockets.auto_response()})
 
     def ack_routed(self, up_to_seq: int) -> None:
-        """Socket messages up to this outbox seq reached their gateways: delete them in the next transaction."""
-        self._routed_seq = max(self._routed_seq, up_to_seq)
+        """Socket messages up to this outbox seq reached their gateways' inboxes: kept for a while, then deleted.
+
+        Kept ROUTED_RETAIN_MS: Redis keeps nothing on disk, so until the gateway has popped them
+        the outbox is their only durable copy (a resume event routes them again).
+        """
+        self._routed.append((up_to_seq, self.clock_ms()))
+
+    def _deletable_seq(self, take: bool) -> int:
+        """The outbox seq up to which routed messages are kept long enough (0: none); `take` forgets them."""
+        cutoff, seq = self.clock_ms() - ROUTED_RETAIN_MS, 0
+        for index, (up_to, routed_ms) in enumerate(self._routed):
+            if routed_ms > cutoff and up_to > self._leftover_seq:
+                if take:
+                    for _ in range(index):
+                        self._routed.popleft()
+                return seq
+            seq = max(seq, up_to)
+        if take:
+            self._routed.clear()
+        return seq
 
     @contextlib.contextmanager
     def _user_code(self, what: str, scope: CallScope | None = None) -> Iterator[Running]:
@@ -724,7 +758,7 @@ class ObjectInstance:
 
     def flush_outbox(self) -> None:
         """Delete sent entries now, in a transaction of their own (when no batch follows)."""
-        if not (self._sent or self._routed_seq) or self._conn is None:
+        if not (self._sent or self._deletable_seq(take=False)) or self._conn is None:
             return
         conn = self._conn
         conn.execute(_BEGIN)
@@ -771,9 +805,8 @@ class ObjectInstance:
         return calls
 
     def _delete_sent(self, conn: sqlite3.Connection) -> None:
-        if self._routed_seq:
-            self.sockets.delete_routed(self._routed_seq)
-            self._routed_seq = 0
+        if deletable := self._deletable_seq(take=True):
+            self.sockets.delete_routed(deletable)
         for start in range(0, len(self._sent), 500):
             chunk = self._sent[start : start + 500]
             conn.execute(f"DELETE FROM _solo_outbox WHERE call_id IN ({','.join('?' * len(chunk))})", chunk)

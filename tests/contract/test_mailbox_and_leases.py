@@ -13,6 +13,7 @@ from solo.objects.calls import Call, Outcome
 from solo.objects.coordination.keys import Keys
 from solo.objects.coordination.leases import KEPT, LOST, RELEASED, RELEASED_WITH_CALLS, Leases, lease_value
 from solo.objects.coordination.mailbox import (
+    SOCKET_EVENT_DONE_TTL_S,
     SOCKET_EVENT_RECORD_TTL_S,
     AsyncMailbox,
     Mailbox,
@@ -293,17 +294,22 @@ def test_complete_publishes_each_outcome_pops_exactly_the_batch_and_returns_what
     assert record(redis_client, keys, later.call_id)["status"] == "queued"
 
 
-def test_a_socket_events_record_is_kept_an_hour_and_a_calls_as_configured(redis_client, keys, leases):
+def test_a_socket_events_record_is_kept_an_hour_while_queued_a_minute_once_done_and_a_calls_as_configured(
+    redis_client, keys, leases
+):
     mailbox = Mailbox(redis_client, MailboxConfig(keys, call_record_ttl_s=86_400, activation_grace_ms=GRACE_MS))
     oid, value = new_object(), lease_value("w")
     event, call = make_call(oid, SOCKET_METHOD), make_call(oid)
-    for c in (event, call):
+    connect = make_call(oid, SOCKET_METHOD, reply_to=keys.replies("api"))  # a connect: its gateway waits
+    for c in (event, call, connect):
         mailbox.enqueue(c)
     assert 3500 < redis_client.ttl(keys.call(event.call_id)) <= SOCKET_EVENT_RECORD_TTL_S
     assert leases.acquire(oid, value)
     batch = mailbox.claim(oid, value, 10)
     mailbox.complete(oid, value, batch, [Outcome.success(c.call_id, None) for c in batch])
-    assert 3500 < redis_client.ttl(keys.call(event.call_id)) <= SOCKET_EVENT_RECORD_TTL_S
+    assert 0 < redis_client.ttl(keys.call(event.call_id)) <= SOCKET_EVENT_DONE_TTL_S
+    assert mailbox.enqueue(event).decision == "done"  # a retried enqueue is still absorbed
+    assert 3500 < redis_client.ttl(keys.call(connect.call_id)) <= SOCKET_EVENT_RECORD_TTL_S
     assert redis_client.ttl(keys.call(call.call_id)) > SOCKET_EVENT_RECORD_TTL_S
 
 

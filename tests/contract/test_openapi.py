@@ -71,7 +71,8 @@ def test_the_document_is_valid_openapi_3_1(document):
 def test_every_route_and_method_is_documented_with_its_path_parameters(http, document):
     paths = document["paths"]
     for route in http.app.routes:
-        if isinstance(route, WebSocketRoute):  # OpenAPI describes HTTP; README describes the upgrade
+        if isinstance(route, WebSocketRoute):  # documented as the GET of the same path (the upgrade)
+            assert "get" in paths[route.path.replace("{class_name}", "{class}")], f"{route.path} is not documented"
             continue
         if is_console(route.path):  # a browser's pages and forms (session cookie, CSRF token), not an API
             continue
@@ -89,6 +90,9 @@ def test_every_route_and_method_is_documented_with_its_path_parameters(http, doc
                 continue
             names = declared | {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
             assert names == set(re.findall(r"{(\w+)}", path)), f"{method.upper()} {path}: path parameters {names}"
+            if path.endswith("/ws"):  # the upgrade: 101, or 426 without it
+                assert {"101", "426"} <= set(operation["responses"]), path
+                continue
             assert "200" in operation["responses"]
             assert "content" in operation["responses"]["200"], f"{method.upper()} {path}: no 200 schema"
 
@@ -187,3 +191,13 @@ def test_the_documented_schemas_accept_what_the_server_answers(http, document):
         operation = schema[path][verb]
         case = operation.Case(path_parameters=parameters or None)
         operation.validate_response(response, case=case)
+
+
+def test_a_plain_get_of_the_websocket_route_is_426_upgrade_required_as_documented(http, document):
+    answers = document["paths"]["/v1/objects/{class}/{name}/ws"]["get"]["responses"]
+    response = http.get("/v1/objects/Room/lobby/ws")
+    assert response.status_code == 426 and str(response.status_code) in answers
+    assert response.json()["error"]["code"] == "upgrade_required"
+    assert response.headers["upgrade"] == "websocket"
+    refused = http.get("/v1/objects/Counter/lobby/ws")  # a class without web_socket_message
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "websockets_not_supported"

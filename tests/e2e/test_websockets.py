@@ -493,3 +493,57 @@ def test_a_gateway_writes_its_sockets_again_when_redis_lost_them(socket_cluster,
         asyncio.run(scenario())
     finally:
         client.close()
+
+
+def test_messages_routed_just_before_a_redis_restart_reach_the_client_once(cluster, own_redis):
+    # Given a socket held by one API process, on a Redis that keeps nothing on disk
+    cluster.env["REDIS_URL"] = own_redis.url
+    cluster.start_worker()
+    holder_url = cluster.start_api()
+    other_url = cluster.start_api()  # calls go through another API process
+    holder = cluster.apis[0]
+    prefix, name = cluster.env["SOLO_KEY_PREFIX"], room()
+    client = redis.Redis.from_url(own_redis.url)
+
+    def announce(text: str) -> None:
+        def answered():
+            try:
+                r = httpx.post(f"{other_url}/v1/objects/Room/{name}/announce", json={"text": text}, timeout=10)
+            except httpx.HTTPError:
+                return False
+            return r.status_code == 200
+
+        wait_until(answered, RECEIVE_BOUND_S * 2, f"announce {text!r} to be answered")
+
+    async def scenario():
+        async with websockets.connect(ws_url(holder_url, name, "user=alice"), ping_interval=None) as alice:
+            await alice.send("warm")
+            assert await recv(alice) == "alice: warm"
+            (sockets_key,) = client.keys(f"{prefix}:gateway:*:sockets")
+            gateway = sockets_key.decode().split(":")[-2]
+            inbox = f"{prefix}:gateway:{gateway}:inbox"
+            # When the holder is held still (its deadline kept on for it, as its heartbeat would),
+            client.zadd(f"{prefix}:gateways", {gateway: client.time()[0] * 1000 + 600_000})
+            holder.send_signal(signal.SIGSTOP)
+            try:
+                # the object sends messages, which wait in the holder's inbox
+                for i in range(5):
+                    await asyncio.to_thread(announce, f"r{i}")
+                # the restart is sure to hit them (the first may have gone to a pop the holder had waiting)
+                assert client.llen(inbox) >= 4
+                # and Redis is killed and restarted empty
+                own_redis.kill()
+                own_redis.start()
+            finally:
+                holder.send_signal(signal.SIGCONT)
+            # Then each reaches the client once, in order, and the socket stays open
+            assert await recv_n(alice, 5) == [f"r{i}" for i in range(5)]
+            await asyncio.to_thread(announce, "end")
+            assert await recv(alice) == "end"
+            await alice.send("after")
+            assert await recv(alice) == "alice: after"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        client.close()
