@@ -8,13 +8,14 @@ pids: the route is for the deployment's operators (api/auth.py's scope table).
 
 from __future__ import annotations
 
+import builtins
 import time
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from solo.objects.context import wall_clock_ms
-from solo.objects.coordination.workers import HEARTBEAT_S, AsyncWorkerBeats, served_classes
+from solo.objects.coordination.workers import HEARTBEAT_S, AsyncWorkerBeats, WorkerRecord, served_classes
 from solo.objects.registry import ClassRegistry
 
 
@@ -23,8 +24,11 @@ class WorkerListing:
         self.beats = beats
 
     async def list(self, request: Request) -> JSONResponse:
-        records = await self.beats.live(wall_clock_ms())
-        return JSONResponse({"workers": [r.describe() for r in records]})
+        return JSONResponse({"workers": [r.describe() for r in await self.live()]})
+
+    async def live(self) -> builtins.list[WorkerRecord]:
+        """The live workers, from their heartbeats (the console's workers page too)."""
+        return await self.beats.live(wall_clock_ms())
 
 
 class ServedClasses:

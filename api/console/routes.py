@@ -30,6 +30,7 @@ from solo.api.bodies import read_body
 from solo.api.console.session import CSRF_FIELD, ConsoleSessions, Session, anonymous, signed_in
 from solo.api.errors import Forbidden, Unauthenticated
 from solo.api.listing import listing_query
+from solo.objects.context import wall_clock_ms
 from solo.objects.coordination.gateways import open_sockets
 from solo.objects.naming import Address, check_class_name
 from solo.objects.state.keys import DEV_PRINCIPAL, Principal, check_tenant
@@ -313,15 +314,14 @@ class Console:
         return self.back("/console/alarms", "purged-alarms")
 
     async def workers(self, request: Request) -> Response:
-        held, looked_at = await self.api.leases.holders()
-        return self.page(request, "workers.html", workers=sorted(held.items()), looked_at=looked_at)
+        records = sorted(await self.api.workers.live(), key=lambda r: r.id)
+        return self.page(request, "workers.html", workers=records, now_ms=wall_clock_ms())
 
     async def metrics(self, request: Request) -> Response:
         tenant = self.tenant(request)
-        held, _ = await self.api.leases.holders()
         fleet = {
             "live objects (a lease or queued calls)": await self.api.leases.live_count(),
-            "workers holding objects": len(held),
+            "live workers": len(await self.api.workers.live()),
             **{f"alarms {state} (tenant {tenant})": n for state, n in (await self.api.alarms.counts(tenant)).items()},
         }
         return self.page(request, "metrics.html", fleet=fleet, rows=headline(self.api.metrics.registry))

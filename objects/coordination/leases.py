@@ -124,23 +124,6 @@ class AsyncLeases:
         """Objects with a lease or queued calls now (the `live` index)."""
         return int(await self._redis.zcard(self._keys.live))
 
-    async def holders(self, at_most: int = 10_000) -> tuple[dict[str, int], int]:
-        """Objects held by each worker, read from the leases of the objects in the `live` index.
-
-        Returns the count per worker id and how many live objects were looked at (at most
-        `at_most`; the rest are not counted). There is no registry of workers: a worker that
-        holds nothing does not appear.
-        """
-        ids = [
-            m.decode() if isinstance(m, bytes) else str(m)
-            for m in await self._redis.zrange(self._keys.live, 0, at_most - 1)
-        ]
-        held: dict[str, int] = {}
-        for owner in await self.owners(ids):
-            if owner is not None:
-                held[owner] = held.get(owner, 0) + 1
-        return held, len(ids)
-
     async def ask_to_evict(self, object_id: str, wake_ttl_ms: int) -> bool:
         """Ask the object's owner, through its wake list, to end the activation after its batch.
 

@@ -285,3 +285,11 @@ def test_orphaned_alarms_are_counted_by_class_and_purged_from_the_alarms_page(ht
     # A served class's alarms are its objects' to cancel: refused, as the API refuses it.
     token = csrf_of(http.get("/console/alarms").text)
     assert http.post("/console/alarms/purge", data={"csrf": token, "class": "Counter"}).status_code == 409
+
+
+def test_the_workers_page_lists_the_live_workers_from_their_heartbeats(http, keys, system):
+    operator = keys.create("default", "operator")
+    system.host.beat()  # the maintainer does this every second; now, so the test need not wait
+    assert sign_in(http, operator.token).status_code == 303
+    page = http.get("/console/workers").text
+    assert system.settings.worker_id in page and "No live worker" not in page
