@@ -100,6 +100,7 @@ class _Owned:
     gone: bool = False  # lease lost or released: never touch again
     lost: bool = False  # renewal found the lease taken while a drain was running
     evict: bool = False  # an operator asked for the activation to end after its batch
+    closing: bool = False  # an idle eviction is queued on the evictor thread
     last_active: float = field(default_factory=time.monotonic)
 
     @property
@@ -144,6 +145,9 @@ class ObjectHost:
         # Drains are submitted only while fewer than worker_threads run (_pump_locked); the pool
         # itself is larger so that drains waiting on other objects leave room for those objects.
         self._pool = ThreadPoolExecutor(settings.worker_threads + MAX_WAITING_DRAINS, thread_name_prefix="solo-object")
+        # Idle evictions run on a thread of their own: on_stop() and the stop's record in the shared
+        # database may take seconds, and the maintainer must never wait on them (it renews the leases).
+        self._evictor = ThreadPoolExecutor(1, thread_name_prefix="solo-evict")
         self._ready: deque[_Owned] = deque()  # scheduled drains not yet submitted
         self._active = 0  # drains submitted and not waiting on another object
         # Still running a whole limit after its interrupt: stuck where no interrupt reaches.
@@ -245,6 +249,7 @@ class ObjectHost:
             self.beats.forget(self.worker_id)
         except redis.RedisError:
             pass
+        self._evictor.shutdown(wait=True, cancel_futures=True)
         self._pool.shutdown(wait=not stuck, cancel_futures=True)
         if self._worker_dir is not None:
             self._worker_dir.release()
@@ -584,11 +589,23 @@ class ObjectHost:
                     self._forget(entry, "lease lost", why="lease_lost")
 
     def _evict_idle(self) -> None:
+        """Queue each object idle for longer than SOLO_IDLE_EVICT_S on the evictor thread (once)."""
         cutoff = time.monotonic() - self.settings.idle_evict_s
         with self._lock:
-            idle = [o for o in self._owned.values() if not o.running and o.last_active < cutoff]
+            idle = [o for o in self._owned.values() if not o.running and not o.closing and o.last_active < cutoff]
+            for entry in idle:
+                entry.closing = True
         for entry in idle:
+            self._evictor.submit(self._release_idle, entry)
+
+    def _release_idle(self, entry: _Owned) -> None:
+        try:
             self._release(entry, mode="idle")
+        except Exception:
+            log.exception("idle eviction of %s failed", entry.activation.ref)
+        finally:
+            with self._lock:
+                entry.closing = False
 
     def reap_gateways(self) -> int:
         """Close, at their objects, the WebSockets of API processes that died. Returns how many."""

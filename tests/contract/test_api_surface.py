@@ -66,6 +66,21 @@ class FailingStop(DurableObject):
         raise RuntimeError("cannot stop cleanly")
 
 
+# Held by SlowStop.on_stop() until a test lets it go.
+_STOP_GATES: dict[str, threading.Event] = {}
+
+
+class SlowStop(DurableObject):
+    """An on_stop() that waits for its test: a slow flush, or a shared database that answers slowly."""
+
+    @rpc
+    def ping(self) -> str:
+        return "pong"
+
+    def on_stop(self) -> None:
+        _STOP_GATES[self.name].wait(60)
+
+
 class Crossing(DurableObject):
     """Calls another object while that one, serving its own caller, calls it."""
 
@@ -194,6 +209,33 @@ def test_on_stop_runs_when_the_worker_drains(settings, redis_client, async_redis
     # The host stopped (a graceful drain); a new one hydrates the object from the shared database
     with InProcessSystem(settings, redis_client, async_redis_client).running() as http:
         assert http.post(f"/v1/objects/SurfaceProbe/{name}/notes").json()["result"] == ["stopped"]
+
+
+def test_an_idle_eviction_runs_off_the_lease_maintainer_so_a_slow_on_stop_holds_no_lease_up(system):
+    name = fresh("slowstop")
+    gate = _STOP_GATES[name] = threading.Event()
+    try:
+        with system.running() as http:
+            assert http.post(f"/v1/objects/SlowStop/{name}/ping").json()["result"] == "pong"
+            entry = system.host._owned[object_id_of(http, "SlowStop", name)]  # noqa: SLF001
+            entry.last_active -= system.settings.idle_evict_s + 1  # idle for longer than the limit
+            # The maintainer's step: it queues the eviction and returns while on_stop() still waits
+            # (done inline, this call would wait the 60 s of the gate).
+            system.host._evict_idle()  # noqa: SLF001
+            assert entry.closing and not gate.is_set()
+            system.host._renew_leases()  # noqa: SLF001 - the next step renews every lease meanwhile
+            assert not entry.gone
+            gate.set()
+            info = http.get(f"/v1/objects/SlowStop/{name}").json()
+            while info["active"]:  # the evictor finishes once on_stop() returns
+                info = http.get(f"/v1/objects/SlowStop/{name}").json()
+    finally:
+        gate.set()
+        _STOP_GATES.pop(name, None)
+
+
+def object_id_of(http, class_name: str, name: str) -> str:
+    return http.get(f"/v1/objects/{class_name}/{name}").json()["id"]
 
 
 def test_crossing_calls_between_two_chains_fail_fast_with_call_cycle(system):
