@@ -28,6 +28,7 @@ SCENARIOS = [
     "durability",
     "failover",
     "alarms",
+    "costs",
     "scale",
     "capacity",
     "sockets",

@@ -112,10 +112,15 @@ class AlarmQueue:
         )
         return [DueAlarm.parse(member, score) for member, score in entries]
 
-    def earliest(self, limit: int) -> list[DueAlarm]:
-        """The `limit` entries due first, due or not: what is due now, and when the next one is."""
-        entries = cast(ScoredMembers, self._redis.zrange(self._key, 0, limit - 1, withscores=True))
-        return [DueAlarm.parse(member, score) for member, score in entries]
+    def due_and_next(self, now_ms: int, limit: int) -> tuple[list[DueAlarm], int | None]:
+        """Up to `limit` entries due by `now_ms`, and the due time of the first one not yet due (None if
+        there is none), in one round trip. Only what is due comes back, with one score: a pass costs
+        the same whether 1 or 100,000 alarms are waiting within the horizon."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zrangebyscore(self._key, "-inf", now_ms, start=0, num=limit, withscores=True)
+        pipe.zrangebyscore(self._key, f"({now_ms}", "+inf", start=0, num=1, withscores=True)
+        due, after = cast(tuple[ScoredMembers, ScoredMembers], pipe.execute())
+        return [DueAlarm.parse(member, score) for member, score in due], int(after[0][1]) if after else None
 
     def postpone(self, alarms: Sequence[DueAlarm], until_ms: int) -> None:
         """About to dispatch: look again only at `until_ms`, unless the owner announces a change.

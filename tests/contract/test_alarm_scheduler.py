@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from solo.objects.alarms import MAX_RETRIES
-from solo.objects.coordination.alarm_queue import AlarmQueue
+from solo.objects.coordination.alarm_queue import AlarmQueue, DueAlarm
 from solo.objects.coordination.keys import Keys
 from solo.objects.state.schema import alarms_table
 from solo.testing import ManualClock
@@ -135,6 +135,35 @@ def test_a_stale_entry_is_corrected_by_the_fire_it_causes(system, clock, redis_c
     assert system.scheduler.tick() == 1  # fires too early: the object refuses and re-announces
     assert call(system, name, "fires") == []
     assert [d.due_ms for d in queue.due(at, 10)] == [real_due]
+
+
+def test_an_alarm_due_before_the_poll_interval_is_dispatched_on_the_first_pass_after_it_is_due(system, clock, settings):
+    name = uuid.uuid4().hex
+    soon = 5
+    assert soon < settings.scheduler_poll_ms
+    call(system, name, "set_alarm", at_ms=clock() + soon)
+    assert system.scheduler.tick() == 0
+    assert system.scheduler.wait_s() == soon / SECOND  # sleeps until it is due, not the whole poll interval
+    clock.advance(soon)
+    assert system.scheduler.tick() == 1
+    assert len(call(system, name, "fires")) == 1
+
+
+def test_a_pass_reads_only_what_is_due_however_many_alarms_wait_within_the_horizon(
+    system, clock, settings, monkeypatch
+):
+    waiting = [DueAlarm(f"o{i}", "Alarmed", f"n{i}", "_alarm", clock() + SECOND + i) for i in range(2000)]
+    system.scheduler.queue.add_missing(waiting)
+    parsed = []
+    real_parse = DueAlarm.parse.__func__
+    monkeypatch.setattr(DueAlarm, "parse", classmethod(lambda cls, m, s: parsed.append(m) or real_parse(cls, m, s)))
+    for _ in range(3):
+        assert system.scheduler.tick() == 0
+    assert parsed == []  # entries not yet due are never read, only the first one's score
+    assert system.scheduler.wait_s() == settings.scheduler_poll_ms / SECOND
+    clock.set(waiting[1].due_ms)
+    due, next_ms = system.scheduler.queue.due_and_next(clock(), 500)
+    assert (due, next_ms) == (waiting[:2], waiting[2].due_ms) and len(parsed) == 2
 
 
 def test_schedules_fire_repeatedly_and_are_listed_by_class(system, clock):
