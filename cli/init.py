@@ -75,11 +75,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def add_init_command(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "init",
-        help="create a project folder: one object class, its tests, a Procfile and a README",
-        description="Create the folder NAME with one durable object class, its tests on solo.testing.LocalSystem,"
-        " a Procfile and a README.",
-    )
+    what = "create a project folder: one object class, its tests on solo.testing.LocalSystem, a Procfile and a README"
+    p = sub.add_parser("init", help=what, description=what)
     p.add_argument("name", metavar="NAME", help="the project's name: its folder and (lower case, '_' for '-') package")
     p.set_defaults(func=cmd_init)
