@@ -145,8 +145,9 @@ class ObjectHost:
         # Drains are submitted only while fewer than worker_threads run (_pump_locked); the pool
         # itself is larger so that drains waiting on other objects leave room for those objects.
         self._pool = ThreadPoolExecutor(settings.worker_threads + MAX_WAITING_DRAINS, thread_name_prefix="solo-object")
-        # Idle evictions run on a thread of their own: on_stop() and the stop's record in the shared
-        # database may take seconds, and the maintainer must never wait on them (it renews the leases).
+        # Idle evictions and the closing of objects whose lease was lost run on a thread of their own:
+        # on_stop() and the stop's record in the shared database may take seconds, and the maintainer
+        # must never wait on them (it renews the leases; a stall of a TTL loses them all).
         self._evictor = ThreadPoolExecutor(1, thread_name_prefix="solo-evict")
         self._ready: deque[_Owned] = deque()  # scheduled drains not yet submitted
         self._active = 0  # drains submitted and not waiting on another object
@@ -583,16 +584,21 @@ class ObjectHost:
                     entry = self._owned.get(object_id)
                 if entry is None:
                     continue
-                if entry.running:
-                    entry.lost = True  # the drain notices before its next batch
-                else:
-                    self._forget(entry, "lease lost", why="lease_lost")
+                with self._lock:
+                    entry.lost = True  # a drain running (or starting) notices before its next batch
+                    idle = not entry.running
+                if idle:  # closed on the evictor: the stop's record is a write to the shared database
+                    self._evictor.submit(self._forget, entry, "lease lost", why="lease_lost")
 
     def _evict_idle(self) -> None:
         """Queue each object idle for longer than SOLO_IDLE_EVICT_S on the evictor thread (once)."""
         cutoff = time.monotonic() - self.settings.idle_evict_s
         with self._lock:
-            idle = [o for o in self._owned.values() if not o.running and not o.closing and o.last_active < cutoff]
+            idle = [
+                o
+                for o in self._owned.values()
+                if not o.running and not o.closing and not o.lost and o.last_active < cutoff
+            ]
             for entry in idle:
                 entry.closing = True
         for entry in idle:

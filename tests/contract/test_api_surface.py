@@ -12,6 +12,8 @@ import pytest
 from solo import DurableObject, UserError, rpc
 from solo.api.client import CallError, Client
 from solo.api.docs import ASSETS
+from solo.objects.coordination.keys import Keys
+from solo.objects.coordination.leases import lease_value
 from solo.testing.inprocess import InProcessSystem
 
 # Barriers the crossing calls meet at, by test: both outer calls run before either calls the other.
@@ -232,6 +234,30 @@ def test_an_idle_eviction_runs_off_the_lease_maintainer_so_a_slow_on_stop_holds_
     finally:
         gate.set()
         _STOP_GATES.pop(name, None)
+
+
+def test_a_lost_lease_is_closed_off_the_lease_maintainer_so_a_slow_database_holds_no_lease_up(system, redis_client):
+    name = fresh("lost")
+    closing, closed = threading.Event(), threading.Event()
+    with system.running() as http:
+        assert http.post(f"/v1/objects/SlowStop/{name}/ping").json()["result"] == "pong"
+        object_id = object_id_of(http, "SlowStop", name)
+        entry = system.host._owned[object_id]  # noqa: SLF001
+        close = entry.activation.close
+
+        def slow_close(**kwargs) -> None:  # the stop's record waits, as on a locked or slow database
+            closing.set()
+            assert closed.wait(60)
+            close(**kwargs)
+
+        entry.activation.close = slow_close
+        redis_client.set(Keys(system.settings.key_prefix).lease(object_id), lease_value("another-worker"))
+        # The maintainer's step finds the lease taken and returns while the close still waits.
+        system.host._renew_leases()  # noqa: SLF001
+        assert entry.lost and closing.wait(60)
+        closed.set()
+        while not entry.gone:  # the evictor finishes the close
+            threading.Event().wait(0.01)
 
 
 def object_id_of(http, class_name: str, name: str) -> str:
