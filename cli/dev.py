@@ -28,7 +28,7 @@ import httpx
 import sqlalchemy as sa
 
 from solo.cli.main import listening_url, warn_if_open
-from solo.cli.served import ModulesBroken, Served, example_call, inspect_modules
+from solo.cli.served import ModulesBroken, Served, example_call, example_solo_call, inspect_modules
 from solo.objects.settings import Settings
 from solo.objects.state.migrate import upgrade
 
@@ -240,19 +240,20 @@ def _banner(url: str, settings: Settings, served: Served) -> str:
     names = served.names()
     lines = [f"solo is running at {url}  (Ctrl-C stops it)", ""]
     lines.append(f"serving {len(names)} class{'es' if len(names) != 1 else ''}: {', '.join(names) or '(none)'}")
-    lines += [f"  from {', '.join(settings.object_modules)} (SOLO_OBJECTS); API page: {url}/openapi.json", ""]
+    lines += [f"  from {', '.join(settings.object_modules)} (SOLO_OBJECTS); API page: {url}/docs", ""]
     call = example_call(url, served, bearer=settings.auth != "off")
+    solo_call = example_solo_call(url, served, default_url=settings.url)
     if settings.auth == "off":
         lines.append(
             "auth is off: every request acts as the operator of tenant 'default' (SOLO_AUTH=keys requires keys)"
         )
         if call:
-            lines += ["", f"  {call}"]
+            lines += ["", f"  {call}", f"  {solo_call}"]
     else:
         lines.append("auth is on (SOLO_AUTH=keys): every request needs an API key. Create one, in this directory:")
         lines += ["", "  export SOLO_API_KEY=$(solo keys create --tenant default --scope operator)"]
         if call:
-            lines.append(f"  {call}")
+            lines += [f"  {call}", f"  {solo_call}"]
     return "\n" + "\n".join(lines) + "\n"
 
 
