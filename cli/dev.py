@@ -273,6 +273,19 @@ def _watch(paths: tuple[tuple[str, bool], ...], changed: threading.Event, stop: 
         threading.Thread(target=run, name="solo-dev-watch", daemon=True).start()
 
 
+def dotenv_objects(path: Path) -> str | None:
+    """SOLO_OBJECTS as a `.env` file sets it (`KEY=value` lines, as Procfile runners read them), if it does."""
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in lines:
+        key, sep, value = line.strip().removeprefix("export ").partition("=")
+        if sep and key.strip() == "SOLO_OBJECTS":
+            return value.split(" #")[0].strip().strip("\"'") or None
+    return None
+
+
 def run_dev(host: str, port: int, reload: bool = False) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # its lines among the children's
     env = dict(os.environ)
@@ -283,6 +296,9 @@ def run_dev(host: str, port: int, reload: bool = False) -> int:
     env["PYTHONPATH"] = os.pathsep.join([cwd, *filter(None, [env.get("PYTHONPATH")])])
     env.setdefault("DATABASE_URL", "sqlite:///var/solo.db")
     env.setdefault("SOLO_DATA_DIR", "var/objects")
+    if "SOLO_OBJECTS" not in env and (from_dotenv := dotenv_objects(Path(cwd) / ".env")):
+        env["SOLO_OBJECTS"] = from_dotenv  # `solo init`'s project names its modules there
+        print(f"SOLO_OBJECTS={from_dotenv} (from ./.env)")
     if not env.get("SOLO_AUTH"):
         env["SOLO_AUTH"] = "off"  # development; `solo api` (production) defaults to keys
     env.setdefault("SOLO_DEBUG", "1")  # on one's own machine, a method's exception is shown to its caller

@@ -197,3 +197,14 @@ def test_the_banner_solo_call_names_the_url_only_when_solo_call_would_not_find_i
         == "solo call Todo/hello add title=hello --url http://127.0.0.1:8123"
     )
     assert example_solo_call(default, Served((), ()), default_url=default) is None
+
+
+def test_solo_dev_takes_solo_objects_from_the_projects_dotenv(tmp_path):
+    from solo.cli.dev import dotenv_objects
+
+    dotenv = tmp_path / ".env"
+    assert dotenv_objects(dotenv) is None  # no file
+    dotenv.write_text("# solo init's\nREDIS_URL=redis://x\nexport SOLO_OBJECTS='myapp.objects'  # the classes\n")
+    assert dotenv_objects(dotenv) == "myapp.objects"
+    dotenv.write_text("SOLO_OBJECTS=\n")
+    assert dotenv_objects(dotenv) is None
