@@ -28,7 +28,7 @@ import httpx
 import sqlalchemy as sa
 
 from solo.cli.main import listening_url, warn_if_open
-from solo.cli.served import ModulesBroken, Served, example_call, inspect_modules
+from solo.cli.served import ModulesBroken, Served, example_call, example_solo_call, inspect_modules
 from solo.objects.settings import Settings
 from solo.objects.state.migrate import upgrade
 
@@ -240,19 +240,20 @@ def _banner(url: str, settings: Settings, served: Served) -> str:
     names = served.names()
     lines = [f"solo is running at {url}  (Ctrl-C stops it)", ""]
     lines.append(f"serving {len(names)} class{'es' if len(names) != 1 else ''}: {', '.join(names) or '(none)'}")
-    lines += [f"  from {', '.join(settings.object_modules)} (SOLO_OBJECTS); API page: {url}/openapi.json", ""]
+    lines += [f"  from {', '.join(settings.object_modules)} (SOLO_OBJECTS); API page: {url}/docs", ""]
     call = example_call(url, served, bearer=settings.auth != "off")
+    solo_call = example_solo_call(url, served, default_url=settings.url)
     if settings.auth == "off":
         lines.append(
             "auth is off: every request acts as the operator of tenant 'default' (SOLO_AUTH=keys requires keys)"
         )
         if call:
-            lines += ["", f"  {call}"]
+            lines += ["", f"  {call}", f"  {solo_call}"]
     else:
         lines.append("auth is on (SOLO_AUTH=keys): every request needs an API key. Create one, in this directory:")
         lines += ["", "  export SOLO_API_KEY=$(solo keys create --tenant default --scope operator)"]
         if call:
-            lines.append(f"  {call}")
+            lines += [f"  {call}", f"  {solo_call}"]
     return "\n" + "\n".join(lines) + "\n"
 
 
@@ -272,6 +273,19 @@ def _watch(paths: tuple[tuple[str, bool], ...], changed: threading.Event, stop: 
         threading.Thread(target=run, name="solo-dev-watch", daemon=True).start()
 
 
+def dotenv_objects(path: Path) -> str | None:
+    """SOLO_OBJECTS as a `.env` file sets it (`KEY=value` lines, as Procfile runners read them), if it does."""
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in lines:
+        key, sep, value = line.strip().removeprefix("export ").partition("=")
+        if sep and key.strip() == "SOLO_OBJECTS":
+            return value.split(" #")[0].strip().strip("\"'") or None
+    return None
+
+
 def run_dev(host: str, port: int, reload: bool = False) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # its lines among the children's
     env = dict(os.environ)
@@ -282,6 +296,9 @@ def run_dev(host: str, port: int, reload: bool = False) -> int:
     env["PYTHONPATH"] = os.pathsep.join([cwd, *filter(None, [env.get("PYTHONPATH")])])
     env.setdefault("DATABASE_URL", "sqlite:///var/solo.db")
     env.setdefault("SOLO_DATA_DIR", "var/objects")
+    if "SOLO_OBJECTS" not in env and (from_dotenv := dotenv_objects(Path(cwd) / ".env")):
+        env["SOLO_OBJECTS"] = from_dotenv  # `solo init`'s project names its modules there
+        print(f"SOLO_OBJECTS={from_dotenv} (from ./.env)")
     if not env.get("SOLO_AUTH"):
         env["SOLO_AUTH"] = "off"  # development; `solo api` (production) defaults to keys
     env.setdefault("SOLO_DEBUG", "1")  # on one's own machine, a method's exception is shown to its caller

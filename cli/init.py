@@ -75,7 +75,12 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def add_init_command(sub: argparse._SubParsersAction) -> None:
-    what = "create a project folder: one object class, its tests on solo.testing.LocalSystem, a Procfile and a README"
-    p = sub.add_parser("init", help=what, description=what)
+    what = "create a project folder: one object class, its tests, a Procfile and a README"
+    p = sub.add_parser(
+        "init",
+        help=what,
+        description=what,  # the same line in `solo --help` and atop `solo init --help`, as every command's
+        epilog="The tests run on solo.testing.LocalSystem: no services needed.",
+    )
     p.add_argument("name", metavar="NAME", help="the project's name: its folder and (lower case, '_' for '-') package")
     p.set_defaults(func=cmd_init)

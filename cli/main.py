@@ -42,7 +42,7 @@ import sqlalchemy as sa
 
 from solo.cli.logs import configure_logging
 from solo.cli.tracing import configure_tracing
-from solo.objects.errors import InvalidSettings
+from solo.objects.errors import InvalidSettings, UnknownRevisions
 from solo.objects.settings import Settings, environment_variables
 
 log = logging.getLogger(__name__)
@@ -611,6 +611,9 @@ def main(argv: list[str] | None = None) -> int:
     except CommandFailed as exc:
         print(f"solo: {exc}", file=sys.stderr)
         return exc.exit_code
+    except UnknownRevisions as exc:
+        print(f"solo: {exc}", file=sys.stderr)
+        return 1
     except httpx.TransportError as exc:
         where = getattr(args, "url", None) or exc.request.url
         print(f"solo: cannot reach the API at {where}: {exc} (is it running? --url or SOLO_URL)", file=sys.stderr)

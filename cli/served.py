@@ -72,18 +72,40 @@ def example_value(schema: dict[str, Any]) -> Any:
     return examples.get(kind, "hello")
 
 
-def example_call(url: str, served: Served, *, bearer: bool = False) -> str | None:
-    """A curl command calling the first served class's first method, with its required arguments."""
+def _first_call(served: Served) -> tuple[str, str, dict[str, Any]] | None:
+    """The first served class's first method, with example values for its required arguments."""
     for cls in served.classes:
         for method, parameters in cls.methods.items():
-            body = {name: example_value(p["schema"]) for name, p in parameters.items() if p["required"]}
-            command = f"curl -s -X POST {url}/v1/objects/{cls.name}/hello/{method}"
-            if body:
-                command += f" -d {shlex.quote(json.dumps(body))}"
-            if bearer:
-                command += ' -H "Authorization: Bearer $SOLO_API_KEY"'
-            return command
+            return cls.name, method, {n: example_value(p["schema"]) for n, p in parameters.items() if p["required"]}
     return None
+
+
+def example_call(url: str, served: Served, *, bearer: bool = False) -> str | None:
+    """A curl command calling the first served class's first method, with its required arguments."""
+    first = _first_call(served)
+    if first is None:
+        return None
+    class_name, method, body = first
+    command = f"curl -s -X POST {url}/v1/objects/{class_name}/hello/{method}"
+    if body:
+        command += f" -d {shlex.quote(json.dumps(body))}"
+    if bearer:
+        command += ' -H "Authorization: Bearer $SOLO_API_KEY"'
+    return command
+
+
+def example_solo_call(url: str, served: Served, *, default_url: str) -> str | None:
+    """The same call as `solo call` gives it: key=value arguments, and `--url` unless the API is where
+    `solo call` looks by default (a `solo dev --port 8123` would otherwise be called on 8000)."""
+    first = _first_call(served)
+    if first is None:
+        return None
+    class_name, method, body = first
+    words = ["solo", "call", f"{class_name}/hello", method]
+    words += [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in body.items()]
+    if url.rstrip("/") != default_url.rstrip("/"):
+        words += ["--url", url]
+    return shlex.join(words)
 
 
 def _watched(name: str, module: Any) -> tuple[str, bool]:

@@ -38,6 +38,13 @@ class InvalidSettings(SoloError, ValueError):
     code = "invalid_settings"
 
 
+class UnknownRevisions(SoloError):
+    """The shared database was migrated by modules not served now: Alembic cannot place it (`solo migrate`,
+    `solo dev` after a change of SOLO_OBJECTS)."""
+
+    code = "unknown_revisions"
+
+
 class InvalidKeySpec(SoloError, ValueError):
     """Raised when an API key cannot be created as asked: a tenant, scope, rate or label that is not acceptable."""
 

@@ -15,10 +15,15 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 
 import solo.objects
+from solo.objects.errors import UnknownRevisions
 
 APP_MIGRATIONS_DIR = "shared_migrations"
 
@@ -58,4 +63,29 @@ def alembic_config(database_url: str, object_modules: Iterable[str] = ()) -> Con
 
 def upgrade(database_url: str, object_modules: Iterable[str] = ()) -> None:
     """Bring solo's tables, and those of the applications in `object_modules`, to their latest revision."""
-    command.upgrade(alembic_config(database_url, object_modules), "heads")
+    object_modules = tuple(object_modules)
+    config = alembic_config(database_url, object_modules)
+    try:
+        command.upgrade(config, "heads")
+    except CommandError:
+        unknown = unknown_revisions(config, database_url)
+        if not unknown:
+            raise
+        where = sa.engine.make_url(database_url).render_as_string(hide_password=True)
+        raise UnknownRevisions(
+            f"the shared database {where} holds migrations of modules not served now"
+            f" ({', '.join(unknown)}; SOLO_OBJECTS={','.join(object_modules)}): serve those modules too,"
+            " or use another database (under `solo dev`: another folder, or remove ./var)"
+        ) from None
+
+
+def unknown_revisions(config: Config, database_url: str) -> list[str]:
+    """The revisions the database is at that none of the migration folders in `config` has."""
+    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            heads = MigrationContext.configure(conn).get_current_heads()
+    finally:
+        engine.dispose()
+    return sorted(head for head in heads if head not in known)

@@ -129,6 +129,14 @@ def test_every_rpc_method_of_every_class_has_an_operation(http, document):
     assert document["paths"]["/v1/objects/{class}/{name}"]["parameters"][0]["schema"] == {"enum": registry.names()}
 
 
+def test_the_served_classes_come_first_on_the_api_page_with_their_docstrings(http, document):
+    # Swagger UI lays out sections in the order of the document's tags: the classes, then the routes without one
+    registry = http.app.state.api.registry
+    assert [tag["name"] for tag in document["tags"]] == registry.names()
+    (counter,) = [tag for tag in document["tags"] if tag["name"] == "Counter"]
+    assert counter["description"] == registry.get("Counter").__doc__.strip().split("\n\n")[0]
+
+
 def test_parameter_and_result_schemas_follow_the_annotations(document):
     def operation(method: str) -> tuple[dict, dict]:
         post = document["paths"][f"/v1/objects/OpenApiProbe/{{name}}/{method}"]["post"]

@@ -220,6 +220,7 @@ def solo_dev(tmp_path):
         cwd = tmp_path / f"dev{len(started)}"
         cwd.mkdir()
         for name, text in (files or {}).items():
+            (cwd / name).parent.mkdir(parents=True, exist_ok=True)  # "myapp/objects.py": a package's file
             (cwd / name).write_text(text)
         port = free_port()
         log_path = cwd / "dev.log"

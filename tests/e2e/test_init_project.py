@@ -8,11 +8,13 @@ from solo.cli.init import init_project
 
 
 def test_solo_dev_serves_a_new_projects_object(solo_dev, tmp_path):
-    # Given: a new project, importable as its README's `pip install -e .` makes it
+    # Given: a new project, not installed
     project = init_project("garden", tmp_path)
+    files = {str(p.relative_to(project)): p.read_text() for p in project.rglob("*") if p.is_file()}
 
-    # When: `solo dev` serves its module, as the README says
-    dev = solo_dev(SOLO_OBJECTS="garden.objects", PYTHONPATH=str(project))
+    # When: a plain `solo dev` runs in its folder (no SOLO_OBJECTS, no PYTHONPATH): it reads ./.env
+    dev = solo_dev(files=files)
+    assert "serving 1 class: Counter" in dev.output()
 
     # Then: its Counter counts, and refuses a bad step with the class's own error code
     url = f"{dev.url}/v1/objects/Counter/hello"

@@ -16,7 +16,7 @@ import pytest
 
 from solo.cli.arguments import method_parameters, parse_kv, typed_value
 from solo.cli.main import build_parser, main
-from solo.cli.served import Served, ServedClass, example_call
+from solo.cli.served import Served, ServedClass, example_call, example_solo_call
 from solo.testing.cluster import free_port
 
 
@@ -186,3 +186,25 @@ def test_the_banner_call_fills_in_the_first_methods_required_arguments():
     call = example_call("http://127.0.0.1:8000", served)
     assert call == 'curl -s -X POST http://127.0.0.1:8000/v1/objects/Todo/hello/add -d \'{"title": "hello"}\''
     assert json.loads(call.split(" -d ")[1].strip("'")) == {"title": "hello"}
+
+
+def test_the_banner_solo_call_names_the_url_only_when_solo_call_would_not_find_it():
+    served = Served((ServedClass("Todo", {"add": {"title": {"schema": {"type": "string"}, "required": True}}}),), ())
+    default = "http://127.0.0.1:8000"
+    assert example_solo_call(default, served, default_url=default) == "solo call Todo/hello add title=hello"
+    assert (
+        example_solo_call("http://127.0.0.1:8123", served, default_url=default)
+        == "solo call Todo/hello add title=hello --url http://127.0.0.1:8123"
+    )
+    assert example_solo_call(default, Served((), ()), default_url=default) is None
+
+
+def test_solo_dev_takes_solo_objects_from_the_projects_dotenv(tmp_path):
+    from solo.cli.dev import dotenv_objects
+
+    dotenv = tmp_path / ".env"
+    assert dotenv_objects(dotenv) is None  # no file
+    dotenv.write_text("# solo init's\nREDIS_URL=redis://x\nexport SOLO_OBJECTS='myapp.objects'  # the classes\n")
+    assert dotenv_objects(dotenv) == "myapp.objects"
+    dotenv.write_text("SOLO_OBJECTS=\n")
+    assert dotenv_objects(dotenv) is None

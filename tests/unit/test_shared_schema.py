@@ -185,6 +185,34 @@ def test_solo_migrate_applies_the_served_modules_migrations(tmp_path):
         engine.dispose()
 
 
+def test_a_database_migrated_for_other_modules_says_which_instead_of_a_traceback(tmp_path):
+    # Given a database migrated while `shop` was served (a first `solo dev` with another SOLO_OBJECTS)
+    _write_app(tmp_path, "shop", "shop_0001", "shop_orders")
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOLO_")}
+    env.update(DATABASE_URL=url, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+
+    def migrate(objects: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "solo", "migrate"],
+            cwd=ROOT,
+            env={**env, "SOLO_OBJECTS": objects},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert migrate("shop").returncode == 0
+
+    # When it is migrated for modules without shop's migrations
+    refused = migrate("solo.examples.counter")
+
+    # Then one line names the revision it does not know and what to do
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "shop_0001" in refused.stderr and "SOLO_OBJECTS=solo.examples.counter" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_a_served_module_that_does_not_exist_is_named(tmp_path):
     with pytest.raises(ModuleNotFoundError, match="no_such_app"):
         upgrade(f"sqlite:///{tmp_path / 'shared.db'}", ["no_such_app"])
