@@ -30,9 +30,13 @@ def test_with_json_logs_a_failing_method_is_one_parsable_line_with_its_traceback
     assert entry["logger"] == "solo.objects.runtime.instance" and "Traceback" in entry["exception"]
     assert "ValueError" in entry["exception"]
 
+    def access_logged():  # written once the answer has gone out: it may follow the client's read
+        lines = json_lines(cluster.log("api"))
+        return [e for e in lines if e.get("path") == f"/v1/objects/Fragile/{name}/add_then_fail"]
+
+    (access,) = wait_until(access_logged, 30, "the call's line in the API's access log")
     api_lines = json_lines(cluster.log("api"))
     assert any(e["message"].startswith("solo api listening on http://127.0.0.1:") for e in api_lines)
-    (access,) = [e for e in api_lines if e.get("path") == f"/v1/objects/Fragile/{name}/add_then_fail"]
     assert access["status"] == 500 and access["http_method"] == "POST" and access["tenant"] == "default"
 
 
