@@ -126,6 +126,7 @@ def test_without_a_key_every_operation_but_the_open_ones_is_401_as_documented(fu
         "call_id": "none",
         "page": "chat.html",
         "file": "swagger-ui.css",
+        "alarm": "_alarm",
     }
     open_operations = []
     for result in schema.get_all_operations():
