@@ -1,6 +1,7 @@
 """Soak: an hour of steady load with a ten-minute retention window; the shared database's size, every minute.
 
-    .venv/bin/python -m bench.soak [--minutes 60] [--rate 100] [--objects 1000] [--retention-s 600]   (make soak)
+    .venv/bin/python -m bench.soak [--minutes 60] [--rate 100] [--objects 1000] [--retention-s 600]
+                                   [--call-record-ttl-s 300]   (make soak)
 
 Starts the real system (API and one worker, which runs the scheduler and so the
 compactor) on a fresh PostgreSQL database with SOLO_RETENTION_S=--retention-s and
@@ -9,6 +10,12 @@ Counters at a fixed `--rate` for `--minutes`, one minute at a time. After each m
 it samples the database's size, the rows of the tables retention prunes, and the CPU
 of each role. With retention working, the size levels off after the first window
 instead of growing with every commit.
+
+An object's latest state includes the records of its recent calls (kept
+SOLO_CALL_RECORD_TTL_S, a day by default, so that a retried call is answered from its
+record). With the default, every Counter's own state would grow for a whole day and the
+plot would show that, not retention; the soak keeps call records --call-record-ttl-s
+(five minutes), so each object's state reaches its steady size within the first window.
 
 The compaction's cost is read from the worker's metrics (solo_compaction_*): the
 compactor thread's CPU as a share of all the CPU the stack used, and the share of the
@@ -131,11 +138,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--retention-s", type=float, default=600.0, help="SOLO_RETENTION_S")
     parser.add_argument("--compact-interval-s", type=float, default=60.0, help="SOLO_COMPACT_INTERVAL_S")
+    parser.add_argument("--call-record-ttl-s", type=int, default=300, help="SOLO_CALL_RECORD_TTL_S")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     rows = []
     metrics_port = free_port()
-    env = {"SOLO_RETENTION_S": str(args.retention_s), "SOLO_COMPACT_INTERVAL_S": str(args.compact_interval_s)}
+    env = {
+        "SOLO_RETENTION_S": str(args.retention_s),
+        "SOLO_COMPACT_INTERVAL_S": str(args.compact_interval_s),
+        "SOLO_CALL_RECORD_TTL_S": str(args.call_record_ttl_s),
+    }
     with System("soak", **env) as system:
         system.start(workers=1, SOLO_METRICS_PORT=str(metrics_port))
         metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
@@ -179,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     title = (
         f"Soak: {args.rate:,.0f} calls/s on {args.objects:,} Counters for {args.minutes} min,"
-        f" SOLO_RETENTION_S={args.retention_s:g}, SOLO_COMPACT_INTERVAL_S={args.compact_interval_s:g}"
+        f" SOLO_RETENTION_S={args.retention_s:g}, SOLO_COMPACT_INTERVAL_S={args.compact_interval_s:g},"
+        f" SOLO_CALL_RECORD_TTL_S={args.call_record_ttl_s}"
     )
     print_table(title, COLUMNS, rows)
     print("compaction:", cost)

@@ -81,7 +81,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Expired call records are deleted every this many batches (a busy object) or this often (an
+# object with few calls, which would otherwise keep them for hours past their time to live).
 _PRUNE_EVERY_BATCHES = 1000
+_PRUNE_EVERY_MS = 60_000
 _MAX_MESSAGE_CHARS = 64 * 1024  # of an error message kept in a call's outcome
 DEFAULT_CALL_TIME_LIMIT_S = 30.0
 PROGRESS_HANDLER_STEPS = 1000  # SQLite VM steps between looks at the running call's deadline
@@ -141,6 +144,7 @@ class ObjectInstance:
         self._conn: sqlite3.Connection | None = None
         self._user: DurableObject | None = None
         self._batches = 0
+        self._next_prune_ms = 0
         self._store = store
         self._head_seq = head_seq
         self.shipper: LogShipper | None = None  # None: a local-only instance (tests of the object model)
@@ -326,7 +330,7 @@ class ObjectInstance:
                 with log_fields.bound(call_id=call.call_id):
                     outcomes.append(self._run_one(conn, call, sends, socket_messages))
             self._batches += 1
-            if self._batches % _PRUNE_EVERY_BATCHES == 0:
+            if self._batches % _PRUNE_EVERY_BATCHES == 0 or self.clock_ms() >= self._next_prune_ms:
                 self._prune_call_records(conn)
             if self._tracing.on:
                 self._shipping = [c.trace for c in calls]
@@ -980,6 +984,7 @@ class ObjectInstance:
         self._commit(conn)
 
     def _prune_call_records(self, conn: sqlite3.Connection) -> None:
+        self._next_prune_ms = self.clock_ms() + _PRUNE_EVERY_MS
         conn.execute("DELETE FROM _solo_calls WHERE finished_ms < ?", (self.clock_ms() - self.call_retention_ms,))
 
     def state_bytes(self) -> int:

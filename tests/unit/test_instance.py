@@ -453,6 +453,33 @@ def test_a_call_recorded_before_a_restart_is_not_run_again_by_the_next_owner(ope
     assert run(again, "get").result == 7
 
 
+def test_an_object_with_few_calls_drops_expired_call_records_within_a_minute(tmp_path):
+    now = [1_000_000]
+    instance = ObjectInstance(
+        Counter,
+        object_id=object_id("test", "Counter", "few"),
+        name="few",
+        path=tmp_path / "few.sqlite",
+        epoch=1,
+        call_retention_ms=10_000,
+        clock_ms=lambda: now[0],
+    )
+    instance.hydrate()
+    try:
+        old = call(instance, "increment", by=1)
+        instance.run_batch([old])
+        now[0] += 30_000  # expired, but the last prune was under a minute ago
+        run(instance, "get")
+        assert old.call_id in recorded_outcomes(instance.path)
+        now[0] += 31_000
+        recent = call(instance, "increment", by=1)
+        instance.run_batch([recent])
+        assert set(recorded_outcomes(instance.path)) >= {recent.call_id}
+        assert old.call_id not in recorded_outcomes(instance.path)
+    finally:
+        instance.close()
+
+
 def test_the_same_call_id_twice_in_one_batch_runs_once(open_instance):
     instance = open_instance(Counter)
     twice = call(instance, "increment", by=3)
