@@ -21,7 +21,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.solo-installed
 SOURCES := solo objects api workers cli examples tests bench alembic scripts
 PYTEST_ARGS ?=
-# Random examples per operation in `make fuzz` (make test's run has 10: tests/e2e/test_fuzz.py).
+# Random examples per operation in `make fuzz`, over every example class's methods (make test's run has 10,
+# over a few classes: tests/e2e/test_fuzz.py).
 FUZZ_EXAMPLES ?= 300
 
 .PHONY: venv run services test test-fast lint typecheck check bench chaos fuzz soak
@@ -71,7 +72,7 @@ chaos: venv services
 
 # The same seeded run as in make test, with more examples; no per-test time limit, -s for its summary.
 fuzz: venv services
-	SOLO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/e2e/test_fuzz.py --timeout 0 -s $(PYTEST_ARGS)
+	SOLO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) SOLO_FUZZ_CLASSES=all $(BIN)/pytest tests/e2e/test_fuzz.py --timeout 0 -s $(PYTEST_ARGS)
 
 # The console's screenshots in docs/console/, taken by its browser test.
 console-screenshots: venv services
