@@ -16,6 +16,9 @@ from solo.objects.coordination.keys import Keys
 from solo.objects.coordination.leases import lease_value
 from solo.testing.inprocess import InProcessSystem
 
+# Leases that a loaded machine does not let lapse between a call and the eviction asked after it
+pytestmark = pytest.mark.system(lease_ttl_ms=15_000)
+
 # Barriers the crossing calls meet at, by test: both outer calls run before either calls the other.
 _BARRIERS: dict[str, threading.Barrier] = {}
 
@@ -98,12 +101,6 @@ class Crossing(DurableObject):
 
 def fresh(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def system(settings, redis_client, async_redis_client):
-    # Leases that a loaded machine does not let lapse between a call and the eviction asked after it
-    return InProcessSystem(settings.with_changes(lease_ttl_ms=15_000), redis_client, async_redis_client)
 
 
 def test_v1_classes_lists_the_served_classes_with_their_methods_and_signatures(system):

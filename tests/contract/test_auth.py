@@ -12,8 +12,10 @@ import uuid
 
 import pytest
 
-from solo.objects.state.keys import KeyStore, parse_token
+from solo.objects.state.keys import parse_token
 from solo.testing.inprocess import InProcessSystem
+
+pytestmark = pytest.mark.system(auth="keys")
 
 POLL_LIMIT_S = 20.0  # a bound on waiting, not a timing assertion
 
@@ -24,22 +26,6 @@ def unique() -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-def system(settings, redis_client, async_redis_client) -> InProcessSystem:
-    return InProcessSystem(settings.with_changes(auth="keys"), redis_client, async_redis_client)
-
-
-@pytest.fixture
-def http(system):
-    with system.running() as client:
-        yield client
-
-
-@pytest.fixture
-def keys(system) -> KeyStore:
-    return KeyStore(system.engine)
 
 
 def assert_error(response, status: int, code: str) -> dict:

@@ -16,8 +16,10 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 
 from solo.api.console.session import COOKIE_NAME, SALT
-from solo.objects.state.keys import KeyStore, parse_token
+from solo.objects.state.keys import parse_token
 from solo.testing.inprocess import InProcessSystem
+
+pytestmark = pytest.mark.system(auth="keys")
 
 POLL_LIMIT_S = 20.0  # a bound on waiting, not a timing assertion
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -25,22 +27,6 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 def unique() -> str:
     return uuid.uuid4().hex[:12]
-
-
-@pytest.fixture
-def system(settings, redis_client, async_redis_client) -> InProcessSystem:
-    return InProcessSystem(settings.with_changes(auth="keys"), redis_client, async_redis_client)
-
-
-@pytest.fixture
-def http(system):
-    with system.running() as client:
-        yield client
-
-
-@pytest.fixture
-def keys(system) -> KeyStore:
-    return KeyStore(system.engine)
 
 
 def csrf_of(html: str) -> str:

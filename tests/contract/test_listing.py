@@ -9,19 +9,7 @@ import uuid
 import pytest
 
 from solo.cli.main import main as solo
-from solo.testing.inprocess import InProcessSystem
 from tests.contract.test_client import POLL_LIMIT_S, serving
-
-
-@pytest.fixture
-def system(settings, redis_client, async_redis_client):
-    return InProcessSystem(settings, redis_client, async_redis_client)
-
-
-@pytest.fixture
-def http(system):
-    with system.running() as client:
-        yield client
 
 
 def increment(http, name: str, class_name: str = "Counter", tenant: str | None = None) -> None:

@@ -24,11 +24,6 @@ def value(found, name: str, **labels) -> float:
     return found.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-@pytest.fixture
-def system(settings, redis_client, async_redis_client):
-    return InProcessSystem(settings, redis_client, async_redis_client)
-
-
 def test_a_workers_counters_move_with_its_calls_and_its_page_parses(system):
     name = uuid.uuid4().hex
     with system.running() as http:

@@ -10,25 +10,12 @@ from __future__ import annotations
 import json
 import uuid
 
-import pytest
-
 from solo.objects.context import wall_clock_ms
 from solo.objects.coordination.alarm_queue import AlarmQueue
 from solo.objects.coordination.keys import Keys
 from solo.objects.naming import object_id
 from solo.objects.state.schema import alarms_table
 from solo.testing.inprocess import InProcessSystem
-
-
-@pytest.fixture
-def system(settings, redis_client, async_redis_client):
-    return InProcessSystem(settings, redis_client, async_redis_client)
-
-
-@pytest.fixture
-def http(system):
-    with system.running() as client:
-        yield client
 
 
 def leave_alarm(system, redis_client, class_name: str, name: str, due_ms: int) -> None:

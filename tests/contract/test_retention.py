@@ -79,17 +79,6 @@ def catalog_row(engine, oid: str):
 
 
 @pytest.fixture
-def system(settings, redis_client, async_redis_client) -> InProcessSystem:
-    return InProcessSystem(settings, redis_client, async_redis_client)
-
-
-@pytest.fixture
-def http(system):
-    with system.running() as client:
-        yield client
-
-
-@pytest.fixture
 def fresh_system(settings, redis_client, async_redis_client, tmp_path):
     """fresh_system(): another system with an empty data directory (start it after stopping the first)."""
 

@@ -13,8 +13,8 @@ import uuid
 import pytest
 
 from solo.objects.naming import object_id
-from solo.objects.state.keys import KeyStore
-from solo.testing.inprocess import InProcessSystem
+
+pytestmark = pytest.mark.system(auth="keys")
 
 
 def unique() -> str:
@@ -26,22 +26,6 @@ def as_key(token: str, tenant: str | None = None) -> dict[str, str]:
     if tenant is not None:
         headers["Solo-Tenant"] = tenant
     return headers
-
-
-@pytest.fixture
-def system(settings, redis_client, async_redis_client) -> InProcessSystem:
-    return InProcessSystem(settings.with_changes(auth="keys"), redis_client, async_redis_client)
-
-
-@pytest.fixture
-def http(system):
-    with system.running() as client:
-        yield client
-
-
-@pytest.fixture
-def keys(system) -> KeyStore:
-    return KeyStore(system.engine)
 
 
 def test_the_same_name_in_two_tenants_is_two_objects(http, keys):
