@@ -189,10 +189,12 @@ def make_engine(url: str, *, connections: int = 10) -> Engine:
 # a shipment goes on renewing the leases of the objects it cannot serve, so no other worker takes
 # them over (bench/partition.py). TCP_USER_TIMEOUT bounds only data the server's kernel has not
 # acknowledged, so a long query is never cut; keepalives find a server that went silent while a
-# statement ran (TCP_USER_TIMEOUT then bounds their probes too).
+# statement ran (TCP_USER_TIMEOUT then bounds their probes too). Both bounds are half the default
+# lease TTL (2 s) or libpq's least, so the objects of a worker cut off from PostgreSQL alone are
+# handed over within about one TTL; a slow server is not cut by them (its kernel still acknowledges).
 UNREACHABLE_POSTGRES = {
-    "connect_timeout": 5,  # seconds (libpq's unit)
-    "tcp_user_timeout": 2000,  # milliseconds
+    "connect_timeout": 2,  # seconds (libpq's unit; it takes no less than 2)
+    "tcp_user_timeout": 1000,  # milliseconds
     "keepalives": 1,
     "keepalives_idle": 5,
     "keepalives_interval": 1,
