@@ -44,8 +44,22 @@ from bench.cpu import stack_meter
 from bench.loadgen import open_loop
 from solo.objects.state.schema import normalize_url
 
+SAMPLE_PATIENCE_S = 300.0  # a busy database (or one out of connections) delays a sample, not the hour
+
 
 def sample(database_url: str) -> dict[str, Any]:
+    deadline = time.monotonic() + SAMPLE_PATIENCE_S
+    while True:
+        try:
+            return _sample(database_url)
+        except sa.exc.OperationalError as exc:
+            if time.monotonic() > deadline:
+                raise
+            print(f"sampling the database failed ({exc.orig}); again in 5 s", file=sys.stderr)
+            time.sleep(5)
+
+
+def _sample(database_url: str) -> dict[str, Any]:
     engine = sa.create_engine(normalize_url(database_url))
     try:
         with engine.connect() as conn:
