@@ -5,9 +5,10 @@
 Starts a real solo whose API and worker run under bench/stall_probe.py, sends warm calls
 in an open loop at `rate`, and lists every stall: a 20 ms window in which calls answered
 took over `--slow-ms`. Beside each, the probes' late wake-ups in each process at that
-moment (how late, and the CPU the process used meanwhile), so a stall reads as: the
-worker's Python held up with CPU spent (the GIL), without (not scheduled, or waiting on
-I/O), or neither process (Redis, Postgres, the load generator).
+moment (how late, the CPU the process used meanwhile, the probe's time in the OS's run
+queue), so a stall reads as: a process not given the CPU (the machine busy), a process
+whose threads held the GIL (a convoy), a GIL holder that did not run, or neither process
+held up (Redis, Postgres, the load generator). `--worker-threads` sets SOLO_WORKER_THREADS.
 """
 
 from __future__ import annotations
@@ -107,11 +108,17 @@ def main(argv: list[str] | None = None) -> int:
                 if start - 0.05 <= row["t"] <= end + 0.05:
                     print(
                         f"      {role:6} probe late {row['late_ms']:6.1f} ms, process CPU meanwhile"
-                        f" {row['cpu_ms']:6.1f} ms, {row['threads']} threads"
+                        f" {row['cpu_ms']:6.1f} ms, in the run queue {row['runqueue_ms']:6.1f} ms,"
+                        f" {row['threads']} threads"
                     )
     for role, rows in probes.items():
+        queued = [r for r in rows if r["runqueue_ms"] >= r["late_ms"] / 2]  # the OS ran others
+        busy = [r for r in rows if r not in queued and r["cpu_ms"] >= r["late_ms"] / 2]  # its threads held the GIL
         print(
-            f"{role}: {len(rows)} late wake-ups over 20 ms, worst {max((r['late_ms'] for r in rows), default=0):.0f} ms"
+            f"{role}: {len(rows)} late wake-ups over 20 ms, worst {max((r['late_ms'] for r in rows), default=0):.0f}"
+            f" ms: {len(queued)} waiting in the OS's run queue (the machine busy), {len(busy)} waiting for the GIL"
+            f" while the process's threads ran, {len(rows) - len(queued) - len(busy)} waiting for a GIL whose"
+            " holder did not run (preempted by the OS, or blocked in C without releasing it)"
         )
     return 0
 
