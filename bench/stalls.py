@@ -66,7 +66,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--slow-ms", type=float, default=40)
     parser.add_argument("--worker-threads", type=int, default=16)
-    parser.add_argument("--switch-interval-ms", type=float, default=0)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
     with System("stalls") as system:
