@@ -21,6 +21,8 @@ from solo.objects.coordination.keys import Keys
 
 log = logging.getLogger(__name__)
 
+REPLY_BATCH = 256  # replies taken per round trip at most
+
 
 class ReplyListener:
     def __init__(self, client: redis.asyncio.Redis, keys: Keys) -> None:
@@ -69,19 +71,16 @@ class ReplyListener:
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                item = await self._redis.blpop([self.key], timeout=1)
+                # One round trip for every reply already there, up to REPLY_BATCH (BLMPOP, Redis 7):
+                # a BLPOP for the first and an LPOP for the rest cost two per wake-up.
+                popped = await self._redis.blmpop(1, 1, self.key, direction="LEFT", count=REPLY_BATCH)
             except redis.RedisError as exc:
                 log.warning("reply listener: %s; retrying", exc)
                 await asyncio.sleep(0.2)
                 continue
-            if item is None:
+            if popped is None:
                 continue
-            batch = [item[1]]
-            # Drain what else is already there without blocking. With a count, LPOP answers a list
-            # or nil (redis-py types every shape at once).
-            more = cast(list[bytes | str] | None, await self._redis.lpop(self.key, 256))
-            if more:
-                batch.extend(more)
+            batch = cast(list[bytes], popped[1])  # [key, [values]]
             for raw in batch:
                 outcome = Outcome.from_payload(raw)
                 for future in self._waiting.pop(outcome.call_id, []):

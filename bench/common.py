@@ -160,10 +160,11 @@ class System:
     def url(self) -> str:
         return self.cluster.url
 
-    def start(self, workers: int = 1, **worker_env: str) -> None:
+    def start(self, workers: int = 1, wrap: Sequence[str] = (), **worker_env: str) -> None:
+        """`wrap`: a command that runs every process (bench/plain_stack.py)."""
         for _ in range(workers):
-            self.cluster.start_worker(**worker_env)
-        self.cluster.start_api()
+            self.cluster.start_worker(wrap=wrap, **worker_env)
+        self.cluster.start_api(wrap=wrap)
 
     def start_ready_worker(self, timeout_s: float = 30, **worker_env: str) -> subprocess.Popen:
         """Start a worker and return once it takes activations (its log says "ready")."""

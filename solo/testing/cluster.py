@@ -108,8 +108,12 @@ class Cluster:
                 stderr=subprocess.STDOUT,
             )
 
-    def start_api(self, *, ready_timeout_s: float = API_READY_LIMIT_S, **extra_env: str) -> str:
+    def start_api(
+        self, *, ready_timeout_s: float = API_READY_LIMIT_S, wrap: Sequence[str] = (), **extra_env: str
+    ) -> str:
         """Start an API process and wait until it is ready (at most `ready_timeout_s`); returns its URL.
+
+        `wrap`: a command that runs it, as for start_worker.
 
         The first listens at self.url (its log is api.log); each further one on a port of its own
         (api1.log, ...), on the same Redis and database, as more `web` processes would.
@@ -118,7 +122,7 @@ class Cluster:
         port = self.port if index == 0 else free_port()
         url = f"http://127.0.0.1:{port}"
         name = "api" if index == 0 else f"api{index}"
-        process = self._spawn(["api", "--host", "127.0.0.1", "--port", str(port)], name, **extra_env)
+        process = self._spawn(["api", "--host", "127.0.0.1", "--port", str(port)], name, wrap, **extra_env)
         self.apis.append(process)
         if index == 0:
             self.api = process
