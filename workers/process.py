@@ -8,6 +8,7 @@ release every lease, exit. `solo scheduler` runs a scheduler alone.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import resource
@@ -181,6 +182,11 @@ def _run_until_signalled(process: WorkerProcess | SchedulerProcess, what: str) -
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     process.start()
+    # What start-up made (modules, classes, settings) lives as long as the process: frozen, every
+    # full collection skips it. Such a collection stops all threads for as long as it takes to
+    # scan the objects the collector tracks, and alarms and calls wait meanwhile.
+    gc.collect()
+    gc.freeze()
     log.info("%s ready", what)
     while not process.done.wait(1):  # a timeout, so that the main thread gets to run signal handlers
         pass

@@ -21,6 +21,7 @@ from typing import Any, cast
 
 import redis
 import redis.asyncio
+from redis.client import Pipeline
 
 from solo.objects.coordination import scripts
 from solo.objects.coordination.keys import Keys
@@ -122,17 +123,18 @@ class AlarmQueue:
         due, after = cast(tuple[ScoredMembers, ScoredMembers], pipe.execute())
         return [DueAlarm.parse(member, score) for member, score in due], int(after[0][1]) if after else None
 
-    def postpone(self, alarms: Sequence[DueAlarm], until_ms: int) -> None:
+    def postpone(self, alarms: Sequence[DueAlarm], until_ms: int, pipe: Pipeline | None = None) -> None:
         """About to dispatch: look again only at `until_ms`, unless the owner announces a change.
 
         Called before the fires are sent, so that the owner's announcement after running one
-        is never overwritten by this; entries the owner changed meanwhile are left alone."""
+        is never overwritten by this; entries the owner changed meanwhile are left alone.
+        With `pipe`, queued on it (ahead of the fires, in the same round trip) instead of run now."""
         if not alarms:
             return
         args: list[str | int] = [until_ms]
         for alarm in alarms:
             args += [alarm.member, alarm.due_ms]
-        self._postpone(keys=[self._key], args=args)
+        self._postpone(keys=[self._key], args=args, client=pipe)
 
     def forget(self, alarms: Sequence[DueAlarm]) -> None:
         """Take entries out of the time index (alarms nothing can fire: orphaned)."""

@@ -14,6 +14,7 @@ from typing import Any, Literal, cast
 
 import redis
 import redis.asyncio
+from redis.client import Pipeline
 
 from solo.objects.calls import Call, Outcome
 from solo.objects.coordination import scripts
@@ -114,6 +115,17 @@ class Mailbox:
     def enqueue(self, call: Call) -> Enqueued:
         reply = self._enqueue(keys=self.config.enqueue_keys(call), args=self.config.enqueue_args(call))
         return self.config.parse_enqueued(reply, call)
+
+    def enqueue_many(self, calls: Sequence[Call], pipe: Pipeline | None = None) -> list[Enqueued]:
+        """Enqueue each call, in order, in one round trip (as `enqueue` would one by one).
+
+        Commands already queued on `pipe` run first, in the same round trip."""
+        pipe = pipe if pipe is not None else self._redis.pipeline(transaction=False)
+        for call in calls:
+            self._enqueue(keys=self.config.enqueue_keys(call), args=self.config.enqueue_args(call), client=pipe)
+        replies = pipe.execute()
+        mine = replies[len(replies) - len(calls) :]
+        return [self.config.parse_enqueued(reply, call) for reply, call in zip(mine, calls, strict=True)]
 
     def claim(self, object_id: str, lease_value: str, batch_size: int) -> list[Call] | None:
         """The next calls in order, or None if the lease is no longer ours."""

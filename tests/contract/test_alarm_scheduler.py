@@ -216,3 +216,16 @@ def test_bad_listing_queries_get_a_clear_error(system, query, status, code):
     response = system.http.get("/v1/alarms", params=query)
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
+
+
+def test_a_pass_sends_every_due_fire_in_one_round_trip_not_one_per_alarm(system, clock, monkeypatch):
+    names = [uuid.uuid4().hex for _ in range(20)]
+    for name in names:
+        call(system, name, "set_alarm", at_ms=clock() + SECOND)
+    one_by_one = []
+    monkeypatch.setattr(system.scheduler.mailbox, "enqueue", lambda fire: one_by_one.append(fire))
+    clock.advance(SECOND)
+    assert system.scheduler.tick() == 20
+    assert one_by_one == []
+    assert all(len(call(system, name, "fires")) == 1 for name in names)
+    assert system.scheduler.tick() == 0  # postponed in the same round trip, then done and announced
