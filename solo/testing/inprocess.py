@@ -118,10 +118,16 @@ class InProcessSystem:
     def settle(self, timeout_s: float | None = None) -> None:
         """Wait until the host has nothing left to run (the calls and fires queued so far are done)."""
         deadline = time.monotonic() + (self.settings.call_timeout_s if timeout_s is None else timeout_s)
-        while not self.host.quiet():
+        while not (self.host.quiet() and not self._calls_queued()):
             if time.monotonic() > deadline:
                 raise TimeoutError("objects were still running or had calls queued when the wait ended")
             time.sleep(0.002)
+
+    def _calls_queued(self) -> bool:
+        """Calls in any object's mailbox, held here or not: an object let go (evicted, its lease lost)
+        just as a fire or call reached it keeps its calls until the sweeper sends it again."""
+        pattern = f"{self.settings.key_prefix}:obj:*:mailbox"
+        return any(self._redis.llen(key) for key in self._redis.scan_iter(match=pattern, count=1000))
 
     def pass_time(self, target_ms: int, move_to: Callable[[int], None]) -> int:
         """Let time pass up to `target_ms`, as it would on a running system: the clock stops at each
