@@ -11,7 +11,15 @@ import pytest
 
 from solo.objects.calls import Call, Outcome
 from solo.objects.coordination.keys import Keys
-from solo.objects.coordination.leases import BACKSTOP_MS, KEPT, LOST, RELEASED, RELEASED_WITH_CALLS, Leases
+from solo.objects.coordination.leases import (
+    BACKSTOP_MS,
+    KEPT,
+    LOST,
+    RELEASED,
+    RELEASED_WITH_CALLS,
+    AsyncLeases,
+    Leases,
+)
 from solo.objects.coordination.leases import lease_value as lease_of
 from solo.objects.coordination.mailbox import (
     SOCKET_EVENT_DONE_TTL_S,
@@ -603,3 +611,19 @@ def test_purge_fails_queued_calls_but_keeps_the_batch_an_owner_is_running(
     (told,) = redis_client.lrange(keys.replies("api-1"), 0, -1)
     assert Outcome.from_payload(told).error == {"code": "purged", "message": "by the test"}
     assert mailbox.complete(oid, value, calls[:2], [Outcome.success(c.call_id, 0) for c in calls[:2]]) == 0
+
+
+def test_the_apis_owner_reads_name_only_holders_whose_heartbeat_beats(leases, redis_client, async_redis_client, keys):
+    beat(redis_client, keys, "alive", "dead")
+    held, orphaned, free = new_object(), new_object(), new_object()
+    assert leases.acquire(held, lease_value("alive"))
+    assert leases.acquire(orphaned, lease_value("dead"))
+    redis_client.delete(keys.alive("dead"))
+
+    reader = AsyncLeases(async_redis_client, keys)
+
+    async def read() -> tuple:
+        return await reader.owners([held, orphaned, free]), await reader.owner(held), await reader.owners([])
+
+    assert asyncio.run(read()) == (["alive", None, None], "alive", [])
+    assert [leases.owner(oid) for oid in (held, orphaned, free)] == ["alive", None, None]
