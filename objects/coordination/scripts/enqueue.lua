@@ -48,9 +48,7 @@ if alive then
     local wake = ARGV[4] .. owner
     redis.call("RPUSH", wake, ARGV[2])
     redis.call("PEXPIRE", wake, tonumber(ARGV[6]))
-    local t = redis.call("TIME")
-    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    redis.call("ZADD", KEYS[4], now + redis.call("PTTL", alive_key), ARGV[2])
+    redis.call("ZADD", KEYS[4], redis.call("PEXPIRETIME", alive_key), ARGV[2])
   end
   return {"owned"}
 end

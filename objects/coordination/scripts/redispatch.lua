@@ -22,7 +22,7 @@ if lease then
     end
     -- Its owner lives: due again when the owner's heartbeat would expire. The owner is woken in
     -- case its wake-up went missing (a busy owner drains once more, at no harm).
-    redis.call("ZADD", KEYS[1], now + redis.call("PTTL", alive_key), ARGV[1])
+    redis.call("ZADD", KEYS[1], redis.call("PEXPIRETIME", alive_key), ARGV[1])
     local wake = ARGV[4] .. owner
     redis.call("RPUSH", wake, ARGV[1])
     redis.call("PEXPIRE", wake, tonumber(ARGV[5]))
