@@ -10,10 +10,10 @@ measures the time from the kill until the first successful reply to a probe
 call *sent after* the kill. A replacement worker is then started and the
 system settles before the next trial.
 
-Recovery path: the lease lapses (at most one TTL after the last renewal),
-a surviving worker's sweeper (every TTL/3) sees the object overdue with
-queued calls and sends an activation, a worker takes the lease, a new epoch,
-and hydrates the object from Postgres.
+Recovery path: the owner's heartbeat lapses (at most one TTL after its last
+renewal), which frees every lease it held; a surviving worker's sweeper (every
+TTL/3) sees the object overdue with queued calls and sends an activation, a
+worker takes the lease, a new epoch, and hydrates the object from Postgres.
 
 Goal: under 3 s with default settings.
 """

@@ -3,7 +3,8 @@
 One host per worker process. It takes objects through leases and drains their
 mailboxes on a thread pool, one `Activation.step` (objects/runtime/activation.py:
 claim, hydrate, run, ship, send, announce, complete) at a time per object, so an
-object's calls never overlap. It renews all its leases in one round trip, evicts
+object's calls never overlap. It keeps all its leases alive with one heartbeat
+command per interval, whatever it holds (leases.py, ADR 0004), evicts
 idle objects, bounds open files, and drains on shutdown. What happens inside an
 activation is not decided here; when and on which thread is.
 
@@ -11,7 +12,7 @@ Threads:
   wake listener  BLPOP on this worker's wake list: objects it owns that got a call
   reply listener BLPOP on this worker's reply list: outcomes of calls its objects
                  made to other objects (workers/transport.py)
-  maintainer     lease renewal, idle eviction, the sweeper that re-dispatches
+  maintainer     the lease heartbeat, idle eviction, the sweeper that re-dispatches
                  objects whose owner died or whose activation was lost, the reaper
                  of API processes that died holding WebSockets, and this worker's
                  heartbeat record (objects/coordination/workers.py: `solo workers ls`)
@@ -47,6 +48,7 @@ from solo.objects.coordination.leases import (
     Leases,
     ReleaseMode,
     lease_value,
+    new_generation,
 )
 from solo.objects.coordination.mailbox import Mailbox, MailboxConfig
 from solo.objects.coordination.wait_graph import WaitGraph
@@ -98,7 +100,7 @@ class _Owned:
     running: bool = False  # a drain is scheduled or in progress
     again: bool = False  # a wake-up arrived during the drain
     gone: bool = False  # lease lost or released: never touch again
-    lost: bool = False  # renewal found the lease taken while a drain was running
+    lost: bool = False  # the heartbeat's check found the lease taken while a drain was running
     evict: bool = False  # an operator asked for the activation to end after its batch
     closing: bool = False  # an idle eviction is queued on the evictor thread
     last_active: float = field(default_factory=time.monotonic)
@@ -134,6 +136,7 @@ class ObjectHost:
         grace_ms = settings.lease_ttl_ms
         self.mailbox = Mailbox(client, MailboxConfig(self.keys, settings.call_record_ttl_s, grace_ms))
         self.leases = Leases(client, self.keys, settings.lease_ttl_ms, grace_ms)
+        self.generation = new_generation()  # of this process's lease heartbeat: its leases name it
         self.alarm_queue = AlarmQueue(client, self.keys, int(settings.alarm_horizon_s * 1000))
         self.clock_ms = clock_ms  # objects' clock: alarms and call records (tests inject a fake one)
         self._worker_dir: WorkerDir | None = None
@@ -147,7 +150,7 @@ class ObjectHost:
         self._pool = ThreadPoolExecutor(settings.worker_threads + MAX_WAITING_DRAINS, thread_name_prefix="solo-object")
         # Idle evictions and the closing of objects whose lease was lost run on a thread of their own:
         # on_stop() and the stop's record in the shared database may take seconds, and the maintainer
-        # must never wait on them (it renews the leases; a stall of a TTL loses them all).
+        # must never wait on them (it keeps the leases alive; a stall of a TTL loses them all).
         self._evictor = ThreadPoolExecutor(1, thread_name_prefix="solo-evict")
         self._ready: deque[_Owned] = deque()  # scheduled drains not yet submitted
         self._active = 0  # drains submitted and not waiting on another object
@@ -194,6 +197,10 @@ class ObjectHost:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> None:
+        try:  # beating before the first lease is taken, so that none is born dead
+            self._keep_leases_alive()
+        except redis.RedisError:
+            log.warning("could not start this worker's lease heartbeat; the maintainer retries")
         self._worker_dir = claim_worker_dir(Path(self.settings.data_dir), self.worker_id)
         self.data_dir = self._worker_dir.path
         self.services = self.services.in_dir(self.data_dir)
@@ -246,8 +253,9 @@ class ObjectHost:
         self.replies.wake()
         for thread in self._threads:
             thread.join(timeout=5)
-        try:  # gone from `solo workers ls` now, not when the record expires
+        try:  # gone from `solo workers ls` now, not when the record expires; stuck objects' leases free now
             self.beats.forget(self.worker_id)
+            self.leases.stop_beating(self.worker_id, self.generation)
         except redis.RedisError:
             pass
         self._evictor.shutdown(wait=True, cancel_futures=True)
@@ -290,9 +298,9 @@ class ObjectHost:
                 return  # another worker takes it: its activation is sent again after the grace period
             if self._no_room.get(object_id, 0.0) > time.monotonic():
                 return  # its file did not fit here lately: the sweeper sends it again, maybe to a worker with room
-        value = lease_value(self.worker_id)
+        value = lease_value(self.worker_id, self.generation)
         if not self.leases.acquire(object_id, value):
-            return  # owned elsewhere; that owner was woken by enqueue.lua
+            return  # owned elsewhere; that owner was woken (enqueue.lua, or acquire.lua if calls wait)
         with self._lock:
             activation = Activation(object_id, value, self.services, make_room=lambda: self._make_room_for(object_id))
             entry = _Owned(object_id, activation)
@@ -524,7 +532,7 @@ class ObjectHost:
                     self.beat()
                 if now >= next_renew:
                     next_renew = now + interval
-                    self._renew_leases()
+                    self._keep_leases_alive()
                     self._evict_idle()
                 if now >= next_sweep:
                     next_sweep = now + interval
@@ -575,20 +583,30 @@ class ObjectHost:
             self._on_stuck(stuck)
             self._on_stuck = None  # once
 
-    def _renew_leases(self) -> None:
+    def _keep_leases_alive(self) -> None:
+        """Renew this worker's heartbeat: every lease it holds stays live for one more TTL.
+
+        If the heartbeat had lapsed (the process was paused, or Redis restarted), other workers may
+        have taken some objects meanwhile: check every lease once and close the ones taken. (The
+        epoch fence already stops any commit of theirs; this closes them instead of at their next call.)"""
+        if self.leases.beat(self.worker_id, self.generation):
+            return
         with self._lock:
             held = [(o.object_id, o.lease) for o in self._owned.values()]
-        for start in range(0, len(held), 1000):
-            for object_id in self.leases.renew(held[start : start + 1000]):
-                with self._lock:
-                    entry = self._owned.get(object_id)
-                if entry is None:
-                    continue
-                with self._lock:
-                    entry.lost = True  # a drain running (or starting) notices before its next batch
-                    idle = not entry.running
-                if idle:  # closed on the evictor: the stop's record is a write to the shared database
-                    self._evictor.submit(self._forget, entry, "lease lost", why="lease_lost")
+        if not held:
+            return
+        lost = self.leases.lost(held)
+        log.warning("lease heartbeat had lapsed: %d of %d leases were taken or lapsed meanwhile", len(lost), len(held))
+        for object_id in lost:
+            with self._lock:
+                entry = self._owned.get(object_id)
+            if entry is None:
+                continue
+            with self._lock:
+                entry.lost = True  # a drain running (or starting) notices before its next batch
+                idle = not entry.running
+            if idle:  # closed on the evictor: the stop's record is a write to the shared database
+                self._evictor.submit(self._forget, entry, "lease lost", why="lease_lost")
 
     def _evict_idle(self) -> None:
         """Queue each object idle for longer than SOLO_IDLE_EVICT_S on the evictor thread (once)."""

@@ -319,9 +319,11 @@ class Console:
 
     async def metrics(self, request: Request) -> Response:
         tenant = self.tenant(request)
+        workers = await self.api.workers.live()
         fleet = {
-            "live objects (a lease or queued calls)": await self.api.leases.live_count(),
-            "live workers": len(await self.api.workers.live()),
+            "active objects (held by live workers)": sum(w.objects for w in workers),
+            "objects with calls queued (or an activation on its way)": await self.api.leases.live_count(),
+            "live workers": len(workers),
             **{f"alarms {state} (tenant {tenant})": n for state, n in (await self.api.alarms.counts(tenant)).items()},
         }
         return self.page(request, "metrics.html", fleet=fleet, rows=headline(self.api.metrics.registry))

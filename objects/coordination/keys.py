@@ -48,6 +48,11 @@ class Keys:
         """A worker process's heartbeat record (JSON, objects/coordination/workers.py), with a TTL."""
         return f"{self.prefix}:worker:{worker_id}"
 
+    def alive(self, worker_id: str) -> str:
+        """A worker process's lease heartbeat: its generation, with a TTL of one lease TTL. Every lease
+        naming this worker and generation is live while it exists (leases.py, ADR 0004)."""
+        return f"{self.prefix}:alive:{worker_id}"
+
     @property
     def workers(self) -> str:
         """ZSET of worker ids scored by their record's deadline (ms): who to read, without a SCAN."""
@@ -73,10 +78,13 @@ class Keys:
     # indexes
     @property
     def live(self) -> str:
-        """ZSET of objects that have a lease or queued calls, scored by a deadline (ms).
+        """ZSET of objects with queued calls (or an activation on its way), scored by a deadline (ms).
 
-        A member past its deadline is either owned by a dead worker or waiting
-        for an activation that was lost: the sweeper re-dispatches it.
+        An owned object's deadline is its owner's heartbeat expiry; an unowned one's, the end of
+        its activation's grace period. A member past its deadline is either owned by a dead
+        worker or waiting for an activation that was lost: the sweeper re-dispatches it. An
+        owned object whose mailbox is empty is not in it (complete.lua removes it), so idle
+        objects cost the sweeper nothing.
         """
         return f"{self.prefix}:live"
 

@@ -19,6 +19,7 @@ from redis.client import Pipeline
 from solo.objects.calls import Call, Outcome
 from solo.objects.coordination import scripts
 from solo.objects.coordination.keys import Keys
+from solo.objects.coordination.leases import BACKSTOP_MS
 from solo.objects.errors import IdempotencyKeyReused, MailboxFull
 from solo.objects.naming import DEFAULT_TENANT
 from solo.objects.websockets import SOCKET_METHOD
@@ -87,6 +88,7 @@ class MailboxConfig:
             self.max_queued,
             call.fingerprint() if self.compare_requests else "",
             call.tenant,
+            self.keys.alive(""),
         ]
 
     def parse_enqueued(self, reply: list[Any], call: Call) -> Enqueued:
@@ -130,7 +132,9 @@ class Mailbox:
     def claim(self, object_id: str, lease_value: str, batch_size: int) -> list[Call] | None:
         """The next calls in order, or None if the lease is no longer ours."""
         k = self.config.keys
-        reply = self._claim(keys=[k.mailbox(object_id), k.lease(object_id)], args=[lease_value, batch_size, k.call("")])
+        reply = self._claim(
+            keys=[k.mailbox(object_id), k.lease(object_id)], args=[lease_value, batch_size, k.call(""), BACKSTOP_MS]
+        )
         if reply is None:
             return None
         entries, crashes = reply
@@ -159,13 +163,13 @@ class Mailbox:
             lease_value,
             len(calls),
             k.call(""),
-            0,
+            object_id,
             self.config.reply_ttl_ms,
         ]
         for call, outcome in zip(calls, outcomes, strict=True):
             status = "done" if outcome.ok else "failed"
             args += [call.call_id, call.reply_to or "", status, outcome.payload(), self.config.done_ttl_s(call)]
-        return int(self._complete(keys=[k.mailbox(object_id), k.lease(object_id)], args=args))
+        return int(self._complete(keys=[k.mailbox(object_id), k.lease(object_id), k.live], args=args))
 
     def depth(self, object_id: str) -> int:
         return int(self._redis.llen(self.config.keys.mailbox(object_id)))

@@ -222,7 +222,7 @@ def test_an_idle_eviction_runs_off_the_lease_maintainer_so_a_slow_on_stop_holds_
             # (done inline, this call would wait the 60 s of the gate).
             system.host._evict_idle()  # noqa: SLF001
             assert entry.closing and not gate.is_set()
-            system.host._renew_leases()  # noqa: SLF001 - the next step renews every lease meanwhile
+            system.host._keep_leases_alive()  # noqa: SLF001 - the next step keeps every lease alive meanwhile
             assert not entry.gone
             gate.set()
             info = http.get(f"/v1/objects/SlowStop/{name}").json()
@@ -248,9 +248,12 @@ def test_a_lost_lease_is_closed_off_the_lease_maintainer_so_a_slow_database_hold
             close(**kwargs)
 
         entry.activation.close = slow_close
-        redis_client.set(Keys(system.settings.key_prefix).lease(object_id), lease_value("another-worker"))
-        # The maintainer's step finds the lease taken and returns while the close still waits.
-        system.host._renew_leases()  # noqa: SLF001
+        keys = Keys(system.settings.key_prefix)
+        # The worker was paused past its heartbeat's TTL, and another took the object meanwhile.
+        redis_client.delete(keys.alive(system.host.worker_id))
+        redis_client.set(keys.lease(object_id), lease_value("another-worker", "g1"))
+        # The maintainer's step finds the heartbeat lapsed, the lease taken, and returns while the close still waits.
+        system.host._keep_leases_alive()  # noqa: SLF001
         assert entry.lost and closing.wait(60)
         closed.set()
         while not entry.gone:  # the evictor finishes the close

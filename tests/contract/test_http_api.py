@@ -121,7 +121,7 @@ class Written:
         found = self.redis.scan_iter(match=f"{self.prefix}:*", count=1000)
         keys = [k.decode() if isinstance(k, bytes) else k for k in found]
         # Reply and wake lists exist only while they hold items; neither is state. Nor is the
-        # running worker's heartbeat record.
+        # running worker's heartbeat record, nor its lease heartbeat.
         workers = Keys(self.prefix)
         return sorted(
             k
@@ -129,6 +129,7 @@ class Written:
             if ":replies:" not in k
             and ":wake:" not in k
             and not k.startswith(workers.worker(""))
+            and not k.startswith(workers.alive(""))
             and k != workers.workers
         )
 

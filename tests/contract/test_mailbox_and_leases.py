@@ -11,7 +11,16 @@ import pytest
 
 from solo.objects.calls import Call, Outcome
 from solo.objects.coordination.keys import Keys
-from solo.objects.coordination.leases import KEPT, LOST, RELEASED, RELEASED_WITH_CALLS, Leases, lease_value
+from solo.objects.coordination.leases import (
+    BACKSTOP_MS,
+    KEPT,
+    LOST,
+    RELEASED,
+    RELEASED_WITH_CALLS,
+    AsyncLeases,
+    Leases,
+)
+from solo.objects.coordination.leases import lease_value as lease_of
 from solo.objects.coordination.mailbox import (
     SOCKET_EVENT_DONE_TTL_S,
     SOCKET_EVENT_RECORD_TTL_S,
@@ -40,6 +49,19 @@ def mailbox(redis_client, keys) -> Mailbox:
 @pytest.fixture
 def leases(redis_client, keys) -> Leases:
     return Leases(redis_client, keys, ttl_ms=LEASE_TTL_MS, activation_grace_ms=GRACE_MS)
+
+
+GENERATION = "g1"  # the heartbeat generation of the workers these tests name
+
+
+def lease_value(worker_id: str) -> str:
+    return lease_of(worker_id, GENERATION)
+
+
+def beat(redis_client, keys, *worker_ids: str) -> None:
+    """Start the named workers' lease heartbeats, as running workers keep them (Leases.beat)."""
+    for worker_id in worker_ids:
+        redis_client.set(keys.alive(worker_id), GENERATION, px=LEASE_TTL_MS)
 
 
 def new_object() -> str:
@@ -121,6 +143,7 @@ def test_enqueue_asks_for_a_dispatch_again_once_the_grace_period_is_over(mailbox
 
 def test_enqueue_with_a_lease_held_wakes_the_owner_only_when_the_mailbox_was_empty(mailbox, leases, redis_client, keys):
     oid, worker = new_object(), f"worker-{uuid.uuid4().hex[:6]}"
+    beat(redis_client, keys, worker)
     value = lease_value(worker)
     assert leases.acquire(oid, value)
 
@@ -129,14 +152,33 @@ def test_enqueue_with_a_lease_held_wakes_the_owner_only_when_the_mailbox_was_emp
     assert mailbox.enqueue(second).decision == "owned"
     assert wake_list(redis_client, keys, worker) == [oid]
     assert redis_client.pttl(keys.wake(worker)) > 0
+    # due when the owner's heartbeat would expire, should it die before the mailbox is empty
+    assert redis_now_ms(redis_client) < live_score(redis_client, keys, oid) <= redis_now_ms(redis_client) + LEASE_TTL_MS
 
     calls = mailbox.claim(oid, value, 10)
     ok = [Outcome.success(c.call_id, 1) for c in calls]
     assert mailbox.complete(oid, value, calls, ok) == 0
+    assert live_score(redis_client, keys, oid) is None  # an idle owned object is not in the live index
 
     assert mailbox.enqueue(make_call(oid)).decision == "owned"
     assert wake_list(redis_client, keys, worker) == [oid, oid]
     assert wake_list(redis_client, keys, "someone-else") == []
+
+
+def test_enqueue_with_a_lease_whose_holder_stopped_beating_asks_for_a_dispatch(mailbox, leases, redis_client, keys):
+    oid, worker = new_object(), f"worker-{uuid.uuid4().hex[:6]}"
+    beat(redis_client, keys, worker)
+    assert leases.acquire(oid, lease_value(worker))
+    redis_client.delete(keys.alive(worker))  # killed: its heartbeat expired
+    make_overdue(redis_client, keys, oid)  # and the deadline its takeover set passed
+
+    assert mailbox.enqueue(make_call(oid)).decision == "dispatch"
+    assert wake_list(redis_client, keys, worker) == []
+
+    # a process of the same id with another generation (restarted) does not own it either
+    redis_client.set(keys.alive(worker), "g2", px=LEASE_TTL_MS)
+    make_overdue(redis_client, keys, oid)
+    assert mailbox.enqueue(make_call(oid)).decision == "dispatch"
 
 
 def test_enqueue_of_a_finished_call_id_returns_done_with_its_outcome_and_queues_nothing(
@@ -333,38 +375,77 @@ def test_complete_with_a_lease_that_is_not_ours_returns_minus_one_and_publishes_
 # -- leases ------------------------------------------------------------------------------
 
 
-def test_acquire_is_exclusive_and_indexes_the_object_as_live(leases, redis_client, keys):
+def test_acquire_is_exclusive_while_the_holder_beats_and_indexes_the_object_as_live(leases, redis_client, keys):
     oid = new_object()
+    beat(redis_client, keys, "first", "second")
     first, second = lease_value("first"), lease_value("second")
     assert leases.acquire(oid, first) is True
     assert leases.acquire(oid, second) is False
     assert leases.acquire(oid, first) is False  # not re-entrant either
     assert leases.owner(oid) == "first"
-    assert 0 < redis_client.pttl(keys.lease(oid)) <= LEASE_TTL_MS
+    assert LEASE_TTL_MS < redis_client.pttl(keys.lease(oid)) <= BACKSTOP_MS  # no TTL of its own but the backstop
     assert live_score(redis_client, keys, oid) > redis_now_ms(redis_client)
     assert leases.owner(new_object()) is None
 
 
-def test_renew_extends_held_leases_and_reports_the_lost_ones(leases, redis_client, keys):
+def test_a_lease_is_free_once_its_holders_heartbeat_stops(leases, redis_client, keys):
+    oid = new_object()
+    beat(redis_client, keys, "first", "second")
+    assert leases.acquire(oid, lease_value("first"))
+    redis_client.delete(keys.alive("first"))  # its heartbeat expired: killed, or paused past the TTL
+    assert leases.owner(oid) is None
+    taken = lease_value("second")
+    assert leases.acquire(oid, taken) is True
+    assert leases.owner(oid) == "second"
+    assert text(redis_client.get(keys.lease(oid))) == taken
+
+
+def test_acquire_of_an_object_a_live_holder_keeps_wakes_that_holder_if_calls_are_queued(
+    mailbox, leases, redis_client, keys
+):
+    # Given: an activation was sent while the holder's heartbeat had lapsed, and the holder came back
+    oid = new_object()
+    beat(redis_client, keys, "holder", "other")
+    assert leases.acquire(oid, lease_value("holder"))
+    assert leases.acquire(oid, lease_value("other")) is False
+    assert wake_list(redis_client, keys, "holder") == []  # nothing queued: nothing to wake it for
+    redis_client.rpush(keys.mailbox(oid), encode_entry(make_call(oid)))
+
+    # When: another worker tries to take it; Then: the holder is woken to serve the calls
+    assert leases.acquire(oid, lease_value("other")) is False
+    assert wake_list(redis_client, keys, "holder") == [oid]
+
+
+def test_beat_keeps_a_workers_leases_alive_and_says_when_it_had_lapsed(leases, redis_client, keys):
+    assert leases.beat("me", GENERATION) is False  # new: nothing to check yet
+    assert leases.beat("me", GENERATION) is True
+    assert 0 < redis_client.pttl(keys.alive("me")) <= LEASE_TTL_MS
+    redis_client.delete(keys.alive("me"))  # paused past the TTL, or Redis restarted
+    assert leases.beat("me", GENERATION) is False
+    assert leases.beat("me", "another-generation") is False  # the same id in a new process
+
+    leases.stop_beating("me", GENERATION)  # not its generation any more: left alone
+    assert redis_client.exists(keys.alive("me"))
+    leases.stop_beating("me", "another-generation")
+    assert not redis_client.exists(keys.alive("me"))
+
+
+def test_lost_reports_the_leases_taken_or_gone_among_those_held(leases, redis_client, keys):
     kept, stolen, expired = new_object(), new_object(), new_object()
     mine = {oid: lease_value("me") for oid in (kept, stolen, expired)}
     for oid in (kept, stolen, expired):
         assert leases.acquire(oid, mine[oid])
-    redis_client.pexpire(keys.lease(kept), 500)
     redis_client.set(keys.lease(stolen), lease_value("thief"))
     redis_client.delete(keys.lease(expired))
 
-    lost = leases.renew([(kept, mine[kept]), (stolen, mine[stolen]), (expired, mine[expired])])
-
-    assert sorted(lost) == sorted([stolen, expired])
-    assert redis_client.pttl(keys.lease(kept)) > 500
-    assert leases.owner(stolen) == "thief"
-    assert leases.renew([]) == []
+    assert sorted(leases.lost(list(mine.items()))) == sorted([stolen, expired])
+    assert leases.lost([]) == []
 
 
 def test_release_idle_keeps_the_lease_while_calls_are_queued_and_releases_when_empty(
     mailbox, leases, redis_client, keys
 ):
+    beat(redis_client, keys, "w")
     oid, value = new_object(), lease_value("w")
     assert leases.acquire(oid, value)
     call = make_call(oid)
@@ -399,6 +480,7 @@ def test_release_drain_gives_up_the_lease_anyway_and_makes_queued_calls_due_now(
 
 
 def test_release_with_a_lease_that_is_not_ours_changes_nothing(leases, redis_client, keys):
+    beat(redis_client, keys, "w")
     oid, value = new_object(), lease_value("w")
     assert leases.acquire(oid, value)
     for mode in ("idle", "drain"):
@@ -443,15 +525,37 @@ def test_redispatch_removes_an_overdue_object_with_an_empty_mailbox_from_the_liv
     assert oid not in leases.overdue()
 
 
-def test_redispatch_leaves_an_object_whose_lease_is_alive_to_its_owner(mailbox, leases, redis_client, keys):
+def test_redispatch_leaves_an_object_whose_lease_is_alive_to_its_owner_and_wakes_it(
+    mailbox, leases, redis_client, keys
+):
+    beat(redis_client, keys, "w")
     oid, value = new_object(), lease_value("w")
     assert leases.acquire(oid, value)
     mailbox.enqueue(make_call(oid))
+    redis_client.delete(keys.wake("w"))  # the wake-up went missing
     make_overdue(redis_client, keys, oid)
 
     assert leases.claim_redispatch(oid) is False
-    assert live_score(redis_client, keys, oid) > redis_now_ms(redis_client)  # deadline follows the lease again
+    # due again when the owner's heartbeat would expire
+    assert redis_now_ms(redis_client) < live_score(redis_client, keys, oid) <= redis_now_ms(redis_client) + LEASE_TTL_MS
+    assert wake_list(redis_client, keys, "w") == [oid]
     assert leases.owner(oid) == "w"
+
+
+def test_redispatch_sends_an_activation_for_an_object_whose_holder_stopped_beating(mailbox, leases, redis_client, keys):
+    beat(redis_client, keys, "w")
+    busy, idle = new_object(), new_object()
+    for oid in (busy, idle):
+        assert leases.acquire(oid, lease_value("w"))
+        make_overdue(redis_client, keys, oid)
+    mailbox.enqueue(make_call(busy))
+    make_overdue(redis_client, keys, busy)
+    redis_client.delete(keys.alive("w"))  # killed
+
+    assert leases.claim_redispatch(busy) is True
+    assert leases.claim_redispatch(idle) is False
+    assert live_score(redis_client, keys, idle) is None
+    assert not redis_client.exists(keys.lease(idle))  # a dead holder's lease with nothing to run goes
 
 
 def test_redispatch_of_an_object_not_in_the_live_index_does_nothing(mailbox, leases, redis_client, keys):
@@ -507,3 +611,19 @@ def test_purge_fails_queued_calls_but_keeps_the_batch_an_owner_is_running(
     (told,) = redis_client.lrange(keys.replies("api-1"), 0, -1)
     assert Outcome.from_payload(told).error == {"code": "purged", "message": "by the test"}
     assert mailbox.complete(oid, value, calls[:2], [Outcome.success(c.call_id, 0) for c in calls[:2]]) == 0
+
+
+def test_the_apis_owner_reads_name_only_holders_whose_heartbeat_beats(leases, redis_client, async_redis_client, keys):
+    beat(redis_client, keys, "alive", "dead")
+    held, orphaned, free = new_object(), new_object(), new_object()
+    assert leases.acquire(held, lease_value("alive"))
+    assert leases.acquire(orphaned, lease_value("dead"))
+    redis_client.delete(keys.alive("dead"))
+
+    reader = AsyncLeases(async_redis_client, keys)
+
+    async def read() -> tuple:
+        return await reader.owners([held, orphaned, free]), await reader.owner(held), await reader.owners([])
+
+    assert asyncio.run(read()) == (["alive", None, None], "alive", [])
+    assert [leases.owner(oid) for oid in (held, orphaned, free)] == ["alive", None, None]

@@ -118,7 +118,7 @@ class World:
 
     def activation(self, name: str) -> Activation:
         oid = object_id(NAMESPACE, "ActivationProbe", name)
-        lease = lease_value("w1")
+        lease = lease_value("w1", "g1")
         assert self.leases.acquire(oid, lease)
         return Activation(oid, lease, self.services)
 

@@ -3,7 +3,7 @@
 The Lua scripts that move them, on both backends, are in tests/contract/test_mailbox_and_leases.py.
 """
 
-from solo.objects.coordination.leases import lease_value, owner_of
+from solo.objects.coordination.leases import lease_value, new_generation, owner_of
 from solo.objects.coordination.mailbox import decode_entry, encode_entry
 from tests.contract.test_mailbox_and_leases import make_call, new_object
 
@@ -16,8 +16,11 @@ def test_a_mailbox_entry_round_trips_a_call_and_starts_with_its_id():
     assert decode_entry(entry.encode()) == call
 
 
-def test_lease_values_name_their_owner_and_are_unique():
-    a, b = lease_value("host-1"), lease_value("host-1")
+def test_lease_values_name_their_owner_and_its_generation_and_are_unique():
+    generation = new_generation()
+    a, b = lease_value("host-1", generation), lease_value("host-1", generation)
     assert a != b
+    assert a.split("|")[1] == generation  # lease_alive.lua compares it with the owner's heartbeat
+    assert new_generation() != generation
     assert owner_of(a) == owner_of(b.encode()) == "host-1"
     assert owner_of(None) is None

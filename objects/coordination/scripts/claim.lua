@@ -2,6 +2,7 @@
 -- The calls stay in the mailbox until complete.lua pops them after commit.
 -- KEYS[1] mailbox   KEYS[2] lease
 -- ARGV[1] lease value   ARGV[2] batch size   ARGV[3] call record key prefix
+-- ARGV[4] the lease's backstop ttl (ms): renewed here, so only an object idle that long loses it
 -- A call whose record is still "running" was claimed before and neither completed nor
 -- handed back (handback.lua): the worker that claimed it died or hung. Its record's
 -- "crashes" count goes up, and it is claimed alone, so that a call that kills workers
@@ -12,6 +13,7 @@
 if redis.call("GET", KEYS[2]) ~= ARGV[1] then
   return false
 end
+redis.call("PEXPIRE", KEYS[2], tonumber(ARGV[4]))
 local function record_of(entry)
   return ARGV[3] .. string.sub(entry, 1, string.find(entry, " ", 1, true) - 1)
 end

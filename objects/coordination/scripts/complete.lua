@@ -1,10 +1,11 @@
 -- Publish the outcomes of a committed batch and pop it from the mailbox.
--- KEYS[1] mailbox   KEYS[2] lease
+-- KEYS[1] mailbox   KEYS[2] lease   KEYS[3] live index
 -- ARGV[1] lease value   ARGV[2] entries to pop   ARGV[3] call record key prefix
--- ARGV[4] (unused)   ARGV[5] reply list ttl (ms)
+-- ARGV[4] object id   ARGV[5] reply list ttl (ms)
 -- ARGV[6..] per call: call id, reply list key or "", status, outcome payload, call record ttl (s)
 -- Returns -1 if the lease is not ours (nothing published: the next owner
--- replays the recorded outcomes), else the number of calls still queued.
+-- replays the recorded outcomes), else the number of calls still queued. An emptied
+-- mailbox takes the object out of the live index: an idle owned object costs the sweeper nothing.
 if redis.call("GET", KEYS[2]) ~= ARGV[1] then
   return -1
 end
@@ -18,4 +19,8 @@ for i = 6, #ARGV, 5 do
   end
 end
 redis.call("LTRIM", KEYS[1], tonumber(ARGV[2]), -1)
-return redis.call("LLEN", KEYS[1])
+local left = redis.call("LLEN", KEYS[1])
+if left == 0 then
+  redis.call("ZREM", KEYS[3], ARGV[4])
+end
+return left
