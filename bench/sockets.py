@@ -90,7 +90,7 @@ async def idle(base: str, pid: int, count: int, room_prefix: str) -> dict[str, f
 
 async def echo(url: str, count: int, expect_prefix: str) -> list[float]:
     times = []
-    async with websockets.connect(url, ping_interval=None) as ws:
+    async with websockets.connect(url, open_timeout=120, ping_interval=None) as ws:
         for i in range(count + 20):
             started = time.perf_counter()
             await ws.send(f"e{i}")
