@@ -16,7 +16,7 @@ and starts a writer task only for a socket that would block.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
@@ -103,7 +103,8 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         if self.response.status_code == 101:  # else refused by websockets itself, the connection closing
-            self.scope["extensions"][WRITABLE_EXTENSION] = self.writable.is_set
+            extensions = cast(dict[str, Any], self.scope["extensions"])  # typed for uvicorn's own extensions only
+            extensions[WRITABLE_EXTENSION] = self.writable.is_set
 
     async def send(self, message: Any) -> None:
         await super().send(message)
