@@ -6,7 +6,7 @@ import logging
 import secrets
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -222,10 +222,15 @@ def _debug(request: Request) -> bool:
     return bool(api is not None and api.settings.debug)
 
 
+def _method(request: HTTPConnection) -> str:
+    """The request's method for the log; a WebSocket upgrade (which these handlers answer too) has none."""
+    return str(request.scope.get("method", "WEBSOCKET"))
+
+
 async def redis_error_handler(request: Request, exc: Exception) -> JSONResponse:
     # Nothing was acknowledged; the caller may retry (with an Idempotency-Key to be safe).
     # The exception's text names hosts and ports: it goes to the log, not to the caller.
-    log.warning("%s %s: Redis is unavailable: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+    log.warning("%s %s: Redis is unavailable: %s: %s", _method(request), request.url.path, type(exc).__name__, exc)
     detail = f": {type(exc).__name__}: {exc}" if _debug(request) else ""
     return error_response("unavailable", f"Redis is unavailable{detail}", 503)
 
@@ -235,7 +240,11 @@ async def database_error_handler(request: Request, exc: Exception) -> JSONRespon
     # that needs it fails at once, nothing written (its transaction, if any, rolled back).
     # SQLAlchemy has invalidated the pool's connections, so a retry opens fresh ones.
     log.warning(
-        "%s %s: the shared database is unavailable: %s: %s", request.method, request.url.path, type(exc).__name__, exc
+        "%s %s: the shared database is unavailable: %s: %s",
+        _method(request),
+        request.url.path,
+        type(exc).__name__,
+        exc,
     )
     detail = f": {type(exc).__name__}: {exc}" if _debug(request) else ""
     return error_response("unavailable", f"the shared database is unavailable; retry{detail}", 503)

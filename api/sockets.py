@@ -26,6 +26,7 @@ import json
 import logging
 import uuid
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -37,6 +38,7 @@ from starlette.websockets import WebSocket, WebSocketState
 from solo.api.auth import TOKEN_QUERY_PARAMETER, refuse_websocket
 from solo.api.calls import CallService
 from solo.api.errors import UpgradeRequired, outcome_error_response, solo_error_response
+from solo.api.ws_protocol import WRITABLE_EXTENSION
 from solo.objects.calls import Call, Outcome
 from solo.objects.coordination.gateways import HEARTBEAT_MS, AsyncGateway
 from solo.objects.errors import CallTimeout, MailboxFull, SoloError, WebSocketsNotSupported
@@ -66,6 +68,8 @@ class _Socket:
     unsent: deque[tuple[str, Any]] | None = None  # made when there is something to write (most sockets idle)
     unsent_bytes: int = 0
     writer: asyncio.Task[None] | None = None
+    # True while a send would not wait (solo's server protocol, api/ws_protocol.py); None under another server
+    writable: Callable[[], bool] | None = None
 
 
 class SocketGateway:
@@ -163,6 +167,8 @@ class SocketGateway:
             sock.admitted = True
             await websocket.accept()
             sock.accepted = True
+            sock.writable = websocket.scope.get("extensions", {}).get(WRITABLE_EXTENSION)
+            _forget_handshake(websocket)
             self._write_soon(sock)
             await self._read(sock)
         finally:
@@ -331,7 +337,9 @@ class SocketGateway:
             elif item is not None:
                 if kind == "close":
                     sock.ended = True  # closed by the object: it expects no close event
-                self._push(sock, item, size)
+                self._push(sock, item, size, inline=True)
+                if sock.unsent and sock.writer is None and sock.writable is not None:
+                    await self._write_inline(sock)
 
     async def _unknown(self, socket_id: str, raw_address: Any) -> None:
         """A message for a socket this process does not hold (it restarted): the object forgets it."""
@@ -350,7 +358,8 @@ class SocketGateway:
         )
         await self._enqueue(call)
 
-    def _push(self, sock: _Socket, item: tuple[str, Any], size: int) -> None:
+    def _push(self, sock: _Socket, item: tuple[str, Any], size: int, *, inline: bool = False) -> None:
+        """Queue an item for the socket; a writer task writes it, unless the caller writes `inline`."""
         if sock.given_up or (sock.unsent and sock.unsent[-1][0] == "close"):
             return
         if sock.unsent is None:
@@ -364,11 +373,37 @@ class SocketGateway:
                 self._give_up(sock, 1008, "too slow", f"the client left over {MAX_UNSENT_BYTES} bytes unread")
             )
             return
-        self._write_soon(sock)
+        if not inline or sock.writable is None:
+            self._write_soon(sock)
 
     def _drop_unsent(self, sock: _Socket) -> None:
         sock.unsent = None
         sock.unsent_bytes = 0
+
+    async def _write_inline(self, sock: _Socket) -> None:
+        """Write the socket's messages here while its transport takes them; a writer task for the rest.
+
+        A broadcast reaches 1,000s of sockets that can all take it at once: writing in line
+        saves a task per socket per message. A send to a writable socket does not wait (the
+        server's send waits only for writability), so the delivery loop is not held up; a
+        socket that would block, and a close (which may wait for the client), get the task.
+        """
+        ws = sock.websocket
+        assert sock.writable is not None
+        try:
+            while sock.accepted and sock.unsent and sock.unsent[0][0] != "close" and sock.writable():
+                kind, value = sock.unsent.popleft()
+                if not sock.unsent:
+                    sock.unsent = None
+                sock.unsent_bytes -= len(value)
+                if kind == "text":
+                    await ws.send_text(value)
+                else:
+                    await ws.send_bytes(value)
+        except Exception:  # the connection is gone: the reader gets its disconnect
+            self._drop_unsent(sock)
+            return
+        self._write_soon(sock)
 
     def _write_soon(self, sock: _Socket) -> None:
         if sock.accepted and sock.writer is None and sock.unsent:
@@ -396,3 +431,11 @@ class SocketGateway:
             self._drop_unsent(sock)
         finally:
             sock.writer = None
+
+
+def _forget_handshake(websocket: WebSocket) -> None:
+    """Let go of the handshake's headers, parsed or not: a socket may stay open for days, and
+    nothing reads them after the connect event (about 2 KiB a socket)."""
+    websocket.scope["headers"] = []
+    for cached in ("_headers", "_url", "_query_params"):  # Starlette's parsed copies
+        websocket.__dict__.pop(cached, None)

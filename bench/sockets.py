@@ -90,7 +90,7 @@ async def idle(base: str, pid: int, count: int, room_prefix: str) -> dict[str, f
 
 async def echo(url: str, count: int, expect_prefix: str) -> list[float]:
     times = []
-    async with websockets.connect(url, ping_interval=None) as ws:
+    async with websockets.connect(url, open_timeout=120, ping_interval=None) as ws:
         for i in range(count + 20):
             started = time.perf_counter()
             await ws.send(f"e{i}")
@@ -167,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     rows: list[dict] = []
-    with System("sockets", SOLO_IDLE_EVICT_S="600") as system:
+    # A connect event is a call: on a busy machine it may take longer than the default call timeout.
+    with System("sockets", SOLO_IDLE_EVICT_S="600", SOLO_CALL_TIMEOUT_S="120") as system:
         system.start(workers=1)
         assert wait_until_ready(system.url, 30)
         api_pid = system.cluster.api.pid

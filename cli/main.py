@@ -301,6 +301,7 @@ def cmd_api(args) -> int:
     import uvicorn
 
     from solo.api.app import create_app
+    from solo.api.ws_protocol import LeanWebSocketProtocol
     from solo.objects.websockets import MAX_MESSAGE_BYTES
 
     settings = Settings.from_env()
@@ -321,6 +322,7 @@ def cmd_api(args) -> int:
         # Compression keeps zlib state per socket (about 60 KiB each, measured in bench/sockets.py):
         # too much for 10,000 idle sockets in 200 MiB, for little gain on short messages.
         ws_per_message_deflate=False,
+        ws=LeanWebSocketProtocol,  # uvicorn's websockets-sansio, keeping less per idle socket
     )
     # Bound here so that the line below names the port really listened on; or inherited from `solo dev`.
     sock = socket.socket(fileno=args.fd) if args.fd is not None else config.bind_socket()

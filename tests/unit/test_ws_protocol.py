@@ -1,0 +1,100 @@
+"""The server protocol of `solo api` (api/ws_protocol.py): uvicorn's, keeping less per idle socket."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+import uvicorn
+import websockets
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from websockets.exceptions import InvalidStatus
+
+from solo.api.ws_protocol import WRITABLE_EXTENSION, LeanWebSocketProtocol, _Inbox, _Writable
+
+
+def test_the_inbox_hands_its_one_reader_what_was_put_in_order():
+    async def scenario():
+        inbox = _Inbox()
+        assert inbox.empty()
+        reader = asyncio.create_task(inbox.get())
+        await asyncio.sleep(0)
+        inbox.put_nowait(1)
+        inbox.put_nowait(2)
+        assert await reader == 1
+        assert not inbox.empty()
+        assert await inbox.get() == 2
+        assert inbox.empty()
+        cancelled = asyncio.create_task(inbox.get())
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        inbox.put_nowait(3)  # nothing lost to the cancelled reader
+        assert await inbox.get() == 3
+
+    asyncio.run(scenario())
+
+
+def test_writability_releases_every_waiter_when_set_again():
+    async def scenario():
+        writable = _Writable()
+        assert writable.is_set() and await writable.wait()
+        writable.clear()
+        waiters = [asyncio.create_task(writable.wait()) for _ in range(3)]
+        await asyncio.sleep(0)
+        assert not any(w.done() for w in waiters)
+        writable.set()
+        assert await asyncio.gather(*waiters) == [True, True, True]
+
+    asyncio.run(scenario())
+
+
+def test_under_uvicorn_it_echoes_answers_refusals_in_http_and_lets_the_handshake_go():
+    seen: dict[str, object] = {}
+
+    async def endpoint(websocket: WebSocket) -> None:
+        if websocket.query_params.get("refuse"):
+            await websocket.send_denial_response(JSONResponse({"error": {"code": "nope"}}, status_code=404))
+            return
+        await websocket.accept()
+        seen["writable"] = websocket.scope["extensions"][WRITABLE_EXTENSION]()
+        try:
+            while True:
+                await websocket.send_text(await websocket.receive_text())
+        except WebSocketDisconnect:
+            pass
+
+    app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
+
+    async def scenario():
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(app, ws=LeanWebSocketProtocol, log_level="warning", ws_per_message_deflate=False)
+        server = uvicorn.Server(config)
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            while not server.started:
+                await asyncio.sleep(0.01)
+            async with websockets.connect(f"ws://127.0.0.1:{port}/ws") as ws:
+                for text in ("a", "b" * 100_000, "c"):
+                    await ws.send(text)
+                    assert await ws.recv() == text
+                (protocol,) = [c for c in server.server_state.connections if isinstance(c, LeanWebSocketProtocol)]
+                assert not hasattr(protocol, "request") and not hasattr(protocol, "response")
+                assert seen["writable"] is True
+            with pytest.raises(InvalidStatus) as refused:
+                async with websockets.connect(f"ws://127.0.0.1:{port}/ws?refuse=1"):
+                    pass
+            assert refused.value.response.status_code == 404
+            assert b'"nope"' in refused.value.response.body
+        finally:
+            server.should_exit = True
+            await serving
+
+    asyncio.run(scenario())
