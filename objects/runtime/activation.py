@@ -257,6 +257,7 @@ class Activation:
             clock_ms=s.clock_ms,
             store=s.store,
             head_seq=takeover.head_seq,
+            log_bytes=takeover.log_bytes,
             namespace=s.settings.namespace,
             tenant=takeover.tenant,
             transport=s.transport,

@@ -115,6 +115,7 @@ class ObjectInstance:
         clock_ms: Callable[[], int] = wall_clock_ms,
         store: StateStore | None = None,
         head_seq: int = 0,
+        log_bytes: int | None = None,
         namespace: str = "default",
         tenant: str = DEFAULT_TENANT,
         transport: Transport | None = None,
@@ -147,6 +148,7 @@ class ObjectInstance:
         self._next_prune_ms = 0
         self._store = store
         self._head_seq = head_seq
+        self._log_bytes = log_bytes  # shipped since the last snapshot, as the takeover read it (None: read it)
         self.shipper: LogShipper | None = None  # None: a local-only instance (tests of the object model)
         self.ref = f"{cls.__name__}/{name}"
         self.namespace = namespace
@@ -193,14 +195,17 @@ class ObjectInstance:
     def _hydrate(self) -> BatchResult:
         if self._store is not None:
             prepare_local_file(self._store, self.object_id, self.path, self._head_seq)
-            head = self._store.head(self.object_id)
+            log_bytes = self._log_bytes
+            if log_bytes is None:
+                head = self._store.head(self.object_id)
+                log_bytes = head.log_bytes if head else 0
             self.shipper = LogShipper(
                 self._store,
                 self.object_id,
                 self.epoch,
                 self.path,
                 self._head_seq,
-                head.log_bytes if head else 0,
+                log_bytes,
                 on_shipped=self._on_shipped,
             )
         self._open()
