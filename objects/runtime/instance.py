@@ -224,7 +224,10 @@ class ObjectInstance:
                 assert self._conn is not None
                 self.shipper.deferred = False
                 with self._tracing.ship(()):  # in the hydrate span, if there is one
-                    self.shipper.after_commit(self._conn, self._index_writes(), self._take_shared())
+                    # With the schema version: older code refuses the object once its claim is durable.
+                    self.shipper.after_commit(
+                        self._conn, self._index_writes(), self._take_shared(), schema_version=self.schema_version()
+                    )
                 # The shared index already matches the durable state (both move in one transaction),
                 # but a former owner may have died between shipping and announcing: announce all.
                 self._alarm_changes += [(r.name, r.next_ms) for r in read_rows(self._conn)]
