@@ -51,7 +51,7 @@ from solo.objects.naming import DEFAULT_TENANT
 from solo.objects.registry import registry
 from solo.objects.remote import CallScope, ObjectDirectory, Transport, cycle_error
 from solo.objects.runtime import log_fields
-from solo.objects.runtime.connection import open_object_connection, out_of_space
+from solo.objects.runtime.connection import SYNCHRONOUS, open_object_connection, out_of_space
 from solo.objects.runtime.time_limit import CallTimer, Running
 from solo.objects.shared import NoSharedDatabase, SharedDatabase
 from solo.objects.sql import SqlHandle, UserCodeGuard, split_statements
@@ -210,6 +210,10 @@ class ObjectInstance:
             )
         self._open()
         try:
+            assert self._conn is not None
+            # No fdatasync while hydrating (a new WAL's header is synced at its first commit): the
+            # file is trusted again only after a clean close, which syncs as usual.
+            self._conn.execute("PRAGMA synchronous=OFF")
             if self.shipper is not None:
                 self.shipper.deferred = True  # claim, migrations and on_start ship as one record
             self._claim()
@@ -237,6 +241,7 @@ class ObjectInstance:
             self._unrouted = self.sockets.read_outbox()  # a former owner's unrouted messages, and on_start()'s
             # Already kept by the former owner (or never routed): routed now, they need not wait again.
             self._leftover_seq = max((seq for seq, _ in self._unrouted), default=0)
+            self._conn.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
             self._user = user
         except BaseException:
             self.close()
