@@ -9,7 +9,9 @@ objects is called once, `connections` calls at a time: every call is an
 activation (Dramatiq message, lease, epoch minted in Postgres, the activation
 row, a new SQLite file, claim and migrations, on_start, the call, its commit
 and shipment). Each round calls a new set. The activation rows in Postgres are
-counted after each round: every activation must be recorded.
+counted after each round: every activation must be recorded; and the run's
+database's transactions (pg_stat_database, read once every backend has reported),
+per activation.
 
 Goal (issue 18): at least 500 cold activations of small objects per second on one worker.
 """
@@ -33,6 +35,7 @@ from solo.objects.state.schema import normalize_url
 
 GOAL_PER_S = 500
 IDLE_EVICT_S = 3600
+STATS_FLUSH_S = 11  # an idle Postgres backend reports its counters within 10 s (PostgreSQL 15)
 
 COLUMNS = [
     ("round", "round", ""),
@@ -41,15 +44,24 @@ COLUMNS = [
     ("per_s", "activations/s", ",.0f"),
     ("errors", "errors", ""),
     ("recorded", "activation rows", ","),
+    ("pg_xacts", "Postgres transactions per activation", ".2f"),
     *[(key, header.replace("call", "activation"), spec) for key, header, spec in CPU_COLUMNS],
 ]
 
 
-def activation_rows(database_url: str) -> int:
+def ledger(database_url: str, name: str) -> tuple[int, int]:
+    """(activation rows, transactions of the database so far), once every backend has reported its counters."""
+    time.sleep(STATS_FLUSH_S)
     engine = sa.create_engine(normalize_url(database_url))
     try:
         with engine.connect() as conn:
-            return int(conn.execute(sa.text("SELECT count(*) FROM activations")).scalar_one())
+            rows = int(conn.execute(sa.text("SELECT count(*) FROM activations")).scalar_one())
+            conn.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
+            xacts = conn.execute(
+                sa.text("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = :name"),
+                {"name": name},
+            ).scalar_one()
+        return rows, int(xacts)
     finally:
         engine.dispose()
 
@@ -57,7 +69,9 @@ def activation_rows(database_url: str) -> int:
 def one_round(system: System, number: int, objects: int, connections: int) -> dict:
     """First calls to `objects` new objects; activations/s, CPU by role per activation, ledger rows."""
     paths = counter_paths(f"act-{uuid.uuid4().hex[:6]}", objects)
-    before = activation_rows(system.database_url)
+    _, idle_before = ledger(system.database_url, system.db_name)
+    rows_before, xacts_before = ledger(system.database_url, system.db_name)
+    idle = xacts_before - idle_before  # a reading's own, and what runs meanwhile with no activation
     meter = stack_meter(system)
     meter.start()
     started = time.perf_counter()
@@ -65,13 +79,15 @@ def one_round(system: System, number: int, objects: int, connections: int) -> di
     seconds = time.perf_counter() - started
     used = meter.stop()
     answered = [json.loads(body)["result"] for status, body in replies if status == 200]
+    rows_after, xacts_after = ledger(system.database_url, system.db_name)
     return {
         "round": number,
         "activations": objects,
         "seconds": round(seconds, 2),
         "per_s": round(objects / seconds, 1),
         "errors": objects - sum(result == 1 for result in answered),
-        "recorded": activation_rows(system.database_url) - before,
+        "recorded": rows_after - rows_before,
+        "pg_xacts": round((xacts_after - xacts_before - idle) / objects, 2),
         **cpu_columns(used, objects, seconds),
     }
 
@@ -122,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
                 "lease, epoch and activation row in Postgres, a new SQLite file, claim, migrations, on_start, "
                 "the call, its commit and shipment) and must answer 1.",
                 "Activation rows: rows the round added to the activation ledger; every activation is recorded. "
+                "Postgres transactions: pg_stat_database's commits and rollbacks of the run's database over the "
+                "round, per activation (an autocommitted statement is one; the round's call is included), less "
+                "what as long an interval with no activation counted (the readings' own, the scheduler's). "
                 "CPU ms per activation by process role, over the round.",
             ],
         },
