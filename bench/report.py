@@ -24,6 +24,7 @@ SCENARIOS = [
     "breakdown",
     "hot",
     "cold",
+    "activations",
     "import_memory",
     "durability",
     "failover",

@@ -257,6 +257,7 @@ class Activation:
             clock_ms=s.clock_ms,
             store=s.store,
             head_seq=takeover.head_seq,
+            log_bytes=takeover.log_bytes,
             namespace=s.settings.namespace,
             tenant=takeover.tenant,
             transport=s.transport,
@@ -283,8 +284,6 @@ class Activation:
         self.instance, self.epoch = instance, takeover.epoch
         s.metrics.activations.labels(cls.__name__).inc()
         s.metrics.hydrate_duration.labels(cls.__name__).observe(time.perf_counter() - began)
-        if instance.schema_version() != takeover.schema_version:  # skip a write on most activations
-            s.catalog.record_schema(self.object_id, self.epoch, instance.schema_version())
         # Sent by a former owner's committed calls but maybe never enqueued (it died after
         # shipping), and what on_start() sent: same call ids, so the targets run each once.
         self._release(started)

@@ -42,6 +42,9 @@ LIMITS = {
     sqlite3.SQLITE_LIMIT_ATTACHED: 0,
 }
 
+# WAL mode: commits are not synced, checkpoints are (before a closed file is marked clean)
+SYNCHRONOUS = "NORMAL"
+
 # sqlite3.h; Python 3.12 has them as sqlite3.SQLITE_DBCONFIG_*
 _DBCONFIG_ENABLE_FTS3_TOKENIZER = 1004
 _DBCONFIG_DEFENSIVE = 1010
@@ -65,7 +68,7 @@ def open_object_connection(path: Path) -> tuple[sqlite3.Connection, bool]:
             conn.create_function(name, arguments, _refused_function)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
         conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoint only frames that were shipped (state/shipper.py)
         conn.execute("PRAGMA foreign_keys=ON")
     except BaseException:

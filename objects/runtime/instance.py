@@ -51,7 +51,7 @@ from solo.objects.naming import DEFAULT_TENANT
 from solo.objects.registry import registry
 from solo.objects.remote import CallScope, ObjectDirectory, Transport, cycle_error
 from solo.objects.runtime import log_fields
-from solo.objects.runtime.connection import open_object_connection, out_of_space
+from solo.objects.runtime.connection import SYNCHRONOUS, open_object_connection, out_of_space
 from solo.objects.runtime.time_limit import CallTimer, Running
 from solo.objects.shared import NoSharedDatabase, SharedDatabase
 from solo.objects.sql import SqlHandle, UserCodeGuard, split_statements
@@ -115,6 +115,7 @@ class ObjectInstance:
         clock_ms: Callable[[], int] = wall_clock_ms,
         store: StateStore | None = None,
         head_seq: int = 0,
+        log_bytes: int | None = None,
         namespace: str = "default",
         tenant: str = DEFAULT_TENANT,
         transport: Transport | None = None,
@@ -147,6 +148,7 @@ class ObjectInstance:
         self._next_prune_ms = 0
         self._store = store
         self._head_seq = head_seq
+        self._log_bytes = log_bytes  # shipped since the last snapshot, as the takeover read it (None: read it)
         self.shipper: LogShipper | None = None  # None: a local-only instance (tests of the object model)
         self.ref = f"{cls.__name__}/{name}"
         self.namespace = namespace
@@ -193,18 +195,25 @@ class ObjectInstance:
     def _hydrate(self) -> BatchResult:
         if self._store is not None:
             prepare_local_file(self._store, self.object_id, self.path, self._head_seq)
-            head = self._store.head(self.object_id)
+            log_bytes = self._log_bytes
+            if log_bytes is None:
+                head = self._store.head(self.object_id)
+                log_bytes = head.log_bytes if head else 0
             self.shipper = LogShipper(
                 self._store,
                 self.object_id,
                 self.epoch,
                 self.path,
                 self._head_seq,
-                head.log_bytes if head else 0,
+                log_bytes,
                 on_shipped=self._on_shipped,
             )
         self._open()
         try:
+            assert self._conn is not None
+            # No fdatasync while hydrating (a new WAL's header is synced at its first commit): the
+            # file is trusted again only after a clean close, which syncs as usual.
+            self._conn.execute("PRAGMA synchronous=OFF")
             if self.shipper is not None:
                 self.shipper.deferred = True  # claim, migrations and on_start ship as one record
             self._claim()
@@ -219,7 +228,10 @@ class ObjectInstance:
                 assert self._conn is not None
                 self.shipper.deferred = False
                 with self._tracing.ship(()):  # in the hydrate span, if there is one
-                    self.shipper.after_commit(self._conn, self._index_writes(), self._take_shared())
+                    # With the schema version: older code refuses the object once its claim is durable.
+                    self.shipper.after_commit(
+                        self._conn, self._index_writes(), self._take_shared(), schema_version=self.schema_version()
+                    )
                 # The shared index already matches the durable state (both move in one transaction),
                 # but a former owner may have died between shipping and announcing: announce all.
                 self._alarm_changes += [(r.name, r.next_ms) for r in read_rows(self._conn)]
@@ -229,6 +241,7 @@ class ObjectInstance:
             self._unrouted = self.sockets.read_outbox()  # a former owner's unrouted messages, and on_start()'s
             # Already kept by the former owner (or never routed): routed now, they need not wait again.
             self._leftover_seq = max((seq for seq, _ in self._unrouted), default=0)
+            self._conn.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
             self._user = user
         except BaseException:
             self.close()

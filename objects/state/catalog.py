@@ -5,6 +5,14 @@ epoch in the same transaction that records the activation, so two owners can
 never hold the same epoch, even across a Redis restart. A row made anew starts
 above the epoch floor (state/epoch_floor.py), so epochs of an object whose
 tombstone was pruned keep growing too.
+
+On Postgres a takeover is one autocommitted statement, one round trip: the
+upsert that mints the epoch and the activation row, in one WITH. A row made
+anew there starts above both the floor and any row of the same id that the
+statement's snapshot saw: a tombstone pruned while the statement ran was seen
+by it (the prune raised the floor in an earlier transaction, which committed
+after the snapshot, or the floor read sees it too), so no second look at the
+floor is needed.
 """
 
 from __future__ import annotations
@@ -21,6 +29,27 @@ from solo.objects.errors import SchemaTooNew
 from solo.objects.naming import DEFAULT_TENANT
 from solo.objects.state.epoch_floor import above_floor, floor
 from solo.objects.state.schema import activations_table, objects_table, utcnow
+
+# Postgres: the takeover in one statement (see the module's docstring). All parts of a WITH
+# see one snapshot; the activation row is written only when the upsert returned a row.
+_TAKE_OVER_ONE_STATEMENT = """
+WITH taken AS (
+  INSERT INTO objects (id, namespace, tenant, class_name, name, epoch, created_at, last_active_at)
+  VALUES (%(id)s::text, %(namespace)s, %(tenant)s, %(class_name)s, %(name)s,
+    GREATEST((SELECT coalesce(max(epoch), 0) FROM epoch_floor),
+             (SELECT max(epoch) FROM objects WHERE id = %(id)s::text)) + 1,
+    %(now)s, %(now)s)
+  ON CONFLICT (id) DO UPDATE SET
+    epoch = objects.epoch + 1, last_active_at = %(now)s, deleted = false,
+    schema_version = CASE WHEN objects.deleted THEN 0 ELSE objects.schema_version END
+  WHERE objects.schema_version <= %(known_schema)s OR objects.deleted
+  RETURNING id, epoch, head_seq, schema_version, tenant, log_bytes, last_active_at
+), recorded AS (
+  INSERT INTO activations (object_id, epoch, worker_id, started_at)
+  SELECT id, epoch, %(worker_id)s, last_active_at FROM taken
+)
+SELECT epoch, head_seq, schema_version, tenant, log_bytes FROM taken
+"""
 
 
 @dataclass(frozen=True)
@@ -42,8 +71,9 @@ class ObjectInfo:
 class Takeover:
     epoch: int
     head_seq: int  # the last durable log record: hydrate restores up to here
-    schema_version: int  # as recorded; the worker records a new one only when migrations change it
+    schema_version: int  # as recorded; the hydrate's shipment records the one after migrations
     tenant: str  # as recorded when the object was created (a fire call does not name it)
+    log_bytes: int = 0  # shipped since the last snapshot: when the new owner's first snapshot is due
 
 
 @dataclass(frozen=True)
@@ -69,7 +99,9 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 class Catalog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        postgres = engine.dialect.name == "postgresql"
+        self._insert = postgresql.insert if postgres else sqlite.insert
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else None
 
     def take_over(
         self,
@@ -89,6 +121,8 @@ class Catalog:
         than the `known_schema` migrations of the calling worker's code.
         """
         now = utcnow()
+        if self._autocommit is not None:
+            return self._take_over_in_one(object_id, namespace, class_name, name, worker_id, known_schema, tenant, now)
         t = objects_table
         upsert = (
             self._insert(t)
@@ -112,22 +146,55 @@ class Catalog:
                 },
                 where=sa.or_(t.c.schema_version <= known_schema, t.c.deleted),
             )
-            .returning(t.c.epoch, t.c.head_seq, t.c.schema_version, t.c.tenant, t.c.created_at)
+            .returning(t.c.epoch, t.c.head_seq, t.c.schema_version, t.c.tenant, t.c.created_at, t.c.log_bytes)
         )
         with self.engine.begin() as conn:
             row = conn.execute(upsert).first()
             if row is None:
-                version = conn.execute(sa.select(t.c.schema_version).where(t.c.id == object_id)).scalar()
-                raise SchemaTooNew(
-                    f"{class_name}/{name} has schema version {version}; this code knows {known_schema} migrations"
-                )
+                raise self._too_new(conn, object_id, class_name, name, known_schema)
             epoch, head_seq, schema_version, recorded_tenant = int(row[0]), int(row[1]), int(row[2]), str(row[3])
             if _aware(row[4]) == now:  # made anew: a prune may have raised the floor during the statement
                 epoch = above_floor(conn, object_id)
             conn.execute(
                 activations_table.insert().values(object_id=object_id, epoch=epoch, worker_id=worker_id, started_at=now)
             )
-        return Takeover(epoch, head_seq, schema_version, recorded_tenant)
+        return Takeover(epoch, head_seq, schema_version, recorded_tenant, int(row[5]))
+
+    def _take_over_in_one(
+        self,
+        object_id: str,
+        namespace: str,
+        class_name: str,
+        name: str,
+        worker_id: str,
+        known_schema: int,
+        tenant: str,
+        now: dt.datetime,
+    ) -> Takeover:
+        assert self._autocommit is not None
+        values = {
+            "id": object_id,
+            "namespace": namespace,
+            "tenant": tenant,
+            "class_name": class_name,
+            "name": name,
+            "now": now,
+            "known_schema": known_schema,
+            "worker_id": worker_id,
+        }
+        with self._autocommit.connect() as conn:
+            row = conn.exec_driver_sql(_TAKE_OVER_ONE_STATEMENT, values).first()
+            if row is None:
+                raise self._too_new(conn, object_id, class_name, name, known_schema)
+        return Takeover(int(row[0]), int(row[1]), int(row[2]), str(row[3]), int(row[4]))
+
+    @staticmethod
+    def _too_new(conn: sa.Connection, object_id: str, class_name: str, name: str, known_schema: int) -> SchemaTooNew:
+        t = objects_table
+        version = conn.execute(sa.select(t.c.schema_version).where(t.c.id == object_id)).scalar()
+        return SchemaTooNew(
+            f"{class_name}/{name} has schema version {version}; this code knows {known_schema} migrations"
+        )
 
     def record_schema(self, object_id: str, epoch: int, schema_version: int) -> None:
         """After migrations: older code must now refuse this object."""

@@ -8,10 +8,19 @@ a deleted object's tombstone is pruned, the object made anew counts its
 sequences from 0 again, but its epochs start above every former one.)
 Otherwise the file is rebuilt from the shared database (newest snapshot plus the
 log after it).
+
+A new object (nothing durable yet) starts from an empty database already in WAL
+mode, written as a plain file: SQLite would make the file itself when the
+connection turns WAL mode on, through a rollback journal and about seven
+fdatasyncs, which the local copy does not need (the durable state is in the
+shared database, and its first shipment holds every page of the file).
 """
 
 from __future__ import annotations
 
+import functools
+import sqlite3
+import tempfile
 from pathlib import Path
 
 from solo.objects.state.store import StateStore
@@ -51,5 +60,18 @@ def prepare_local_file(store: StateStore, object_id: str, path: Path, seq: int) 
     for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         stale.unlink(missing_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if seq > 0:
-        path.write_bytes(store.image_at(object_id, seq))
+    image = store.image_at(object_id, seq) if seq > 0 else b""
+    path.write_bytes(image or empty_database())  # empty: nothing yet, or a deleted object's state
+
+
+@functools.cache
+def empty_database() -> bytes:
+    """The bytes of an empty SQLite database in WAL mode, as this SQLite makes it (made once per process)."""
+    with tempfile.TemporaryDirectory(prefix="solo-empty-") as directory:
+        path = Path(directory) / "empty.sqlite"
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        finally:
+            conn.close()
+        return path.read_bytes()

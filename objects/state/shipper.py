@@ -58,10 +58,16 @@ class LogShipper:
         self._shipped_by: int | None = None  # the epoch that made `seq` durable, once known
 
     def after_commit(
-        self, conn: sqlite3.Connection, writes: Sequence[SharedWrite] = (), shared: Connection | None = None
+        self,
+        conn: sqlite3.Connection,
+        writes: Sequence[SharedWrite] = (),
+        shared: Connection | None = None,
+        *,
+        schema_version: int | None = None,
     ) -> None:
         """Ship the commit's frames, with the alarm rows it changed and its writes to shared
-        tables (`shared`, an open transaction), all in one shared-database transaction."""
+        tables (`shared`, an open transaction), all in one shared-database transaction; and
+        the file's schema version, if given (StateStore.ship)."""
         self.in_sync = False
         if self.deferred:
             assert shared is None, "a deferred shipment carries the shared writes of the last commit"
@@ -74,7 +80,9 @@ class LogShipper:
                 self._commit_shared(shared)
             return
         try:
-            accepted = self.store.ship(self.object_id, self.epoch, self.seq + 1, frames, writes, shared)
+            accepted = self.store.ship(
+                self.object_id, self.epoch, self.seq + 1, frames, writes, shared, schema_version=schema_version
+            )
         except Exception as exc:
             raise ShippingFailed(f"could not ship {self.object_id} seq {self.seq + 1}: {exc}") from exc
         if not accepted:

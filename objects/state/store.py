@@ -37,16 +37,19 @@ from solo.objects.state.wal import Frames, apply_frames
 
 # Postgres: the fenced head move and the log insert as one autocommitted statement, one
 # round trip (the general path below takes four: BEGIN, UPDATE, INSERT, COMMIT). The moved row
-# also takes the object's size and last activity, so that listings show them current.
+# also takes the object's size and last activity, so that listings show them current, and the
+# schema version when the shipment gives one (hydrate's, after migrations). The frames go in
+# binary (%(frames)b): half the bytes of bytea's text form, and no hex to parse on either side.
 _SHIP_ONE_STATEMENT = """
 WITH moved AS (
   UPDATE objects SET head_seq = %(seq)s, log_bytes = log_bytes + %(size)s,
-    state_bytes = %(state_bytes)s, last_active_at = %(created_at)s
+    state_bytes = %(state_bytes)s, last_active_at = %(created_at)s,
+    schema_version = coalesce(%(schema_version)s::integer, schema_version)
   WHERE id = %(id)s AND epoch = %(epoch)s AND head_seq = %(seq)s - 1 AND NOT deleted
   RETURNING id
 )
 INSERT INTO object_log (object_id, seq, epoch, page_size, db_pages, frames, created_at)
-SELECT id, %(seq)s, %(epoch)s, %(page_size)s, %(db_pages)s, %(frames)s, %(created_at)s FROM moved
+SELECT id, %(seq)s, %(epoch)s, %(page_size)s, %(db_pages)s, %(frames)b, %(created_at)s FROM moved
 """
 
 
@@ -84,8 +87,13 @@ class StateStore:
         frames: Frames,
         writes: Sequence[SharedWrite] = (),
         shared: Connection | None = None,
+        *,
+        schema_version: int | None = None,
     ) -> bool:
         """Append log record `seq`; False (nothing written) if this owner has been fenced off.
+
+        `schema_version`, if given, is recorded with it (hydrate's shipment, after migrations:
+        from then on older code refuses the object).
 
         `writes` commit in the same transaction (the commit's changed alarm rows, so the
         scheduler sees an alarm exactly when its state is durable). `shared` is the commit's
@@ -103,6 +111,7 @@ class StateStore:
                 "frames": frames.data,
                 "created_at": utcnow(),
                 "state_bytes": frames.db_pages * frames.page_size,
+                "schema_version": schema_version,
             }
             with self._autocommit.connect() as conn:
                 return conn.exec_driver_sql(_SHIP_ONE_STATEMENT, values).rowcount == 1
@@ -117,6 +126,7 @@ class StateStore:
                     # Current while the object is active (listings, object info), in the row moved anyway.
                     state_bytes=frames.db_pages * frames.page_size,
                     last_active_at=utcnow(),
+                    **({} if schema_version is None else {"schema_version": schema_version}),
                 )
             ).rowcount
             if moved != 1:

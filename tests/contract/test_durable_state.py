@@ -212,6 +212,38 @@ def test_a_cleanly_closed_file_is_reused_only_at_the_durable_head(activate, stor
     assert run(activate(Counter, name, worker="w1"), "get").result == 3
 
 
+def test_a_new_object_starts_from_an_empty_wal_file_and_its_first_shipment_holds_all_of_it(activate, store):
+    name = uuid.uuid4().hex
+    owner = activate(Counter, name)
+    assert owner.seq == 1  # claim, migrations and on_start(): one record
+    restored = store.image_at(owner.object_id, 1)
+    assert restored == live_image(owner)
+    check_image(restored, len(Counter.migrations))
+    assert run(owner, "increment").result == 1
+
+
+def test_the_hydrate_shipment_records_the_schema_version_after_migrations(catalog, activate):
+    name = uuid.uuid4().hex
+    owner = activate(Counter, name)
+    info = catalog.get(owner.object_id)
+    assert info is not None and info.schema_version == len(Counter.migrations) == owner.schema_version()
+    with pytest.raises(SchemaTooNew):  # older code: refused from the first activation on
+        catalog.take_over(owner.object_id, "test", "Counter", name, "old-worker", known_schema=0)
+
+
+def test_a_takeover_records_its_activation_and_reads_the_log_bytes(catalog, activate, store):
+    name = uuid.uuid4().hex
+    first = activate(Counter, name, worker="w1")
+    run(first, "increment")
+    takeover = catalog.take_over(first.object_id, "test", "Counter", name, "w2", known_schema=len(Counter.migrations))
+    assert takeover.epoch == first.epoch + 1
+    assert takeover.log_bytes == store.head(first.object_id).log_bytes > 0
+    assert [(a.epoch, a.worker_id) for a in catalog.history(first.object_id)] == [
+        (first.epoch, "w1"),
+        (takeover.epoch, "w2"),
+    ]
+
+
 def test_old_code_is_refused_before_it_takes_an_epoch(catalog, activate):
     name = uuid.uuid4().hex
     owner = activate(Counter, name)
