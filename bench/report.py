@@ -4,12 +4,16 @@
 
 Sections come in the order of SCENARIOS, then any other scenario result
 found. The hand-written analysis between the ANALYSIS markers of the existing
-RESULTS.md is kept as it is; everything else is generated.
+RESULTS.md is kept as it is. So are the sections and goal rows of scenarios that
+have no result in bench/out (not run on this machine since its results were
+last written: bench/out is not kept in git), each with its own date, until a run
+of that scenario replaces them. Everything else is generated.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
@@ -41,6 +45,9 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 ANALYSIS_START, ANALYSIS_END = "<!-- ANALYSIS: hand-written, kept by bench/report.py -->", "<!-- /ANALYSIS -->"
 
 
+KEPT_NOTE = " (sections from earlier runs, kept until their scenario runs again, give their own dates)."
+
+
 def load_results() -> list[dict[str, Any]]:
     found = {}
     for path in OUT_DIR.glob("*.json"):
@@ -58,6 +65,31 @@ def kept_analysis() -> str:
     if ANALYSIS_START in text and ANALYSIS_END in text:
         return text.split(ANALYSIS_START, 1)[1].split(ANALYSIS_END, 1)[0].strip()
     return ""
+
+
+def kept_scenarios(results: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Of the existing RESULTS.md, the sections and goal rows of scenarios with no result here:
+    ({scenario: section text}, {scenario: goal table rows})."""
+    if not RESULTS.exists():
+        return {}, {}
+    fresh = {r["scenario"] for r in results}
+    text = RESULTS.read_text()
+    if ANALYSIS_END in text:
+        text = text.split(ANALYSIS_END, 1)[1]
+    sections: dict[str, str] = {}
+    for part in text.split("\n## ")[1:]:
+        found = re.search(r"^- Scenario: `bench/(\w+)\.py`", part, re.MULTILINE)
+        # A section without that line was written by hand (from runs by hand): kept by its heading.
+        name = found.group(1) if found else part.splitlines()[0]
+        if name not in fresh:
+            sections[name] = sections.get(name, "") + "## " + part.rstrip() + "\n"
+    rows: dict[str, list[str]] = {}
+    goals = RESULTS.read_text().split("## Goals", 1)[-1].split(ANALYSIS_START, 1)[0]
+    for line in goals.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and cells[0] not in ("scenario", "---") and cells[0] not in fresh:
+            rows.setdefault(cells[0], []).append(line)
+    return sections, rows
 
 
 def columns_of(result: dict[str, Any]) -> list[Column]:
@@ -83,7 +115,7 @@ def figure(value: float) -> str:
     return f"{value:,.2f}"
 
 
-def goals_table(results: list[dict[str, Any]]) -> str:
+def goals_table(results: list[dict[str, Any]], kept_rows: dict[str, list[str]]) -> str:
     rows = []
     for result in results:
         for g in result.get("goals", []):
@@ -107,7 +139,9 @@ def goals_table(results: list[dict[str, Any]]) -> str:
         ("ratio", "ratio to baseline", ".2f"),
         ("met", "", ""),
     ]
-    return markdown_table(columns, rows)
+    table = markdown_table(columns, rows)
+    kept = [line for lines in kept_rows.values() for line in lines]
+    return "\n".join([table.rstrip("\n"), *kept]) if kept else table
 
 
 def section(result: dict[str, Any]) -> str:
@@ -128,6 +162,7 @@ def section(result: dict[str, Any]) -> str:
 
 
 def render(results: list[dict[str, Any]], analysis: str) -> str:
+    kept_sections, kept_rows = kept_scenarios(results)
     first = results[0]
     dates = sorted(r.get("date", "") for r in results)
     parts = [
@@ -139,20 +174,26 @@ def render(results: list[dict[str, Any]], analysis: str) -> str:
         "Dramatiq worker processes, Redis, Postgres) and drives it from a separate load process "
         "(`bench/loadgen.py`). Absolute figures on a shared two-core machine are noisy: rerun before comparing.",
         "",
-        f"- Runs: {dates[0]} to {dates[-1]}.",
+        f"- Runs: {dates[0]} to {dates[-1]}{KEPT_NOTE if kept_sections else '.'}",
         f"- Machine: {describe_machine(first)}.",
         f"- Versions: {describe_versions(first)}.",
         "",
         "## Goals",
         "",
-        goals_table(results),
+        goals_table(results, kept_rows),
         "",
         ANALYSIS_START,
         analysis,
         ANALYSIS_END,
         "",
     ]
-    parts += [section(r) for r in results]
+    generated = {r["scenario"]: section(r) for r in results}
+    order = [*SCENARIOS, *sorted(generated), *kept_sections]  # SCENARIOS' order, then the others
+    parts += [
+        ({**kept_sections, **generated})[name]
+        for name in dict.fromkeys(order)
+        if name in {**kept_sections, **generated}
+    ]
     return "\n".join(parts)
 
 
