@@ -6,7 +6,7 @@ protocol keeps, for the life of the connection, the handshake's parsed request a
 ``asyncio.Event`` for writability (five deques of about 760 bytes each, made eagerly). This
 subclass changes only that bookkeeping, not the wire protocol: it drops the handshake once it
 is answered and uses a one-consumer inbox and a flag with lazily made waiters instead. The
-measurements are in docs/adr/0008-lean-websocket-server.md.
+measurements are in docs/adr/0007-lean-websocket-server.md.
 
 It also tells the application whether a send would wait (the ``solo.ws.writable`` scope
 extension), so that the gateway writes to a socket in line while its transport takes data

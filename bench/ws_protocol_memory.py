@@ -6,7 +6,7 @@ uvicorn serves the bare echo endpoint (bench/bare_ws_app.py) in this process, wi
 settings (no compression); a child process opens the sockets and holds them idle. Prints the
 resident memory after minus before, per socket; with --trace, what tracemalloc finds per
 socket, by line (tracing itself inflates the resident figure). No Redis, worker or database:
-this isolates the server's share (docs/adr/0008-lean-websocket-server.md).
+this isolates the server's share (docs/adr/0007-lean-websocket-server.md).
 """
 
 from __future__ import annotations
