@@ -101,10 +101,7 @@ from bench.chaos_check import (
     LedgerRow,
     Op,
     Verdict,
-    check_commits,
-    check_duplicates,
-    check_lost,
-    check_real_time_order,
+    check_history,
 )
 from bench.common import System, parse_config, print_table, verdicts_goal, write_result
 from bench.loadgen import Connection
@@ -443,13 +440,7 @@ def run(config: ChaosConfig, *, database_url: str | None = None) -> ChaosResult:
             ids = [object_id("default", "Counter", n) for n in names]
             commits, ledger, heads = read_commits(system.database_url, ids)
             refused = refused_shipments(system.workdir)
-    commit_verdict, commit_counts = check_commits(commits, ledger, heads)
-    verdicts = [
-        check_lost(ops, finals),
-        check_duplicates(ops, finals, replays, finals_after),
-        check_real_time_order(ops),
-        commit_verdict,
-    ]
+    verdicts, commit_counts = check_history(ops, finals, replays, finals_after, commits, ledger, heads)
     return ChaosResult(
         config=config,
         ops=ops,

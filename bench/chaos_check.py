@@ -194,6 +194,27 @@ def check_commits(
     return Verdict("no overlapping committed activations", not problems, detail, problems), counts
 
 
+def check_history(
+    ops: Sequence[Op],
+    finals: Mapping[str, int],
+    replays: Sequence[tuple[Op, int]],
+    finals_after: Mapping[str, int],
+    commits: Sequence[Commit],
+    ledger: Sequence[LedgerRow],
+    heads: Mapping[str, int],
+) -> tuple[list[Verdict], dict[str, int]]:
+    """Every verdict on a run's history (lost, doubled, real-time order, committed intervals), and the
+    commit counts of `check_commits`."""
+    commit_verdict, commit_counts = check_commits(commits, ledger, heads)
+    verdicts = [
+        check_lost(ops, finals),
+        check_duplicates(ops, finals, replays, finals_after),
+        check_real_time_order(ops),
+        commit_verdict,
+    ]
+    return verdicts, commit_counts
+
+
 def _ledger_overlaps(ledger: Sequence[LedgerRow]) -> int:
     """Pairs of consecutive activations whose ledger intervals overlap (a stop recorded late or never).
 

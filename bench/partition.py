@@ -75,10 +75,7 @@ from bench.chaos import Client, read_commits, read_counts, replay
 from bench.chaos_check import (
     Op,
     Verdict,
-    check_commits,
-    check_duplicates,
-    check_lost,
-    check_real_time_order,
+    check_history,
 )
 from bench.common import OUT_DIR, System, parse_config, print_table, verdicts_goal, write_result
 from bench.netns import Network, unsupported
@@ -473,14 +470,8 @@ def run(config: PartitionConfig) -> PartitionResult:
         commits, ledger, heads = read_commits(pg.url, [object_id("default", CLASS, n) for n in everyone])
         measure(faults.cuts, ops, pg.url)
     leftovers = net.leftovers()  # after the network's own exit: what it left behind
-    commit_verdict, commit_counts = check_commits(commits, ledger, heads)
-    verdicts = [
-        check_lost(ops, finals),
-        check_duplicates(ops, finals, replays, finals_after),
-        check_real_time_order(ops),
-        commit_verdict,
-        *cut_verdicts(faults.cuts, ops),
-    ]
+    verdicts, commit_counts = check_history(ops, finals, replays, finals_after, commits, ledger, heads)
+    verdicts += cut_verdicts(faults.cuts, ops)
     return PartitionResult(
         config, ops, faults.cuts, verdicts, commit_counts, errors, time.monotonic() - began, leftovers
     )

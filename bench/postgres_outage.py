@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from bench.chaos import Client, read_commits, read_counts, replay
-from bench.chaos_check import Op, Verdict, check_commits, check_duplicates, check_lost, check_real_time_order
+from bench.chaos_check import Op, Verdict, check_history
 from bench.common import System, parse_config, print_table, write_result
 from bench.private_postgres import PrivatePostgres
 from solo.objects.naming import object_id
@@ -226,13 +226,7 @@ def run(config: OutageConfig, *, redis: str | None = None) -> OutageResult:
             commits, ledger, heads = read_commits(server.url, [object_id("default", "Counter", n) for n in names])
             pids_after = [w.pid for w in system.cluster.workers]
             alive_after = all(w.poll() is None for w in system.cluster.workers)
-    commit_verdict, commit_counts = check_commits(commits, ledger, heads)
-    verdicts = [
-        check_lost(ops, finals),
-        check_duplicates(ops, finals, replays, finals_after),
-        check_real_time_order(ops),
-        commit_verdict,
-    ]
+    verdicts, commit_counts = check_history(ops, finals, replays, finals_after, commits, ledger, heads)
     return OutageResult(
         config,
         ops,
