@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, fields
-from typing import overload
+from typing import Any, overload
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -122,7 +122,18 @@ class Catalog:
         """
         now = utcnow()
         if self._autocommit is not None:
-            return self._take_over_in_one(object_id, namespace, class_name, name, worker_id, known_schema, tenant, now)
+            return self._take_over_in_one(
+                {
+                    "id": object_id,
+                    "namespace": namespace,
+                    "tenant": tenant,
+                    "class_name": class_name,
+                    "name": name,
+                    "now": now,
+                    "known_schema": known_schema,
+                    "worker_id": worker_id,
+                }
+            )
         t = objects_table
         upsert = (
             self._insert(t)
@@ -160,32 +171,13 @@ class Catalog:
             )
         return Takeover(epoch, head_seq, schema_version, recorded_tenant, int(row[5]))
 
-    def _take_over_in_one(
-        self,
-        object_id: str,
-        namespace: str,
-        class_name: str,
-        name: str,
-        worker_id: str,
-        known_schema: int,
-        tenant: str,
-        now: dt.datetime,
-    ) -> Takeover:
+    def _take_over_in_one(self, values: dict[str, Any]) -> Takeover:
+        """`take_over` on Postgres: `_TAKE_OVER_ONE_STATEMENT` with its arguments as parameters."""
         assert self._autocommit is not None
-        values = {
-            "id": object_id,
-            "namespace": namespace,
-            "tenant": tenant,
-            "class_name": class_name,
-            "name": name,
-            "now": now,
-            "known_schema": known_schema,
-            "worker_id": worker_id,
-        }
         with self._autocommit.connect() as conn:
             row = conn.exec_driver_sql(_TAKE_OVER_ONE_STATEMENT, values).first()
             if row is None:
-                raise self._too_new(conn, object_id, class_name, name, known_schema)
+                raise self._too_new(conn, values["id"], values["class_name"], values["name"], values["known_schema"])
         return Takeover(int(row[0]), int(row[1]), int(row[2]), str(row[3]), int(row[4]))
 
     @staticmethod
