@@ -997,8 +997,9 @@ class ObjectInstance:
         self._commit(conn)
 
     def _prune_call_records(self, conn: sqlite3.Connection) -> None:
-        self._next_prune_ms = self.clock_ms() + _PRUNE_EVERY_MS
-        conn.execute("DELETE FROM _solo_calls WHERE finished_ms < ?", (self.clock_ms() - self.call_retention_ms,))
+        now = self.clock_ms()
+        self._next_prune_ms = now + _PRUNE_EVERY_MS
+        conn.execute("DELETE FROM _solo_calls WHERE finished_ms < ?", (now - self.call_retention_ms,))
 
     def state_bytes(self) -> int:
         try:
