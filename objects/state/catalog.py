@@ -188,14 +188,6 @@ class Catalog:
             f"{class_name}/{name} has schema version {version}; this code knows {known_schema} migrations"
         )
 
-    def record_schema(self, object_id: str, epoch: int, schema_version: int) -> None:
-        """After migrations: older code must now refuse this object."""
-        t = objects_table
-        with self.engine.begin() as conn:
-            conn.execute(
-                t.update().where(t.c.id == object_id, t.c.epoch == epoch).values(schema_version=schema_version)
-            )
-
     def record_stop(self, object_id: str, epoch: int, *, state_bytes: int, schema_version: int) -> None:
         now = utcnow()
         with self.engine.begin() as conn:

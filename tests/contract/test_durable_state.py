@@ -247,7 +247,7 @@ def test_a_takeover_records_its_activation_and_reads_the_log_bytes(catalog, acti
 def test_old_code_is_refused_before_it_takes_an_epoch(catalog, activate):
     name = uuid.uuid4().hex
     owner = activate(Counter, name)
-    catalog.record_schema(owner.object_id, owner.epoch, 2)
+    catalog.record_stop(owner.object_id, owner.epoch, state_bytes=0, schema_version=2)  # newer code stopped it
     with pytest.raises(SchemaTooNew):
         catalog.take_over(owner.object_id, "test", "Counter", name, "old-worker", known_schema=1)
     assert [a.epoch for a in catalog.history(owner.object_id)] == [owner.epoch]
