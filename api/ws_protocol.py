@@ -11,28 +11,48 @@ measurements are in docs/adr/0007-lean-websocket-server.md.
 It also tells the application whether a send would wait (the ``solo.ws.writable`` scope
 extension), so that the gateway writes to a socket in line while its transport takes data
 and starts a writer task only for a socket that would block.
+
+And it lets the application return from its ASGI call and keep the socket (the ``solo.ws.detach``
+scope extension): the events come by callback from then on, so an idle socket holds no task and
+no chain of suspended coroutines (the application's, its middleware's and its router's): ADR 0010.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, cast
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 WRITABLE_EXTENSION = "solo.ws.writable"  # scope["extensions"][...]: a callable, True while a send would not wait
+# scope["extensions"][...]: detach(on_event) -> resume_reading, once accepted (LeanWebSocketProtocol.detach)
+DETACH_EXTENSION = "solo.ws.detach"
 
 
 class _Inbox:
-    """What ``asyncio.Queue`` does for the protocol (put_nowait, get, empty) for its one reader, lazily."""
+    """What ``asyncio.Queue`` does for the protocol (put_nowait, get, empty) for its one reader, lazily;
+    or, once a listener is set, a call of the listener for each item."""
 
-    __slots__ = ("_items", "_waiter")
+    __slots__ = ("_items", "_waiter", "listener")
 
     def __init__(self) -> None:
         self._items: list[Any] | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self.listener: Callable[[Any], None] | None = None
+
+    def listen(self, listener: Callable[[Any], None]) -> None:
+        """Hand what is waiting, then every later item, to `listener` (called in the protocol's callbacks)."""
+        items, self._items = self._items, None
+        self.listener = listener
+        for item in items or ():
+            listener(item)
 
     def put_nowait(self, item: Any) -> None:
+        if self.listener is not None:
+            self.listener(item)
+            return
         if self._items is None:
             self._items = []
         self._items.append(item)
@@ -105,6 +125,67 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.response.status_code == 101:  # else refused by websockets itself, the connection closing
             extensions = cast(dict[str, Any], self.scope["extensions"])  # typed for uvicorn's own extensions only
             extensions[WRITABLE_EXTENSION] = self.writable.is_set
+            extensions[DETACH_EXTENSION] = self.detach
+
+    def detach(self, on_event: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
+        """From now on hand the socket's events to `on_event` rather than to ``receive``; the application
+        may then return from its ASGI call without the connection closing.
+
+        `on_event` runs in the protocol's callbacks: it must not block nor raise. As with ``receive``,
+        reading pauses once a message is handed over, until the application calls the returned
+        function (it has taken the messages it was given): a slow application holds the client back.
+        """
+        inbox = cast(_Inbox, self.queue)
+        inbox.listen(on_event)
+        return self.resume_reading
+
+    def send_receive_event_to_app(self) -> None:
+        listener = cast(_Inbox, self.queue).listener
+        if listener is None or self.close_sent:
+            super().send_receive_event_to_app()
+            return
+        # uvicorn's, but reading pauses before the listener runs, not after: the listener may resume it at once.
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.curr_msg_data_type == "text":
+            try:
+                message: dict[str, Any] = {"type": "websocket.receive", "text": data.decode()}
+            except UnicodeDecodeError:
+                self.logger.exception("Invalid UTF-8 sequence received from client.")
+                self.conn.send_close(1007)
+                self.handle_parser_exception()
+                return
+        else:
+            message = {"type": "websocket.receive", "bytes": data}
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+        listener(message)
+
+    def resume_reading(self) -> None:
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    async def run_asgi(self) -> None:
+        """uvicorn's, but a detached socket stays open when the application returns."""
+        try:
+            result = await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if not self.handshake_complete:
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+            elif result is not None:
+                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+            elif cast(_Inbox, self.queue).listener is not None:
+                return
+        if self.close_timer is None:
+            self.transport.close()
 
     async def send(self, message: Any) -> None:
         await super().send(message)
