@@ -34,6 +34,7 @@ from typing import Any
 import redis
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketState
 
 from solo.api.auth import TOKEN_QUERY_PARAMETER, refuse_websocket
@@ -240,10 +241,17 @@ class SocketGateway:
         while not await self._take(sock, await sock.websocket.receive()):
             pass
 
-    def _detach(self, sock: _Socket, detach: Callable[[Callable[[dict[str, Any]], None]], Callable[[], None]]) -> None:
-        """Take the socket's events by callback: an idle socket keeps no task and no coroutine (ADR 0010)."""
+    def _detach(self, sock: _Socket, detach: Callable[[Callable[[dict[str, Any]], None]], tuple[Any, Any]]) -> None:
+        """Take the socket's events by callback: an idle socket keeps no task and no coroutine (ADR 0010).
+
+        It writes straight to the server protocol from then on, so the handshake's scope and the
+        middleware's wrappers of its send, which the request's WebSocket holds, go with the ASGI call.
+        """
         sock.detached = True
-        sock.resume_reading = detach(functools.partial(self._arrived, sock))
+        sock.resume_reading, send = detach(functools.partial(self._arrived, sock))
+        websocket = WebSocket({"type": "websocket"}, _nothing_to_receive, send)
+        websocket.client_state = websocket.application_state = WebSocketState.CONNECTED
+        sock.websocket = websocket
 
     def _arrived(self, sock: _Socket, message: dict[str, Any]) -> None:
         """An event of a detached socket (called by the server protocol): a reader task takes it, in order."""
@@ -490,6 +498,10 @@ class SocketGateway:
             self._drop_unsent(sock)
         finally:
             sock.writer = None
+
+
+async def _nothing_to_receive() -> Message:
+    raise RuntimeError("a detached socket's events come by callback")
 
 
 def _forget_handshake(websocket: WebSocket) -> None:

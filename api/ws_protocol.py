@@ -127,17 +127,20 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             extensions[WRITABLE_EXTENSION] = self.writable.is_set
             extensions[DETACH_EXTENSION] = self.detach
 
-    def detach(self, on_event: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
+    def detach(self, on_event: Callable[[dict[str, Any]], None]) -> tuple[Callable[[], None], Any]:
         """From now on hand the socket's events to `on_event` rather than to ``receive``; the application
         may then return from its ASGI call without the connection closing.
 
         `on_event` runs in the protocol's callbacks: it must not block nor raise. As with ``receive``,
         reading pauses once a message is handed over, until the application calls the returned
-        function (it has taken the messages it was given): a slow application holds the client back.
+        ``resume_reading`` (it has taken the messages it was given): a slow application holds the
+        client back. Also returned, the protocol's own ASGI ``send``: the application may let go of
+        the middleware's wrappers of it, and of the scope, which the protocol lets go of here.
         """
         inbox = cast(_Inbox, self.queue)
         inbox.listen(on_event)
-        return self.resume_reading
+        del self.scope  # read by uvicorn only until the handshake is answered
+        return self.resume_reading, self.send
 
     def send_receive_event_to_app(self) -> None:
         listener = cast(_Inbox, self.queue).listener

@@ -115,7 +115,8 @@ def test_a_detached_socket_stays_open_after_the_application_returns_and_gets_its
                 asyncio.get_running_loop().create_task(websocket.send_text(message["text"]))
                 resumes[0]()  # taken: the client may send more
 
-        resumes.append(websocket.scope["extensions"][DETACH_EXTENSION](on_event))
+        resume_reading, _send = websocket.scope["extensions"][DETACH_EXTENSION](on_event)
+        resumes.append(resume_reading)
 
     app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
 
@@ -134,6 +135,8 @@ def test_a_detached_socket_stays_open_after_the_application_returns_and_gets_its
                     await ws.send(text)
                     assert await ws.recv() == text
                 assert not server.server_state.tasks  # the application returned: no task per open socket
+                (protocol,) = [c for c in server.server_state.connections if isinstance(c, LeanWebSocketProtocol)]
+                assert not hasattr(protocol, "scope")  # the handshake's scope went with the ASGI call
             for _ in range(100):
                 if events and events[-1]["type"] == "websocket.disconnect":
                     break
