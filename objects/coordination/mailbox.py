@@ -15,19 +15,16 @@ from typing import Any, Literal, cast
 import redis
 import redis.asyncio
 from redis.client import Pipeline
-from redis.exceptions import NoScriptError
 
 from solo.objects.calls import Call, Outcome
 from solo.objects.coordination import scripts
 from solo.objects.coordination.keys import Keys
 from solo.objects.coordination.leases import BACKSTOP_MS
 from solo.objects.errors import IdempotencyKeyReused, MailboxFull
-from solo.objects.group_commit import GroupCommit
 from solo.objects.naming import DEFAULT_TENANT
 from solo.objects.websockets import SOCKET_METHOD
 
 Decision = Literal["done", "owned", "pending", "dispatch"]
-_ScriptCall = tuple[list[str], list[str | int]]  # a script's keys and arguments
 
 POISONED_KEPT = 100  # poisoned calls listed per object
 SOCKET_EVENT_RECORD_TTL_S = 3600  # a socket event's record while queued: enough to count crashes and absorb repeats
@@ -116,7 +113,6 @@ class Mailbox:
         self._claim = client.register_script(scripts.source("claim"))
         self._hand_back = client.register_script(scripts.source("handback"))
         self._complete = client.register_script(scripts.source("complete"))
-        self.completes: GroupCommit[_ScriptCall, int] = GroupCommit(self._complete_together)
 
     def enqueue(self, call: Call) -> Enqueued:
         reply = self._enqueue(keys=self.config.enqueue_keys(call), args=self.config.enqueue_args(call))
@@ -161,16 +157,7 @@ class Mailbox:
             self._hand_back(keys=[self.config.keys.call(c.call_id) for c in calls])
 
     def complete(self, object_id: str, lease_value: str, calls: Sequence[Call], outcomes: Sequence[Outcome]) -> int:
-        """Publish outcomes and pop the batch; -1 if the lease was lost, else calls still queued.
-
-        Completes of different objects ready at the same moment go in one pipeline (group commit,
-        docs/adr/0008); each script keeps its own atomicity and its own answer."""
-        return self.completes.run(self.command_to_complete(object_id, lease_value, calls, outcomes))
-
-    def command_to_complete(
-        self, object_id: str, lease_value: str, calls: Sequence[Call], outcomes: Sequence[Outcome]
-    ) -> _ScriptCall:
-        """complete.lua's keys and arguments."""
+        """Publish outcomes and pop the batch; -1 if the lease was lost, else calls still queued."""
         k = self.config.keys
         args: list[str | int] = [
             lease_value,
@@ -182,22 +169,7 @@ class Mailbox:
         for call, outcome in zip(calls, outcomes, strict=True):
             status = "done" if outcome.ok else "failed"
             args += [call.call_id, call.reply_to or "", status, outcome.payload(), self.config.done_ttl_s(call)]
-        return [k.mailbox(object_id), k.lease(object_id), k.live], args
-
-    def _complete_together(self, commands: Sequence[_ScriptCall]) -> list[int | BaseException]:
-        if len(commands) == 1:
-            keys, args = commands[0]
-            return [int(self._complete(keys=keys, args=args))]
-        # EVALSHA itself: a Script in a pipeline would first ask SCRIPT EXISTS, a round trip more.
-        pipe = self._redis.pipeline(transaction=False)
-        for keys, args in commands:
-            pipe.evalsha(self._complete.sha, len(keys), *keys, *args)
-        answers: list[int | BaseException] = []
-        for (keys, args), reply in zip(commands, pipe.execute(raise_on_error=False), strict=True):
-            if isinstance(reply, NoScriptError):  # Redis lost its scripts (restarted): this one did not run
-                reply = self._complete(keys=keys, args=args)
-            answers.append(reply if isinstance(reply, BaseException) else int(reply))
-        return answers
+        return int(self._complete(keys=[k.mailbox(object_id), k.lease(object_id), k.live], args=args))
 
     def depth(self, object_id: str) -> int:
         return int(self._redis.llen(self.config.keys.mailbox(object_id)))

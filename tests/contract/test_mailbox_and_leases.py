@@ -372,37 +372,6 @@ def test_complete_with_a_lease_that_is_not_ours_returns_minus_one_and_publishes_
     assert "outcome" not in record(redis_client, keys, call.call_id)
 
 
-def test_completes_ready_at_the_same_moment_share_one_pipeline_and_each_gets_its_own_answer(
-    mailbox, leases, redis_client, keys, backend
-):
-    # Given three objects with a claimed call each, the last of which has lost its lease
-    value, objects = lease_value("w"), [new_object() for _ in range(3)]
-    batches = []
-    for oid in objects:
-        mailbox.enqueue(make_call(oid, reply_to=keys.replies("api")))
-        mailbox.enqueue(make_call(oid))
-        assert leases.acquire(oid, value)
-        batches.append(mailbox.claim(oid, value, 1))
-    values = [value, value, lease_value("other")]
-    if backend == "fake":  # and Redis has forgotten its scripts (a restart; not done to a shared Redis)
-        redis_client.script_flush()
-    # When they complete in one group
-    pending = [
-        (oid, v, batch, [Outcome.success(c.call_id, i) for c in batch])
-        for i, (oid, v, batch) in enumerate(zip(objects, values, batches, strict=True))
-    ]
-    answers = mailbox._complete_together(  # noqa: SLF001 - the group's round trip, as GroupCommit makes it
-        [mailbox.command_to_complete(*args) for args in pending]
-    )
-    # Then each script ran on its own: the two owners' calls are published, the third is untouched
-    assert answers == [1, 1, -1]
-    for oid, batch in zip(objects[:2], batches[:2], strict=True):
-        assert record(redis_client, keys, batch[0].call_id)["status"] == "done"
-        assert mailbox.depth(oid) == 1
-    assert record(redis_client, keys, batches[2][0].call_id)["status"] == "running"
-    assert mailbox.depth(objects[2]) == 2
-
-
 # -- leases ------------------------------------------------------------------------------
 
 
