@@ -198,25 +198,31 @@ def warm(url: str, paths: Sequence[str], connections: int = 64) -> None:
         raise RuntimeError(f"{len(failed)} of {len(paths)} warm-up calls failed, e.g. {failed[:3]}")
 
 
-def shipped_records(database_url: str) -> tuple[int, int]:
-    """(log records, snapshots) in the shared database: one log record per shipped commit."""
+def shipped_records(database_url: str) -> tuple[int, int, int]:
+    """(log records, snapshots, transactions committed) in the shared database: one log record per
+    shipped commit. Transactions as Postgres's statistics count them, which may lag by up to a second."""
     engine = sa.create_engine(normalize_url(database_url))
     try:
         with engine.connect() as conn:
             row = conn.execute(
-                sa.text("SELECT (SELECT count(*) FROM object_log), (SELECT count(*) FROM object_snapshots)")
+                sa.text(
+                    "SELECT (SELECT count(*) FROM object_log), (SELECT count(*) FROM object_snapshots), "
+                    "(SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())"
+                )
             ).one()
     finally:
         engine.dispose()
-    return int(row[0]), int(row[1])
+    return int(row[0]), int(row[1]), int(row[2])
 
 
-def shipping_columns(before: tuple[int, int], after: tuple[int, int], calls: int) -> dict[str, Any]:
-    """How many calls each shipment (one Postgres transaction) carried, and snapshots per shipment."""
-    records, snapshots = after[0] - before[0], after[1] - before[1]
+def shipping_columns(before: tuple[int, int, int], after: tuple[int, int, int], calls: int) -> dict[str, Any]:
+    """How many calls each shipment (one log record) carried, snapshots per shipment, and calls per
+    Postgres transaction (several objects' shipments share one when they are grouped)."""
+    records, snapshots, commits = after[0] - before[0], after[1] - before[1], after[2] - before[2]
     return {
         "calls_per_shipment": round(calls / records, 2) if records else None,
         "snapshots_per_shipment": round(snapshots / records, 2) if records else None,
+        "calls_per_commit": round(calls / commits, 2) if commits > 0 else None,
     }
 
 
@@ -275,6 +281,7 @@ CPU_COLUMNS: list[Column] = [
 SHIPPING_COLUMNS: list[Column] = [
     ("calls_per_shipment", "calls per shipment", ".2f"),
     ("snapshots_per_shipment", "snapshots per shipment", ".2f"),
+    ("calls_per_commit", "calls per PG commit", ".2f"),
 ]
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from solo.objects.errors import IncompleteLog, StateConflict
+from solo.objects.group_commit import GroupCommit
 from solo.objects.naming import DEFAULT_TENANT
 from solo.objects.state.epoch_floor import floor
 from solo.objects.state.file_snapshots import insert_snapshot_file
@@ -52,6 +53,31 @@ INSERT INTO object_log (object_id, seq, epoch, page_size, db_pages, frames, crea
 SELECT id, %(seq)s, %(epoch)s, %(page_size)s, %(db_pages)s, %(frames)b, %(created_at)s FROM moved
 """
 
+# Postgres: the same for several objects at once (group commit, docs/adr/0008): one row of `v` per
+# object, each head moved only under its own fence, and a log record inserted for each head that
+# moved. The ids it returns are the shipments accepted; any other was fenced off, alone.
+_SHIP_GROUP_STATEMENT = """
+WITH v AS (
+  SELECT * FROM unnest(%(id)s::text[], %(epoch)s::bigint[], %(seq)s::bigint[], %(size)s::bigint[],
+    %(state_bytes)s::bigint[], %(schema_version)s::integer[], %(page_size)s::integer[], %(db_pages)s::bigint[],
+    %(frames)b::bytea[]) AS v(id, epoch, seq, size, state_bytes, schema_version, page_size, db_pages, frames)
+), moved AS (
+  UPDATE objects o SET head_seq = v.seq, log_bytes = o.log_bytes + v.size,
+    state_bytes = v.state_bytes, last_active_at = %(created_at)s,
+    schema_version = coalesce(v.schema_version, o.schema_version)
+  FROM v
+  WHERE o.id = v.id AND o.epoch = v.epoch AND o.head_seq = v.seq - 1 AND NOT o.deleted
+  RETURNING o.id
+), logged AS (
+  INSERT INTO object_log (object_id, seq, epoch, page_size, db_pages, frames, created_at)
+  SELECT v.id, v.seq, v.epoch, v.page_size, v.db_pages, v.frames, %(created_at)s FROM v JOIN moved ON moved.id = v.id
+  RETURNING object_id
+)
+SELECT object_id FROM logged
+"""
+
+_SHIPMENT_FIELDS = ("id", "epoch", "seq", "size", "state_bytes", "schema_version", "page_size", "db_pages", "frames")
+
 
 class SharedWrite(Protocol):
     """Rows that must commit with a change of an object's state (its alarms' index rows, for one).
@@ -61,6 +87,25 @@ class SharedWrite(Protocol):
     """
 
     def write(self, conn: Connection) -> None: ...
+
+
+@dataclass(frozen=True)
+class Shipment:
+    """One object's log record, as the shipping statements take it."""
+
+    id: str
+    epoch: int
+    seq: int
+    size: int
+    state_bytes: int
+    schema_version: int | None
+    page_size: int
+    db_pages: int
+    frames: bytes
+
+
+def _fields(shipment: Shipment) -> dict[str, object]:
+    return {name: getattr(shipment, name) for name in _SHIPMENT_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -76,6 +121,8 @@ class StateStore:
         postgres = engine.dialect.name == "postgresql"
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else None
         self._insert = postgresql.insert if postgres else sqlite.insert
+        # Drain threads that ship at the same moment share one statement (docs/adr/0008).
+        self.shipments: GroupCommit[Shipment, bool] = GroupCommit(self.ship_together)
 
     # -- the owner's side --------------------------------------------------
 
@@ -101,20 +148,18 @@ class StateStore:
         committed in it, or it is rolled back. Either way it is closed.
         """
         if self._autocommit is not None and not writes and shared is None:  # the common case, one round trip
-            values = {
-                "seq": seq,
-                "size": len(frames.data),
-                "id": object_id,
-                "epoch": epoch,
-                "page_size": frames.page_size,
-                "db_pages": frames.db_pages,
-                "frames": frames.data,
-                "created_at": utcnow(),
-                "state_bytes": frames.db_pages * frames.page_size,
-                "schema_version": schema_version,
-            }
-            with self._autocommit.connect() as conn:
-                return conn.exec_driver_sql(_SHIP_ONE_STATEMENT, values).rowcount == 1
+            shipment = Shipment(
+                id=object_id,
+                epoch=epoch,
+                seq=seq,
+                size=len(frames.data),
+                state_bytes=frames.db_pages * frames.page_size,
+                schema_version=schema_version,
+                page_size=frames.page_size,
+                db_pages=frames.db_pages,
+                frames=frames.data,
+            )
+            return self.shipments.run(shipment)
         o = objects_table
         with self._transaction(shared) as conn:
             moved = conn.execute(
@@ -147,6 +192,24 @@ class StateStore:
                 write.write(conn)
             conn.commit()
         return True
+
+    def ship_together(self, shipments: Sequence[Shipment]) -> list[bool]:
+        """Ship each under its own fence, all in one autocommitted statement (Postgres); whether
+        each was accepted. `ship`'s common case comes here through `shipments`, the group commit."""
+        assert self._autocommit is not None
+        created_at = utcnow()
+        with self._autocommit.connect() as conn:
+            if len(shipments) == 1 or len({s.id for s in shipments}) < len(shipments):
+                # One object's head moves once per statement; one drain per object never ships two
+                # at once, but should it, they go one after the other, in order.
+                return [
+                    conn.exec_driver_sql(_SHIP_ONE_STATEMENT, {**_fields(s), "created_at": created_at}).rowcount == 1
+                    for s in shipments
+                ]
+            values: dict[str, object] = {name: [getattr(s, name) for s in shipments] for name in _SHIPMENT_FIELDS}
+            values["created_at"] = created_at
+            accepted = {row[0] for row in conn.exec_driver_sql(_SHIP_GROUP_STATEMENT, values)}
+        return [s.id in accepted for s in shipments]
 
     def commit_shared(self, object_id: str, epoch: int, shared: Connection) -> bool:
         """Commit shared writes that came with no change to the object's file, if `epoch` still owns it."""

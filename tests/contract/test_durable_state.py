@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from solo.examples.counter import Counter
 from solo.objects.calls import Call
 from solo.objects.errors import OwnershipLost, SchemaTooNew, StateConflict
+from solo.objects.group_commit import GroupCommit
 from solo.objects.naming import Address, new_call_id, object_id
 from solo.objects.registry import registry
 from solo.objects.runtime.instance import ObjectInstance
@@ -311,3 +312,55 @@ def test_of_two_imports_into_one_new_name_at_once_one_wins_and_the_other_is_told
     # and sent again, it replaces the winner's state like any import
     assert admin.import_file(address, uploads[1], registry()).seq == 2
     assert store.image_at(address.object_id, 2) == uploads[1].read_bytes()
+
+
+def test_in_a_group_shipment_a_fenced_member_is_refused_alone(activate, store, engine):
+    # Given three owners on one store, one of which has been taken over by another worker
+    if engine.dialect.name != "postgresql":
+        return  # shipments are grouped on Postgres only; SQLite ships each in its own transaction
+    names = [uuid.uuid4().hex for _ in range(3)]
+    first, zombie, last = (activate(Counter, n, worker="w1") for n in names)
+    successor = activate(Counter, names[1], worker="w2")
+    assert run(successor, "increment", by=10).result == 10
+    taken_head = store.head(zombie.object_id).seq
+    # ... and a fourth whose shipment holds until all three wait for the next round trip
+    holder = activate(Counter, uuid.uuid4().hex, worker="w1")
+    gate, release = threading.Event(), threading.Event()
+    ship_together = store.ship_together
+
+    def held(shipments):
+        if not gate.is_set():
+            gate.set()
+            release.wait(10)
+        return ship_together(shipments)
+
+    store.shipments = GroupCommit(held)
+    outcomes: dict[str, object] = {}
+
+    def call(key: str, instance: ObjectInstance) -> None:
+        try:
+            outcomes[key] = run(instance, "increment", by=1).result
+        except OwnershipLost as exc:
+            outcomes[key] = exc
+
+    threads = [threading.Thread(target=call, args=("holder", holder))]
+    threads[0].start()
+    assert gate.wait(10)
+    threads += [threading.Thread(target=call, args=(k, i)) for k, i in (("a", first), ("z", zombie), ("b", last))]
+    for t in threads[1:]:
+        t.start()
+    while store.shipments.waiting < 3:
+        threading.Event().wait(0.001)
+    # When they ship together in one statement
+    release.set()
+    for t in threads:
+        t.join(10)
+    # Then only the fenced one is refused; the others' records are durable
+    assert (store.shipments.groups, store.shipments.items) == (2, 4)
+    assert isinstance(outcomes.pop("z"), OwnershipLost)
+    assert outcomes == {"holder": 1, "a": 1, "b": 1}
+    assert store.head(zombie.object_id).seq == taken_head
+    for owner in (first, last):
+        assert store.head(owner.object_id).seq == owner.seq
+        assert store.image_at(owner.object_id, owner.seq) == live_image(owner)
+    assert run(successor, "get").result == 10
