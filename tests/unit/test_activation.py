@@ -7,6 +7,7 @@ replies published. These tests record that order at the collaborators.
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -238,3 +239,26 @@ def test_a_start_up_fenced_before_its_first_shipment_releases_nothing(world):
     assert isinstance(step, Stop) and step.release == "drain"
     assert world.events == [] and world.outcome(call) is None  # no send, no alarm, no reply: the call stays queued
     assert world.services.store.head(activation.object_id).seq == 0
+
+
+def test_a_new_objects_first_record_alone_restores_the_owners_file(world):
+    # Given a new object whose file began as the per-process template (solo's tables in its WAL)
+    activation = world.activation("restored")
+    world.enqueue(activation, "note", body="kept")
+    assert activation.step() == 0
+    path = activation.instance.path
+    activation.close()
+
+    # When its state is rebuilt from the shared database: the one record shipped
+    image = world.services.store.image_at(activation.object_id, 1)
+
+    # Then it is the owner's file, byte for byte
+    assert image == path.read_bytes()
+    rebuilt = path.with_name("rebuilt.sqlite")
+    rebuilt.write_bytes(image)
+    conn = sqlite3.connect(rebuilt)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT body FROM notes").fetchall() == [("kept",)]
+    finally:
+        conn.close()
