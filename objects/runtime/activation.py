@@ -346,7 +346,8 @@ class Activation:
             return
         try:
             state_bytes = instance.state_bytes()
-            version = instance.schema_version() if instance.is_open else 0
+            # Nothing to record if its start never shipped (its first batch failed): as for a failed hydrate.
+            version = instance.schema_version() if instance.is_open and instance.start_shipped else 0
             if discard:
                 instance.discard()
             else:

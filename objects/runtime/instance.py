@@ -292,6 +292,11 @@ class ObjectInstance:
             return self._released([])
 
     @property
+    def start_shipped(self) -> bool:
+        """Hydrate's commits are durable (False while they wait for the first batch's shipment)."""
+        return self._schema_to_ship is None
+
+    @property
     def is_open(self) -> bool:
         return self._conn is not None
 
@@ -907,11 +912,12 @@ class ObjectInstance:
             self.shipper.after_commit(conn)
         else:
             traces, self._shipping = self._shipping, []
-            schema_version, self._schema_to_ship = self._schema_to_ship, None
+            schema_version = self._schema_to_ship
             with self._tracing.ship(traces):
                 self.shipper.after_commit(
                     conn, self._index_writes(), self._take_shared(), schema_version=schema_version
                 )
+            self._schema_to_ship = None
             if schema_version is not None:  # this shipment carried hydrate's commits too
                 self._announce_all_alarms()
 

@@ -20,6 +20,7 @@ from solo.objects.coordination.alarm_queue import AlarmQueue
 from solo.objects.coordination.keys import Keys
 from solo.objects.coordination.leases import Leases, lease_value
 from solo.objects.coordination.mailbox import Mailbox, MailboxConfig
+from solo.objects.errors import ShippingFailed
 from solo.objects.naming import object_id
 from solo.objects.registry import registry
 from solo.objects.runtime.activation import Activation, Services, Stop
@@ -262,3 +263,20 @@ def test_a_new_objects_first_record_alone_restores_the_owners_file(world):
         assert conn.execute("SELECT body FROM notes").fetchall() == [("kept",)]
     finally:
         conn.close()
+
+
+def test_a_start_up_whose_first_shipment_failed_records_no_schema_version(world, monkeypatch):
+    activation = world.activation("starter", "StartSender")
+    world.enqueue(activation, "note", class_name="StartSender", body="first")
+
+    def unreachable(*args, **kwargs):
+        raise OSError("shared database unreachable")
+
+    monkeypatch.setattr(world.services.store, "ship", unreachable)
+    with pytest.raises(ShippingFailed):
+        activation.step()
+    activation.close()
+
+    # The migration ran in the local file only: the catalog keeps the version it had (none).
+    assert world.catalog.get(activation.object_id).schema_version == 0
+    assert world.events == []
