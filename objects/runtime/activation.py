@@ -272,7 +272,7 @@ class Activation:
         self._make_room()
         try:
             with log_fields.bound(call_id=first.call_id):  # on_start()'s failure is this call's answer
-                started = instance.hydrate()
+                started = instance.hydrate(ship_with_first_batch=True)  # step runs `calls` next
         except SchemaTooNew as exc:
             log.warning("refusing %s: %s", instance.ref, exc)
             return Stop(str(exc), release="backoff")  # leave it for a worker with newer code
@@ -286,6 +286,8 @@ class Activation:
         s.metrics.hydrate_duration.labels(cls.__name__).observe(time.perf_counter() - began)
         # Sent by a former owner's committed calls but maybe never enqueued (it died after
         # shipping), and what on_start() sent: same call ids, so the targets run each once.
+        # Released with the first batch's outcomes, whose shipment makes hydrate's commits durable
+        # (`started` is empty then, unless on_start() wrote to shared tables and shipped at once).
         self._release(started)
         return None
 
@@ -344,7 +346,8 @@ class Activation:
             return
         try:
             state_bytes = instance.state_bytes()
-            version = instance.schema_version() if instance.is_open else 0
+            # Nothing to record if its start never shipped (its first batch failed): as for a failed hydrate.
+            version = instance.schema_version() if instance.is_open and instance.start_shipped else 0
             if discard:
                 instance.discard()
             else:

@@ -167,6 +167,8 @@ class ObjectInstance:
         # by a later transaction; those at or below _leftover_seq (routed again at hydrate) at once.
         self._routed: deque[tuple[int, int]] = deque()
         self._leftover_seq = 0
+        # Hydrate's commits wait for the first batch's shipment, which records this schema version.
+        self._schema_to_ship: int | None = None
         self._reroute = False  # a resume event ran: route the whole outbox again after this batch
         # Writes to shared tables (self.shared), carried by the shipment of the commit they belong to.
         self.shared = SharedDatabase(store.engine) if store is not None else None
@@ -182,17 +184,23 @@ class ObjectInstance:
 
     # -- lifecycle -------------------------------------------------------
 
-    def hydrate(self) -> BatchResult:
+    def hydrate(self, *, ship_with_first_batch: bool = False) -> BatchResult:
         """Restore the durable state, claim it for this epoch, migrate, and run on_start().
 
         Returns what must be released now that the claim is shipped: the outbox entries a
         former owner shipped but may never have sent, with on_start()'s own, and every alarm
         of the object (a former owner may have died between shipping and announcing).
+
+        `ship_with_first_batch`: the caller runs a batch next. Hydrate's commits are then shipped
+        by that batch's shipment (one shipment instead of two, fenced by the same epoch and
+        carrying the schema version), and what they release is released with the batch's
+        outcomes; this returns nothing to release. (Unless on_start() wrote to shared tables:
+        their transaction ships at once, as without this.)
         """
         with self._log_fields():
-            return self._hydrate()
+            return self._hydrate(ship_with_first_batch)
 
-    def _hydrate(self) -> BatchResult:
+    def _hydrate(self, ship_with_first_batch: bool) -> BatchResult:
         if self._store is not None:
             prepare_local_file(self._store, self.object_id, self.path, self._head_seq)
             log_bytes = self._log_bytes
@@ -224,17 +232,21 @@ class ObjectInstance:
             # Calls made by on_start() get ids derived from this activation: its sends commit with it.
             scope = CallScope(f"start\x00{self.object_id}\x00{self.epoch}", [self.ref], self._record_send)
             self._transaction(user.on_start, what="on_start()", scope=scope)
+            deferred = False
             if self.shipper is not None:
                 assert self._conn is not None
                 self.shipper.deferred = False
-                with self._tracing.ship(()):  # in the hydrate span, if there is one
-                    # With the schema version: older code refuses the object once its claim is durable.
-                    self.shipper.after_commit(
-                        self._conn, self._index_writes(), self._take_shared(), schema_version=self.schema_version()
-                    )
-                # The shared index already matches the durable state (both move in one transaction),
-                # but a former owner may have died between shipping and announcing: announce all.
-                self._alarm_changes += [(r.name, r.next_ms) for r in read_rows(self._conn)]
+                shared = self._take_shared()
+                if ship_with_first_batch and shared is None:
+                    deferred = True  # the first batch's _commit ships these commits with its own
+                    self._schema_to_ship = self.schema_version()
+                else:
+                    with self._tracing.ship(()):  # in the hydrate span, if there is one
+                        # With the schema version: older code refuses the object once its claim is durable.
+                        self.shipper.after_commit(
+                            self._conn, self._index_writes(), shared, schema_version=self.schema_version()
+                        )
+                    self._announce_all_alarms()
             # Entries left by a former owner that shipped but did not send, and on_start()'s own.
             self._sent = []  # _read_outbox adds the entries it drops: deleted with the next transaction
             self._unsent = self._read_outbox()
@@ -246,7 +258,17 @@ class ObjectInstance:
         except BaseException:
             self.close()
             raise
+        if deferred:
+            return BatchResult([], [], [], [], 0)  # nothing is durable yet: released with the first batch
         return self._released([])
+
+    def _announce_all_alarms(self) -> None:
+        """After hydrate's commits shipped: the shared index already matches the durable state (both
+        move in one transaction), but a former owner may have died between shipping and announcing."""
+        assert self._conn is not None
+        rows = {r.name: r.next_ms for r in read_rows(self._conn)}
+        removed = [(name, ms) for name, ms in self._alarm_changes if name not in rows]  # by the same shipment
+        self._alarm_changes = removed + list(rows.items())
 
     def stop(self) -> BatchResult:
         """Before a graceful eviction: run on_stop() in a transaction of its own, commit and ship it.
@@ -268,6 +290,11 @@ class ObjectInstance:
             self._unsent.extend(scope.sends)
             self._unrouted = self.sockets.read_outbox()
             return self._released([])
+
+    @property
+    def start_shipped(self) -> bool:
+        """Hydrate's commits are durable (False while they wait for the first batch's shipment)."""
+        return self._schema_to_ship is None
 
     @property
     def is_open(self) -> bool:
@@ -885,8 +912,14 @@ class ObjectInstance:
             self.shipper.after_commit(conn)
         else:
             traces, self._shipping = self._shipping, []
+            schema_version = self._schema_to_ship
             with self._tracing.ship(traces):
-                self.shipper.after_commit(conn, self._index_writes(), self._take_shared())
+                self.shipper.after_commit(
+                    conn, self._index_writes(), self._take_shared(), schema_version=schema_version
+                )
+            self._schema_to_ship = None
+            if schema_version is not None:  # this shipment carried hydrate's commits too
+                self._announce_all_alarms()
 
     def _disk_full(self, exc: BaseException) -> DiskFull:
         return DiskFull(f"no room left for {self.ref}'s file in this worker's data directory ({exc})")

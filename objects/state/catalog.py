@@ -71,7 +71,7 @@ class ObjectInfo:
 class Takeover:
     epoch: int
     head_seq: int  # the last durable log record: hydrate restores up to here
-    schema_version: int  # as recorded; the hydrate's shipment records the one after migrations
+    schema_version: int  # as recorded; an activation's first shipment records the one after migrations
     tenant: str  # as recorded when the object was created (a fire call does not name it)
     log_bytes: int = 0  # shipped since the last snapshot: when the new owner's first snapshot is due
 

@@ -13,7 +13,11 @@ A new object (nothing durable yet) starts from an empty database already in WAL
 mode, written as a plain file: SQLite would make the file itself when the
 connection turns WAL mode on, through a rollback journal and about seven
 fdatasyncs, which the local copy does not need (the durable state is in the
-shared database, and its first shipment holds every page of the file).
+shared database, and its first shipment holds every page of the file). Its WAL
+is written beside it, holding one commit that made solo's tables: the claim's
+CREATE TABLE IF NOT EXISTS then find them, and the first shipment, which reads
+the WAL from its start, still holds every page. Both files are made once per
+process by SQLite itself.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 from solo.objects.state.store import StateStore
+from solo.objects.tables import SOLO_TABLES_DDL
 
 
 def _clean_marker(path: Path) -> Path:
@@ -61,17 +66,30 @@ def prepare_local_file(store: StateStore, object_id: str, path: Path, seq: int) 
         stale.unlink(missing_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     image = store.image_at(object_id, seq) if seq > 0 else b""
-    path.write_bytes(image or empty_database())  # empty: nothing yet, or a deleted object's state
+    if image:
+        path.write_bytes(image)
+        return
+    database, wal = new_database()  # nothing yet, or a deleted object's state
+    path.write_bytes(database)
+    Path(f"{path}-wal").write_bytes(wal)
 
 
 @functools.cache
-def empty_database() -> bytes:
-    """The bytes of an empty SQLite database in WAL mode, as this SQLite makes it (made once per process)."""
+def new_database() -> tuple[bytes, bytes]:
+    """A new object's file and WAL: an empty database in WAL mode, and a log of one commit that
+    made solo's tables in it, as this SQLite makes them (once per process)."""
     with tempfile.TemporaryDirectory(prefix="solo-empty-") as directory:
         path = Path(directory) / "empty.sqlite"
         conn = sqlite3.connect(path, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA wal_autocheckpoint=0")
+            database = path.read_bytes()  # before the commit: the file the log applies to
+            conn.execute("BEGIN IMMEDIATE")
+            for ddl in SOLO_TABLES_DDL:
+                conn.execute(ddl)
+            conn.execute("COMMIT")
+            wal = Path(f"{path}-wal").read_bytes()  # read while open: closing would checkpoint it
         finally:
             conn.close()
-        return path.read_bytes()
+        return database, wal

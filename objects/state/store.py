@@ -139,7 +139,7 @@ class StateStore:
     ) -> bool:
         """Append log record `seq`; False (nothing written) if this owner has been fenced off.
 
-        `schema_version`, if given, is recorded with it (hydrate's shipment, after migrations:
+        `schema_version`, if given, is recorded with it (an activation's first shipment, after migrations:
         from then on older code refuses the object).
 
         `writes` commit in the same transaction (the commit's changed alarm rows, so the

@@ -7,6 +7,7 @@ replies published. These tests record that order at the collaborators.
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from solo.objects.coordination.alarm_queue import AlarmQueue
 from solo.objects.coordination.keys import Keys
 from solo.objects.coordination.leases import Leases, lease_value
 from solo.objects.coordination.mailbox import Mailbox, MailboxConfig
+from solo.objects.errors import ShippingFailed
 from solo.objects.naming import object_id
 from solo.objects.registry import registry
 from solo.objects.runtime.activation import Activation, Services, Stop
@@ -45,6 +47,24 @@ class ActivationProbe(DurableObject):
         self.objects.get("ActivationProbe", "elsewhere").send.note(body=body)
         self.storage.set_alarm(at_ms)
         return self.note(body)
+
+    def alarm(self, info) -> None:
+        pass
+
+
+class StartSender(DurableObject):
+    """Sends a call and sets an alarm from on_start(): what hydrate releases."""
+
+    migrations = ["CREATE TABLE notes (body TEXT)"]
+
+    def on_start(self) -> None:
+        self.objects.get("ActivationProbe", "elsewhere").send.note(body="started")
+        self.storage.set_alarm(self.ctx.now_ms() + 5_000)
+
+    @rpc
+    def note(self, body: str) -> int:
+        self.sql.execute("INSERT INTO notes VALUES (?)", (body,))
+        return self.sql.execute("SELECT count(*) FROM notes").fetchone()[0]
 
     def alarm(self, info) -> None:
         pass
@@ -116,8 +136,8 @@ class World:
             timer=CallTimer(settings.call_time_limit_s),
         )
 
-    def activation(self, name: str) -> Activation:
-        oid = object_id(NAMESPACE, "ActivationProbe", name)
+    def activation(self, name: str, class_name: str = "ActivationProbe") -> Activation:
+        oid = object_id(NAMESPACE, class_name, name)
         lease = lease_value("w1", "g1")
         assert self.leases.acquire(oid, lease)
         return Activation(oid, lease, self.services)
@@ -148,8 +168,8 @@ def test_a_batch_ships_then_sends_then_announces_then_publishes(world):
 
     assert world.outcome(call).result == 1
     assert world.events == ["send note", "announce _alarm", "complete"]
-    # Shipped before anything left: the durable head moved past the hydrate record.
-    assert world.services.store.head(activation.object_id).seq >= 2
+    # Shipped before anything left: one record holds hydrate's commits and the batch's.
+    assert world.services.store.head(activation.object_id).seq == 1
     activation.close()
 
 
@@ -187,3 +207,76 @@ def test_a_fenced_activation_stops_and_publishes_nothing(world):
 
     assert isinstance(step, Stop) and step.release == "drain"
     assert world.events == [] and world.outcome(late) is None  # nothing published, the call stays queued
+
+
+def test_a_new_objects_start_up_ships_with_its_first_batch_and_records_the_schema_version(world):
+    activation = world.activation("starter", "StartSender")
+    call = world.enqueue(activation, "note", class_name="StartSender", body="first")
+
+    assert activation.step() == 0
+
+    assert world.outcome(call).result == 1
+    assert world.events == ["send note", "announce _alarm", "complete"]  # on_start()'s, after the shipment
+    assert world.services.store.head(activation.object_id).seq == 1  # claim, migration, on_start and call
+    assert world.catalog.get(activation.object_id).schema_version == 1
+    activation.close()
+
+
+def test_a_start_up_fenced_before_its_first_shipment_releases_nothing(world):
+    activation = world.activation("starter", "StartSender")
+    call = world.enqueue(activation, "note", class_name="StartSender", body="first")
+    take_over = world.catalog.take_over
+
+    def taken_over_at_once(object_id, *args, **kwargs):
+        # Another worker mints a higher epoch right after ours, before anything of ours shipped.
+        mine = take_over(object_id, *args, **kwargs)
+        take_over(object_id, NAMESPACE, "StartSender", "starter", "w2", known_schema=1)
+        return mine
+
+    world.catalog.take_over = taken_over_at_once  # type: ignore[method-assign]
+
+    step = activation.step()
+
+    assert isinstance(step, Stop) and step.release == "drain"
+    assert world.events == [] and world.outcome(call) is None  # no send, no alarm, no reply: the call stays queued
+    assert world.services.store.head(activation.object_id).seq == 0
+
+
+def test_a_new_objects_first_record_alone_restores_the_owners_file(world):
+    # Given a new object whose file began as the per-process template (solo's tables in its WAL)
+    activation = world.activation("restored")
+    world.enqueue(activation, "note", body="kept")
+    assert activation.step() == 0
+    path = activation.instance.path
+    activation.close()
+
+    # When its state is rebuilt from the shared database: the one record shipped
+    image = world.services.store.image_at(activation.object_id, 1)
+
+    # Then it is the owner's file, byte for byte
+    assert image == path.read_bytes()
+    rebuilt = path.with_name("rebuilt.sqlite")
+    rebuilt.write_bytes(image)
+    conn = sqlite3.connect(rebuilt)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT body FROM notes").fetchall() == [("kept",)]
+    finally:
+        conn.close()
+
+
+def test_a_start_up_whose_first_shipment_failed_records_no_schema_version(world, monkeypatch):
+    activation = world.activation("starter", "StartSender")
+    world.enqueue(activation, "note", class_name="StartSender", body="first")
+
+    def unreachable(*args, **kwargs):
+        raise OSError("shared database unreachable")
+
+    monkeypatch.setattr(world.services.store, "ship", unreachable)
+    with pytest.raises(ShippingFailed):
+        activation.step()
+    activation.close()
+
+    # The migration ran in the local file only: the catalog keeps the version it had (none).
+    assert world.catalog.get(activation.object_id).schema_version == 0
+    assert world.events == []
