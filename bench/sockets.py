@@ -1,6 +1,7 @@
 """WebSockets: idle sockets held by one API process, echo round trips, and a broadcast to 1,000 sockets.
 
     .venv/bin/python -m bench.sockets [--idle 10000] [--echoes 500] [--fanout 1000] [--broadcasts 30]
+        [--client-gc frozen|default] [--trace DIR]
 
 - idle: `--idle` sockets (100 per Room) opened through one API process and left idle; the API
   process's resident memory before and after gives the memory per socket. The same count is
@@ -9,7 +10,11 @@
   whole path: gateway, mailbox, worker, commit, shipment, routing, gateway); `--echoes` round
   trips one after the other. The same against the bare echo endpoint.
 - broadcast: `--fanout` sockets in one Room; an HTTP call to `announce` sends one message to all
-  of them; the time from the call to the last socket's receipt, over `--broadcasts` calls.
+  of them; the time from the call to the last socket's receipt, over `--broadcasts` calls. The
+  client process's connections are frozen out of its own collections (`--client-gc default`: not).
+  `--trace DIR` runs the servers under bench/broadcast_trace.py and prints each broadcast's stages
+  (routed by the worker, popped and written by the gateway, first and last receipt), the gateway's
+  CPU for its writes, and the collections of each process that overlapped it.
 
 Goals: 10,000 idle sockets in at most 200 MiB of the API process; broadcast to 1,000 sockets with
 p99 time to last receipt at most 100 ms.
