@@ -167,7 +167,7 @@ def stages(folder: str, broadcasts: list[dict[str, Any]]) -> list[dict[str, Any]
             "answered": ms(b["answered"]),
             "first": ms(b["first"]),
             "last": ms(b["last"]),
-        }
+        } | {k: round(v, 1) for k, v in b.items() if k.startswith("cpu_")}
         for role in ("api", "worker", "client"):
             pauses = [
                 (r["gen"], (r["t1"] - r["t0"]) * 1000)

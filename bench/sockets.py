@@ -39,6 +39,7 @@ import websockets
 
 from bench import broadcast_trace
 from bench.common import System, goal, percentile, print_table, write_result
+from bench.cpu import process_cpu_s
 from solo.testing.cluster import free_port, wait_until_ready
 
 GOAL_IDLE_SOCKETS = 10_000
@@ -119,6 +120,7 @@ async def broadcast(
     count: int,
     stages: list[dict[str, Any]] | None = None,
     freeze_clients: bool = True,
+    pids: dict[str, int] | None = None,
 ) -> list[float]:
     """Times to the last receipt; `stages`, if given, gets each broadcast's client-side times.
 
@@ -144,6 +146,8 @@ async def broadcast(
                     return time.perf_counter()
 
                 waiting = [asyncio.create_task(receipt(ws)) for ws in sockets]
+                cpu_before = {role: process_cpu_s(pid) for role, pid in (pids or {}).items()}
+                client_cpu_before = time.process_time()
                 started = time.perf_counter()
                 response = await http.post(f"/v1/objects/Room/{room}/announce", json={"text": text})
                 answered = time.perf_counter()
@@ -153,8 +157,14 @@ async def broadcast(
                 if i >= 3:
                     times.append((last - started) * 1000)
                 if stages is not None:  # perf_counter is CLOCK_MONOTONIC on Linux, as time.monotonic()
+                    cpu_ms = {
+                        f"cpu_{role}_ms": (process_cpu_s(pid) - cpu_before[role]) * 1000
+                        for role, pid in (pids or {}).items()
+                    }
+                    cpu_ms["cpu_client_ms"] = (time.process_time() - client_cpu_before) * 1000
                     stages.append(
                         {"text": text, "started": started, "answered": answered, "first": min(receipts), "last": last}
+                        | cpu_ms
                     )
     finally:
         await close_all(sockets)
@@ -229,7 +239,17 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(echo(f"{base}/v1/objects/Room/echo-{uuid.uuid4().hex[:6]}/ws?user=a", args.echoes, "a: "))
         )
         fan = summary(
-            asyncio.run(broadcast(base, system.url, args.fanout, args.broadcasts, stages, args.client_gc == "frozen"))
+            asyncio.run(
+                broadcast(
+                    base,
+                    system.url,
+                    args.fanout,
+                    args.broadcasts,
+                    stages,
+                    args.client_gc == "frozen",
+                    {"api": api_pid, "worker": system.cluster.workers[0].pid},
+                )
+            )
         )
         if stages is not None:
             for row in broadcast_trace.stages(args.trace, stages):
