@@ -22,23 +22,25 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import json
 import logging
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketState
 
 from solo.api.auth import TOKEN_QUERY_PARAMETER, refuse_websocket
 from solo.api.calls import CallService
 from solo.api.errors import UpgradeRequired, outcome_error_response, solo_error_response
-from solo.api.ws_protocol import SEND_ENCODED_EXTENSION, WRITABLE_EXTENSION, encoded_frame
+from solo.api.ws_protocol import DETACH_EXTENSION, SEND_ENCODED_EXTENSION, WRITABLE_EXTENSION, encoded_frame
 from solo.objects.calls import Call, Outcome
 from solo.objects.coordination.gateways import HEARTBEAT_MS, AsyncGateway
 from solo.objects.errors import CallTimeout, MailboxFull, SoloError, WebSocketsNotSupported
@@ -72,6 +74,11 @@ class _Socket:
     writable: Callable[[], bool] | None = None
     # Writes a frame encoded once for all sockets, if it can go now (api/ws_protocol.py); None under another server
     send_encoded: Callable[[bytes], bool] | None = None
+    # Detached (solo's server protocol): events come by callback, a reader task takes them while there are any
+    detached: bool = False
+    events: deque[dict[str, Any]] | None = None
+    reader: asyncio.Task[None] | None = None
+    resume_reading: Callable[[], None] | None = None
 
 
 class SocketGateway:
@@ -90,6 +97,7 @@ class SocketGateway:
         # went quiet with no sockets could be reaped just as it takes a new one.
         self._known = False
         self._resuming: set[asyncio.Task[None]] = set()
+        self._readers: set[asyncio.Task[None]] = set()  # of detached sockets with events to take
 
     @property
     def open_sockets(self) -> int:
@@ -104,6 +112,8 @@ class SocketGateway:
         ]
 
     async def stop(self) -> None:
+        if self._readers:  # the server closed its sockets (1012): their close events are being queued
+            await asyncio.wait(self._readers, timeout=REDIS_GIVE_UP_S)
         self._stopping = True
         for task in [*self._tasks, *self._resuming]:
             task.cancel()
@@ -174,19 +184,28 @@ class SocketGateway:
             sock.send_encoded = extensions.get(SEND_ENCODED_EXTENSION)
             _forget_handshake(websocket)
             self._write_soon(sock)
+            detach = extensions.pop(DETACH_EXTENSION, None)
+            if detach is not None:
+                self._detach(sock, detach)
+                return  # the socket stays open; its events come by callback (_arrived)
             await self._read(sock)
         finally:
-            if sock.admitted and not sock.ended:  # the connection failed under us (gone before the accept)
-                with contextlib.suppress(Exception):
-                    await self._end(sock, 1006, "the connection was lost")
-            self._sockets.pop(sock.id, None)
-            self._closed[sock.id] = None
-            if len(self._closed) > RECENTLY_CLOSED:
-                self._closed.popitem(last=False)
-            if sock.writer is not None:
-                sock.writer.cancel()
-            with contextlib.suppress(redis.RedisError):
-                await self.gateway.let_go(sock.id)
+            if not sock.detached:
+                await self._let_go(sock)
+
+    async def _let_go(self, sock: _Socket) -> None:
+        """The socket is over: its object hears of it (if not yet), and this process forgets it."""
+        if sock.admitted and not sock.ended:  # the connection failed under us (gone before the accept)
+            with contextlib.suppress(Exception):
+                await self._end(sock, 1006, "the connection was lost")
+        self._sockets.pop(sock.id, None)
+        self._closed[sock.id] = None
+        if len(self._closed) > RECENTLY_CLOSED:
+            self._closed.popitem(last=False)
+        if sock.writer is not None:
+            sock.writer.cancel()
+        with contextlib.suppress(redis.RedisError):
+            await self.gateway.let_go(sock.id)
 
     async def upgrade_required(self, request: Request) -> Response:
         """A plain GET of the route: the object is addressed as for an upgrade, then 426 upgrade_required."""
@@ -221,34 +240,81 @@ class SocketGateway:
         return None
 
     async def _read(self, sock: _Socket) -> None:
-        ws = sock.websocket
-        while True:
-            message = await ws.receive()
-            if message["type"] == "websocket.disconnect":
-                code = int(message.get("code") or 1005)
-                if code == 1009:
-                    await self._end(
-                        sock, code, "message too big", error=f"a message was over {MAX_MESSAGE_BYTES} bytes"
-                    )
-                else:
-                    await self._end(sock, code, str(message.get("reason") or ""))
-                return
-            if sock.ended:
-                continue
-            text, data = message.get("text"), message.get("bytes")
-            if text is not None:
-                if len(text) > MAX_MESSAGE_BYTES // 4 and len(text.encode()) > MAX_MESSAGE_BYTES:
-                    await self._give_up(sock, 1009, "message too big", f"a message was over {MAX_MESSAGE_BYTES} bytes")
-                    continue
-                if sock.auto_response is not None and text == sock.auto_response[0]:
-                    self._push(sock, ("text", sock.auto_response[1]), len(sock.auto_response[1]))
-                    continue
-                await self._enqueue(self._event(sock, "message", text=text))
-            elif data is not None:
-                if len(data) > MAX_MESSAGE_BYTES:
-                    await self._give_up(sock, 1009, "message too big", f"a message was over {MAX_MESSAGE_BYTES} bytes")
-                    continue
-                await self._enqueue(self._event(sock, "message", bytes=base64.b64encode(data).decode()))
+        """The socket's events, read in a loop: under a server without solo's detach extension."""
+        while not await self._take(sock, await sock.websocket.receive()):
+            pass
+
+    def _detach(self, sock: _Socket, detach: Callable[[Callable[[dict[str, Any]], None]], tuple[Any, Any]]) -> None:
+        """Take the socket's events by callback: an idle socket keeps no task and no coroutine (ADR 0010).
+
+        It writes straight to the server protocol from then on, so the handshake's scope and the
+        middleware's wrappers of its send, which the request's WebSocket holds, go with the ASGI call.
+        """
+        sock.detached = True
+        sock.resume_reading, send = detach(functools.partial(self._arrived, sock))
+        websocket = WebSocket({"type": "websocket"}, _nothing_to_receive, send)
+        websocket.client_state = websocket.application_state = WebSocketState.CONNECTED
+        sock.websocket = websocket
+
+    def _arrived(self, sock: _Socket, message: dict[str, Any]) -> None:
+        """An event of a detached socket (called by the server protocol): a reader task takes it, in order."""
+        if self._sockets.get(sock.id) is not sock:
+            return  # over and forgotten (the protocol tells of the lost connection after the close)
+        if sock.events is None:
+            sock.events = deque()
+        sock.events.append(message)
+        if sock.reader is None:
+            sock.reader = asyncio.create_task(self._take_events(sock))
+            self._readers.add(sock.reader)
+            sock.reader.add_done_callback(self._readers.discard)
+
+    async def _take_events(self, sock: _Socket) -> None:
+        """A detached socket's events, while it has any; the task ends when the socket is idle again."""
+        try:
+            while sock.events:
+                message = sock.events.popleft()
+                if not sock.events:
+                    sock.events = None
+                    if sock.resume_reading is not None:
+                        sock.resume_reading()  # as the server's receive does once the application took everything
+                if await self._take(sock, message):
+                    sock.events = sock.resume_reading = None
+                    await self._let_go(sock)
+                    return
+        except Exception:
+            log.exception("a WebSocket event could not be queued; closing the socket")
+            sock.events = sock.resume_reading = None
+            await self._let_go(sock)
+            await self._close_frame(sock, 1011, "internal error")
+        finally:
+            sock.reader = None
+
+    async def _take(self, sock: _Socket, message: Mapping[str, Any]) -> bool:
+        """One event of the socket to its object; True once the socket is over (the client left)."""
+        if message["type"] == "websocket.disconnect":
+            code = int(message.get("code") or 1005)
+            if code == 1009:
+                await self._end(sock, code, "message too big", error=f"a message was over {MAX_MESSAGE_BYTES} bytes")
+            else:
+                await self._end(sock, code, str(message.get("reason") or ""))
+            return True
+        if sock.ended:
+            return False
+        text, data = message.get("text"), message.get("bytes")
+        if text is not None:
+            if len(text) > MAX_MESSAGE_BYTES // 4 and len(text.encode()) > MAX_MESSAGE_BYTES:
+                await self._give_up(sock, 1009, "message too big", f"a message was over {MAX_MESSAGE_BYTES} bytes")
+                return False
+            if sock.auto_response is not None and text == sock.auto_response[0]:
+                self._push(sock, ("text", sock.auto_response[1]), len(sock.auto_response[1]))
+                return False
+            await self._enqueue(self._event(sock, "message", text=text))
+        elif data is not None:
+            if len(data) > MAX_MESSAGE_BYTES:
+                await self._give_up(sock, 1009, "message too big", f"a message was over {MAX_MESSAGE_BYTES} bytes")
+                return False
+            await self._enqueue(self._event(sock, "message", bytes=base64.b64encode(data).decode()))
+        return False
 
     async def _end(self, sock: _Socket, code: int, reason: str, *, error: str | None = None) -> None:
         """Tell the object the socket is over (once): its error event if any, then its close event."""
@@ -456,6 +522,10 @@ def _idle_and_direct(sock: _Socket) -> bool:
         and not sock.unsent
         and not sock.given_up
     )
+
+
+async def _nothing_to_receive() -> Message:
+    raise RuntimeError("a detached socket's events come by callback")
 
 
 def _forget_handshake(websocket: WebSocket) -> None:

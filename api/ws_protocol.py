@@ -14,18 +14,26 @@ and starts a writer task only for a socket that would block; and it takes a fram
 once for many sockets (the ``solo.ws.send_encoded`` extension, ``encoded_frame``): a server's
 frames are not masked, so without per-message compression one message is the same bytes on
 every socket, and a broadcast need not build them again for each (ADR 0011).
+
+And it lets the application return from its ASGI call and keep the socket (the ``solo.ws.detach``
+scope extension): the events come by callback from then on, so an idle socket holds no task and
+no chain of suspended coroutines (the application's, its middleware's and its router's): ADR 0010.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, cast
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame, Opcode
 from websockets.protocol import OPEN
 
 WRITABLE_EXTENSION = "solo.ws.writable"  # scope["extensions"][...]: a callable, True while a send would not wait
+# scope["extensions"][...]: detach(on_event) -> resume_reading, once accepted (LeanWebSocketProtocol.detach)
+DETACH_EXTENSION = "solo.ws.detach"
 # scope["extensions"][...]: a callable that writes a frame from encoded_frame at once and says True,
 # or writes nothing and says False (the socket would wait, is closing, or compresses): then send as usual
 SEND_ENCODED_EXTENSION = "solo.ws.send_encoded"
@@ -39,15 +47,27 @@ def encoded_frame(data: str | bytes) -> bytes:
 
 
 class _Inbox:
-    """What ``asyncio.Queue`` does for the protocol (put_nowait, get, empty) for its one reader, lazily."""
+    """What ``asyncio.Queue`` does for the protocol (put_nowait, get, empty) for its one reader, lazily;
+    or, once a listener is set, a call of the listener for each item."""
 
-    __slots__ = ("_items", "_waiter")
+    __slots__ = ("_items", "_waiter", "listener")
 
     def __init__(self) -> None:
         self._items: list[Any] | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self.listener: Callable[[Any], None] | None = None
+
+    def listen(self, listener: Callable[[Any], None]) -> None:
+        """Hand what is waiting, then every later item, to `listener` (called in the protocol's callbacks)."""
+        items, self._items = self._items, None
+        self.listener = listener
+        for item in items or ():
+            listener(item)
 
     def put_nowait(self, item: Any) -> None:
+        if self.listener is not None:
+            self.listener(item)
+            return
         if self._items is None:
             self._items = []
         self._items.append(item)
@@ -121,6 +141,7 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             extensions = cast(dict[str, Any], self.scope["extensions"])  # typed for uvicorn's own extensions only
             extensions[WRITABLE_EXTENSION] = self.writable.is_set
             extensions[SEND_ENCODED_EXTENSION] = self.send_encoded
+            extensions[DETACH_EXTENSION] = self.detach
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
@@ -153,6 +174,69 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             return False
         self.transport.write(frame)
         return True
+
+    def detach(self, on_event: Callable[[dict[str, Any]], None]) -> tuple[Callable[[], None], Any]:
+        """From now on hand the socket's events to `on_event` rather than to ``receive``; the application
+        may then return from its ASGI call without the connection closing.
+
+        `on_event` runs in the protocol's callbacks: it must not block nor raise. As with ``receive``,
+        reading pauses once a message is handed over, until the application calls the returned
+        ``resume_reading`` (it has taken the messages it was given): a slow application holds the
+        client back. Also returned, the protocol's own ASGI ``send``: the application may let go of
+        the middleware's wrappers of it, and of the scope, which the protocol lets go of here.
+        """
+        inbox = cast(_Inbox, self.queue)
+        inbox.listen(on_event)
+        del self.scope  # read by uvicorn only until the handshake is answered
+        return self.resume_reading, self.send
+
+    def send_receive_event_to_app(self) -> None:
+        listener = cast(_Inbox, self.queue).listener
+        if listener is None or self.close_sent:
+            super().send_receive_event_to_app()
+            return
+        # uvicorn's, but reading pauses before the listener runs, not after: the listener may resume it at once.
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.curr_msg_data_type == "text":
+            try:
+                message: dict[str, Any] = {"type": "websocket.receive", "text": data.decode()}
+            except UnicodeDecodeError:
+                self.logger.exception("Invalid UTF-8 sequence received from client.")
+                self.conn.send_close(1007)
+                self.handle_parser_exception()
+                return
+        else:
+            message = {"type": "websocket.receive", "bytes": data}
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+        listener(message)
+
+    def resume_reading(self) -> None:
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    async def run_asgi(self) -> None:
+        """uvicorn's, but a detached socket stays open when the application returns."""
+        try:
+            result = await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if not self.handshake_complete:
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+            elif result is not None:
+                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+            elif cast(_Inbox, self.queue).listener is not None:
+                return
+        if self.close_timer is None:
+            self.transport.close()
 
     async def send(self, message: Any) -> None:
         await super().send(message)

@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.exceptions import InvalidStatus
 
 from solo.api.ws_protocol import (
+    DETACH_EXTENSION,
     SEND_ENCODED_EXTENSION,
     WRITABLE_EXTENSION,
     LeanWebSocketProtocol,
@@ -100,6 +101,56 @@ def test_under_uvicorn_it_echoes_answers_refusals_in_http_and_lets_the_handshake
                     pass
             assert refused.value.response.status_code == 404
             assert b'"nope"' in refused.value.response.body
+        finally:
+            server.should_exit = True
+            await serving
+
+    asyncio.run(scenario())
+
+
+def test_a_detached_socket_stays_open_after_the_application_returns_and_gets_its_events_by_callback():
+    events: list[dict] = []
+    sockets: list[WebSocket] = []
+    resumes: list = []
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        sockets.append(websocket)
+
+        def on_event(message: dict) -> None:
+            events.append(message)
+            if message["type"] == "websocket.receive":
+                asyncio.get_running_loop().create_task(websocket.send_text(message["text"]))
+                resumes[0]()  # taken: the client may send more
+
+        resume_reading, _send = websocket.scope["extensions"][DETACH_EXTENSION](on_event)
+        resumes.append(resume_reading)
+
+    app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
+
+    async def scenario():
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(app, ws=LeanWebSocketProtocol, log_level="warning", ws_per_message_deflate=False)
+        server = uvicorn.Server(config)
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            while not server.started:
+                await asyncio.sleep(0.01)
+            async with websockets.connect(f"ws://127.0.0.1:{port}/ws") as ws:
+                for text in ("a", "b" * 100_000, "c"):
+                    await ws.send(text)
+                    assert await ws.recv() == text
+                assert not server.server_state.tasks  # the application returned: no task per open socket
+                (protocol,) = [c for c in server.server_state.connections if isinstance(c, LeanWebSocketProtocol)]
+                assert not hasattr(protocol, "scope")  # the handshake's scope went with the ASGI call
+            for _ in range(100):
+                if events and events[-1]["type"] == "websocket.disconnect":
+                    break
+                await asyncio.sleep(0.01)
+            assert [e.get("text") for e in events[:3]] == ["a", "b" * 100_000, "c"]
+            assert events[3]["type"] == "websocket.disconnect" and events[3]["code"] == 1000
         finally:
             server.should_exit = True
             await serving
