@@ -40,7 +40,7 @@ from starlette.websockets import WebSocket, WebSocketState
 from solo.api.auth import TOKEN_QUERY_PARAMETER, refuse_websocket
 from solo.api.calls import CallService
 from solo.api.errors import UpgradeRequired, outcome_error_response, solo_error_response
-from solo.api.ws_protocol import DETACH_EXTENSION, WRITABLE_EXTENSION
+from solo.api.ws_protocol import DETACH_EXTENSION, SEND_ENCODED_EXTENSION, WRITABLE_EXTENSION, encoded_frame
 from solo.objects.calls import Call, Outcome
 from solo.objects.coordination.gateways import HEARTBEAT_MS, AsyncGateway
 from solo.objects.errors import CallTimeout, MailboxFull, SoloError, WebSocketsNotSupported
@@ -72,6 +72,8 @@ class _Socket:
     writer: asyncio.Task[None] | None = None
     # True while a send would not wait (solo's server protocol, api/ws_protocol.py); None under another server
     writable: Callable[[], bool] | None = None
+    # Writes a frame encoded once for all sockets, if it can go now (api/ws_protocol.py); None under another server
+    send_encoded: Callable[[bytes], bool] | None = None
     # Detached (solo's server protocol): events come by callback, a reader task takes them while there are any
     detached: bool = False
     events: deque[dict[str, Any]] | None = None
@@ -179,6 +181,7 @@ class SocketGateway:
             sock.accepted = True
             extensions = websocket.scope.get("extensions", {})
             sock.writable = extensions.get(WRITABLE_EXTENSION)
+            sock.send_encoded = extensions.get(SEND_ENCODED_EXTENSION)
             _forget_handshake(websocket)
             self._write_soon(sock)
             detach = extensions.pop(DETACH_EXTENSION, None)
@@ -389,6 +392,7 @@ class SocketGateway:
             item, size = ("bytes", raw), len(raw)
         elif kind == "close":
             item = ("close", (int(message.get("c") or 1000), str(message.get("r") or "")))
+        frame: bytes | None = None  # the item as a frame, encoded once for all its sockets
         for socket_id in message.get("s") or []:
             sock = self._sockets.get(socket_id)
             if sock is None:
@@ -402,6 +406,11 @@ class SocketGateway:
                 pair = json.loads(data)
                 sock.auto_response = (pair[0], pair[1])
             elif item is not None:
+                if kind != "close" and _idle_and_direct(sock):
+                    if frame is None:
+                        frame = encoded_frame(item[1])
+                    if sock.send_encoded is not None and sock.send_encoded(frame):
+                        continue
                 if kind == "close":
                     sock.ended = True  # closed by the object: it expects no close event
                 self._push(sock, item, size, inline=True)
@@ -498,6 +507,21 @@ class SocketGateway:
             self._drop_unsent(sock)
         finally:
             sock.writer = None
+
+
+def _idle_and_direct(sock: _Socket) -> bool:
+    """Nothing of the socket waits to be written, and its server takes an encoded frame (send_encoded).
+
+    Then a message may go out at once, bytes encoded once for every socket of a broadcast: in order,
+    as nothing is before it. Otherwise it takes the socket's queue.
+    """
+    return (
+        sock.send_encoded is not None
+        and sock.accepted
+        and sock.writer is None
+        and not sock.unsent
+        and not sock.given_up
+    )
 
 
 async def _nothing_to_receive() -> Message:

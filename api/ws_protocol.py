@@ -10,7 +10,10 @@ measurements are in docs/adr/0007-lean-websocket-server.md.
 
 It also tells the application whether a send would wait (the ``solo.ws.writable`` scope
 extension), so that the gateway writes to a socket in line while its transport takes data
-and starts a writer task only for a socket that would block.
+and starts a writer task only for a socket that would block; and it takes a frame encoded
+once for many sockets (the ``solo.ws.send_encoded`` extension, ``encoded_frame``): a server's
+frames are not masked, so without per-message compression one message is the same bytes on
+every socket, and a broadcast need not build them again for each (ADR 0011).
 
 And it lets the application return from its ASGI call and keep the socket (the ``solo.ws.detach``
 scope extension): the events come by callback from then on, so an idle socket holds no task and
@@ -25,10 +28,22 @@ from typing import Any, cast
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import Frame, Opcode
+from websockets.protocol import OPEN
 
 WRITABLE_EXTENSION = "solo.ws.writable"  # scope["extensions"][...]: a callable, True while a send would not wait
 # scope["extensions"][...]: detach(on_event) -> resume_reading, once accepted (LeanWebSocketProtocol.detach)
 DETACH_EXTENSION = "solo.ws.detach"
+# scope["extensions"][...]: a callable that writes a frame from encoded_frame at once and says True,
+# or writes nothing and says False (the socket would wait, is closing, or compresses): then send as usual
+SEND_ENCODED_EXTENSION = "solo.ws.send_encoded"
+
+
+def encoded_frame(data: str | bytes) -> bytes:
+    """One unfragmented, unmasked, uncompressed data frame: what a server sends for `data`, on any socket."""
+    if isinstance(data, str):
+        return Frame(Opcode.TEXT, data.encode()).serialize(mask=False)
+    return Frame(Opcode.BINARY, data).serialize(mask=False)
 
 
 class _Inbox:
@@ -125,7 +140,40 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.response.status_code == 101:  # else refused by websockets itself, the connection closing
             extensions = cast(dict[str, Any], self.scope["extensions"])  # typed for uvicorn's own extensions only
             extensions[WRITABLE_EXTENSION] = self.writable.is_set
+            extensions[SEND_ENCODED_EXTENSION] = self.send_encoded
             extensions[DETACH_EXTENSION] = self.detach
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        # The scope (kept by the application) would hold this protocol through the bound method: a
+        # cycle that only the cyclic collector would free.
+        extensions = getattr(self, "scope", {}).get("extensions") or {}
+        extensions.pop(SEND_ENCODED_EXTENSION, None)
+
+    def send_encoded(self, frame: bytes) -> bool:
+        """Write `frame` (from encoded_frame) now, if that is what ``send`` would write without waiting.
+
+        ``send`` of a ``websocket.send`` message waits for writability, then has websockets build
+        the frame and writes it. Where that frame equals `frame` (an open connection, no extension
+        negotiated, no fragmented message under way) and nothing else is waiting to go out first,
+        the same bytes go out here without the ASGI message and a frame per socket.
+        """
+        conn = self.conn
+        if (
+            not self.writable.is_set()
+            or self.disconnected
+            or self.close_sent
+            or not self.handshake_complete
+            or self.initial_response is not None
+            or conn.state is not OPEN
+            or conn.extensions
+            or conn.expect_continuation_frame
+            or conn.writes
+            or self.transport.is_closing()
+        ):
+            return False
+        self.transport.write(frame)
+        return True
 
     def detach(self, on_event: Callable[[dict[str, Any]], None]) -> tuple[Callable[[], None], Any]:
         """From now on hand the socket's events to `on_event` rather than to ``receive``; the application

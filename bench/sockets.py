@@ -1,6 +1,7 @@
 """WebSockets: idle sockets held by one API process, echo round trips, and a broadcast to 1,000 sockets.
 
     .venv/bin/python -m bench.sockets [--idle 10000] [--echoes 500] [--fanout 1000] [--broadcasts 30]
+        [--client-gc frozen|default] [--trace DIR]
 
 - idle: `--idle` sockets (100 per Room) opened through one API process and left idle; the API
   process's resident memory before and after gives the memory per socket. The same count is
@@ -9,7 +10,11 @@
   whole path: gateway, mailbox, worker, commit, shipment, routing, gateway); `--echoes` round
   trips one after the other. The same against the bare echo endpoint.
 - broadcast: `--fanout` sockets in one Room; an HTTP call to `announce` sends one message to all
-  of them; the time from the call to the last socket's receipt, over `--broadcasts` calls.
+  of them; the time from the call to the last socket's receipt, over `--broadcasts` calls. The
+  client process's connections are frozen out of its own collections (`--client-gc default`: not).
+  `--trace DIR` runs the servers under bench/broadcast_trace.py and prints each broadcast's stages
+  (routed by the worker, popped and written by the gateway, first and last receipt), the gateway's
+  CPU for its writes, and the collections of each process that overlapped it.
 
 Goals: 10,000 idle sockets in at most 200 MiB of the API process; broadcast to 1,000 sockets with
 p99 time to last receipt at most 100 ms.
@@ -19,17 +24,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import json
 import resource
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import websockets
 
+from bench import broadcast_trace
 from bench.common import System, goal, percentile, print_table, write_result
+from bench.cpu import process_cpu_s
 from solo.testing.cluster import free_port, wait_until_ready
 
 GOAL_IDLE_SOCKETS = 10_000
@@ -103,9 +113,27 @@ async def echo(url: str, count: int, expect_prefix: str) -> list[float]:
     return times
 
 
-async def broadcast(base: str, http_url: str, fanout: int, count: int) -> list[float]:
+async def broadcast(
+    base: str,
+    http_url: str,
+    fanout: int,
+    count: int,
+    stages: list[dict[str, Any]] | None = None,
+    freeze_clients: bool = True,
+    pids: dict[str, int] | None = None,
+) -> list[float]:
+    """Times to the last receipt; `stages`, if given, gets each broadcast's client-side times.
+
+    `freeze_clients`: the open connections are kept out of this process's cyclic collections
+    (gc.freeze). This one process plays 1,000 clients; its full collections walk all their
+    connections and took 100 ms to 0.8 s of wall time on a busy machine (measured with --trace),
+    delaying the call and the reads as if the server were slow. A client of its own would not.
+    """
     room = f"fan-{uuid.uuid4().hex[:6]}"
     sockets = await open_many([f"{base}/v1/objects/Room/{room}/ws?user=u{i}" for i in range(fanout)])
+    if freeze_clients:
+        gc.collect()
+        gc.freeze()
     times = []
     try:
         async with httpx.AsyncClient(base_url=http_url, timeout=60) as http:
@@ -118,14 +146,29 @@ async def broadcast(base: str, http_url: str, fanout: int, count: int) -> list[f
                     return time.perf_counter()
 
                 waiting = [asyncio.create_task(receipt(ws)) for ws in sockets]
+                cpu_before = {role: process_cpu_s(pid) for role, pid in (pids or {}).items()}
+                client_cpu_before = time.process_time()
                 started = time.perf_counter()
                 response = await http.post(f"/v1/objects/Room/{room}/announce", json={"text": text})
+                answered = time.perf_counter()
                 assert response.status_code == 200, response.text
-                last = max(await asyncio.gather(*waiting))
+                receipts = await asyncio.gather(*waiting)
+                last = max(receipts)
                 if i >= 3:
                     times.append((last - started) * 1000)
+                if stages is not None:  # perf_counter is CLOCK_MONOTONIC on Linux, as time.monotonic()
+                    cpu_ms = {
+                        f"cpu_{role}_ms": (process_cpu_s(pid) - cpu_before[role]) * 1000
+                        for role, pid in (pids or {}).items()
+                    }
+                    cpu_ms["cpu_client_ms"] = (time.process_time() - client_cpu_before) * 1000
+                    stages.append(
+                        {"text": text, "started": started, "answered": answered, "first": min(receipts), "last": last}
+                        | cpu_ms
+                    )
     finally:
         await close_all(sockets)
+        gc.unfreeze()
     return times
 
 
@@ -161,6 +204,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--echoes", type=int, default=500)
     parser.add_argument("--fanout", type=int, default=1000)
     parser.add_argument("--broadcasts", type=int, default=30)
+    parser.add_argument(
+        "--client-gc",
+        choices=("frozen", "default"),
+        default="frozen",
+        help="the broadcast client's open connections out of its collections (frozen), or not",
+    )
+    parser.add_argument(
+        "--trace",
+        metavar="DIR",
+        help="time each broadcast's stages and every process's collections (bench/broadcast_trace.py) into DIR",
+    )
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # the client and the servers hold a socket each
@@ -168,8 +222,15 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[dict] = []
     # A connect event is a call: on a busy machine it may take longer than the default call timeout.
-    with System("sockets", SOLO_IDLE_EVICT_S="600", SOLO_CALL_TIMEOUT_S="120") as system:
-        system.start(workers=1)
+    trace_env, wrap = {}, []
+    if args.trace:
+        Path(args.trace).mkdir(parents=True, exist_ok=True)
+        trace_env = {"BROADCAST_TRACE_DIR": str(Path(args.trace).resolve())}
+        wrap = [sys.executable, "-m", "bench.broadcast_trace"]
+        broadcast_trace.client_gc(args.trace)
+    stages: list[dict[str, Any]] | None = [] if args.trace else None
+    with System("sockets", SOLO_IDLE_EVICT_S="600", SOLO_CALL_TIMEOUT_S="120", **trace_env) as system:
+        system.start(workers=1, wrap=wrap)
         assert wait_until_ready(system.url, 30)
         api_pid = system.cluster.api.pid
         base = ws_base(system.url)
@@ -177,7 +238,22 @@ def main(argv: list[str] | None = None) -> int:
         solo_echo = summary(
             asyncio.run(echo(f"{base}/v1/objects/Room/echo-{uuid.uuid4().hex[:6]}/ws?user=a", args.echoes, "a: "))
         )
-        fan = summary(asyncio.run(broadcast(base, system.url, args.fanout, args.broadcasts)))
+        fan = summary(
+            asyncio.run(
+                broadcast(
+                    base,
+                    system.url,
+                    args.fanout,
+                    args.broadcasts,
+                    stages,
+                    args.client_gc == "frozen",
+                    {"api": api_pid, "worker": system.cluster.workers[0].pid},
+                )
+            )
+        )
+        if stages is not None:
+            for row in broadcast_trace.stages(args.trace, stages):
+                print(json.dumps(row))
         bare, bare_url = start_bare(system.workdir)
         try:
             bare_idle = asyncio.run(idle(ws_base(bare_url), bare.pid, args.idle, "bare"))

@@ -14,7 +14,15 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.exceptions import InvalidStatus
 
-from solo.api.ws_protocol import DETACH_EXTENSION, WRITABLE_EXTENSION, LeanWebSocketProtocol, _Inbox, _Writable
+from solo.api.ws_protocol import (
+    DETACH_EXTENSION,
+    SEND_ENCODED_EXTENSION,
+    WRITABLE_EXTENSION,
+    LeanWebSocketProtocol,
+    _Inbox,
+    _Writable,
+    encoded_frame,
+)
 
 
 def test_the_inbox_hands_its_one_reader_what_was_put_in_order():
@@ -148,3 +156,54 @@ def test_a_detached_socket_stays_open_after_the_application_returns_and_gets_its
             await serving
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("deflate", [False, True])
+def test_a_frame_encoded_once_goes_out_in_order_with_sends_or_is_refused(deflate):
+    """What the gateway does for a broadcast: one encoded frame for every socket, written at once.
+
+    With per-message compression negotiated the frame would differ per socket: the protocol
+    refuses it and the caller sends as usual.
+    """
+    outcomes: list[bool] = []
+    scopes: list[dict] = []
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        scopes.append(websocket.scope)
+        send_encoded = websocket.scope["extensions"][SEND_ENCODED_EXTENSION]
+        for value in ("one", b"\x00two", "three" * 30_000):  # a short text, bytes, a long text (64-bit length)
+            written = send_encoded(encoded_frame(value))
+            outcomes.append(written)
+            if not written:
+                await (websocket.send_text(value) if isinstance(value, str) else websocket.send_bytes(value))
+            await websocket.send_text("between")
+        try:
+            await websocket.receive_text()
+        except WebSocketDisconnect:
+            outcomes.append(send_encoded(encoded_frame("after")))
+
+    app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
+
+    async def scenario():
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(app, ws=LeanWebSocketProtocol, log_level="warning", ws_per_message_deflate=deflate)
+        server = uvicorn.Server(config)
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            while not server.started:
+                await asyncio.sleep(0.01)
+            async with websockets.connect(f"ws://127.0.0.1:{port}/ws", max_size=None) as ws:
+                got = [await ws.recv() for _ in range(6)]
+            assert got == ["one", "between", b"\x00two", "between", "three" * 30_000, "between"]
+            while len(outcomes) < 4:
+                await asyncio.sleep(0.01)
+        finally:
+            server.should_exit = True
+            await serving
+        return outcomes
+
+    assert asyncio.run(scenario()) == [not deflate] * 3 + [False]  # never after the connection is gone
+    assert SEND_ENCODED_EXTENSION not in scopes[0]["extensions"]  # no cycle left through the scope
