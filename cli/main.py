@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -327,6 +328,11 @@ def cmd_api(args) -> int:
     # Bound here so that the line below names the port really listened on; or inherited from `solo dev`.
     sock = socket.socket(fileno=args.fd) if args.fd is not None else config.bind_socket()
     log.info("solo api listening on %s", listening_url(sock.getsockname()))
+    # What start-up made (modules, routes, the app) lives as long as the process: frozen, the
+    # full collections that thousands of open sockets bring on skip it (a full collection
+    # stops the event loop, every socket's heartbeat and write included, while it scans).
+    gc.collect()
+    gc.freeze()
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 
