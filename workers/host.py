@@ -523,7 +523,10 @@ class ObjectHost:
 
     def _maintain(self) -> None:
         interval = self.settings.lease_renew_interval_s
-        next_renew = next_sweep = next_beat = 0.0
+        # The idle scan looks at every object held (under the host's lock, which drains wait on):
+        # a tenth of the idle time between scans lets an object go at most 10 % past it.
+        evict_every_s = max(interval, self.settings.idle_evict_s / 10)
+        next_renew = next_sweep = next_beat = next_evict = 0.0
         while not self._stopping.wait(0.05):
             now = time.monotonic()
             try:
@@ -533,6 +536,8 @@ class ObjectHost:
                 if now >= next_renew:
                     next_renew = now + interval
                     self._keep_leases_alive()
+                if now >= next_evict:
+                    next_evict = now + evict_every_s
                     self._evict_idle()
                 if now >= next_sweep:
                     next_sweep = now + interval

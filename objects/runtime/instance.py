@@ -143,6 +143,7 @@ class ObjectInstance:
         self.max_result_bytes = max_result_bytes  # of a call's result as JSON (SOLO_MAX_RESULT_BYTES)
         self._on_shipped = on_shipped  # (seconds, bytes) of each shipment, for metrics
         self._conn: sqlite3.Connection | None = None
+        self._statements: sqlite3.Cursor | None = None  # solo's own statements on _conn (_solo_sql)
         self._user: DurableObject | None = None
         self._batches = 0
         self._next_prune_ms = 0
@@ -305,6 +306,7 @@ class ObjectInstance:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+            self._statements = None
             self.alarms.conn = None
             self.sockets.conn = None
             if self.shipper is not None:
@@ -359,7 +361,7 @@ class ObjectInstance:
         self.resume()
         conn = self._conn
         assert conn is not None
-        conn.execute(_BEGIN)
+        self._solo_sql(_BEGIN)
         sends: list[Call] = []
         socket_messages: list[tuple[int, str]] = []
         try:
@@ -402,14 +404,14 @@ class ObjectInstance:
     def _run_one(
         self, conn: sqlite3.Connection, call: Call, sends: list[Call], socket_messages: list[tuple[int, str]]
     ) -> Outcome:
-        recorded = conn.execute("SELECT payload FROM _solo_calls WHERE call_id = ?", (call.call_id,)).fetchone()
+        recorded = self._solo_sql("SELECT payload FROM _solo_calls WHERE call_id = ?", (call.call_id,)).fetchone()
         if recorded is not None:
             return Outcome.from_payload(recorded[0])
         if self.poison_after and call.crashes >= self.poison_after:
             return self._record(conn, call, self._poisoned(call))
         # A closing socket leaves the registry whether its close handler succeeds or not.
         closing = self._closing_socket(call) if call.method == SOCKET_METHOD else None
-        conn.execute(_SAVEPOINT)
+        self._solo_sql(_SAVEPOINT)
         scope = CallScope(call.call_id, [*call.chain, self.ref], self._record_send)
         fire: Fire | None = None
         is_fire = call.method == FIRE_METHOD
@@ -442,11 +444,11 @@ class ObjectInstance:
             if fire is not None:
                 self.alarms.fire_succeeded(fire)
         else:  # its writes and its outbox entries go together
-            conn.execute(_ROLLBACK_TO_SAVEPOINT)
+            self._solo_sql(_ROLLBACK_TO_SAVEPOINT)
             if fire is not None:  # after the rollback: the retry is recorded, the handler's writes are not
                 error = outcome.error or {}
                 self.alarms.fire_failed(fire, f"{error.get('type') or error.get('code')}: {error.get('message')}")
-        conn.execute(_RELEASE_SAVEPOINT)
+        self._solo_sql(_RELEASE_SAVEPOINT)
         if is_fire:
             return outcome  # a fire runs at most once per occurrence because of its alarm's row
         return self._record(conn, call, outcome)
@@ -465,7 +467,7 @@ class ObjectInstance:
 
     def _record(self, conn: sqlite3.Connection, call: Call, outcome: Outcome) -> Outcome:
         """Exactly once: the outcome commits with the call's effects; a repeat of the call gets it back."""
-        conn.execute(
+        self._solo_sql(
             "INSERT INTO _solo_calls (call_id, payload, finished_ms) VALUES (?, ?, ?)",
             (call.call_id, outcome.payload(), self.clock_ms()),
         )
@@ -863,6 +865,7 @@ class ObjectInstance:
         self._guard.attach(conn, defensive=defensive)
         conn.set_progress_handler(self._past_deadline, PROGRESS_HANDLER_STEPS)
         self._conn = conn
+        self._statements = conn.cursor()
         self.alarms.conn = conn
         self.sockets.conn = conn
 
@@ -875,7 +878,7 @@ class ObjectInstance:
             self._drop_foreign_triggers(conn)
             for ddl in SOLO_TABLES_DDL:
                 conn.execute(ddl)
-            stored = self._meta(conn, "epoch")
+            stored = self._meta("epoch")
             if stored > self.epoch:
                 raise OwnershipLost(f"object {self.object_id} was claimed by epoch {stored} (ours: {self.epoch})")
             conn.execute("INSERT OR REPLACE INTO _solo_meta (key, value) VALUES ('epoch', ?)", (self.epoch,))
@@ -898,7 +901,7 @@ class ObjectInstance:
     def _commit(self, conn: sqlite3.Connection) -> None:
         """COMMIT, then ship the commit: nothing of it may be visible before this returns."""
         try:
-            conn.execute(_COMMIT)
+            self._solo_sql(_COMMIT)
         except BaseException as exc:
             self._rollback(conn)
             if self.shared is not None:
@@ -947,25 +950,33 @@ class ObjectInstance:
             websockets=WebSockets(self.sockets),
         )
 
-    @staticmethod
-    def _meta(conn: sqlite3.Connection, key: str) -> int:
-        row = conn.execute("SELECT value FROM _solo_meta WHERE key = ?", (key,)).fetchone()
+    def _solo_sql(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """One of solo's own statements, through the connection's one cursor for them.
+
+        Python 3.11's sqlite3 keeps a weak reference to every cursor a connection makes until 200 more
+        are made (conn.execute makes one): a few per call, across thousands of open objects, were a
+        large share of the objects the garbage collector scans and promotes."""
+        assert self._statements is not None
+        return self._statements.execute(sql, parameters)
+
+    def _meta(self, key: str) -> int:
+        row = self._solo_sql("SELECT value FROM _solo_meta WHERE key = ?", (key,)).fetchone()
         return 0 if row is None else int(row[0])
 
     def _check_epoch(self, conn: sqlite3.Connection) -> None:
-        stored = self._meta(conn, "epoch")
+        stored = self._meta("epoch")
         if stored != self.epoch:
             raise OwnershipLost(f"object {self.object_id} now belongs to epoch {stored} (ours: {self.epoch})")
 
     def schema_version(self) -> int:
         assert self._conn is not None
-        return self._meta(self._conn, "schema_version")
+        return self._meta("schema_version")
 
     def _migrate(self) -> None:
         conn = self._conn
         assert conn is not None
         migrations = list(self.cls.migrations)
-        version = self._meta(conn, "schema_version")
+        version = self._meta("schema_version")
         if version > len(migrations):
             raise SchemaTooNew(
                 f"{self.cls.__name__}/{self.name} has schema version {version};"
@@ -1032,7 +1043,7 @@ class ObjectInstance:
     def _prune_call_records(self, conn: sqlite3.Connection) -> None:
         now = self.clock_ms()
         self._next_prune_ms = now + _PRUNE_EVERY_MS
-        conn.execute("DELETE FROM _solo_calls WHERE finished_ms < ?", (now - self.call_retention_ms,))
+        self._solo_sql("DELETE FROM _solo_calls WHERE finished_ms < ?", (now - self.call_retention_ms,))
 
     def state_bytes(self) -> int:
         try:
