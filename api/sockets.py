@@ -245,7 +245,7 @@ class SocketGateway:
             pass
 
     def _detach(self, sock: _Socket, detach: Callable[[Callable[[dict[str, Any]], None]], tuple[Any, Any]]) -> None:
-        """Take the socket's events by callback: an idle socket keeps no task and no coroutine (ADR 0010).
+        """Take the socket's events by callback: an idle socket keeps no task and no coroutine (ADR 0009).
 
         It writes straight to the server protocol from then on, so the handshake's scope and the
         middleware's wrappers of its send, which the request's WebSocket holds, go with the ASGI call.

@@ -13,11 +13,11 @@ extension), so that the gateway writes to a socket in line while its transport t
 and starts a writer task only for a socket that would block; and it takes a frame encoded
 once for many sockets (the ``solo.ws.send_encoded`` extension, ``encoded_frame``): a server's
 frames are not masked, so without per-message compression one message is the same bytes on
-every socket, and a broadcast need not build them again for each (ADR 0011).
+every socket, and a broadcast need not build them again for each (ADR 0010).
 
 And it lets the application return from its ASGI call and keep the socket (the ``solo.ws.detach``
 scope extension): the events come by callback from then on, so an idle socket holds no task and
-no chain of suspended coroutines (the application's, its middleware's and its router's): ADR 0010.
+no chain of suspended coroutines (the application's, its middleware's and its router's): ADR 0009.
 """
 
 from __future__ import annotations
