@@ -1,10 +1,12 @@
 """Group commit: items that different threads have ready at the same moment go in one round trip.
 
-A thread calls `GroupCommit.run(item)` and gets its own item's result. If no round
-trip is under way, it leads at once: it takes every pending item (its own, and any
-that came in meanwhile) and does them all in one call of `run_many`. A thread that
-arrives while a round trip is under way waits; when that round trip ends, the first
-of the waiting threads leads the next one, with everything that gathered meanwhile.
+A thread calls `GroupCommit.run(item)` and gets its own item's result. If fewer than
+`round_trips` round trips are under way, it leads at once: it takes every pending item
+(its own, and any that came in meanwhile) and does them all in one call of `run_many`.
+A thread that arrives while that many are under way waits; when one of them ends, the
+first of the waiting threads leads the next one, with everything that gathered meanwhile.
+More than one round trip at a time keeps the connections busy side by side: with one,
+every shipment of a process waits for the one before it.
 There is no timer: a lone item goes at once, as it would alone, and items gather only
 while they would have queued for the connection, the database or the GIL anyway.
 
@@ -45,11 +47,12 @@ class _Entry(Generic[T, R]):
 
 
 class GroupCommit(Generic[T, R]):
-    def __init__(self, run_many: Callable[[Sequence[T]], Sequence[R | BaseException]]) -> None:
+    def __init__(self, run_many: Callable[[Sequence[T]], Sequence[R | BaseException]], round_trips: int = 1) -> None:
         self._run_many = run_many
         self._lock = threading.Lock()
         self._pending: list[_Entry[T, R]] = []
-        self._busy = False  # a round trip is under way (or its leader is about to take the pending items)
+        self._round_trips = round_trips  # at most this many under way at once
+        self._leading = 0  # round trips under way (or whose leaders are about to take the pending items)
         self.groups = 0  # round trips made, and the items they carried: for tests and benchmarks
         self.items = 0
 
@@ -62,21 +65,23 @@ class GroupCommit(Generic[T, R]):
     def run(self, item: T) -> R:
         entry: _Entry[T, R] = _Entry(item)
         with self._lock:
-            self._pending.append(entry)
-            lead = not self._busy
-            self._busy = True
+            lead = self._leading < self._round_trips
+            if lead:
+                self._leading += 1
+            else:
+                self._pending.append(entry)
         if not lead:
             entry.wait()
             if not entry.lead:
                 return self._answer(entry)
-        self._lead()
+        self._lead(entry)
         return self._answer(entry)
 
-    def _lead(self) -> None:
+    def _lead(self, own: _Entry[T, R]) -> None:
+        # Every entry leaves `_pending` under the lock, either into a group or as a successor:
+        # each is woken exactly once.
         with self._lock:
-            group, self._pending = self._pending, []
-        # group[0] is the leader's own entry: a leader takes the pending items only when none were
-        # pending before it (it came to an idle group) or it was the first of them (promoted).
+            group, self._pending = [own, *self._pending], []
         try:
             results = self._run_many([e.item for e in group])
             if len(results) != len(group):
@@ -93,13 +98,13 @@ class GroupCommit(Generic[T, R]):
             with self._lock:
                 self.groups += 1
                 self.items += len(group)
-                successor = self._pending[0] if self._pending else None
+                successor = self._pending.pop(0) if self._pending else None
                 if successor is None:
-                    self._busy = False
+                    self._leading -= 1
             if successor is not None:
                 successor.lead = True
                 successor.wake()
-            for e in group[1:]:  # not the leader's own: nobody waits on it (and a promoted leader's was woken)
+            for e in group[1:]:  # not the leader's own: nobody waits on it
                 e.wake()
 
     @staticmethod

@@ -76,6 +76,10 @@ WITH v AS (
 SELECT object_id FROM logged
 """
 
+# Grouped shipments under way at once, each on its own pooled connection: one at a time made every
+# shipment of a worker wait for the one before it (6 % fewer calls/s on a quiet machine, ADR 0008).
+SHIPMENT_ROUND_TRIPS = 4
+
 _SHIPMENT_FIELDS = ("id", "epoch", "seq", "size", "state_bytes", "schema_version", "page_size", "db_pages", "frames")
 
 
@@ -122,7 +126,7 @@ class StateStore:
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else None
         self._insert = postgresql.insert if postgres else sqlite.insert
         # Drain threads that ship at the same moment share one statement (docs/adr/0008).
-        self.shipments: GroupCommit[Shipment, bool] = GroupCommit(self.ship_together)
+        self.shipments: GroupCommit[Shipment, bool] = GroupCommit(self.ship_together, SHIPMENT_ROUND_TRIPS)
 
     # -- the owner's side --------------------------------------------------
 

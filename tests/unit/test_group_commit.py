@@ -60,6 +60,45 @@ def test_items_that_arrive_during_a_round_trip_go_together_in_the_next_one():
     assert (commit.groups, commit.items) == (2, 3)
 
 
+def test_up_to_round_trips_groups_run_side_by_side_and_the_rest_wait_for_the_first_to_end():
+    # Given two round trips allowed at once, both under way and holding
+    release = threading.Event()
+    groups: list[list[int]] = []
+
+    def run_many(items: Sequence[int]) -> list[int]:
+        groups.append(list(items))
+        if items in ([0], [1]):
+            release.wait(5)
+        return [i + 100 for i in items]
+
+    commit: GroupCommit[int, int] = GroupCommit(run_many, round_trips=2)
+    answers: dict[int, int] = {}
+
+    def run(i: int) -> None:
+        answers[i] = commit.run(i)
+
+    leaders = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+    for t in leaders:
+        t.start()
+    while len(groups) < 2:
+        time.sleep(0.001)
+    # When three more arrive meanwhile
+    others = [threading.Thread(target=run, args=(i,)) for i in (2, 3, 4)]
+    for t in others:
+        t.start()
+    while commit.waiting < 3:
+        time.sleep(0.001)
+    release.set()
+    for t in [*leaders, *others]:
+        t.join(5)
+    # Then the first two went alone, side by side; the three waiting went in the next round trips;
+    # every thread got its own answer, exactly once
+    assert sorted(map(tuple, groups[:2])) == [(0,), (1,)]
+    assert sorted(i for g in groups[2:] for i in g) == [2, 3, 4]
+    assert answers == {i: i + 100 for i in range(5)}
+    assert commit.items == 5 and commit.waiting == 0
+
+
 def test_an_exception_answered_for_one_item_is_raised_in_its_thread_only():
     def run_many(items: Sequence[int]) -> list[int | BaseException]:
         return [ValueError(f"no {i}") if i < 0 else i for i in items]
