@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import AsyncIterator
 
 import pytest
 import uvicorn
@@ -23,6 +25,24 @@ from solo.api.ws_protocol import (
     _Writable,
     encoded_frame,
 )
+
+
+@contextlib.asynccontextmanager
+async def served(app: Starlette, *, deflate: bool = False) -> AsyncIterator[tuple[uvicorn.Server, int]]:
+    """`app` under uvicorn with solo's server protocol, on a free loopback port: (server, port)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, ws=LeanWebSocketProtocol, log_level="warning", ws_per_message_deflate=deflate)
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        yield server, port
+    finally:
+        server.should_exit = True
+        await serving
 
 
 def test_the_inbox_hands_its_one_reader_what_was_put_in_order():
@@ -80,15 +100,7 @@ def test_under_uvicorn_it_echoes_answers_refusals_in_http_and_lets_the_handshake
     app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
 
     async def scenario():
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(app, ws=LeanWebSocketProtocol, log_level="warning", ws_per_message_deflate=False)
-        server = uvicorn.Server(config)
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
-        try:
-            while not server.started:
-                await asyncio.sleep(0.01)
+        async with served(app) as (server, port):
             async with websockets.connect(f"ws://127.0.0.1:{port}/ws") as ws:
                 for text in ("a", "b" * 100_000, "c"):
                     await ws.send(text)
@@ -101,9 +113,6 @@ def test_under_uvicorn_it_echoes_answers_refusals_in_http_and_lets_the_handshake
                     pass
             assert refused.value.response.status_code == 404
             assert b'"nope"' in refused.value.response.body
-        finally:
-            server.should_exit = True
-            await serving
 
     asyncio.run(scenario())
 
@@ -129,15 +138,7 @@ def test_a_detached_socket_stays_open_after_the_application_returns_and_gets_its
     app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
 
     async def scenario():
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(app, ws=LeanWebSocketProtocol, log_level="warning", ws_per_message_deflate=False)
-        server = uvicorn.Server(config)
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
-        try:
-            while not server.started:
-                await asyncio.sleep(0.01)
+        async with served(app) as (server, port):
             async with websockets.connect(f"ws://127.0.0.1:{port}/ws") as ws:
                 for text in ("a", "b" * 100_000, "c"):
                     await ws.send(text)
@@ -151,9 +152,6 @@ def test_a_detached_socket_stays_open_after_the_application_returns_and_gets_its
                 await asyncio.sleep(0.01)
             assert [e.get("text") for e in events[:3]] == ["a", "b" * 100_000, "c"]
             assert events[3]["type"] == "websocket.disconnect" and events[3]["code"] == 1000
-        finally:
-            server.should_exit = True
-            await serving
 
     asyncio.run(scenario())
 
@@ -186,23 +184,12 @@ def test_a_frame_encoded_once_goes_out_in_order_with_sends_or_is_refused(deflate
     app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
 
     async def scenario():
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(app, ws=LeanWebSocketProtocol, log_level="warning", ws_per_message_deflate=deflate)
-        server = uvicorn.Server(config)
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
-        try:
-            while not server.started:
-                await asyncio.sleep(0.01)
+        async with served(app, deflate=deflate) as (server, port):
             async with websockets.connect(f"ws://127.0.0.1:{port}/ws", max_size=None) as ws:
                 got = [await ws.recv() for _ in range(6)]
             assert got == ["one", "between", b"\x00two", "between", "three" * 30_000, "between"]
             while len(outcomes) < 4:
                 await asyncio.sleep(0.01)
-        finally:
-            server.should_exit = True
-            await serving
         return outcomes
 
     assert asyncio.run(scenario()) == [not deflate] * 3 + [False]  # never after the connection is gone
