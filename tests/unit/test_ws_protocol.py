@@ -45,6 +45,13 @@ async def served(app: Starlette, *, deflate: bool = False) -> AsyncIterator[tupl
         await serving
 
 
+async def echoes(ws) -> None:
+    """A short message, one of many frames' worth, and a short one again, each echoed back."""
+    for text in ("a", "b" * 100_000, "c"):
+        await ws.send(text)
+        assert await ws.recv() == text
+
+
 def test_the_inbox_hands_its_one_reader_what_was_put_in_order():
     async def scenario():
         inbox = _Inbox()
@@ -102,9 +109,7 @@ def test_under_uvicorn_it_echoes_answers_refusals_in_http_and_lets_the_handshake
     async def scenario():
         async with served(app) as (server, port):
             async with websockets.connect(f"ws://127.0.0.1:{port}/ws") as ws:
-                for text in ("a", "b" * 100_000, "c"):
-                    await ws.send(text)
-                    assert await ws.recv() == text
+                await echoes(ws)
                 (protocol,) = [c for c in server.server_state.connections if isinstance(c, LeanWebSocketProtocol)]
                 assert not hasattr(protocol, "request") and not hasattr(protocol, "response")
                 assert seen["writable"] is True
@@ -140,9 +145,7 @@ def test_a_detached_socket_stays_open_after_the_application_returns_and_gets_its
     async def scenario():
         async with served(app) as (server, port):
             async with websockets.connect(f"ws://127.0.0.1:{port}/ws") as ws:
-                for text in ("a", "b" * 100_000, "c"):
-                    await ws.send(text)
-                    assert await ws.recv() == text
+                await echoes(ws)
                 assert not server.server_state.tasks  # the application returned: no task per open socket
                 (protocol,) = [c for c in server.server_state.connections if isinstance(c, LeanWebSocketProtocol)]
                 assert not hasattr(protocol, "scope")  # the handshake's scope went with the ASGI call
