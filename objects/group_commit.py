@@ -30,19 +30,25 @@ class _Entry(Generic[T, R]):
 
     def __init__(self, item: T) -> None:
         self.item = item
-        # A lock held from the start: `wait` blocks on it until `wake` releases it. Cheaper than an
-        # Event (a Condition and a lock, and notify_all in Python), which a profile showed.
-        self._asleep = threading.Lock()
-        self._asleep.acquire()
+        self._asleep: threading.Lock | None = None  # only for an entry that will wait (`will_wait`)
         self.lead = False  # woken to lead the next round trip, not with a result
         self.result: R | None = None
         self.error: BaseException | None = None
 
+    def will_wait(self) -> None:
+        """Before the entry is queued: a lock held from now on, which `wait` blocks on until `wake`
+        releases it. Cheaper than an Event (a Condition and a lock, and notify_all in Python), which
+        a profile showed; a leader, which never waits, makes none."""
+        self._asleep = threading.Lock()
+        self._asleep.acquire()
+
     def wait(self) -> None:
+        assert self._asleep is not None
         self._asleep.acquire()
 
     def wake(self) -> None:
-        """Once per entry at most."""
+        """Once per waiting entry at most."""
+        assert self._asleep is not None
         self._asleep.release()
 
 
@@ -69,6 +75,7 @@ class GroupCommit(Generic[T, R]):
             if lead:
                 self._leading += 1
             else:
+                entry.will_wait()
                 self._pending.append(entry)
         if not lead:
             entry.wait()
