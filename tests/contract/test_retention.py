@@ -358,9 +358,9 @@ def test_the_leading_scheduler_starts_a_pass_once_per_interval(system, http):
     # The pass is counted, with its time and its thread's CPU, on the scheduler's metrics.
     registry = scheduler.metrics.registry
     assert registry.get_sample_value("solo_compaction_passes_total") == 1
+    # Both are counted; no comparison between them: wall and thread CPU come from different
+    # clocks, and a short pass's CPU can read a few microseconds above its wall time.
     assert registry.get_sample_value("solo_compaction_cpu_seconds_total") > 0
-    assert registry.get_sample_value("solo_compaction_seconds_total") >= registry.get_sample_value(
-        "solo_compaction_cpu_seconds_total"
-    )
+    assert registry.get_sample_value("solo_compaction_seconds_total") > 0
     scheduler._next_compaction_look_ms = 0  # noqa: SLF001 - look again at once
     assert not scheduler.compaction_due()  # another started within the interval (the Redis key)
