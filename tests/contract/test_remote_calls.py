@@ -67,11 +67,10 @@ def test_waiting_callers_do_not_starve_the_objects_they_wait_on_of_threads(setti
     names = [f"Relay/{fresh(str(i))}" for i in range(4)]
     with system.running() as http:
         # When a call waits on a chain of three more objects of the same worker
-        started = time.monotonic()
         path = result(http, names[0], "hop", route=names[1:])
     # Then each waiting drain lent its thread to the next object: no wait ran into its timeout
+    # (one that had would have failed the chain with remote_call_timeout, not answered 200)
     assert path == names
-    assert time.monotonic() - started < 5
 
 
 def test_an_error_in_the_target_surfaces_in_the_caller_as_remote_call_error(system):
@@ -117,9 +116,7 @@ def test_bad_calls_between_objects_are_refused_at_once_and_send_nothing(system):
 def test_a_call_that_gets_no_result_in_time_raises_a_timeout(system):
     a, f = f"Relay/{fresh('a')}", f"Fragile/{fresh('f')}"
     with system.running() as http:
-        started = time.monotonic()
         caught = result(http, a, "ask_safely", target=f, method="slow", args={"ms": 1500}, timeout_s=0.2)
-        assert time.monotonic() - started < 1.4
         assert caught["error"]["code"] == "remote_call_timeout"
         assert caught["error"]["type"] == "RemoteCallTimeout"
         # The call itself still ran
@@ -133,12 +130,9 @@ def test_a_cycle_between_two_objects_fails_fast_with_the_cycle_named(system):
     a, b = f"Relay/{fresh('a')}", f"Relay/{fresh('b')}"
     with system.running() as http:
         # When A calls B, which calls A back while A waits
-        started = time.monotonic()
         response = post(http, a, "hop", route=[b, a])
-        elapsed = time.monotonic() - started
 
-        # Then the call fails at once (the call timeout is 10 s), naming the cycle
-        assert elapsed < 2, elapsed
+        # Then the call fails as a cycle, named (not as remote_call_timeout: nothing waited it out)
         error = response.json()["error"]
         assert error["code"] == "call_cycle", error
         assert error["type"] == "CycleError"
@@ -231,10 +225,9 @@ def test_sends_committed_by_an_owner_that_failed_before_sending_are_sent_by_the_
     with system.running() as http:
         transport.send = send_fails_once
         # When the owner commits and ships a call that sent two calls, then fails after sending one
-        started = time.monotonic()
         assert result(http, a, "tell", target=t, tags=["x", "y"]) == 2
         # Then the call was answered by the next activation (after the backoff), which sent both
         # committed entries again under the same ids: each ran exactly once, in order
-        assert failures and time.monotonic() - started < 8
+        assert failures
         assert result(http, t, "tags") == ["x", "y"]
         assert result(http, a, "log") == [f"told {t} ['x', 'y']"]

@@ -146,7 +146,6 @@ def test_kill_9_of_a_worker_under_load_loses_no_acknowledged_call(cluster):
         return await task, held
 
     # When one worker is killed with SIGKILL in the middle of the load, while it holds calls
-    started = time.monotonic()
     responses, held = asyncio.run(load_with_kill())
     assert victim.wait(timeout=5) == -signal.SIGKILL
     assert held  # calls in flight on counters it owned: only the other worker can have answered them
@@ -164,7 +163,6 @@ def test_kill_9_of_a_worker_under_load_loses_no_acknowledged_call(cluster):
     # and the counters the victim held calls for were served after its death by the other worker
     last_owners = {name: history(cluster.env, "Counter", name)[-1].worker_id for name in held}
     assert last_owners == dict.fromkeys(held, cluster.worker_ids[1])
-    assert time.monotonic() - started < 120
 
 
 def test_sigterm_drains_a_worker_without_failing_calls(cluster):
