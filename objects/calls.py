@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from solo.objects.naming import DEFAULT_TENANT
@@ -53,10 +53,22 @@ class Call:
         return hashlib.sha256(asked.encode()).hexdigest()[:32]
 
     def to_json(self) -> str:
-        data = asdict(self)
-        del data["crashes"]
-        if not self.trace:
-            del data["trace"]
+        # The fields in their order, but for `crashes`; by hand, as asdict()'s deep copy of the
+        # arguments cost about five times as much, on every enqueue and every send.
+        data = {
+            "call_id": self.call_id,
+            "object_id": self.object_id,
+            "class_name": self.class_name,
+            "object_name": self.object_name,
+            "method": self.method,
+            "args": self.args,
+            "reply_to": self.reply_to,
+            "enqueued_ms": self.enqueued_ms,
+            "chain": self.chain,
+            "tenant": self.tenant,
+        }
+        if self.trace:
+            data["trace"] = self.trace
         return dumps(data)
 
     @classmethod
