@@ -34,6 +34,7 @@ from solo.api.errors import (
     solo_error_handler,
     status_of,
 )
+from solo.api.group_enqueue import GroupEnqueue
 from solo.api.listing import ObjectListing
 from solo.api.openapi import openapi_document
 from solo.api.operations import StateOperations
@@ -111,7 +112,7 @@ class Api:
         self.calls = CallService(
             namespace=settings.namespace,
             registry=registry,
-            mailbox=self.mailbox,
+            enqueues=GroupEnqueue(self.redis, self.mailbox),
             replies=self.replies,
             dispatch=dispatch,
             secret=lambda: installation_secret(catalog.engine),

@@ -11,9 +11,9 @@ from starlette.requests import HTTPConnection
 
 from solo.api.auth import acting_tenant
 from solo.api.errors import InvalidIdempotencyKey
+from solo.api.group_enqueue import GroupEnqueue
 from solo.api.replies import ReplyListener
 from solo.objects.calls import Call, Outcome
-from solo.objects.coordination.mailbox import AsyncMailbox
 from solo.objects.errors import CallTimeout, MailboxFull
 from solo.objects.metrics import ApiMetrics
 from solo.objects.naming import (
@@ -36,7 +36,7 @@ class CallService:
         *,
         namespace: str,
         registry: ClassRegistry,
-        mailbox: AsyncMailbox,
+        enqueues: GroupEnqueue,
         replies: ReplyListener,
         dispatch: Callable[[str], None],
         secret: Callable[[], bytes],
@@ -47,7 +47,7 @@ class CallService:
         self._read_secret = secret
         self._secret: bytes | None = None
         self.registry = registry
-        self.mailbox = mailbox
+        self.enqueues = enqueues
         self.replies = replies
         self._dispatch = dispatch
         self.metrics = metrics or ApiMetrics()
@@ -105,7 +105,7 @@ class CallService:
     async def submit(self, call: Call) -> Outcome | None:
         """Enqueue; returns the outcome if it was already recorded (idempotent retry), else None."""
         try:
-            enqueued = await self.mailbox.enqueue(call)
+            enqueued = await self.enqueues.enqueue(call)
         except MailboxFull:
             self.metrics.refused("mailbox_full", call.tenant)
             raise
