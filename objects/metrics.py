@@ -131,6 +131,8 @@ class RuntimeMetrics:
         self.busy_threads = Gauge("solo_busy_threads", "Object threads running a batch now", registry=r)
         # solo_calls_total's children by their labels: found once, then a dict lookup per call
         self._calls_by_labels: dict[tuple[str, str, str, str], Counter] = {}
+        # A class's children of the two per-call histograms, likewise (labels() takes a lock and checks its values)
+        self._latency_by_class: dict[str, tuple[Histogram, Histogram]] = {}
 
     def watch_host(self, active: Callable[[], int], open_databases: Callable[[], int], busy: Callable[[], int]) -> None:
         """Gauges read at each scrape from the host's own counts."""
@@ -157,8 +159,13 @@ class RuntimeMetrics:
         """
         self.batch_size.observe(len(calls))
         self.mailbox_depth.observe(max(remaining, 0))
-        duration = self.call_duration.labels(class_name)
-        queued = self.call_queued.labels(class_name)
+        latency = self._latency_by_class.get(class_name)
+        if latency is None:
+            latency = self._latency_by_class[class_name] = (
+                self.call_duration.labels(class_name),
+                self.call_queued.labels(class_name),
+            )
+        duration, queued = latency
         for call, outcome in zip(calls, outcomes, strict=True):
             self.count_call(class_name, call.method, outcome_label(outcome), tenant)
             if call.enqueued_ms:  # clocks of different machines: never below zero

@@ -68,20 +68,22 @@ class CallTimer:
         self._running: dict[int, Running] = {}
         self._lock = threading.Lock()
 
-    @contextlib.contextmanager
-    def limit(self, what: str) -> Iterator[Running]:
+    def limit(self, what: str) -> _Limit:
         """Around user code: past the deadline, it is interrupted with CallInterrupted."""
+        return _Limit(self, what)
+
+    def _enter(self, what: str) -> tuple[int, Running]:
         thread_id = threading.get_ident()
         running = Running(what, self.clock() + self.limit_s)
         with self._lock:
             self._running[thread_id] = running
-        try:
-            yield running
-        finally:
-            with self._lock:
-                del self._running[thread_id]
-                if running.interrupted:
-                    _raise_in_thread(thread_id, None)  # sent but maybe not delivered: it must not land later
+        return thread_id, running
+
+    def _leave(self, thread_id: int, running: Running) -> None:
+        with self._lock:
+            del self._running[thread_id]
+            if running.interrupted:
+                _raise_in_thread(thread_id, None)  # sent but maybe not delivered: it must not land later
 
     def expired(self, running: Running | None) -> bool:
         return running is not None and self.clock() > running.deadline
@@ -125,3 +127,20 @@ class CallTimer:
         cutoff = self.clock() - self.stuck_after_s
         with self._lock:
             return [r.what for r in self._running.values() if r.interrupted and r.deadline < cutoff]
+
+
+class _Limit:
+    """The context manager `CallTimer.limit` returns: a class, as it runs for every call (a generator costs more)."""
+
+    __slots__ = ("_timer", "_what", "_thread_id", "_running")
+
+    def __init__(self, timer: CallTimer, what: str) -> None:
+        self._timer = timer
+        self._what = what
+
+    def __enter__(self) -> Running:
+        self._thread_id, self._running = self._timer._enter(self._what)
+        return self._running
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer._leave(self._thread_id, self._running)

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 from solo.objects.errors import IncompleteLog, StateConflict
 from solo.objects.group_commit import GroupCommit
 from solo.objects.naming import DEFAULT_TENANT
+from solo.objects.state.driver_statement import DriverStatements
 from solo.objects.state.epoch_floor import floor
 from solo.objects.state.file_snapshots import insert_snapshot_file
 from solo.objects.state.schema import log_table, objects_table, snapshots_table, utcnow
@@ -123,7 +124,8 @@ class StateStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         postgres = engine.dialect.name == "postgresql"
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else None
+        # Postgres: the shipment's one statement, run by psycopg itself (docs/adr/0017).
+        self._driver = DriverStatements(engine) if postgres else None
         self._insert = postgresql.insert if postgres else sqlite.insert
         # Drain threads that ship at the same moment share one statement (docs/adr/0008).
         self.shipments: GroupCommit[Shipment, bool] = GroupCommit(self.ship_together, SHIPMENT_ROUND_TRIPS)
@@ -151,7 +153,7 @@ class StateStore:
         own open shared-database transaction (objects/shared.py): the shipment is written and
         committed in it, or it is rolled back. Either way it is closed.
         """
-        if self._autocommit is not None and not writes and shared is None:  # the common case, one round trip
+        if self._driver is not None and not writes and shared is None:  # the common case, one round trip
             shipment = Shipment(
                 id=object_id,
                 epoch=epoch,
@@ -200,19 +202,18 @@ class StateStore:
     def ship_together(self, shipments: Sequence[Shipment]) -> list[bool]:
         """Ship each under its own fence, all in one autocommitted statement (Postgres); whether
         each was accepted. `ship`'s common case comes here through `shipments`, the group commit."""
-        assert self._autocommit is not None
+        assert self._driver is not None
         created_at = utcnow()
-        with self._autocommit.connect() as conn:
-            if len(shipments) == 1 or len({s.id for s in shipments}) < len(shipments):
-                # One object's head moves once per statement; one drain per object never ships two
-                # at once, but should it, they go one after the other, in order.
-                return [
-                    conn.exec_driver_sql(_SHIP_ONE_STATEMENT, {**_fields(s), "created_at": created_at}).rowcount == 1
-                    for s in shipments
-                ]
-            values: dict[str, object] = {name: [getattr(s, name) for s in shipments] for name in _SHIPMENT_FIELDS}
-            values["created_at"] = created_at
-            accepted = {row[0] for row in conn.exec_driver_sql(_SHIP_GROUP_STATEMENT, values)}
+        if len(shipments) == 1 or len({s.id for s in shipments}) < len(shipments):
+            # One object's head moves once per statement; one drain per object never ships two
+            # at once, but should it, they go one after the other, in order.
+            return [
+                self._driver.execute(_SHIP_ONE_STATEMENT, {**_fields(s), "created_at": created_at}) == 1
+                for s in shipments
+            ]
+        values: dict[str, object] = {name: [getattr(s, name) for s in shipments] for name in _SHIPMENT_FIELDS}
+        values["created_at"] = created_at
+        accepted = set(self._driver.first_column(_SHIP_GROUP_STATEMENT, values))
         return [s.id in accepted for s in shipments]
 
     def commit_shared(self, object_id: str, epoch: int, shared: Connection) -> bool:

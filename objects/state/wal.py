@@ -15,6 +15,7 @@ truncating to the database size at each commit frame.
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,19 +51,23 @@ class WalReader:
 
     def read_committed(self) -> Frames | None:
         """Frames appended since the last call, up to the last commit frame; None if there are none."""
+        # Plain descriptor calls, not open(): this runs after every commit, and a buffered file
+        # object costs more than the few system calls it wraps.
         try:
-            with open(self.wal_path, "rb") as wal:
-                header = wal.read(WAL_HEADER_BYTES)
-                if len(header) < WAL_HEADER_BYTES:
-                    return None
-                _magic, _version, page_size, _ckpt, salt1, salt2 = _HEADER.unpack_from(header)
-                if (salt1, salt2) != self._salts:  # a new log generation: start from its first frame
-                    self._salts = (salt1, salt2)
-                    self._offset = WAL_HEADER_BYTES
-                wal.seek(self._offset)
-                tail = wal.read()
+            wal = os.open(self.wal_path, os.O_RDONLY)
         except FileNotFoundError:
             return None
+        try:
+            header = os.pread(wal, WAL_HEADER_BYTES, 0)
+            if len(header) < WAL_HEADER_BYTES:
+                return None
+            _magic, _version, page_size, _ckpt, salt1, salt2 = _HEADER.unpack_from(header)
+            if (salt1, salt2) != self._salts:  # a new log generation: start from its first frame
+                self._salts = (salt1, salt2)
+                self._offset = WAL_HEADER_BYTES
+            tail = os.pread(wal, max(os.fstat(wal).st_size - self._offset, 0), self._offset)
+        finally:
+            os.close(wal)
         frame_bytes = FRAME_HEADER_BYTES + page_size
         end = db_pages = 0
         for start in range(0, len(tail) - frame_bytes + 1, frame_bytes):
