@@ -22,7 +22,8 @@ from typing import Any
 import redis
 import redis.asyncio
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError, ResponseError, TimeoutError
+from redis.commands.core import AsyncScript, Script
+from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
 
 # Blocking pops wait at most 1 s; the socket timeout must stay well above that.
 SOCKET_TIMEOUT_S = 10
@@ -36,8 +37,39 @@ def _backoff() -> ExponentialBackoff:
     return ExponentialBackoff(cap=1.0, base=0.05)
 
 
+class _Script(Script):
+    """EVALSHA straight to the client's execute_command; the stock call for a pipeline or an unknown script."""
+
+    registered_client: Any
+
+    def __call__(self, keys: Any = None, args: Any = None, client: Any = None) -> Any:
+        stock: Any = super()
+        if client is not None and client is not self.registered_client:
+            return stock.__call__(keys, args, client)
+        keys, registered_client = keys or (), self.registered_client
+        try:
+            return registered_client.execute_command("EVALSHA", self.sha, len(keys), *keys, *(args or ()))
+        except NoScriptError:
+            return stock.__call__(keys, args, client)
+
+
+class _AsyncScript(AsyncScript):
+    async def __call__(self, keys: Any = None, args: Any = None, client: Any = None) -> Any:
+        stock: Any = super()
+        if client is not None and client is not self.registered_client:
+            return await stock.__call__(keys, args, client)
+        keys, registered_client = keys or (), self.registered_client
+        try:
+            return await registered_client.execute_command("EVALSHA", self.sha, len(keys), *keys, *(args or ()))
+        except NoScriptError:
+            return await stock.__call__(keys, args, client)
+
+
 class SoloRedis(redis.Redis):
     """redis.Redis whose single commands take the short path over its ConnectionPool."""
+
+    def register_script(self, script: Any) -> Script:
+        return _Script(self, script)
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
         stock: Any = super()
@@ -109,6 +141,9 @@ class AsyncSoloRedis(redis.asyncio.Redis):
     The pool's lists change only between awaits here, so no lock is taken; a
     release while a stock checkout may be waiting goes the stock way, which wakes it.
     """
+
+    def register_script(self, script: Any) -> Any:  # an AsyncScript (redis-py types it Script)
+        return _AsyncScript(self, script)
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         stock: Any = super()

@@ -141,3 +141,41 @@ def test_async_commands_beyond_the_pools_size_wait_for_a_connection_and_are_all_
         return list(answers)
 
     assert asyncio.run(scenario()) == [b"1"] * 50
+
+
+def test_a_script_runs_by_sha_loads_itself_when_the_server_lacks_it_and_goes_into_a_pipeline(
+    real_redis_url, admin, key_prefix
+):
+    client = sync_client(real_redis_url)
+    key = f"{key_prefix}:text"
+    script = client.register_script("redis.call('set', KEYS[1], ARGV[1]) return redis.call('get', KEYS[1])")
+    right = script.sha
+    assert script(keys=[key], args=["a"]) == b"a"
+    script.sha = "0" * 40  # a script the server does not know (as after a restart: SCRIPT FLUSH)
+    assert script(keys=[key], args=["b"]) == b"b"
+    assert script.sha == right
+    pipe = client.pipeline(transaction=False)
+    script(keys=[key], args=["c"], client=pipe)
+    pipe.get(key)
+    assert pipe.execute() == [b"c", b"c"]
+    client.close()
+
+
+def test_an_async_script_runs_by_sha_and_loads_itself_when_the_server_lacks_it(real_redis_url, admin, key_prefix):
+    key = f"{key_prefix}:text"
+
+    async def scenario() -> None:
+        client = async_client(real_redis_url)
+        script = client.register_script("redis.call('set', KEYS[1], ARGV[1]) return redis.call('get', KEYS[1])")
+        right = script.sha
+        assert await script(keys=[key], args=["a"]) == b"a"
+        script.sha = "0" * 40
+        assert await script(keys=[key], args=["b"]) == b"b"
+        assert script.sha == right
+        async with client.pipeline(transaction=False) as pipe:
+            await script(keys=[key], args=["c"], client=pipe)
+            pipe.get(key)
+            assert await pipe.execute() == [b"c", b"c"]
+        await client.aclose()
+
+    asyncio.run(scenario())
