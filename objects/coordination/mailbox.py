@@ -117,6 +117,7 @@ class Mailbox:
         self.config = config
         self._enqueue = client.register_script(scripts.source("enqueue"))
         self._claim = client.register_script(scripts.source("claim"))
+        self._claim_many = client.register_script(scripts.source("claim_many"))
         self._hand_back = client.register_script(scripts.source("handback"))
         self._complete = client.register_script(scripts.source("complete"))
 
@@ -145,6 +146,17 @@ class Mailbox:
             return None
         entries, crashes = reply
         return _claimed(entries, crashes)
+
+    def claim_many(self, leases: Sequence[tuple[str, str]], batch_size: int) -> list[list[Call] | None]:
+        """`claim` for each (object id, lease value), in one round trip: each object's next calls in
+        order, or None if its lease is no longer ours."""
+        if not leases:
+            return []
+        k = self.config.keys
+        keys = [key for object_id, _ in leases for key in (k.mailbox(object_id), k.lease(object_id))]
+        args: list[str | int] = [batch_size, k.call(""), BACKSTOP_MS, *(value for _, value in leases)]
+        replies = cast(list[Any], self._claim_many(keys=keys, args=args))
+        return [None if reply is None else _claimed(reply[0], reply[1]) for reply in replies]
 
     def record_poisoned(self, object_id: str, calls: Sequence[Call], now_ms: int) -> None:
         """Keep the latest poisoned calls where operators see them (object info)."""

@@ -368,6 +368,33 @@ def test_a_batch_claimed_by_complete_is_handed_back_like_a_claimed_one_and_count
     assert left == 1 and rest == calls[3:] and rest[0].crashes == 1  # it was in the dead worker's batch too
 
 
+def test_claim_many_claims_each_objects_batch_as_claim_would_for_its_lease_holder_only(
+    mailbox, leases, redis_client, keys
+):
+    # Given: three objects held by this worker (one with a call whose worker died), one held by another
+    value, other = lease_value("w"), lease_value("w2")
+    busy, crashed, empty, foreign = (new_object() for _ in range(4))
+    calls = {oid: [make_call(oid, by=i) for i in range(3)] for oid in (busy, crashed, foreign)}
+    for batch in calls.values():
+        for c in batch:
+            mailbox.enqueue(c)
+    for oid in (busy, crashed, empty):
+        assert leases.acquire(oid, value)
+    assert leases.acquire(foreign, other)
+    mailbox.claim(crashed, value, 10)  # claimed, then neither completed nor handed back
+
+    # When: one round trip claims for all four
+    claimed = mailbox.claim_many([(busy, value), (crashed, value), (empty, value), (foreign, value)], 2)
+
+    # Then: each as claim would answer it: a batch, the crashed head alone, nothing, not ours
+    assert claimed[0] == calls[busy][:2] and [c.crashes for c in claimed[0]] == [0, 0]
+    assert claimed[1] == calls[crashed][:1] and claimed[1][0].crashes == 1
+    assert claimed[2] == [] and claimed[3] is None
+    assert [record(redis_client, keys, c.call_id)["status"] for c in calls[foreign]] == ["queued"] * 3
+    assert [record(redis_client, keys, c.call_id)["status"] for c in calls[busy]] == ["running"] * 2 + ["queued"]
+    assert mailbox.claim_many([], 2) == []
+
+
 def test_claim_on_an_empty_mailbox_returns_an_empty_list(mailbox, leases):
     oid, value = new_object(), lease_value("w")
     assert leases.acquire(oid, value)
