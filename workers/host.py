@@ -533,7 +533,8 @@ class ObjectHost:
 
     def _wake(self, object_ids: list[str]) -> None:
         """Drain the woken objects. Those held and idle have their next batch claimed here, all in one
-        round trip, so their drains start with it in hand (a claimed batch: a drop hands it back)."""
+        round trip, so their drains start with it in hand (a claimed batch: a drop hands it back; a
+        death counts a crash of its head, as of any batch claimed and not run to its end)."""
         idle: list[_Owned] = []
         others: list[str] = []
         with self._lock:
