@@ -9,7 +9,7 @@ idle objects, bounds open files, and drains on shutdown. What happens inside an
 activation is not decided here; when and on which thread is.
 
 Threads:
-  wake listener  BLPOP on this worker's wake list: objects it owns that got a call
+  wake listener  BLMPOP on this worker's wake list: objects it owns that got a call
   reply listener BLPOP on this worker's reply list: outcomes of calls its objects
                  made to other objects (workers/transport.py)
   maintainer     the lease heartbeat, idle eviction, the sweeper that re-dispatches
@@ -34,10 +34,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import redis
 import sqlalchemy as sa
 
+from solo.objects.calls import Call
 from solo.objects.context import wall_clock_ms
 from solo.objects.coordination.alarm_queue import AlarmQueue
 from solo.objects.coordination.gateways import GatewayRouter
@@ -85,6 +87,9 @@ MAX_WAITING_DRAINS = 1024
 # How long a worker leaves an object whose file outgrew its data directory to other workers
 # before it would take it again (space may have been freed meanwhile).
 NO_ROOM_S = 60.0
+
+# Wake-ups the wake listener reads per round trip.
+WAKE_BATCH = 128
 
 # After a drain found the shared database unreachable, the host takes no new object for this many
 # lease TTLs: objects it drops go to workers that can serve them, not back to it (a partition).
@@ -506,17 +511,61 @@ class ObjectHost:
         key = self.keys.wake(self.worker_id)
         while not self._stopping.is_set():
             try:
-                item = self._redis.blpop([key], timeout=1)
+                # Every wake-up already there, up to WAKE_BATCH, in one round trip (BLMPOP, Redis 7):
+                # under load several arrive while this thread waits its turn for the interpreter.
+                popped = self._redis.blmpop(1, 1, key, direction="LEFT", count=WAKE_BATCH)
             except redis.RedisError:
                 log.warning("wake listener: Redis unavailable; retrying")
                 self._stopping.wait(0.5)
                 continue
-            if item is not None and item[1]:
-                message = item[1].decode() if isinstance(item[1], bytes) else item[1]
+            if popped is None:
+                continue
+            woken: list[str] = []
+            for raw in cast(list[bytes | str], popped[1]):  # [key, [messages]]
+                if not raw:
+                    continue  # stop()'s nudge
+                message = raw.decode() if isinstance(raw, bytes) else raw
                 if message.startswith(EVICT_REQUEST_PREFIX):
                     self.evict(message[len(EVICT_REQUEST_PREFIX) :])
                 else:
-                    self.activate(message)
+                    woken.append(message)
+            self._wake(woken)
+
+    def _wake(self, object_ids: list[str]) -> None:
+        """Drain the woken objects. Those held and idle have their next batch claimed here, all in one
+        round trip, so their drains start with it in hand (a claimed batch: a drop hands it back; a
+        death counts a crash of its head, as of any batch claimed and not run to its end)."""
+        idle: list[_Owned] = []
+        others: list[str] = []
+        with self._lock:
+            for object_id in dict.fromkeys(object_ids):
+                entry = self._owned.get(object_id)
+                if entry is None or entry.gone or entry.running:
+                    others.append(object_id)
+                else:
+                    entry.running = True  # reserved: no other drain of it starts meanwhile
+                    entry.again = False
+                    idle.append(entry)
+        for object_id in others:
+            self.activate(object_id)
+        if not idle:
+            return
+        batches: list[list[Call] | None]
+        try:
+            batches = self.mailbox.claim_many([(e.object_id, e.lease) for e in idle], self.settings.batch_size)
+        except redis.RedisError:
+            log.warning("wake listener: could not claim %d woken objects' calls; their drains will", len(idle))
+            batches = [None] * len(idle)
+        with self._lock:
+            for entry, batch in zip(idle, batches, strict=True):
+                if batch == [] and not entry.again:
+                    entry.running = False  # nothing queued after all (a drain took it before the wake-up)
+                    continue
+                if batch:
+                    entry.activation.claimed = batch
+                # None (a lost lease, or no answer): the drain's own claim finds out, and stops it if lost.
+                self._ready.append(entry)
+            self._pump_locked()
 
     def _listen_for_replies(self) -> None:
         self.replies.run(self._stopping)

@@ -2,7 +2,8 @@
 
 A mailbox entry is ``"<call_id> <call json>"`` so that scripts can find the
 call id without decoding JSON. Calls stay in the mailbox until their batch is
-committed; only then does complete.lua publish the outcomes and pop them.
+committed; only then does complete.lua publish the outcomes and pop them (and,
+for a drain that goes on, claim the next batch in the same round trip).
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ def encode_entry(call: Call) -> str:
 def decode_entry(raw: str | bytes) -> Call:
     text = raw.decode() if isinstance(raw, bytes) else raw
     return Call.from_json(text.split(" ", 1)[1])
+
+
+def _claimed(entries: Sequence[bytes], crashes: Sequence[int]) -> list[Call]:
+    """A claimed batch (claim_batch.lua): its calls, each with its crash count."""
+    return [replace(decode_entry(e), crashes=int(n)) for e, n in zip(entries, crashes, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,7 @@ class Mailbox:
         self.config = config
         self._enqueue = client.register_script(scripts.source("enqueue"))
         self._claim = client.register_script(scripts.source("claim"))
+        self._claim_many = client.register_script(scripts.source("claim_many"))
         self._hand_back = client.register_script(scripts.source("handback"))
         self._complete = client.register_script(scripts.source("complete"))
 
@@ -138,7 +145,18 @@ class Mailbox:
         if reply is None:
             return None
         entries, crashes = reply
-        return [replace(decode_entry(e), crashes=int(n)) for e, n in zip(entries, crashes, strict=True)]
+        return _claimed(entries, crashes)
+
+    def claim_many(self, leases: Sequence[tuple[str, str]], batch_size: int) -> list[list[Call] | None]:
+        """`claim` for each (object id, lease value), in one round trip: each object's next calls in
+        order, or None if its lease is no longer ours."""
+        if not leases:
+            return []
+        k = self.config.keys
+        keys = [key for object_id, _ in leases for key in (k.mailbox(object_id), k.lease(object_id))]
+        args: list[str | int] = [batch_size, k.call(""), BACKSTOP_MS, *(value for _, value in leases)]
+        replies = cast(list[Any], self._claim_many(keys=keys, args=args))
+        return [None if reply is None else _claimed(reply[0], reply[1]) for reply in replies]
 
     def record_poisoned(self, object_id: str, calls: Sequence[Call], now_ms: int) -> None:
         """Keep the latest poisoned calls where operators see them (object info)."""
@@ -158,6 +176,20 @@ class Mailbox:
 
     def complete(self, object_id: str, lease_value: str, calls: Sequence[Call], outcomes: Sequence[Outcome]) -> int:
         """Publish outcomes and pop the batch; -1 if the lease was lost, else calls still queued."""
+        return int(self._run_complete(object_id, lease_value, calls, outcomes, 0)[0])
+
+    def complete_and_claim(
+        self, object_id: str, lease_value: str, calls: Sequence[Call], outcomes: Sequence[Outcome], batch_size: int
+    ) -> tuple[int, list[Call]]:
+        """`complete`, then claim the next batch (as `claim` would) if calls are still queued, in the
+        same round trip: (-1 if the lease was lost, else calls still queued; the next batch, claimed)."""
+        reply = self._run_complete(object_id, lease_value, calls, outcomes, batch_size)
+        left = int(reply[0])
+        return left, (_claimed(reply[1], reply[2]) if len(reply) > 1 else [])
+
+    def _run_complete(
+        self, object_id: str, lease_value: str, calls: Sequence[Call], outcomes: Sequence[Outcome], claim_next: int
+    ) -> list[Any]:
         k = self.config.keys
         args: list[str | int] = [
             lease_value,
@@ -165,11 +197,13 @@ class Mailbox:
             k.call(""),
             object_id,
             self.config.reply_ttl_ms,
+            claim_next,
+            BACKSTOP_MS,
         ]
         for call, outcome in zip(calls, outcomes, strict=True):
             status = "done" if outcome.ok else "failed"
             args += [call.call_id, call.reply_to or "", status, outcome.payload(), self.config.done_ttl_s(call)]
-        return int(self._complete(keys=[k.mailbox(object_id), k.lease(object_id), k.live], args=args))
+        return cast(list[Any], self._complete(keys=[k.mailbox(object_id), k.lease(object_id), k.live], args=args))
 
     def depth(self, object_id: str) -> int:
         return int(self._redis.llen(self.config.keys.mailbox(object_id)))

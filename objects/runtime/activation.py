@@ -11,7 +11,8 @@ lets go. Each `step` runs one batch through the sequence that guarantee 3
   send      enqueue the calls the batch sent to other objects
   announce  tell the scheduler's time index about the alarms it changed
   route     push the messages it sent on WebSockets to their gateways
-  complete  publish the outcomes and pop the batch, if the lease is still ours
+  complete  publish the outcomes and pop the batch, if the lease is still ours; if calls
+            are still queued, claim the next batch in the same round trip (the next step's)
 
 so a caller who gets a reply finds the calls it sent already queued and its
 alarms already known to the scheduler. `close` is the last step (evict); before a
@@ -103,7 +104,10 @@ class Activation:
         self.services = services
         self.instance: ObjectInstance | None = None
         self.epoch = 0
-        self.claimed: list[Call] = []  # the batch in hand: claimed, not yet completed
+        # The batch in hand: claimed, not yet completed. Between steps, the next batch, which the
+        # previous batch's complete claimed when calls were still queued: the next step runs it, and a
+        # drop hands it back like any claimed batch.
+        self.claimed: list[Call] = []
         self.ref = object_id  # Class/name once a call has named it: what log lines call the object
         self._make_room = make_room  # before the object's file is opened or used (the host's open-file bound)
 
@@ -115,7 +119,8 @@ class Activation:
         Returns how many calls are still queued, None if the mailbox was empty, or a Stop.
         """
         s = self.services
-        calls = s.mailbox.claim(self.object_id, self.lease, s.settings.batch_size)
+        # The previous batch's complete claimed this one already when calls were still queued.
+        calls: list[Call] | None = self.claimed or s.mailbox.claim(self.object_id, self.lease, s.settings.batch_size)
         if calls is None:
             return Stop("lease lost")
         if not calls:
@@ -139,8 +144,7 @@ class Activation:
             # takes the queued calls.
             s.metrics.fenced.labels(self.instance.cls.__name__).inc()
             return Stop(str(exc), release="drain")
-        remaining = self._release(result, calls)
-        self.claimed = []
+        remaining = self._release(result, calls)  # self.claimed: the next batch, or none
         self._report_poisoned(calls, result.outcomes)
         if remaining == LOST:
             return Stop("lease lost before publishing")
@@ -174,13 +178,20 @@ class Activation:
             log.warning("could not hand back %d calls of %s; each counts as one crash", len(claimed), self.ref)
 
     def _release(self, result: BatchResult, calls: Sequence[Call] = ()) -> int:
-        """Committed and shipped: send, announce, then publish `calls`' outcomes (in that order)."""
+        """Committed and shipped: send, announce, then publish `calls`' outcomes (in that order).
+
+        Returns the calls still queued; the next batch, claimed with the outcomes' publication, is
+        then in hand (`claimed`)."""
         self._send(result.sends)
         self._announce(result.alarms)
         self._route(result.socket_messages, result.socket_seq)
         if not calls:
             return 0
-        return self.services.mailbox.complete(self.object_id, self.lease, calls, result.outcomes)
+        s = self.services
+        remaining, self.claimed = s.mailbox.complete_and_claim(
+            self.object_id, self.lease, calls, result.outcomes, s.settings.batch_size
+        )
+        return remaining
 
     def _send(self, sends: list[Call]) -> None:
         """Enqueue committed outbox entries; they are deleted in the instance's next transaction.

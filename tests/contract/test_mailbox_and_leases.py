@@ -293,6 +293,108 @@ def test_a_call_sent_again_while_queued_is_not_counted_as_a_crash_when_its_copie
     assert head.call_id == call.call_id and head.crashes == 1
 
 
+def test_complete_and_claim_hands_back_the_next_batch_claimed_and_nothing_once_the_mailbox_is_empty(
+    mailbox, leases, redis_client, keys
+):
+    # Given: five calls queued, the first two claimed
+    oid, value = new_object(), lease_value("w")
+    calls = [make_call(oid, by=i) for i in range(5)]
+    for c in calls:
+        mailbox.enqueue(c)
+    assert leases.acquire(oid, value)
+    first = mailbox.claim(oid, value, 2)
+    assert first == calls[:2]
+
+    # When: the batch completes, claiming the next one in the same script
+    left, second = mailbox.complete_and_claim(oid, value, first, [Outcome.success(c.call_id, 1) for c in first], 2)
+
+    # Then: the outcomes are published, and the next batch is claimed exactly as claim would have
+    assert left == 3 and second == calls[2:4] and [c.crashes for c in second] == [0, 0]
+    assert [record(redis_client, keys, c.call_id)["status"] for c in calls] == ["done"] * 2 + ["running"] * 2 + [
+        "queued"
+    ]
+    left, third = mailbox.complete_and_claim(oid, value, second, [Outcome.success(c.call_id, 1) for c in second], 2)
+    assert left == 1 and third == calls[4:]
+    assert mailbox.complete_and_claim(oid, value, third, [Outcome.success(calls[4].call_id, 1)], 2) == (0, [])
+    assert mailbox.depth(oid) == 0
+    assert redis_client.zscore(keys.live, oid) is None  # emptied: out of the live index, as complete does
+
+
+def test_complete_and_claim_of_a_lost_lease_publishes_and_claims_nothing(mailbox, leases, redis_client, keys):
+    oid, value = new_object(), lease_value("w")
+    calls = [make_call(oid, by=i) for i in range(3)]
+    for c in calls:
+        mailbox.enqueue(c)
+    assert leases.acquire(oid, value)
+    (head,) = mailbox.claim(oid, value, 1)
+
+    assert mailbox.complete_and_claim(oid, lease_value("other"), [head], [Outcome.success(head.call_id, 1)], 2) == (
+        -1,
+        [],
+    )
+    assert mailbox.depth(oid) == 3
+    assert [record(redis_client, keys, c.call_id)["status"] for c in calls] == ["running", "queued", "queued"]
+
+
+def test_a_batch_claimed_by_complete_is_handed_back_like_a_claimed_one_and_counts_a_crash_if_its_worker_dies(
+    mailbox, leases, redis_client, keys
+):
+    # Given: a batch claimed by the previous batch's complete
+    oid, value = new_object(), lease_value("w")
+    calls = [make_call(oid, by=i) for i in range(4)]
+    for c in calls:
+        mailbox.enqueue(c)
+    assert leases.acquire(oid, value)
+    (head,) = mailbox.claim(oid, value, 1)
+    left, batch = mailbox.complete_and_claim(oid, value, [head], [Outcome.success(head.call_id, 1)], 10)
+    assert left == 3 and batch == calls[1:]
+
+    # When: its worker lives and drops the object, handing it back: no crash, claimed again
+    mailbox.hand_back(batch)
+    (again,) = mailbox.claim(oid, value, 1)
+    assert again == calls[1] and again.crashes == 0
+
+    # When: a worker dies holding such a batch (complete claimed it; nothing ran, nothing handed back)
+    left, batch = mailbox.complete_and_claim(oid, value, [again], [Outcome.success(again.call_id, 1)], 10)
+    assert left == 2 and batch == calls[2:] and [c.crashes for c in batch] == [0, 0]
+    successor = lease_value("w2")
+    redis_client.delete(keys.lease(oid))  # its lease lapsed: another worker takes the object
+    assert leases.acquire(oid, successor)
+
+    # Then: every call is still queued, the head is claimed alone with one crash, then the next
+    (crashed,) = mailbox.claim(oid, successor, 10)
+    assert crashed == calls[2] and crashed.crashes == 1
+    left, rest = mailbox.complete_and_claim(oid, successor, [crashed], [Outcome.success(crashed.call_id, 1)], 10)
+    assert left == 1 and rest == calls[3:] and rest[0].crashes == 1  # it was in the dead worker's batch too
+
+
+def test_claim_many_claims_each_objects_batch_as_claim_would_for_its_lease_holder_only(
+    mailbox, leases, redis_client, keys
+):
+    # Given: three objects held by this worker (one with a call whose worker died), one held by another
+    value, other = lease_value("w"), lease_value("w2")
+    busy, crashed, empty, foreign = (new_object() for _ in range(4))
+    calls = {oid: [make_call(oid, by=i) for i in range(3)] for oid in (busy, crashed, foreign)}
+    for batch in calls.values():
+        for c in batch:
+            mailbox.enqueue(c)
+    for oid in (busy, crashed, empty):
+        assert leases.acquire(oid, value)
+    assert leases.acquire(foreign, other)
+    mailbox.claim(crashed, value, 10)  # claimed, then neither completed nor handed back
+
+    # When: one round trip claims for all four
+    claimed = mailbox.claim_many([(busy, value), (crashed, value), (empty, value), (foreign, value)], 2)
+
+    # Then: each as claim would answer it: a batch, the crashed head alone, nothing, not ours
+    assert claimed[0] == calls[busy][:2] and [c.crashes for c in claimed[0]] == [0, 0]
+    assert claimed[1] == calls[crashed][:1] and claimed[1][0].crashes == 1
+    assert claimed[2] == [] and claimed[3] is None
+    assert [record(redis_client, keys, c.call_id)["status"] for c in calls[foreign]] == ["queued"] * 3
+    assert [record(redis_client, keys, c.call_id)["status"] for c in calls[busy]] == ["running"] * 2 + ["queued"]
+    assert mailbox.claim_many([], 2) == []
+
+
 def test_claim_on_an_empty_mailbox_returns_an_empty_list(mailbox, leases):
     oid, value = new_object(), lease_value("w")
     assert leases.acquire(oid, value)

@@ -74,10 +74,19 @@ class RecordingMailbox(Mailbox):
     def __init__(self, events: list[str], *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.events = events
+        self.claims = 0  # claim round trips (complete's claims of the next batch not counted)
+
+    def claim(self, object_id, lease_value, batch_size):
+        self.claims += 1
+        return super().claim(object_id, lease_value, batch_size)
 
     def complete(self, object_id, lease_value, calls, outcomes) -> int:
         self.events.append("complete")
         return super().complete(object_id, lease_value, calls, outcomes)
+
+    def complete_and_claim(self, object_id, lease_value, calls, outcomes, batch_size):
+        self.events.append("complete")
+        return super().complete_and_claim(object_id, lease_value, calls, outcomes, batch_size)
 
 
 class RecordingAlarmQueue(AlarmQueue):
@@ -182,6 +191,55 @@ def test_step_reports_what_is_still_queued_and_an_empty_mailbox(world):
     assert activation.step() is None
     assert [world.outcome(c).result for c in calls] == [1, 2, 3]
     activation.close()
+
+
+def test_a_drain_that_goes_on_runs_the_batch_its_complete_claimed_without_a_claim_round_trip(world):
+    activation = world.activation("probe")
+    calls = [world.enqueue(activation, "note", body=str(i)) for i in range(5)]
+
+    assert activation.step() == 3  # batch_size 2
+    assert activation.claimed == calls[2:4]  # claimed by the first batch's complete
+    assert activation.step() == 1
+    assert activation.step() == 0
+    assert activation.claimed == []
+
+    assert world.mailbox.claims == 1
+    assert [world.outcome(c).result for c in calls] == [1, 2, 3, 4, 5]  # in order, each once
+    activation.close()
+
+
+def test_a_batch_claimed_by_complete_is_handed_back_when_the_object_is_dropped(world):
+    activation = world.activation("probe")
+    calls = [world.enqueue(activation, "note", body=str(i)) for i in range(3)]
+    assert activation.step() == 1
+
+    activation.hand_back()  # the host drops the object and lives on
+    activation.close()
+
+    status = world.mailbox._redis.hget(world.keys.call(calls[2].call_id), "status")  # noqa: SLF001
+    assert status == b"queued" and world.mailbox.depth(activation.object_id) == 1
+
+
+def test_a_worker_killed_after_a_complete_that_claimed_the_next_batch_loses_nothing(world):
+    # Given: a worker whose complete claimed the next batch, killed before running it
+    killed = world.activation("probe")
+    calls = [world.enqueue(killed, "note", body=str(i)) for i in range(4)]
+    assert killed.step() == 2
+    assert killed.claimed == calls[2:]
+    world.mailbox._redis.delete(world.keys.lease(killed.object_id))  # noqa: SLF001  its lease lapsed
+
+    # When: the next owner takes the object over
+    successor_lease = lease_value("w2", "g1")
+    assert world.leases.acquire(killed.object_id, successor_lease)
+    successor = Activation(killed.object_id, successor_lease, world.services)
+    assert successor.step() == 1  # the head claimed alone: its worker died holding it
+    assert successor.step() == 0
+
+    # Then: every call ran once, in order, and the dead worker's batch counted one crash each
+    assert [world.outcome(c).result for c in calls] == [1, 2, 3, 4]
+    crashes = [world.mailbox._redis.hget(world.keys.call(c.call_id), "crashes") for c in calls]  # noqa: SLF001
+    assert crashes == [None, None, b"1", b"1"]
+    successor.close()
 
 
 def test_a_batch_for_an_unknown_class_is_answered_and_the_activation_stops(world):

@@ -221,3 +221,31 @@ def test_a_system_may_run_again_after_its_with_block_from_a_fresh_start():
     system.clock.advance(seconds=1)  # outside the block: fires nothing, fails nothing
     with system:
         assert system.object("Account", "again").balance()["total"] == 0
+
+
+def test_a_held_objects_wake_up_claims_its_calls_for_its_drain_in_the_wake_listeners_round_trip(monkeypatch):
+    from solo.objects.coordination.mailbox import Mailbox
+
+    rounds = {"claim": 0, "claim_many": 0}
+    claim, claim_many = Mailbox.claim, Mailbox.claim_many
+
+    def counted(name, method):
+        def run(self, *args, **kwargs):
+            rounds[name] += 1
+            return method(self, *args, **kwargs)
+
+        return run
+
+    monkeypatch.setattr(Mailbox, "claim", counted("claim", claim))
+    monkeypatch.setattr(Mailbox, "claim_many", counted("claim_many", claim_many))
+    with LocalSystem(objects=[Account]) as system:
+        ref = system.object("Account", "woken")
+        assert ref.deposit(amount=1) == 1  # activation: the new owner's drain claims
+        system.settle()
+        before = dict(rounds)
+
+        for total in range(2, 6):
+            assert ref.deposit(amount=1) == total  # each call wakes the idle owner
+
+        assert rounds["claim"] == before["claim"]  # no drain claimed: each woke holding its batch
+        assert rounds["claim_many"] == before["claim_many"] + 4
