@@ -202,8 +202,9 @@ class ObjectInstance:
             return self._hydrate(ship_with_first_batch)
 
     def _hydrate(self, ship_with_first_batch: bool) -> BatchResult:
+        fresh = False  # a new object's file, made from local_copy's template
         if self._store is not None:
-            prepare_local_file(self._store, self.object_id, self.path, self._head_seq)
+            fresh = prepare_local_file(self._store, self.object_id, self.path, self._head_seq)
             log_bytes = self._log_bytes
             if log_bytes is None:
                 head = self._store.head(self.object_id)
@@ -225,9 +226,8 @@ class ObjectInstance:
             self._conn.execute("PRAGMA synchronous=OFF")
             if self.shipper is not None:
                 self.shipper.deferred = True  # claim, migrations and on_start ship as one record
-            self._claim()
             self.sockets.epoch = self.epoch
-            self._migrate()
+            self._claim(fresh=fresh)  # and migrate
             user = self.cls.__new__(self.cls)
             user._solo_ctx = self._context()
             # Calls made by on_start() get ids derived from this activation: its sends commit with it.
@@ -869,20 +869,35 @@ class ObjectInstance:
         self.alarms.conn = conn
         self.sockets.conn = conn
 
-    def _claim(self) -> None:
-        """Create solo's tables and stamp this epoch into the file (one shipped commit)."""
+    def _claim(self, *, fresh: bool = False) -> None:
+        """Create solo's tables, stamp this epoch into the file and apply the class's pending
+        migrations, in one commit (shipped with the rest of hydrate's).
+
+        Each migration runs in a savepoint of its own: one that fails is rolled back, and the
+        claim and the migrations before it are committed, as when each had a commit of its own.
+        `fresh`: a new object's file (local_copy's template), whose tables are made and hold no
+        trigger and no call record."""
         conn = self._conn
         assert conn is not None
         conn.execute(_BEGIN)
         try:
-            self._drop_foreign_triggers(conn)
-            for ddl in SOLO_TABLES_DDL:
-                conn.execute(ddl)
+            if fresh:
+                self._next_prune_ms = self.clock_ms() + _PRUNE_EVERY_MS
+            else:
+                self._drop_foreign_triggers(conn)
+                for ddl in SOLO_TABLES_DDL:
+                    conn.execute(ddl)
             stored = self._meta("epoch")
             if stored > self.epoch:
                 raise OwnershipLost(f"object {self.object_id} was claimed by epoch {stored} (ours: {self.epoch})")
             conn.execute("INSERT OR REPLACE INTO _solo_meta (key, value) VALUES ('epoch', ?)", (self.epoch,))
-            self._prune_call_records(conn)
+            if not fresh:
+                self._prune_call_records(conn)
+            self._migrate(conn)
+        except StartFailed:  # a migration failed and was rolled back; what came before it is kept
+            if conn.in_transaction:
+                self._commit(conn)
+            raise
         except BaseException:
             self._rollback(conn)
             raise
@@ -972,9 +987,9 @@ class ObjectInstance:
         assert self._conn is not None
         return self._meta("schema_version")
 
-    def _migrate(self) -> None:
-        conn = self._conn
-        assert conn is not None
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Apply the pending migrations in the claim's transaction, each in a savepoint; raises
+        StartFailed with the failed one rolled back (and the transaction still open)."""
         migrations = list(self.cls.migrations)
         version = self._meta("schema_version")
         if version > len(migrations):
@@ -983,9 +998,8 @@ class ObjectInstance:
                 f" this code knows {len(migrations)} migrations"
             )
         for number, migration in enumerate(migrations[version:], start=version + 1):
-            conn.execute(_BEGIN)
+            self._solo_sql(_SAVEPOINT)
             try:
-                self._check_epoch(conn)
                 with self._guard.running_user_code():  # a migration is user code: it may not end its transaction
                     if callable(migration):
                         migration(SqlHandle(conn, self._guard))
@@ -993,16 +1007,15 @@ class ObjectInstance:
                         for statement in split_statements(migration):
                             self._guard.user_sql(conn.execute, statement)
                 conn.execute("INSERT OR REPLACE INTO _solo_meta (key, value) VALUES ('schema_version', ?)", (number,))
-            except OwnershipLost:
-                self._rollback(conn)
-                raise
             except Exception as exc:
-                self._rollback(conn)
-                if out_of_space(exc):
+                if out_of_space(exc):  # the claim's whole transaction is rolled back
                     raise self._disk_full(exc) from exc
+                if conn.in_transaction:  # (unless SQLite rolled it all back itself)
+                    self._solo_sql(_ROLLBACK_TO_SAVEPOINT)
+                    self._solo_sql(_RELEASE_SAVEPOINT)
                 log.error("%s: migration %d failed %s", self.ref, number, self._about(), exc_info=exc)
                 raise StartFailed(f"{self.cls.__name__} migration {number} failed: {self._told(exc)}") from exc
-            self._commit(conn)
+            self._solo_sql(_RELEASE_SAVEPOINT)
 
     def _transaction(self, body: Callable[[], object], *, what: str, scope: CallScope) -> None:
         """Run user code outside any call (on_start, on_stop) in a transaction of its own.

@@ -23,6 +23,7 @@ process by SQLite itself.
 from __future__ import annotations
 
 import functools
+import os
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -54,24 +55,38 @@ def discard_local_file(path: Path) -> None:
         part.unlink(missing_ok=True)
 
 
-def prepare_local_file(store: StateStore, object_id: str, path: Path, seq: int) -> None:
-    """Make `path` hold the object's durable state at `seq`, reusing it only if provably current."""
+def prepare_local_file(store: StateStore, object_id: str, path: Path, seq: int) -> bool:
+    """Make `path` hold the object's durable state at `seq`, reusing it only if provably current.
+
+    Returns whether it is a new object's file, written from `new_database`: solo's tables and nothing else."""
     marker = _clean_marker(path)
-    marked = _marked(marker) if path.exists() else None
-    reusable = marked is not None and seq > 0 and marked[0] == seq and store.written_by(object_id, seq) == marked[1]
-    marker.unlink(missing_ok=True)  # from here on the file may change: it is no longer known clean
-    if reusable:
-        return
-    for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+    if seq > 0:  # nothing durable yet (or a deleted object's state): no file to reuse
+        marked = _marked(marker) if path.exists() else None
+        if marked is not None and marked[0] == seq and store.written_by(object_id, seq) == marked[1]:
+            marker.unlink(missing_ok=True)  # from here on the file may change: it is no longer known clean
+            return False
+    for stale in (marker, path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         stale.unlink(missing_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     image = store.image_at(object_id, seq) if seq > 0 else b""
     if image:
         path.write_bytes(image)
-        return
+        return False
     database, wal = new_database()  # nothing yet, or a deleted object's state
-    path.write_bytes(database)
-    Path(f"{path}-wal").write_bytes(wal)
+    _write_new(path, database)
+    _write_new(Path(f"{path}-wal"), wal)
+    return True
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """A file just unlinked, written whole: os calls, without pathlib's and io's layers."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 @functools.cache

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import fakeredis
 import pytest
+import sqlalchemy as sa
 
 from solo import DurableObject, rpc
 from solo.objects.calls import Call, Outcome
@@ -28,8 +29,9 @@ from solo.objects.runtime.time_limit import CallTimer
 from solo.objects.settings import Settings
 from solo.objects.state.catalog import Catalog
 from solo.objects.state.migrate import upgrade
-from solo.objects.state.schema import make_engine
+from solo.objects.state.schema import log_table, make_engine
 from solo.objects.state.store import StateStore
+from solo.objects.state.wal import FRAME_HEADER_BYTES
 
 NAMESPACE = "activation-tests"
 
@@ -68,6 +70,15 @@ class StartSender(DurableObject):
 
     def alarm(self, info) -> None:
         pass
+
+
+class TwoMigrations(DurableObject):
+    migrations = ["CREATE TABLE a (x)", "CREATE TABLE b (x)"]
+
+    @rpc
+    def put(self, x: int) -> int:
+        self.sql.execute("INSERT INTO b VALUES (?)", (x,))
+        return x
 
 
 class RecordingMailbox(Mailbox):
@@ -321,6 +332,25 @@ def test_a_new_objects_first_record_alone_restores_the_owners_file(world):
         assert conn.execute("SELECT body FROM notes").fetchall() == [("kept",)]
     finally:
         conn.close()
+
+
+def test_a_new_objects_claim_and_migrations_are_one_commit_of_its_first_record(world):
+    activation = world.activation("two", "TwoMigrations")
+    call = world.enqueue(activation, "put", class_name="TwoMigrations", x=7)
+
+    assert activation.step() == 0
+
+    assert world.outcome(call).result == 7
+    with world.engine.connect() as conn:
+        frames, page_size = conn.execute(
+            sa.select(log_table.c.frames, log_table.c.page_size).where(log_table.c.object_id == activation.object_id)
+        ).one()
+    frame_bytes = FRAME_HEADER_BYTES + page_size
+    commits = [at for at in range(0, len(frames), frame_bytes) if int.from_bytes(frames[at + 4 : at + 8], "big") != 0]
+    # The template's (solo's tables), hydrate's one (the claim and both migrations), the batch's
+    assert len(commits) == 3
+    assert world.catalog.get(activation.object_id).schema_version == 2
+    activation.close()
 
 
 def test_a_start_up_whose_first_shipment_failed_records_no_schema_version(world, monkeypatch):
