@@ -55,7 +55,10 @@ def fit_open_databases(settings: Settings, file_limit: int) -> Settings:
     fits = max(16, (file_limit - FILES_RESERVED) // FILES_PER_DATABASE)
     if fits >= settings.max_open_databases:
         return settings
-    log.warning(
+    # A warning where an operator asked for more; the default (10,000) is a ceiling, not a request.
+    explicit = "SOLO_MAX_OPEN_DATABASES" in os.environ
+    log.log(
+        logging.WARNING if explicit else logging.INFO,
         "the open-file limit (%d) fits %d open databases, not SOLO_MAX_OPEN_DATABASES=%d: using %d;"
         " raise `ulimit -n` to keep more objects open",
         file_limit,
