@@ -83,6 +83,7 @@ class AlarmQueue:
         self._key = keys.alarms_due
         self.horizon_ms = horizon_ms
         self._postpone = client.register_script(scripts.source("postpone"))
+        self._due_and_next = client.register_script(scripts.source("due_and_next"))
 
     def announce(
         self, object_id: str, class_name: str, object_name: str, due: Sequence[tuple[str, int | None]], now_ms: int
@@ -117,11 +118,10 @@ class AlarmQueue:
         """Up to `limit` entries due by `now_ms`, and the due time of the first one not yet due (None if
         there is none), in one round trip. Only what is due comes back, with one score: a pass costs
         the same whether 1 or 100,000 alarms are waiting within the horizon."""
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.zrangebyscore(self._key, "-inf", now_ms, start=0, num=limit, withscores=True)
-        pipe.zrangebyscore(self._key, f"({now_ms}", "+inf", start=0, num=1, withscores=True)
-        due, after = cast(tuple[ScoredMembers, ScoredMembers], pipe.execute())
-        return [DueAlarm.parse(member, score) for member, score in due], int(after[0][1]) if after else None
+        due, after = cast(list[list[bytes | str]], self._due_and_next(keys=[self._key], args=[now_ms, limit]))
+        # A script's reply is flat, scores as strings: member, score, member, score, ...
+        alarms = [DueAlarm.parse(due[i], float(due[i + 1])) for i in range(0, len(due), 2)]
+        return alarms, int(float(after[1])) if after else None
 
     def postpone(self, alarms: Sequence[DueAlarm], until_ms: int, pipe: Pipeline | None = None) -> None:
         """About to dispatch: look again only at `until_ms`, unless the owner announces a change.
