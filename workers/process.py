@@ -55,7 +55,7 @@ def fit_open_databases(settings: Settings, file_limit: int) -> Settings:
     fits = max(16, (file_limit - FILES_RESERVED) // FILES_PER_DATABASE)
     if fits >= settings.max_open_databases:
         return settings
-    # A warning where an operator asked for more; the default (10,000) is a ceiling, not a request.
+    # A warning where an operator asked for more; the default is a ceiling, not a request.
     explicit = "SOLO_MAX_OPEN_DATABASES" in os.environ
     log.log(
         logging.WARNING if explicit else logging.INFO,
