@@ -83,6 +83,16 @@ def make_call(
     )
 
 
+def queued_and_owned(mailbox, leases, count: int) -> tuple[str, str, list[Call]]:
+    """A new object with `count` calls queued and its lease taken by worker "w": (id, lease value, calls)."""
+    oid, value = new_object(), lease_value("w")
+    calls = [make_call(oid, by=i) for i in range(count)]
+    for c in calls:
+        mailbox.enqueue(c)
+    assert leases.acquire(oid, value)
+    return oid, value, calls
+
+
 def text(value) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -226,11 +236,7 @@ def test_claim_with_a_lease_that_is_not_ours_returns_none_and_changes_nothing(ma
 
 
 def test_claim_returns_calls_in_order_up_to_the_batch_size_and_marks_them_running(mailbox, leases, redis_client, keys):
-    oid, value = new_object(), lease_value("w")
-    calls = [make_call(oid, by=i) for i in range(5)]
-    for c in calls:
-        mailbox.enqueue(c)
-    assert leases.acquire(oid, value)
+    oid, value, calls = queued_and_owned(mailbox, leases, 5)
 
     claimed = mailbox.claim(oid, value, 3)
     assert claimed == calls[:3]
@@ -248,11 +254,7 @@ def test_a_call_claimed_again_without_completion_or_hand_back_counts_a_crash_and
     mailbox, leases, redis_client, keys
 ):
     # Given: a batch claimed by a worker that then died (never completed, never handed back)
-    oid, value = new_object(), lease_value("w")
-    calls = [make_call(oid, by=i) for i in range(4)]
-    for c in calls:
-        mailbox.enqueue(c)
-    assert leases.acquire(oid, value)
+    oid, value, calls = queued_and_owned(mailbox, leases, 4)
     assert [c.crashes for c in mailbox.claim(oid, value, 10)] == [0, 0, 0, 0]
 
     # When: the next owner claims: the head comes alone, with one crash counted
@@ -297,11 +299,7 @@ def test_complete_and_claim_hands_back_the_next_batch_claimed_and_nothing_once_t
     mailbox, leases, redis_client, keys
 ):
     # Given: five calls queued, the first two claimed
-    oid, value = new_object(), lease_value("w")
-    calls = [make_call(oid, by=i) for i in range(5)]
-    for c in calls:
-        mailbox.enqueue(c)
-    assert leases.acquire(oid, value)
+    oid, value, calls = queued_and_owned(mailbox, leases, 5)
     first = mailbox.claim(oid, value, 2)
     assert first == calls[:2]
 
@@ -321,11 +319,7 @@ def test_complete_and_claim_hands_back_the_next_batch_claimed_and_nothing_once_t
 
 
 def test_complete_and_claim_of_a_lost_lease_publishes_and_claims_nothing(mailbox, leases, redis_client, keys):
-    oid, value = new_object(), lease_value("w")
-    calls = [make_call(oid, by=i) for i in range(3)]
-    for c in calls:
-        mailbox.enqueue(c)
-    assert leases.acquire(oid, value)
+    oid, value, calls = queued_and_owned(mailbox, leases, 3)
     (head,) = mailbox.claim(oid, value, 1)
 
     assert mailbox.complete_and_claim(oid, lease_value("other"), [head], [Outcome.success(head.call_id, 1)], 2) == (
@@ -340,11 +334,7 @@ def test_a_batch_claimed_by_complete_is_handed_back_like_a_claimed_one_and_count
     mailbox, leases, redis_client, keys
 ):
     # Given: a batch claimed by the previous batch's complete
-    oid, value = new_object(), lease_value("w")
-    calls = [make_call(oid, by=i) for i in range(4)]
-    for c in calls:
-        mailbox.enqueue(c)
-    assert leases.acquire(oid, value)
+    oid, value, calls = queued_and_owned(mailbox, leases, 4)
     (head,) = mailbox.claim(oid, value, 1)
     left, batch = mailbox.complete_and_claim(oid, value, [head], [Outcome.success(head.call_id, 1)], 10)
     assert left == 3 and batch == calls[1:]
