@@ -440,7 +440,10 @@ class ObjectHost:
     def _make_room_for(self, object_id: str) -> None:
         """Before `object_id` opens or uses its file: keep at most max_open_databases files open.
 
-        The least recently used idle objects close theirs; they keep their lease and memory."""
+        The least recently used idle objects close theirs; they keep their lease and memory. The
+        files are closed outside the host's lock (a close checkpoints the WAL into the file): the
+        objects closing are marked running meanwhile, so no drain of theirs starts."""
+        closing: list[_Owned] = []
         with self._lock:
             self._open[object_id] = None
             self._open.move_to_end(object_id)
@@ -458,9 +461,27 @@ class ObjectHost:
                     if other.running:
                         self._open.move_to_end(oldest)
                         continue
-                    other.activation.suspend()
+                    other.running = True
+                    closing.append(other)
                 del self._open[oldest]
                 excess -= 1
+        try:
+            for other in closing:
+                other.activation.suspend()
+        finally:
+            for other in closing:
+                self._closed(other)
+
+    def _closed(self, entry: _Owned) -> None:
+        """An object's file was closed to make room: its drains may run again."""
+        with self._lock:
+            entry.running = False
+            if entry.gone:
+                return
+            if entry.lost:  # noticed by the heartbeat's check while it closed
+                self._evictor.submit(self._forget, entry, "lease lost", why="lease_lost")
+            elif entry.again:
+                self._schedule_locked(entry)
 
     # -- letting go --------------------------------------------------------
 

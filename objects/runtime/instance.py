@@ -51,7 +51,7 @@ from solo.objects.naming import DEFAULT_TENANT
 from solo.objects.registry import registry
 from solo.objects.remote import CallScope, ObjectDirectory, Transport, cycle_error
 from solo.objects.runtime import log_fields
-from solo.objects.runtime.connection import SYNCHRONOUS, open_object_connection, out_of_space
+from solo.objects.runtime.connection import SYNCHRONOUS, open_object_connection, out_of_space, sync_file
 from solo.objects.runtime.time_limit import CallTimer, Running
 from solo.objects.shared import NoSharedDatabase, SharedDatabase
 from solo.objects.sql import SqlHandle, UserCodeGuard, split_statements
@@ -143,6 +143,7 @@ class ObjectInstance:
         self.max_result_bytes = max_result_bytes  # of a call's result as JSON (SOLO_MAX_RESULT_BYTES)
         self._on_shipped = on_shipped  # (seconds, bytes) of each shipment, for metrics
         self._conn: sqlite3.Connection | None = None
+        self._unsynced = False  # a suspend closed the file without syncing its checkpoint
         self._statements: sqlite3.Cursor | None = None  # solo's own statements on _conn (_solo_sql)
         self._user: DurableObject | None = None
         self._batches = 0
@@ -302,7 +303,16 @@ class ObjectInstance:
         return self._conn is not None
 
     def suspend(self) -> None:
-        """Close the database file but keep the in-memory object (to bound open files)."""
+        """Close the database file but keep the in-memory object (to bound open files).
+
+        The checkpoint that closing makes is not synced: the file is trusted after a crash only
+        with a clean marker, and close() syncs it before writing one."""
+        if self._conn is not None:
+            self._conn.execute("PRAGMA synchronous=OFF")
+            self._unsynced = True
+            self._disconnect()
+
+    def _disconnect(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -322,7 +332,10 @@ class ObjectInstance:
         """Close for good; a fully shipped file is marked clean so this worker may reuse it."""
         if self.shared is not None:
             self.shared.abort()
-        self.suspend()
+        self._disconnect()  # synced, as its connection was opened
+        if self._unsynced:  # an earlier suspend's checkpoint may not be on disk yet
+            sync_file(self.path)
+            self._unsynced = False
         if self.shipper is not None and self._user is not None:
             self.shipper.mark_clean()
         self._user = None
@@ -331,7 +344,7 @@ class ObjectInstance:
         """Close for good and remove the file (its room is needed): the durable state is in the shared database."""
         if self.shared is not None:
             self.shared.abort()
-        self.suspend()
+        self._disconnect()
         discard_local_file(self.path)
         self._user = None
 

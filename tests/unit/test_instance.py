@@ -676,6 +676,28 @@ def test_suspend_and_resume_keep_in_memory_state_and_data(open_instance):
     assert instance._user is user and user.hits == 3
 
 
+def test_a_file_suspended_without_sync_is_synced_when_closed_for_good(open_instance, monkeypatch):
+    synced: list[Path] = []
+    monkeypatch.setattr("solo.objects.runtime.instance.sync_file", synced.append)
+    instance = open_instance(Counter)
+    run(instance, "increment")
+    instance.suspend()  # closing to bound open files: its checkpoint is not synced
+    assert instance._conn is None and synced == []  # noqa: SLF001
+    run(instance, "increment")  # reopened
+
+    instance.close()  # before the file could be marked clean: synced
+    assert synced == [instance.path]
+
+
+def test_a_file_never_suspended_is_not_synced_again_when_closed(open_instance, monkeypatch):
+    synced: list[Path] = []
+    monkeypatch.setattr("solo.objects.runtime.instance.sync_file", synced.append)
+    instance = open_instance(Counter)
+    run(instance, "increment")
+    instance.close()  # its own checkpoint was synced
+    assert synced == []
+
+
 def test_a_file_that_cannot_grow_abandons_the_batch_instead_of_failing_the_call(open_instance):
     # Given: an object whose file may grow by a few pages only (SQLite answers SQLITE_FULL past
     # max_page_count, as it does when the disk is full)
