@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             "baseline_dramatiq_msgs_per_s": noop,
             "notes": [
                 f"{args.workers} worker process(es) with default settings (16 threads, batches of up to 128 "
-                "calls, at most 4,000 open SQLite files: beyond that, an active object's file is closed and "
+                "calls, at most 10,000 open SQLite files, or what the open-file limit holds at three descriptors each: "
+                "beyond that, an active object's file is closed and "
                 f"reopened on its next call) except SOLO_IDLE_EVICT_S={IDLE_EVICT_S}: activating 10,000 "
                 "objects takes longer than the default 60 s, and evicted objects would be re-activated "
                 "during the measurement. One API process, the load generator, Redis and Postgres, all on "
