@@ -44,7 +44,7 @@ from solo.api.sockets import SocketGateway
 from solo.api.workers import ServedClasses, WorkerListing
 from solo.objects.calls import Outcome
 from solo.objects.coordination.alarm_queue import AsyncAlarmQueue
-from solo.objects.coordination.gateways import AsyncGateway
+from solo.objects.coordination.gateways import AsyncGateway, GatewayBeat
 from solo.objects.coordination.keys import Keys
 from solo.objects.coordination.leases import AsyncLeases
 from solo.objects.coordination.mailbox import AsyncMailbox, MailboxConfig
@@ -90,6 +90,7 @@ class Api:
         dispatch,
         client: redis.asyncio.Redis | None = None,
         tracing: Tracing = OFF,
+        beat_client: redis.Redis | None = None,
     ) -> None:
         self.settings = settings
         self.tracing = tracing
@@ -130,9 +131,13 @@ class Api:
         )
         self.listing = ObjectListing(settings.namespace, self.served, catalog, alarm_index, self.leases, self.mailbox)
         # This process is the gateway of the WebSockets it holds; one id names its replies and its inbox.
+        # Its heartbeat has a synchronous client of its own, for its own thread (api/gateway_heartbeat.py).
+        self.owns_beat_client = beat_client is None
+        self.beat_client = beat_client if beat_client is not None else sync_client(settings.redis_url)
         self.sockets = SocketGateway(
             self.calls,
             AsyncGateway(self.redis, self.keys, self.replies.listener_id),
+            GatewayBeat(self.beat_client, self.keys, self.replies.listener_id),
             connect_timeout_s=settings.call_timeout_s,
         )
         self.operations = StateOperations(
@@ -384,10 +389,12 @@ def create_app(
     dispatch=None,
     client: redis.asyncio.Redis | None = None,
     tracing: Tracing | None = None,
+    beat_client: redis.Redis | None = None,
 ) -> Starlette:
     """Build the app. Without `dispatch`, activations go out as Dramatiq messages.
 
-    Tests pass `dispatch` (activate in-process) and `client` (a fakeredis client).
+    Tests pass `dispatch` (activate in-process), `client` (a fakeredis client) and `beat_client`
+    (a synchronous one on the same fake server, for the WebSocket gateway's heartbeat).
     """
     settings = settings or Settings.from_env()
     registry = load_object_modules(settings.object_modules)
@@ -398,7 +405,7 @@ def create_app(
 
         broker = make_broker(settings, sync_client(settings.redis_url))
         dispatch = DramatiqDispatcher(broker)
-    api = Api(settings, registry, Catalog(engine), dispatch, client, tracing or process_tracing())
+    api = Api(settings, registry, Catalog(engine), dispatch, client, tracing or process_tracing(), beat_client)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -411,6 +418,8 @@ def create_app(
             await api.sockets.stop()
             await api.replies.stop()
             await api.redis.aclose()
+            if api.owns_beat_client:
+                api.beat_client.close()
             if broker is not None:
                 broker.close()
             engine.dispose()

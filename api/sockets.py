@@ -12,9 +12,10 @@ owns only its registry entry (objects/websockets.py). The gateway
 - answers the object's auto-response itself, and pings through the server (uvicorn);
 - bounds what a slow client has not read yet: past ``MAX_UNSENT_BYTES`` it gives up on the
   socket (close 1008) instead of growing;
-- keeps a heartbeat in Redis, so that if this process dies, a worker's reaper closes its
-  sockets at their objects (code 1006) within about ``GATEWAY_TTL_MS`` plus a sweep; if Redis
-  restarted empty (its inbox lost), it asks its objects to route their recent messages again.
+- keeps a heartbeat in Redis, on a thread of its own (api/gateway_heartbeat.py), so that if
+  this process dies, a worker's reaper closes its sockets at their objects (code 1006) within
+  about ``GATEWAY_TTL_MS`` plus a sweep; if Redis restarted empty (its inbox lost), it asks
+  its objects to route their recent messages again.
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ from starlette.websockets import WebSocket, WebSocketState
 from solo.api.auth import TOKEN_QUERY_PARAMETER, refuse_websocket
 from solo.api.calls import CallService
 from solo.api.errors import UpgradeRequired, outcome_error_response, solo_error_response
+from solo.api.gateway_heartbeat import GatewayHeartbeat
 from solo.api.ws_protocol import DETACH_EXTENSION, SEND_ENCODED_EXTENSION, WRITABLE_EXTENSION, encoded_frame
 from solo.objects.calls import Call, Outcome
-from solo.objects.coordination.gateways import HEARTBEAT_MS, AsyncGateway
+from solo.objects.coordination.gateways import AsyncGateway, GatewayBeat
 from solo.objects.errors import CallTimeout, MailboxFull, SoloError, WebSocketsNotSupported
 from solo.objects.naming import Address, new_call_id
 from solo.objects.websockets import MAX_MESSAGE_BYTES, accepts_sockets, address_of, event_call, lost_event_id
@@ -61,6 +63,7 @@ class _Socket:
     id: str
     websocket: WebSocket
     address: Address
+    held: bool = False  # in the gateway's hash of sockets in Redis (and not yet being let go)
     accepted: bool = False  # the upgrade was answered
     admitted: bool = False  # the object accepted it: it must get a close event, whatever happens
     given_up: bool = False  # past a limit: its messages are dropped, its close frame is on the way
@@ -82,12 +85,19 @@ class _Socket:
 
 
 class SocketGateway:
-    def __init__(self, calls: CallService, gateway: AsyncGateway, *, connect_timeout_s: float) -> None:
+    def __init__(
+        self, calls: CallService, gateway: AsyncGateway, beat: GatewayBeat, *, connect_timeout_s: float
+    ) -> None:
         self.calls = calls
         self.gateway = gateway
         self.gateway_id = gateway.gateway_id
         self.connect_timeout_s = connect_timeout_s
         self._sockets: dict[str, _Socket] = {}
+        self._held = 0  # sockets with `held` set
+        self._restoring = False
+        self.heartbeat = GatewayHeartbeat(
+            beat.beat, active=lambda: self._known, held=lambda: self._held, on_lost=self._lost
+        )
         self._closed: OrderedDict[str, None] = OrderedDict()
         self._tasks: list[asyncio.Task[None]] = []
         # Loops end by this flag as well as by cancelling: redis-py may turn a cancellation that lands
@@ -106,15 +116,14 @@ class SocketGateway:
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._heartbeat(), name="solo-gateway-heartbeat"),
-            asyncio.create_task(self._listen(), name="solo-gateway-inbox"),
-        ]
+        self.heartbeat.start()
+        self._tasks = [asyncio.create_task(self._listen(), name="solo-gateway-inbox")]
 
     async def stop(self) -> None:
         if self._readers:  # the server closed its sockets (1012): their close events are being queued
             await asyncio.wait(self._readers, timeout=REDIS_GIVE_UP_S)
         self._stopping = True
+        await self.heartbeat.stop()
         for task in [*self._tasks, *self._resuming]:
             task.cancel()
         for task in self._tasks:
@@ -127,14 +136,24 @@ class SocketGateway:
             with contextlib.suppress(redis.RedisError):
                 await self.gateway.leave()
 
-    async def _heartbeat(self) -> None:
-        while not self._stopping:
-            try:
-                if self._known and await self.gateway.heartbeat({s.id: s.address for s in self._sockets.values()}):
-                    self._resume()
-            except redis.RedisError as exc:
-                log.warning("gateway heartbeat: %s; retrying", exc)
-            await asyncio.sleep(HEARTBEAT_MS / 1000)
+    def _lost(self, missing: bool) -> None:
+        """The heartbeat found this gateway's sockets lost by Redis (`missing`: its whole entry, a restart)."""
+        if self._restoring or self._stopping:
+            return
+        self._restoring = True
+        task = asyncio.create_task(self._restore(missing))
+        self._resuming.add(task)
+        task.add_done_callback(self._resuming.discard)
+
+    async def _restore(self, missing: bool) -> None:
+        try:
+            await self.gateway.restore({s.id: s.address for s in self._sockets.values() if s.held})
+            if missing:
+                self._resume()
+        except redis.RedisError as exc:
+            log.warning("gateway sockets not written again: %s; the next heartbeat retries", exc)
+        finally:
+            self._restoring = False
 
     def _resume(self) -> None:
         """Redis forgot this gateway (a restart): its inbox is lost, so each object routes its outbox again.
@@ -172,6 +191,8 @@ class SocketGateway:
                 await self.gateway.heartbeat()
                 self._known = True
             await self.gateway.hold(sock.id, address)
+            sock.held = True
+            self._held += 1
             refusal = await self._connect(sock)
             if refusal is not None:
                 await refuse_websocket(websocket, refusal)
@@ -204,6 +225,9 @@ class SocketGateway:
             self._closed.popitem(last=False)
         if sock.writer is not None:
             sock.writer.cancel()
+        if sock.held:
+            sock.held = False
+            self._held -= 1
         with contextlib.suppress(redis.RedisError):
             await self.gateway.let_go(sock.id)
 

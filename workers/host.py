@@ -92,6 +92,10 @@ NO_ROOM_S = 60.0
 # Wake-ups the wake listener reads per round trip.
 WAKE_BATCH = 128
 
+# Close events the reaper of a dead gateway enqueues per round trip (one at a time, 10,000 sockets
+# took the maintainer 20 s on a loaded machine).
+REAP_ENQUEUES_AT_ONCE = 500
+
 # After a drain found the shared database unreachable, the host takes no new object for this many
 # lease TTLs: objects it drops go to workers that can serve them, not back to it (a partition).
 UNREACHABLE_PAUSE_TTLS = 1
@@ -213,6 +217,7 @@ class ObjectHost:
         for target, name in (
             (self._listen_for_wakes, "solo-wake"),
             (self._listen_for_replies, "solo-replies"),
+            (self._keep_alive, "solo-heartbeat"),
             (self._maintain, "solo-maintain"),
             (lambda: self.timer.watch(self._stopping), "solo-call-timer"),
         ):
@@ -610,21 +615,34 @@ class ObjectHost:
     def _listen_for_replies(self) -> None:
         self.replies.run(self._stopping)
 
+    def _keep_alive(self) -> None:
+        """The lease heartbeat and the worker's record, on a thread of their own: no maintenance
+        task (a reap of a gateway with 10,000 sockets, say) can hold them up past the lease TTL."""
+        interval = self.settings.lease_renew_interval_s
+        next_renew = next_beat = 0.0
+        while not self._stopping.wait(0.05):
+            now = time.monotonic()
+            try:
+                if now >= next_renew:
+                    next_renew = now + interval
+                    self._keep_leases_alive()
+                if now >= next_beat:
+                    next_beat = now + HEARTBEAT_S
+                    self.beat()
+            except redis.RedisError:
+                log.warning("lease heartbeat: Redis unavailable; retrying")
+            except Exception:
+                log.exception("lease heartbeat failed")
+
     def _maintain(self) -> None:
         interval = self.settings.lease_renew_interval_s
         # The idle scan looks at every object held (under the host's lock, which drains wait on):
         # a tenth of the idle time between scans lets an object go at most 10 % past it.
         evict_every_s = max(interval, self.settings.idle_evict_s / 10)
-        next_renew = next_sweep = next_beat = next_evict = 0.0
+        next_sweep = next_evict = 0.0
         while not self._stopping.wait(0.05):
             now = time.monotonic()
             try:
-                if now >= next_beat:
-                    next_beat = now + HEARTBEAT_S
-                    self.beat()
-                if now >= next_renew:
-                    next_renew = now + interval
-                    self._keep_leases_alive()
                 if now >= next_evict:
                     next_evict = now + evict_every_s
                     self._evict_idle()
@@ -730,9 +748,11 @@ class ObjectHost:
         closed = 0
         for gateway in self.gateways.dead_gateways():
             events = self.gateways.lost_sockets(gateway)
-            for event in events:
-                if self.mailbox.enqueue(event).decision == "dispatch":
-                    self._dispatch(event.object_id)
+            for start in range(0, len(events), REAP_ENQUEUES_AT_ONCE):
+                chunk = events[start : start + REAP_ENQUEUES_AT_ONCE]
+                for event, enqueued in zip(chunk, self.mailbox.enqueue_many(chunk), strict=True):
+                    if enqueued.decision == "dispatch":
+                        self._dispatch(event.object_id)
             self.gateways.forget(gateway)
             closed += len(events)
             log.warning("API process %s stopped holding %d WebSockets: closed at their objects", gateway, len(events))

@@ -7,9 +7,10 @@ A gateway is an API process holding WebSockets (api/sockets.py). It keeps
 - a hash of the sockets it holds, socket id -> the object's address, written before
   the socket's connect event is queued and deleted after its close event is;
 - its deadline in the ``gateways`` index, moved on by a heartbeat every
-  ``HEARTBEAT_MS``. A heartbeat that finds the gateway gone from the index (Redis
-  restarted empty) writes the hash again and sends each of its objects a resume event:
-  the inbox was lost with Redis, and the objects route what they sent lately again.
+  ``HEARTBEAT_MS`` (``GatewayBeat``, on a thread of the API process: api/gateway_heartbeat.py).
+  A heartbeat that finds the gateway gone from the index (Redis restarted empty) has the
+  hash written again and each of its objects sent a resume event: the inbox was lost with
+  Redis, and the objects route what they sent lately again.
 
 A gateway past its deadline by ``GATEWAY_TTL_MS`` has died (kill -9, a lost host):
 every worker's maintainer runs the reaper, which queues a close event with code 1006
@@ -113,33 +114,51 @@ def address_json(address: Address) -> str:
     return json.dumps([address.object_id, address.class_name, address.name, address.tenant])
 
 
+class GatewayBeat:
+    """One API process's heartbeat on a synchronous client, for a thread of its own
+    (api/gateway_heartbeat.py): the event loop is no clock to beat by."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, gateway_id: str) -> None:
+        self._keys = [keys.gateways, keys.gateway_sockets(gateway_id)]
+        self.gateway_id = gateway_id
+        self._beat = client.register_script(scripts.source("gateway_beat"))
+
+    def beat(self) -> tuple[bool, int]:
+        """Move this gateway's deadline on (one round trip).
+
+        Returns (whether the gateway was not in the index, how many sockets its hash holds). Not
+        in the index: new, or forgotten by Redis (a restart, which also emptied its inbox and its
+        hash) or by a reaper (which deleted both).
+        """
+        added, stored = self._beat(keys=self._keys, args=[self.gateway_id, GATEWAY_TTL_MS])
+        return bool(added), int(stored)
+
+
 class AsyncGateway:
-    """One API process's side (api/sockets.py): heartbeat, its sockets, and its inbox."""
+    """One API process's side (api/sockets.py): its sockets, its inbox, and its first heartbeat."""
 
     def __init__(self, client: redis.asyncio.Redis, keys: Keys, gateway_id: str) -> None:
         self._redis = client
         self._keys = keys
         self.gateway_id = gateway_id
         self.inbox = keys.gateway_inbox(gateway_id)
+        self._beat = client.register_script(scripts.source("gateway_beat"))
 
-    async def heartbeat(self, held: dict[str, Address] | None = None) -> bool:
-        """Move this gateway's deadline on; if Redis lost the hash of `held` sockets (a restart), write it again.
+    async def heartbeat(self) -> None:
+        """`GatewayBeat.beat` on the event loop: before this process holds its first socket."""
+        await self._beat(
+            keys=[self._keys.gateways, self._keys.gateway_sockets(self.gateway_id)],
+            args=[self.gateway_id, GATEWAY_TTL_MS],
+        )
 
-        True if the gateway was not in the index: new, or forgotten by Redis (a restart, which
-        also emptied its inbox) or by a reaper.
-        """
-        now_ms = int(await self._now_ms())
-        added = await self._redis.zadd(self._keys.gateways, {self.gateway_id: now_ms + GATEWAY_TTL_MS})
-        if held and await self._redis.hlen(self._keys.gateway_sockets(self.gateway_id)) < len(held):
-            pipe = self._redis.pipeline(transaction=False)
-            for socket_id, address in held.items():
-                pipe.hset(self._keys.gateway_sockets(self.gateway_id), socket_id, address_json(address))
-            await pipe.execute()
-        return bool(added)
-
-    async def _now_ms(self) -> float:
-        seconds, micros = await self._redis.time()
-        return seconds * 1000 + micros / 1000
+    async def restore(self, held: dict[str, Address]) -> None:
+        """Write the hash of `held` sockets again, after Redis or a reaper lost it."""
+        if not held:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for socket_id, address in held.items():
+            pipe.hset(self._keys.gateway_sockets(self.gateway_id), socket_id, address_json(address))
+        await pipe.execute()
 
     async def hold(self, socket_id: str, address: Address) -> None:
         await self._redis.hset(self._keys.gateway_sockets(self.gateway_id), socket_id, address_json(address))

@@ -69,7 +69,9 @@ class InProcessSystem:
             compactor=self.compactor,
             clock_ms=clock_ms,
         )
-        self.app: Starlette = create_app(settings, dispatch=self._activate, client=async_redis_client, tracing=tracing)
+        self.app: Starlette = create_app(
+            settings, dispatch=self._activate, client=async_redis_client, tracing=tracing, beat_client=redis_client
+        )
 
     def _new_host(self, settings: Settings) -> ObjectHost:
         return ObjectHost(
