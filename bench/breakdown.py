@@ -64,7 +64,15 @@ SEGMENTS = [
     ("http_out", "http out: handler -> client has response", "api.call.1", "received"),
     ("total", "total (client)", "sent", "received"),
 ]
-OBJECT_STAMPS = {"w.wake.0", "w.claim.1", "w.drain.0", "w.ship.0", "w.ship.1"}
+# An object's stamp: (after this call's stamp, before this one, the last of them rather than the first).
+OBJECT_WINDOWS = {
+    "w.wake.0": ("api.enq.0", "w.run.0", False),
+    "w.claim.1": ("api.enq.0", "w.run.0", False),
+    "w.drain.0": ("api.enq.0", "w.run.0", True),
+    "w.ship.0": ("w.run.0", "w.complete.0", False),
+    "w.ship.1": ("w.run.0", "w.complete.0", False),
+}
+OBJECT_STAMPS = set(OBJECT_WINDOWS)
 COLUMNS = [
     ("segment", "segment", ""),
     ("p50_ms", "p50 ms", ".3f"),
@@ -72,6 +80,7 @@ COLUMNS = [
     ("p99_ms", "p99 ms", ".3f"),
     ("mean_ms", "mean ms", ".3f"),
     ("cpu_p50_ms", "thread CPU p50 ms", ".3f"),
+    ("slowest_mean_ms", "mean in slowest 1 %", ".3f"),
 ]
 
 
@@ -123,28 +132,58 @@ def read_stamps(directory: Path) -> dict[tuple[str, str], list[Stamp]]:
     return stamps
 
 
-def split(
-    calls: list[tuple], stamps: dict[tuple[str, str], list[Stamp]]
-) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Per segment: wall ms, and the thread's CPU ms where both ends were stamped on one thread."""
-    segments: dict[str, list[float]] = {name: [] for name, *_ in SEGMENTS}
-    cpu: dict[str, list[float]] = {name: [] for name, *_ in SEGMENTS}
+Split = dict[str, tuple[float, float | None]]
+
+
+def split(calls: list[tuple], stamps: dict[tuple[str, str], list[Stamp]]) -> list[Split]:
+    """Per call, per segment: (wall ms, the thread's CPU ms where both ends were stamped on one thread).
+
+    An object's stamps (wake-up, claim, drain, shipment) are the ones between the call's own
+    stamps around them; a call claimed by the batch before it's complete has no wake-up of its own."""
+    rows = []
     for name, call_id, sent, received in calls:
         oid = object_id("default", "Counter", name)
         at: dict[str, Stamp] = {"sent": (sent, 0, "client"), "received": (received, 0, "client")}
-        for stage in {s for _, _, a, b in SEGMENTS for s in (a, b)} - {"sent", "received"}:
-            if stage in OBJECT_STAMPS:  # the object's stamp inside this call's window
-                inside = [t for t in stamps.get((stage, oid), []) if sent <= t[0] <= received]
-                if inside:
-                    at[stage] = inside[0]
-            elif stamps.get((stage, call_id)):
+        for stage in {s for _, _, a, b in SEGMENTS for s in (a, b)} - {"sent", "received"} - OBJECT_STAMPS:
+            if stamps.get((stage, call_id)):
                 at[stage] = stamps[(stage, call_id)][0]
+        for stage, (after, before, last) in OBJECT_WINDOWS.items():
+            if after in at and before in at:
+                inside = [t for t in stamps.get((stage, oid), []) if at[after][0] <= t[0] <= at[before][0]]
+                if inside:
+                    at[stage] = inside[-1] if last else inside[0]
+        row = {}
         for seg, _, a, b in SEGMENTS:
             if a in at and b in at:
-                segments[seg].append((at[b][0] - at[a][0]) / 1e6)
-                if at[a][2] == at[b][2] != "client":
-                    cpu[seg].append((at[b][1] - at[a][1]) / 1e6)
-    return segments, cpu
+                same_thread = at[a][2] == at[b][2] != "client"
+                cpu = (at[b][1] - at[a][1]) / 1e6 if same_thread else None
+                row[seg] = ((at[b][0] - at[a][0]) / 1e6, cpu)
+        rows.append(row)
+    return rows
+
+
+def table(calls: list[Split]) -> list[dict]:
+    """p50 / p90 / p99 / mean per segment, its CPU, and its mean in the slowest 1 % of calls."""
+    totals = [c["total"][0] for c in calls]
+    slow = [c for c in calls if c["total"][0] >= percentile(totals, 0.99)]
+    labels = {name: label for name, label, *_ in SEGMENTS}
+    rows = []
+    for name, *_ in SEGMENTS:
+        values = [c[name][0] for c in calls if name in c]
+        cpu = [c[name][1] for c in calls if name in c and c[name][1] is not None]
+        tail = [c[name][0] for c in slow if name in c]
+        rows.append(
+            {
+                "segment": labels[name],
+                "p50_ms": round(percentile(values, 0.5), 3),
+                "p90_ms": round(percentile(values, 0.9), 3),
+                "p99_ms": round(percentile(values, 0.99), 3),
+                "mean_ms": round(statistics.mean(values), 3) if values else None,
+                "cpu_p50_ms": round(percentile(cpu, 0.5), 3) if cpu else None,
+                "slowest_mean_ms": round(statistics.mean(tail), 3) if tail else None,
+            }
+        )
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,20 +205,9 @@ def main(argv: list[str] | None = None) -> int:
             for path in Path(stamp_dir).glob("*.stamps"):
                 path.write_text("")  # the warm-up's stamps (activations) are not what is measured
             calls = asyncio.run(send_calls(system.url, paths, args.rate, args.seconds, args.sequential))
-        segments, cpu = split(calls, read_stamps(Path(stamp_dir)))
+        split_calls = split(calls, read_stamps(Path(stamp_dir)))
 
-    labels = {name: label for name, label, *_ in SEGMENTS}
-    rows = [
-        {
-            "segment": labels[name],
-            "p50_ms": round(percentile(values, 0.5), 3),
-            "p90_ms": round(percentile(values, 0.9), 3),
-            "p99_ms": round(percentile(values, 0.99), 3),
-            "mean_ms": round(statistics.mean(values), 3) if values else None,
-            "cpu_p50_ms": round(percentile(cpu[name], 0.5), 3) if cpu[name] else None,
-        }
-        for name, values in segments.items()
-    ]
+    rows = table(split_calls)
     load = "one after another" if args.sequential else f"{args.rate:g} calls/s open loop"
     title = f"Breakdown of one warm call ({load}, {args.objects} objects)"
     print_table(title, COLUMNS, rows)
@@ -191,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             "columns": COLUMNS,
             "rows": rows,
             "notes": [
-                f"{len(segments['total'])} calls answered; time stamps from bench/path_probe.py in the API and "
+                f"{len(split_calls)} calls answered; time stamps from bench/path_probe.py in the API and "
                 "the worker (CLOCK_MONOTONIC, the client's too). Segments overlap where stages race "
                 "(enqueue's answer and the wake-up), so they need not add up to the total.",
             ],
