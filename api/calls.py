@@ -119,10 +119,7 @@ class CallService:
             recorded = await self.submit(call)
             if recorded is not None:
                 return recorded
-            # asyncio.timeout, not wait_for: wait_for (3.11) resolves a future of its own from the reply's
-            # callback, one more turn of the event loop before the handler runs again (docs/adr/0022).
-            async with asyncio.timeout(timeout_s):
-                return await future
+            return await asyncio.wait_for(future, timeout_s)
         except TimeoutError:
             raise CallTimeout(
                 f"no result within {timeout_s:g} s; the call still completes: GET /v1/calls/{call.call_id}",

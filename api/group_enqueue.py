@@ -1,9 +1,9 @@
 """Group enqueue: the calls this process's requests enqueue in one turn of the event loop, in one round trip.
 
 Requests whose bytes arrive together are parsed in the same turn of the loop, and each
-runs up to its enqueue without waiting on anything. The first enqueue of a turn starts
-the flush, a task whose first step runs at the turn's end (no timer, nothing waits past
-the turn); it sends what gathered by then as one pipeline of enqueue.lua calls, and each request gets
+runs up to its enqueue without waiting on anything. The first enqueue of a turn schedules
+a flush at the turn's end (a task: no timer, nothing waits past the turn); the flush
+sends what gathered by then as one pipeline of enqueue.lua calls, and each request gets
 its own answer or its own error. A lone enqueue goes as a plain script call, as it would
 alone. Each script still runs atomically and in the order the requests came; the pipeline
 shares only the round trip and redis-py's work per command (docs/adr/0016).
@@ -12,7 +12,7 @@ shares only the round trip and redis-py's work per command (docs/adr/0016).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 
 import redis.asyncio
 from redis.exceptions import NoScriptError
@@ -39,24 +39,22 @@ class GroupEnqueue:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Enqueued] = loop.create_future()
         if not self._pending:
-            self._start(self._flush())
+            self._keep(asyncio.ensure_future(self._flush()))
         self._pending.append((call, future))
         return await future
 
-    def _start(self, send: Coroutine[None, None, None]) -> None:
-        task = asyncio.ensure_future(send)
+    async def _flush(self) -> None:
+        """The task the turn's first enqueue starts: its first step runs when the turn ends and sends what
+        gathered by then. A task, not a callback that starts one: the script goes out one turn of the
+        event loop earlier (docs/adr/0022)."""
+        pending, self._pending = self._pending, []
+        for start in range(MAX_GROUP, len(pending), MAX_GROUP):  # a larger turn's other groups, side by side
+            self._keep(asyncio.ensure_future(self._send(pending[start : start + MAX_GROUP])))
+        await self._send(pending[:MAX_GROUP])
+
+    def _keep(self, task: asyncio.Task[None]) -> None:
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
-
-    async def _flush(self) -> None:
-        """The task the turn's first enqueue started: its first step runs when the turn ends, and sends
-        what gathered by then (a task of its own rather than a callback that starts one: one turn of the
-        event loop less before the script is sent, docs/adr/0022)."""
-        pending, self._pending = self._pending, []
-        groups = [pending[start : start + MAX_GROUP] for start in range(0, len(pending), MAX_GROUP)]
-        for group in groups[1:]:
-            self._start(self._send(group))
-        await self._send(groups[0])
 
     async def _send(self, group: Sequence[tuple[Call, asyncio.Future[Enqueued]]]) -> None:
         self.groups += 1
