@@ -2,7 +2,7 @@
 
 Requests whose bytes arrive together are parsed in the same turn of the loop, and each
 runs up to its enqueue without waiting on anything. The first enqueue of a turn schedules
-a flush at the turn's end (`call_soon`: no timer, nothing waits past the turn); the flush
+a flush at the turn's end (a task: no timer, nothing waits past the turn); the flush
 sends what gathered by then as one pipeline of enqueue.lua calls, and each request gets
 its own answer or its own error. A lone enqueue goes as a plain script call, as it would
 alone. Each script still runs atomically and in the order the requests came; the pipeline
@@ -39,16 +39,22 @@ class GroupEnqueue:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Enqueued] = loop.create_future()
         if not self._pending:
-            loop.call_soon(self._flush)
+            self._keep(asyncio.ensure_future(self._flush()))
         self._pending.append((call, future))
         return await future
 
-    def _flush(self) -> None:
+    async def _flush(self) -> None:
+        """The task the turn's first enqueue starts: its first step runs when the turn ends and sends what
+        gathered by then. A task, not a callback that starts one: the script goes out one turn of the
+        event loop earlier (docs/adr/0022)."""
         pending, self._pending = self._pending, []
-        for start in range(0, len(pending), MAX_GROUP):
-            task = asyncio.ensure_future(self._send(pending[start : start + MAX_GROUP]))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+        for start in range(MAX_GROUP, len(pending), MAX_GROUP):  # a larger turn's other groups, side by side
+            self._keep(asyncio.ensure_future(self._send(pending[start : start + MAX_GROUP])))
+        await self._send(pending[:MAX_GROUP])
+
+    def _keep(self, task: asyncio.Task[None]) -> None:
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
     async def _send(self, group: Sequence[tuple[Call, asyncio.Future[Enqueued]]]) -> None:
         self.groups += 1
