@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine, RowMapping
 
 from solo.objects.errors import SchemaTooNew
 from solo.objects.naming import DEFAULT_TENANT
+from solo.objects.state.driver_statement import DriverStatements
 from solo.objects.state.epoch_floor import above_floor, floor
 from solo.objects.state.schema import activations_table, objects_table, utcnow
 
@@ -101,7 +102,9 @@ class Catalog:
         self.engine = engine
         postgres = engine.dialect.name == "postgresql"
         self._insert = postgresql.insert if postgres else sqlite.insert
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else None
+        # Postgres: the takeover's one statement through psycopg on a pooled connection, without
+        # SQLAlchemy's Connection (as the shipment, docs/adr/0021): errors are still SQLAlchemy's.
+        self._driver = DriverStatements(engine) if postgres else None
 
     def take_over(
         self,
@@ -121,7 +124,7 @@ class Catalog:
         than the `known_schema` migrations of the calling worker's code.
         """
         now = utcnow()
-        if self._autocommit is not None:
+        if self._driver is not None:
             return self._take_over_in_one(
                 {
                     "id": object_id,
@@ -173,10 +176,10 @@ class Catalog:
 
     def _take_over_in_one(self, values: dict[str, Any]) -> Takeover:
         """`take_over` on Postgres: `_TAKE_OVER_ONE_STATEMENT` with its arguments as parameters."""
-        assert self._autocommit is not None
-        with self._autocommit.connect() as conn:
-            row = conn.exec_driver_sql(_TAKE_OVER_ONE_STATEMENT, values).first()
-            if row is None:
+        assert self._driver is not None
+        row = self._driver.first_row(_TAKE_OVER_ONE_STATEMENT, values)
+        if row is None:  # refused, nothing written: the recorded version for the message
+            with self.engine.connect() as conn:
                 raise self._too_new(conn, values["id"], values["class_name"], values["name"], values["known_schema"])
         return Takeover(int(row[0]), int(row[1]), int(row[2]), str(row[3]), int(row[4]))
 

@@ -1,6 +1,7 @@
 """One autocommitted statement run by the driver (psycopg) on a connection of an engine's pool.
 
-For the statement every warm call runs once (the shipment, state/store.py). Through
+For the statement every warm call runs once (the shipment, state/store.py), and the one every
+activation runs once (the takeover, state/catalog.py). Through
 SQLAlchemy's `Connection` it cost about as much of the worker's CPU as psycopg's own work
 (docs/adr/0017-shipments-through-the-driver.md): a Connection made and closed, the isolation
 level set and reset, events dispatched, a result object built. Here the pool still hands out,
@@ -41,6 +42,10 @@ class DriverStatements:
     def first_column(self, statement: str, parameters: Mapping[str, object]) -> list[Any]:
         """Run it; the first column of every row it returned."""
         return self._run(statement, parameters, _first_column)
+
+    def first_row(self, statement: str, parameters: Mapping[str, object]) -> tuple[Any, ...] | None:
+        """Run it; the first row it returned, or None."""
+        return self._run(statement, parameters, _first_row)
 
     def _run(self, statement: str, parameters: Mapping[str, object], result: Callable[[Any], T]) -> T:
         try:
@@ -90,6 +95,11 @@ class DriverStatements:
 
 def _rowcount(cursor: Any) -> int:
     return int(cursor.rowcount)
+
+
+def _first_row(cursor: Any) -> tuple[Any, ...] | None:
+    row = cursor.fetchone()
+    return None if row is None else tuple(row)
 
 
 def _first_column(cursor: Any) -> list[Any]:

@@ -1,14 +1,19 @@
-"""The shipment's statement runs on a pooled connection through psycopg (objects/state/driver_statement.py):
-the pool gets the connection back as its other users expect it, and failures are SQLAlchemy's errors."""
+"""The shipment's and the takeover's statements run on a pooled connection through psycopg
+(objects/state/driver_statement.py): the pool gets the connection back as its other users expect it,
+and failures are SQLAlchemy's errors."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from solo.objects.errors import SchemaTooNew
+from solo.objects.naming import object_id
+from solo.objects.state.catalog import Catalog
 from solo.objects.state.driver_statement import DriverStatements
 from solo.objects.state.schema import make_engine
 
@@ -69,3 +74,44 @@ def test_a_lost_connection_is_an_operational_error_and_the_next_gets_a_fresh_one
     assert raised.value.connection_invalidated
     assert driver.execute("SELECT 1", {}) == 1
     assert _backend_pid(engine) != lost
+
+
+def test_a_takeover_on_a_lost_connection_is_an_operational_error_and_the_next_one_takes_the_object(
+    one_connection, postgres_url
+):
+    # Given a catalog whose pool holds one connection, and that connection's server process killed
+    engine = one_connection
+    catalog = Catalog(engine)
+    name = f"lost-{uuid.uuid4().hex[:8]}"
+    oid = object_id("test", "Counter", name)
+    first = catalog.take_over(oid, "test", "Counter", name, "w1", known_schema=0)
+    _terminate(postgres_url, _backend_pid(engine))
+    # When the next takeover runs, it fails as workers/host.py recognises an unreachable database
+    with pytest.raises(sa.exc.OperationalError) as raised:
+        catalog.take_over(oid, "test", "Counter", name, "w2", known_schema=0)
+    assert raised.value.connection_invalidated
+    # Then nothing was minted, and the one after it takes the object on a fresh connection
+    assert catalog.take_over(oid, "test", "Counter", name, "w2", known_schema=0).epoch == first.epoch + 1
+
+
+def test_a_takeover_refused_for_a_newer_schema_writes_nothing(one_connection):
+    engine = one_connection
+    catalog = Catalog(engine)
+    name = f"newer-{uuid.uuid4().hex[:8]}"
+    oid = object_id("test", "Counter", name)
+    first = catalog.take_over(oid, "test", "Counter", name, "w1", known_schema=2)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE objects SET schema_version = 2 WHERE id = :id"), {"id": oid})
+    with pytest.raises(SchemaTooNew, match="schema version 2"):
+        catalog.take_over(oid, "test", "Counter", name, "w2", known_schema=1)
+    assert catalog.take_over(oid, "test", "Counter", name, "w3", known_schema=2).epoch == first.epoch + 1
+
+
+def _terminate(postgres_url: str, pid: int) -> None:
+    admin = make_engine(postgres_url)
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            conn.commit()
+    finally:
+        admin.dispose()
