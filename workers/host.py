@@ -26,12 +26,13 @@ Threads:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,23 +301,43 @@ class ObjectHost:
 
     def activate(self, object_id: str) -> None:
         """Run an object's queued calls here, taking its lease if nobody holds it."""
+        self.activate_many([object_id])
+
+    def activate_many(self, object_ids: Sequence[str]) -> None:
+        """Run these objects' queued calls here, taking the leases nobody holds.
+
+        The leases of the objects not held here are taken, and each taken object's first batch
+        claimed, in one round trip (acquire_many.lua): its drain starts with the batch in hand."""
+        wanted: list[str] = []
         with self._lock:
-            entry = self._owned.get(object_id)
-            if entry is not None:
+            now = time.monotonic()
+            taking = self._accepting and now >= self._database_unreachable_until
+            for object_id in dict.fromkeys(object_ids):
+                entry = self._owned.get(object_id)
+                if entry is not None:
+                    self._schedule_locked(entry)
+                elif not taking:
+                    continue  # another worker takes it: its activation is sent again after the grace period
+                elif self._no_room.get(object_id, 0.0) > now:
+                    continue  # its file did not fit here lately: sent again, maybe to a worker with room
+                else:
+                    wanted.append(object_id)
+        if not wanted:
+            return
+        leases = [(object_id, lease_value(self.worker_id, self.generation)) for object_id in wanted]
+        # A live holder elsewhere keeps its object (None); it was woken if calls wait (acquire_many.lua).
+        batches = self.mailbox.acquire_and_claim(leases, self.settings.batch_size, self.leases.ttl_ms)
+        with self._lock:
+            for (object_id, value), batch in zip(leases, batches, strict=True):
+                if batch is None:
+                    continue
+                activation = Activation(
+                    object_id, value, self.services, make_room=functools.partial(self._make_room_for, object_id)
+                )
+                activation.claimed = batch  # a claimed batch: a drop hands it back
+                entry = _Owned(object_id, activation)
+                self._owned[object_id] = entry
                 self._schedule_locked(entry)
-                return
-            if not self._accepting or time.monotonic() < self._database_unreachable_until:
-                return  # another worker takes it: its activation is sent again after the grace period
-            if self._no_room.get(object_id, 0.0) > time.monotonic():
-                return  # its file did not fit here lately: the sweeper sends it again, maybe to a worker with room
-        value = lease_value(self.worker_id, self.generation)
-        if not self.leases.acquire(object_id, value):
-            return  # owned elsewhere; that owner was woken (enqueue.lua, or acquire.lua if calls wait)
-        with self._lock:
-            activation = Activation(object_id, value, self.services, make_room=lambda: self._make_room_for(object_id))
-            entry = _Owned(object_id, activation)
-            self._owned[object_id] = entry
-            self._schedule_locked(entry)
 
     def _schedule_locked(self, entry: _Owned) -> None:
         if entry.gone:
@@ -591,8 +612,11 @@ class ObjectHost:
                     entry.running = True  # reserved: no other drain of it starts meanwhile
                     entry.again = False
                     idle.append(entry)
-        for object_id in others:
-            self.activate(object_id)
+        if others:  # not held here, or held with a drain running: taken or scheduled, in one round trip
+            try:
+                self.activate_many(others)
+            except redis.RedisError:
+                log.warning("wake listener: could not take %d woken objects; the sweeper sends them again", len(others))
         if not idle:
             return
         batches: list[list[Call] | None]

@@ -118,6 +118,7 @@ class Mailbox:
         self._enqueue = client.register_script(scripts.source("enqueue"))
         self._claim = client.register_script(scripts.source("claim"))
         self._claim_many = client.register_script(scripts.source("claim_many"))
+        self._acquire_many = client.register_script(scripts.source("acquire_many"))
         self._hand_back = client.register_script(scripts.source("handback"))
         self._complete = client.register_script(scripts.source("complete"))
 
@@ -156,6 +157,22 @@ class Mailbox:
         keys = [key for object_id, _ in leases for key in (k.mailbox(object_id), k.lease(object_id))]
         args: list[str | int] = [batch_size, k.call(""), BACKSTOP_MS, *(value for _, value in leases)]
         replies = cast(list[Any], self._claim_many(keys=keys, args=args))
+        return [None if reply is None else _claimed(reply[0], reply[1]) for reply in replies]
+
+    def acquire_and_claim(
+        self, leases: Sequence[tuple[str, str]], batch_size: int, ttl_ms: int
+    ) -> list[list[Call] | None]:
+        """Take each (object id, lease value)'s lease, as `Leases.acquire` does, and claim the first
+        batch of each object taken, as `claim` does, all in one round trip: per object, its claimed
+        calls (maybe none), or None if a live holder keeps it (woken if calls are queued)."""
+        if not leases:
+            return []
+        k = self.config.keys
+        keys = [k.live, *(key for object_id, _ in leases for key in (k.lease(object_id), k.mailbox(object_id)))]
+        args: list[str | int] = [ttl_ms, k.alive(""), BACKSTOP_MS, k.wake(""), ttl_ms * 10, batch_size, k.call("")]
+        for object_id, value in leases:
+            args += [object_id, value]
+        replies = cast(list[Any], self._acquire_many(keys=keys, args=args))
         return [None if reply is None else _claimed(reply[0], reply[1]) for reply in replies]
 
     def record_poisoned(self, object_id: str, calls: Sequence[Call], now_ms: int) -> None:

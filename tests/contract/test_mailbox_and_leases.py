@@ -719,3 +719,50 @@ def test_the_apis_owner_reads_name_only_holders_whose_heartbeat_beats(leases, re
 
     assert asyncio.run(read()) == (["alive", None, None], "alive", [])
     assert [leases.owner(oid) for oid in (held, orphaned, free)] == ["alive", None, None]
+
+
+def test_acquire_and_claim_takes_free_leases_and_claims_each_first_batch_in_one_round_trip(
+    mailbox, leases, redis_client, keys
+):
+    # Given three objects with calls queued: one free, one whose holder stopped beating, one held by a live worker
+    free, orphaned, held = new_object(), new_object(), new_object()
+    calls = {oid: [make_call(oid, by=i) for i in range(3)] for oid in (free, orphaned, held)}
+    for queued in calls.values():
+        for c in queued:
+            mailbox.enqueue(c)
+    dead, live, me = (f"worker-{uuid.uuid4().hex[:6]}" for _ in range(3))
+    beat(redis_client, keys, dead, live, me)
+    assert leases.acquire(orphaned, lease_value(dead))
+    holder = lease_value(live)
+    assert leases.acquire(held, holder)
+    redis_client.delete(keys.alive(dead))  # killed: its heartbeat expired
+
+    # When one worker asks for all three
+    mine = {oid: lease_value(me) for oid in (free, orphaned, held)}
+    taken = mailbox.acquire_and_claim(list(mine.items()), batch_size=2, ttl_ms=LEASE_TTL_MS)
+
+    # Then it holds the two not held by a live worker, each with its first batch claimed (as claim.lua)
+    assert [None if t is None else [c.call_id for c in t] for t in taken] == [
+        [c.call_id for c in calls[free][:2]],
+        [c.call_id for c in calls[orphaned][:2]],
+        None,
+    ]
+    for oid in (free, orphaned):
+        assert text(redis_client.get(keys.lease(oid))) == mine[oid]
+        assert 0 < redis_client.pttl(keys.lease(oid)) <= BACKSTOP_MS
+        assert live_score(redis_client, keys, oid) is not None  # due again if its owner dies
+        assert [record(redis_client, keys, c.call_id)["status"] for c in calls[oid]] == ["running", "running", "queued"]
+    # and the live holder keeps its object and is woken for its queued calls, which stay unclaimed
+    assert text(redis_client.get(keys.lease(held))) == holder
+    assert wake_list(redis_client, keys, live) == [held]
+    assert {record(redis_client, keys, c.call_id)["status"] for c in calls[held]} == {"queued"}
+
+
+def test_acquire_and_claim_of_an_object_with_nothing_queued_takes_its_lease_with_an_empty_batch(
+    mailbox, redis_client, keys
+):
+    oid = new_object()
+    value = lease_value("w")
+    assert mailbox.acquire_and_claim([(oid, value)], batch_size=8, ttl_ms=LEASE_TTL_MS) == [[]]
+    assert text(redis_client.get(keys.lease(oid))) == value
+    assert mailbox.acquire_and_claim([], batch_size=8, ttl_ms=LEASE_TTL_MS) == []
