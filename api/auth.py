@@ -130,18 +130,35 @@ class Requirement:
     route: str | None
 
 
+# Where the middleware leaves the route it matched, for the router (api/routing.py) to take.
+MATCHED_ROUTE = "solo.matched_route"
+
+
+def full_match(routes: Sequence[BaseRoute], scope: Scope) -> tuple[BaseRoute, Scope] | None:
+    """The first route that matches the request fully, as the router picks it, with its child scope."""
+    for route in routes:
+        match, child_scope = route.matches(scope)
+        if match is Match.FULL:
+            return route, child_scope
+    return None
+
+
 def requirement(routes: Sequence[BaseRoute], scope: Scope) -> Requirement:
     """The scope a request needs, from the first route that matches it fully (as the router picks it)."""
+    matched = full_match(routes, scope)
+    return requirement_of(matched[0] if matched is not None else None, scope)
+
+
+def requirement_of(route: BaseRoute | None, scope: Scope) -> Requirement:
+    """The scope a request needs, from the route that matches it fully (None: no route does)."""
+    if route is None:
+        return Requirement(UNMATCHED_PATH_SCOPE, None)
+    path = getattr(route, "path", None)
+    if path is None:
+        return Requirement(UNLISTED_ROUTE_SCOPE, None)
     method = scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET"
     method = "GET" if method == "HEAD" else method
-    for route in routes:
-        match, _ = route.matches(scope)
-        if match is Match.FULL:
-            path = getattr(route, "path", None)
-            if path is None:
-                return Requirement(UNLISTED_ROUTE_SCOPE, None)
-            return Requirement(ROUTE_SCOPES.get((method, path), UNLISTED_ROUTE_SCOPE), path)
-    return Requirement(UNMATCHED_PATH_SCOPE, None)
+    return Requirement(ROUTE_SCOPES.get((method, path), UNLISTED_ROUTE_SCOPE), path)
 
 
 def presented_key(scope: Scope) -> str | None:
@@ -417,7 +434,10 @@ class AuthMiddleware:
             scope.setdefault("state", {})["principal"] = DEV_PRINCIPAL
             await self.app(scope, receive, send)
             return
-        needed = requirement(self.routes, scope)
+        matched = full_match(self.routes, scope)
+        needed = requirement_of(matched[0] if matched is not None else None, scope)
+        if matched is not None:  # the router takes it from here instead of matching again
+            scope[MATCHED_ROUTE] = matched
         if needed.scope is None:
             await self.app(scope, receive, send)
             return
