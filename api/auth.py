@@ -51,6 +51,7 @@ from starlette.websockets import WebSocket
 
 from solo.api.console.session import ConsoleSessions
 from solo.api.errors import Forbidden, RateLimited, Unauthenticated, error_response, solo_error_response
+from solo.api.routing import MATCHED_ROUTE, RouteMatcher
 from solo.objects.coordination.keys import Keys
 from solo.objects.errors import SoloError
 from solo.objects.metrics import ApiMetrics
@@ -130,23 +131,13 @@ class Requirement:
     route: str | None
 
 
-# Where the middleware leaves the route it matched, for the router (api/routing.py) to take.
-MATCHED_ROUTE = "solo.matched_route"
-
-
-def full_match(routes: Sequence[BaseRoute], scope: Scope) -> tuple[BaseRoute, Scope] | None:
-    """The first route that matches the request fully, as the router picks it, with its child scope."""
-    for route in routes:
-        match, child_scope = route.matches(scope)
-        if match is Match.FULL:
-            return route, child_scope
-    return None
-
-
 def requirement(routes: Sequence[BaseRoute], scope: Scope) -> Requirement:
     """The scope a request needs, from the first route that matches it fully (as the router picks it)."""
-    matched = full_match(routes, scope)
-    return requirement_of(matched[0] if matched is not None else None, scope)
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return requirement_of(route, scope)
+    return requirement_of(None, scope)
 
 
 def requirement_of(route: BaseRoute | None, scope: Scope) -> Requirement:
@@ -421,6 +412,7 @@ class AuthMiddleware:
         self.app = app
         self.authenticator = authenticator
         self.routes = routes
+        self.matcher = RouteMatcher(routes)
         self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -434,7 +426,7 @@ class AuthMiddleware:
             scope.setdefault("state", {})["principal"] = DEV_PRINCIPAL
             await self.app(scope, receive, send)
             return
-        matched = full_match(self.routes, scope)
+        matched = self.matcher.full_match(scope)
         needed = requirement_of(matched[0] if matched is not None else None, scope)
         if matched is not None:  # the router takes it from here instead of matching again
             scope[MATCHED_ROUTE] = matched

@@ -15,7 +15,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from solo.objects.coordination.redis_clients import async_client, sync_client
+from solo.objects.coordination.redis_clients import AsyncSoloRedis, async_client, sync_client
 
 
 @pytest.fixture
@@ -191,7 +191,8 @@ def test_async_commands_in_one_round_trip_answer_in_order_with_each_ones_error_i
         named(client, key_prefix)
         await client.set(key, "1")
         idle = await client.client_id()
-        many = getattr(client, "execute_many")
+        assert isinstance(client, AsyncSoloRedis)
+        many = client.execute_many
         replies = await many([("GET", key), ("LPUSH", key, "x"), ("EVALSHA", sha, 1, key), ("INCRBY", key, 2)])
         assert replies[0] == b"1" and replies[3] == 3
         assert isinstance(replies[1], redis.ResponseError) and "WRONGTYPE" in str(replies[1])
@@ -210,7 +211,8 @@ def test_async_commands_in_one_round_trip_beyond_the_pools_size_take_the_stock_p
     async def scenario() -> list[object]:
         client = async_client(real_redis_url, max_connections=1)
         await client.set(key, "1")
-        many = getattr(client, "execute_many")
+        assert isinstance(client, AsyncSoloRedis)
+        many = client.execute_many
         answers = await asyncio.wait_for(asyncio.gather(*(many([("GET", key), ("STRLEN", key)]) for _ in range(20))), 8)
         assert len(client.connection_pool._in_use_connections) == 0
         await client.delete(key)
