@@ -46,16 +46,15 @@ except ImportError:  # hiredis is optional (ADR 0005): redis-py's packer then
 
 # Arguments hiredis packs to the very bytes redis-py's packer makes (UTF-8 text, decimal integers);
 # bool is refused by redis-py, floats are formatted differently, a command name may hold spaces.
-_PLAIN_ARGUMENTS = (str, bytes, int)
+_PLAIN_ARGUMENTS = frozenset((str, bytes, int))
 
 
 def _packed(args: Sequence[Any]) -> bytes | None:
     """The command in Redis' protocol by hiredis, or None for redis-py's packer to make it."""
     if _hiredis_pack is None or not isinstance(args[0], str) or " " in args[0]:
         return None
-    for arg in args:
-        if type(arg) not in _PLAIN_ARGUMENTS:
-            return None
+    if not _PLAIN_ARGUMENTS.issuperset(map(type, args)):
+        return None
     return _hiredis_pack(tuple(args))
 
 
