@@ -22,7 +22,7 @@ arguments are all text or integers with hiredis' C packer where hiredis is insta
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
@@ -39,6 +39,7 @@ _RETRIES = 3
 _RETRIED = (ConnectionError, TimeoutError)
 
 
+_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
 try:
     from hiredis import pack_command as _hiredis_pack
 except ImportError:  # hiredis is optional (ADR 0005): redis-py's packer then
