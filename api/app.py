@@ -40,6 +40,7 @@ from solo.api.openapi import openapi_document
 from solo.api.operations import StateOperations
 from solo.api.pages import Pages
 from solo.api.replies import ReplyListener
+from solo.api.routing import MatchedOnceRouter
 from solo.api.sockets import SocketGateway
 from solo.api.workers import ServedClasses, WorkerListing
 from solo.objects.calls import Outcome
@@ -425,7 +426,9 @@ def create_app(
             engine.dispose()
 
     console = Console(api)
-    routes = api.routes() + console.routes()
+    # The gateway and the router share one list of routes: a route the gateway matched is the router's pick.
+    router = MatchedOnceRouter(api.routes() + console.routes(), lifespan=lifespan)
+    routes = router.routes
     app = Starlette(
         routes=routes,
         # Outermost first: an unexpected error anywhere, the gateway's too, is answered by InternalErrors.
@@ -444,5 +447,6 @@ def create_app(
             sa.exc.InterfaceError: database_error_handler,
         },
     )
+    app.router = router
     app.state.api = api
     return app

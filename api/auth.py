@@ -51,6 +51,7 @@ from starlette.websockets import WebSocket
 
 from solo.api.console.session import ConsoleSessions
 from solo.api.errors import Forbidden, RateLimited, Unauthenticated, error_response, solo_error_response
+from solo.api.routing import MATCHED_ROUTE, RouteMatcher
 from solo.objects.coordination.keys import Keys
 from solo.objects.errors import SoloError
 from solo.objects.metrics import ApiMetrics
@@ -132,16 +133,23 @@ class Requirement:
 
 def requirement(routes: Sequence[BaseRoute], scope: Scope) -> Requirement:
     """The scope a request needs, from the first route that matches it fully (as the router picks it)."""
-    method = scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET"
-    method = "GET" if method == "HEAD" else method
     for route in routes:
         match, _ = route.matches(scope)
         if match is Match.FULL:
-            path = getattr(route, "path", None)
-            if path is None:
-                return Requirement(UNLISTED_ROUTE_SCOPE, None)
-            return Requirement(ROUTE_SCOPES.get((method, path), UNLISTED_ROUTE_SCOPE), path)
-    return Requirement(UNMATCHED_PATH_SCOPE, None)
+            return requirement_of(route, scope)
+    return requirement_of(None, scope)
+
+
+def requirement_of(route: BaseRoute | None, scope: Scope) -> Requirement:
+    """The scope a request needs, from the route that matches it fully (None: no route does)."""
+    if route is None:
+        return Requirement(UNMATCHED_PATH_SCOPE, None)
+    path = getattr(route, "path", None)
+    if path is None:
+        return Requirement(UNLISTED_ROUTE_SCOPE, None)
+    method = scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET"
+    method = "GET" if method == "HEAD" else method
+    return Requirement(ROUTE_SCOPES.get((method, path), UNLISTED_ROUTE_SCOPE), path)
 
 
 def presented_key(scope: Scope) -> str | None:
@@ -404,6 +412,7 @@ class AuthMiddleware:
         self.app = app
         self.authenticator = authenticator
         self.routes = routes
+        self.matcher = RouteMatcher(routes)
         self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -417,7 +426,10 @@ class AuthMiddleware:
             scope.setdefault("state", {})["principal"] = DEV_PRINCIPAL
             await self.app(scope, receive, send)
             return
-        needed = requirement(self.routes, scope)
+        matched = self.matcher.full_match(scope)
+        needed = requirement_of(matched[0] if matched is not None else None, scope)
+        if matched is not None:  # the router takes it from here instead of matching again
+            scope[MATCHED_ROUTE] = matched
         if needed.scope is None:
             await self.app(scope, receive, send)
             return

@@ -119,7 +119,13 @@ class CallService:
             recorded = await self.submit(call)
             if recorded is not None:
                 return recorded
-            return await asyncio.wait_for(future, timeout_s)
+            # A timer that fails the reply's future, where asyncio.wait_for would add a waiter future
+            # and two callbacks around it (3.11): the same answer, CallTimeout once `timeout_s` has passed.
+            timer = asyncio.get_running_loop().call_later(timeout_s, _time_out, future)
+            try:
+                return await future
+            finally:
+                timer.cancel()
         except TimeoutError:
             raise CallTimeout(
                 f"no result within {timeout_s:g} s; the call still completes: GET /v1/calls/{call.call_id}",
@@ -127,3 +133,8 @@ class CallService:
             ) from None
         finally:
             self.replies.forget(call.call_id, future)
+
+
+def _time_out(future: asyncio.Future[Outcome]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())

@@ -3,7 +3,8 @@
 Requests whose bytes arrive together are parsed in the same turn of the loop, and each
 runs up to its enqueue without waiting on anything. The first enqueue of a turn schedules
 a flush at the turn's end (a task: no timer, nothing waits past the turn); the flush
-sends what gathered by then as one pipeline of enqueue.lua calls, and each request gets
+sends what gathered by then as one pipeline of enqueue.lua calls (on the Redis client's
+short path, ADR 0020), and each request gets
 its own answer or its own error. A lone enqueue goes as a plain script call, as it would
 alone. Each script still runs atomically and in the order the requests came; the pipeline
 shares only the round trip and redis-py's work per command (docs/adr/0016).
@@ -12,7 +13,9 @@ shares only the round trip and redis-py's work per command (docs/adr/0016).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
+from typing import Any
 
 import redis.asyncio
 from redis.exceptions import NoScriptError
@@ -20,6 +23,7 @@ from redis.exceptions import NoScriptError
 from solo.objects.calls import Call
 from solo.objects.coordination import scripts
 from solo.objects.coordination.mailbox import AsyncMailbox, Enqueued
+from solo.objects.coordination.redis_clients import AsyncSoloRedis
 
 MAX_GROUP = 256  # enqueues per pipeline at most; a larger turn's go in several, side by side
 
@@ -29,6 +33,9 @@ class GroupEnqueue:
         self._redis = client
         self._mailbox = mailbox  # a lone enqueue's path, and the one that loads the script if Redis lost it
         self._sha = client.register_script(scripts.source("enqueue")).sha
+        # solo's client sends the group on its short path (objects/coordination/redis_clients.py)
+        many = client.execute_many if isinstance(client, AsyncSoloRedis) else None
+        self._execute = many or functools.partial(_pipeline, client)
         self._pending: list[tuple[Call, asyncio.Future[Enqueued]]] = []
         self._sending: set[asyncio.Task[None]] = set()  # strong references: the loop keeps only weak ones
         self.groups = 0  # round trips made, and the enqueues they carried: a test's window on the grouping
@@ -67,12 +74,12 @@ class GroupEnqueue:
                 _fail(future, exc)
             return
         config = self._mailbox.config
-        pipe = self._redis.pipeline(transaction=False)
+        commands = []
         for call, _ in group:
             keys = config.enqueue_keys(call)
-            pipe.evalsha(self._sha, len(keys), *keys, *config.enqueue_args(call))
+            commands.append(("EVALSHA", self._sha, len(keys), *keys, *config.enqueue_args(call)))
         try:
-            replies = await pipe.execute(raise_on_error=False)
+            replies = await self._execute(commands)
         except Exception as exc:  # the round trip failed (after redis-py's retries): every enqueue with it
             for _, future in group:
                 _fail(future, exc)
@@ -87,6 +94,14 @@ class GroupEnqueue:
                     _settle(future, config.parse_enqueued(reply, call))
             except Exception as exc:
                 _fail(future, exc)
+
+
+async def _pipeline(client: redis.asyncio.Redis, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """redis-py's pipeline without a transaction, for a client without execute_many (fakeredis in tests)."""
+    pipe = client.pipeline(transaction=False)
+    for args in commands:
+        pipe.execute_command(*args)
+    return list(await pipe.execute(raise_on_error=False))
 
 
 def _settle(future: asyncio.Future[Enqueued], enqueued: Enqueued) -> None:

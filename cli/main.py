@@ -302,6 +302,7 @@ def cmd_api(args) -> int:
     import uvicorn
 
     from solo.api.app import create_app
+    from solo.api.http_protocol import http_protocol
     from solo.api.ws_protocol import LeanWebSocketProtocol
     from solo.objects.websockets import MAX_MESSAGE_BYTES
 
@@ -319,6 +320,7 @@ def cmd_api(args) -> int:
         log_level="warning",
         access_log=False,
         timeout_keep_alive=75,
+        http=http_protocol(),  # httptools, writing each answer's head with its body (ADR 0020)
         ws_max_size=MAX_MESSAGE_BYTES,  # a larger WebSocket message closes its socket with 1009
         # Compression keeps zlib state per socket (about 60 KiB each, measured in bench/sockets.py):
         # too much for 10,000 idle sockets in 200 MiB, for little gain on short messages.

@@ -22,7 +22,7 @@ from solo.objects.coordination import scripts
 from solo.objects.coordination.keys import Keys
 from solo.objects.coordination.leases import BACKSTOP_MS
 from solo.objects.errors import IdempotencyKeyReused, MailboxFull
-from solo.objects.naming import DEFAULT_TENANT
+from solo.objects.naming import DEFAULT_TENANT, is_keyed_call_id
 from solo.objects.websockets import SOCKET_METHOD
 
 Decision = Literal["done", "owned", "pending", "dispatch"]
@@ -92,7 +92,8 @@ class MailboxConfig:
             self.activation_grace_ms,
             self.activation_grace_ms * 10,
             self.max_queued,
-            call.fingerprint() if self.compare_requests else "",
+            # Only an Idempotency-Key's call id can come again; a random one is never reused.
+            call.fingerprint() if self.compare_requests and is_keyed_call_id(call.call_id) else "",
             call.tenant,
             self.keys.alive(""),
         ]

@@ -11,12 +11,18 @@ events, a retry wrapper around every checkout and every command). So a single
 command takes an idle, connected, clean connection straight from the pool,
 sends, reads and puts it back; anything else (no idle connection, a pool of
 another process, a connection error on the way) goes the stock path, whose
-retries then apply. Pipelines and pub/sub are untouched.
+retries then apply. Pub/sub is untouched.
+
+The asyncio client (the API's) also sends several commands in one round trip the same way
+(`AsyncSoloRedis.execute_many`, for api/group_enqueue.py), and packs commands whose
+arguments are all text or integers with hiredis' C packer where hiredis is installed
+(ADR 0020): the same bytes as redis-py's packer, in a seventh of the time.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
@@ -31,6 +37,26 @@ _RETRIES = 3
 
 # What the stock path retries on a fresh connection (redis-py's Retry default).
 _RETRIED = (ConnectionError, TimeoutError)
+
+
+_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # hiredis is optional (ADR 0005): redis-py's packer then
+    _hiredis_pack = None
+
+# Arguments hiredis packs to the very bytes redis-py's packer makes (UTF-8 text, decimal integers);
+# bool is refused by redis-py, floats are formatted differently, a command name may hold spaces.
+_PLAIN_ARGUMENTS = frozenset((str, bytes, int))
+
+
+def _packed(args: Sequence[Any]) -> bytes | None:
+    """The command in Redis' protocol by hiredis, or None for redis-py's packer to make it."""
+    if _hiredis_pack is None or not isinstance(args[0], str) or " " in args[0]:
+        return None
+    if not _PLAIN_ARGUMENTS.issuperset(map(type, args)):
+        return None
+    return _hiredis_pack(tuple(args))
 
 
 def _backoff() -> ExponentialBackoff:
@@ -172,10 +198,12 @@ class AsyncSoloRedis(redis.asyncio.Redis):
         return connection
 
     async def _run(self, connection: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
-        pool = self.connection_pool
-        assert isinstance(pool, _BlockingPool)
         try:
-            await connection.send_command(*args)
+            packed = _packed(args)
+            if packed is None:
+                await connection.send_command(*args)
+            else:
+                await connection.send_packed_command(packed)
             return await self.parse_response(connection, args[0], **options)
         except ResponseError:
             raise
@@ -183,11 +211,51 @@ class AsyncSoloRedis(redis.asyncio.Redis):
             await connection.disconnect(nowait=True)
             raise
         finally:
-            if pool.stock_checkouts:
-                await pool.release(connection)
+            await self._put_back(connection)
+
+    async def _put_back(self, connection: Any) -> None:
+        pool = self.connection_pool
+        assert isinstance(pool, _BlockingPool)
+        if pool.stock_checkouts:
+            await pool.release(connection)
+        else:
+            pool._in_use_connections.remove(connection)
+            pool._available_connections.append(connection)
+
+    async def execute_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Commands in one round trip, as a pipeline without a transaction: each one's reply, or its
+        ResponseError, in order. The short path if an idle connection is ready, else redis-py's pipeline
+        (with its retries: every command solo sends is safe to repeat)."""
+        connection = await self._take_idle()
+        if connection is not None:
+            try:
+                return await self._run_many(connection, commands)
+            except _RETRIED:
+                pass
+        pipe = self.pipeline(transaction=False)
+        for args in commands:
+            pipe.execute_command(*args)
+        return list(await pipe.execute(raise_on_error=False))
+
+    async def _run_many(self, connection: Any, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        try:
+            packed = [_packed(args) for args in commands]
+            if None in packed:
+                await connection.send_packed_command(connection.pack_commands(commands))
             else:
-                pool._in_use_connections.remove(connection)
-                pool._available_connections.append(connection)
+                await connection.send_packed_command(b"".join(packed))  # type: ignore[arg-type]
+            replies: list[Any] = []
+            for args in commands:
+                try:
+                    replies.append(await self.parse_response(connection, args[0]))
+                except ResponseError as exc:  # the whole reply was read: the next one follows
+                    replies.append(exc)
+            return replies
+        except BaseException:
+            await connection.disconnect(nowait=True)  # replies may be on their way: never reuse this socket
+            raise
+        finally:
+            await self._put_back(connection)
 
 
 def sync_client(url: str) -> redis.Redis:

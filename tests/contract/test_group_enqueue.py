@@ -2,6 +2,8 @@
 
 import asyncio
 
+import pytest
+
 from solo.api.group_enqueue import GroupEnqueue
 from solo.objects.calls import Outcome
 from solo.objects.coordination.keys import Keys
@@ -65,3 +67,27 @@ def test_a_repeated_call_id_in_a_group_is_queued_once_and_its_recorded_outcome_a
     assert done.decision == "done" and done.outcome is not None and done.outcome.result == 7
     assert queued.decision == "dispatch"
     assert len(mailbox_ids(redis_client, keys, oid)) == 1
+
+
+def test_solo_s_own_client_sends_a_turn_s_enqueues_on_its_short_path(backend, request, redis_client, key_prefix):
+    # Given the API's client (objects/coordination/redis_clients.py), on the real Redis
+    if backend == "fake":
+        pytest.skip("solo's client needs the real Redis")
+    from solo.objects.coordination.redis_clients import async_client
+
+    oid = new_object()
+    calls = [make_call(oid, by=n) for n in range(5)]
+
+    async def enqueue_all():
+        client = async_client(request.getfixturevalue("real_redis_url"))
+        enqueues = group_enqueue(client, key_prefix)
+        decisions = await asyncio.gather(*(enqueues.enqueue(c) for c in calls))
+        again = await asyncio.gather(*(enqueues.enqueue(c) for c in calls[:2]))  # the same ids again
+        await client.aclose()
+        return enqueues, decisions, again
+
+    enqueues, decisions, again = asyncio.run(enqueue_all())
+    assert [d.decision for d in decisions] == ["dispatch", "pending", "pending", "pending", "pending"]
+    assert [d.decision for d in again] == ["pending", "pending"]
+    assert mailbox_ids(redis_client, Keys(key_prefix), oid) == [c.call_id for c in calls + calls[:2]]
+    assert (enqueues.groups, enqueues.grouped) == (2, 7)

@@ -15,7 +15,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from solo.objects.coordination.redis_clients import async_client, sync_client
+from solo.objects.coordination.redis_clients import AsyncSoloRedis, async_client, sync_client
 
 
 @pytest.fixture
@@ -179,3 +179,44 @@ def test_an_async_script_runs_by_sha_and_loads_itself_when_the_server_lacks_it(r
         await client.aclose()
 
     asyncio.run(scenario())
+
+
+def test_async_commands_in_one_round_trip_answer_in_order_with_each_ones_error_in_its_place(
+    real_redis_url, admin, key_prefix
+):
+    key, sha = f"{key_prefix}:text", "0" * 40
+
+    async def scenario() -> None:
+        client = async_client(real_redis_url)
+        named(client, key_prefix)
+        await client.set(key, "1")
+        idle = await client.client_id()
+        assert isinstance(client, AsyncSoloRedis)
+        many = client.execute_many
+        replies = await many([("GET", key), ("LPUSH", key, "x"), ("EVALSHA", sha, 1, key), ("INCRBY", key, 2)])
+        assert replies[0] == b"1" and replies[3] == 3
+        assert isinstance(replies[1], redis.ResponseError) and "WRONGTYPE" in str(replies[1])
+        assert isinstance(replies[2], redis.exceptions.NoScriptError)
+        assert await client.client_id() == idle  # the errors were read whole: the connection is kept
+        assert admin.client_kill_filter(_id=idle) == 1  # killed while idle: the next round trip still answers
+        assert await many([("GET", key), ("GET", key)]) == [b"3", b"3"]
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_async_commands_in_one_round_trip_beyond_the_pools_size_take_the_stock_pipeline(real_redis_url, key_prefix):
+    key = f"{key_prefix}:text"
+
+    async def scenario() -> list[object]:
+        client = async_client(real_redis_url, max_connections=1)
+        await client.set(key, "1")
+        assert isinstance(client, AsyncSoloRedis)
+        many = client.execute_many
+        answers = await asyncio.wait_for(asyncio.gather(*(many([("GET", key), ("STRLEN", key)]) for _ in range(20))), 8)
+        assert len(client.connection_pool._in_use_connections) == 0
+        await client.delete(key)
+        await client.aclose()
+        return list(answers)
+
+    assert asyncio.run(scenario()) == [[b"1", 1]] * 20
