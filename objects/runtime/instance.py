@@ -100,6 +100,10 @@ _ROLLBACK = "ROLLBACK" + _TAG
 _SAVEPOINT = "SAVEPOINT solo_call" + _TAG
 _ROLLBACK_TO_SAVEPOINT = "ROLLBACK TO solo_call" + _TAG
 _RELEASE_SAVEPOINT = "RELEASE solo_call" + _TAG
+_RECORD = "SELECT payload FROM _solo_calls WHERE call_id = ?"
+_EPOCH_AND_RECORD = (
+    "SELECT (SELECT value FROM _solo_meta WHERE key = 'epoch'), (SELECT payload FROM _solo_calls WHERE call_id = ?)"
+)
 
 
 class ObjectInstance:
@@ -365,12 +369,18 @@ class ObjectInstance:
         sends: list[Call] = []
         socket_messages: list[tuple[int, str]] = []
         try:
-            self._check_epoch(conn)
+            # The epoch check and the first call's exactly-once lookup in one statement: each of
+            # solo's statements lets go of the interpreter lock, which other threads then take.
+            stored, recorded = self._solo_sql(_EPOCH_AND_RECORD, (calls[0].call_id if calls else None,)).fetchone()
+            self._check_stored_epoch(0 if stored is None else int(stored))
             self._delete_sent(conn)
             outcomes = []
-            for call in calls:
+            last = len(calls) - 1
+            for index, call in enumerate(calls):
+                if index:
+                    recorded = self._recorded(call)
                 with log_fields.bound(call_id=call.call_id):
-                    outcomes.append(self._run_one(conn, call, sends, socket_messages))
+                    outcomes.append(self._run_one(conn, call, recorded, sends, socket_messages, last=index == last))
             self._batches += 1
             if self._batches % _PRUNE_EVERY_BATCHES == 0 or self.clock_ms() >= self._next_prune_ms:
                 self._prune_call_records(conn)
@@ -401,12 +411,26 @@ class ObjectInstance:
         routed, self._unrouted = self._unrouted, []
         return BatchResult(outcomes, sends, alarms, [m for _, m in routed], max((s for s, _ in routed), default=0))
 
+    def _recorded(self, call: Call) -> str | bytes | None:
+        """The outcome recorded for the call id, if it ran before (exactly once: it is not run again)."""
+        row = self._solo_sql(_RECORD, (call.call_id,)).fetchone()
+        return None if row is None else row[0]
+
     def _run_one(
-        self, conn: sqlite3.Connection, call: Call, sends: list[Call], socket_messages: list[tuple[int, str]]
+        self,
+        conn: sqlite3.Connection,
+        call: Call,
+        recorded: str | bytes | None,
+        sends: list[Call],
+        socket_messages: list[tuple[int, str]],
+        *,
+        last: bool = False,
     ) -> Outcome:
-        recorded = self._solo_sql("SELECT payload FROM _solo_calls WHERE call_id = ?", (call.call_id,)).fetchone()
+        """Run one call of the batch in a savepoint of its own (`recorded`: its outcome, if it ran before).
+
+        The batch's last call leaves its savepoint to the COMMIT, which releases it."""
         if recorded is not None:
-            return Outcome.from_payload(recorded[0])
+            return Outcome.from_payload(recorded)
         if self.poison_after and call.crashes >= self.poison_after:
             return self._record(conn, call, self._poisoned(call))
         # A closing socket leaves the registry whether its close handler succeeds or not.
@@ -448,7 +472,8 @@ class ObjectInstance:
             if fire is not None:  # after the rollback: the retry is recorded, the handler's writes are not
                 error = outcome.error or {}
                 self.alarms.fire_failed(fire, f"{error.get('type') or error.get('code')}: {error.get('message')}")
-        self._solo_sql(_RELEASE_SAVEPOINT)
+        if not last:  # the next call's savepoint must not nest in this one
+            self._solo_sql(_RELEASE_SAVEPOINT)
         if is_fire:
             return outcome  # a fire runs at most once per occurrence because of its alarm's row
         return self._record(conn, call, outcome)
@@ -528,7 +553,10 @@ class ObjectInstance:
             return self._result_too_large(
                 call, f"{recorded} bytes of JSON with its non-ASCII characters escaped; {held}"
             )
-        return Outcome.success(call.call_id, result)
+        # Printable ASCII as encoded (DEL is escaped in ASCII JSON): the payload's JSON holds these very
+        # bytes, so the result is not encoded again for it.
+        ascii_json = encoded.isascii() and b"\x7f" not in encoded
+        return Outcome.success(call.call_id, result, result_json=encoded.decode() if ascii_json else None)
 
     def _result_too_large(self, call: Call, size: str) -> Outcome:
         error = ResultTooLarge(f"{self.ref}.{call.method} returned {size}; its writes were rolled back")
@@ -979,7 +1007,9 @@ class ObjectInstance:
         return 0 if row is None else int(row[0])
 
     def _check_epoch(self, conn: sqlite3.Connection) -> None:
-        stored = self._meta("epoch")
+        self._check_stored_epoch(self._meta("epoch"))
+
+    def _check_stored_epoch(self, stored: int) -> None:
         if stored != self.epoch:
             raise OwnershipLost(f"object {self.object_id} now belongs to epoch {stored} (ours: {self.epoch})")
 
