@@ -72,8 +72,15 @@ class Call:
         return dumps(data)
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> Call:
-        return cls(**json.loads(raw))
+    def from_json(cls, raw: str | bytes, *, crashes: int = 0) -> Call:
+        """`crashes`: the count its record holds, when claimed (not part of the entry)."""
+        data = json.loads(raw)
+        if crashes:
+            data["crashes"] = crashes
+        return cls(**data)
+
+
+_PAYLOAD = "_payload"  # an Outcome's payload(), once made: not a field (equality and repr ignore it)
 
 
 @dataclass(frozen=True)
@@ -86,8 +93,13 @@ class Outcome:
     error: dict[str, Any] | None = None
 
     @classmethod
-    def success(cls, call_id: str, result: Any) -> Outcome:
-        return cls(call_id=call_id, ok=True, result=result)
+    def success(cls, call_id: str, result: Any, *, result_json: str | None = None) -> Outcome:
+        """`result_json`: the result as ASCII JSON (`dumps`), when the caller encoded it already."""
+        outcome = cls(call_id=call_id, ok=True, result=result)
+        if result_json is not None:  # the payload as payload() would make it, without encoding the result again
+            payload = f'{{"call_id":{dumps(call_id)},"ok":true,"result":{result_json},"error":null}}'
+            object.__setattr__(outcome, _PAYLOAD, payload)
+        return outcome
 
     @classmethod
     def failure(
@@ -110,8 +122,14 @@ class Outcome:
         return cls(call_id=call_id, ok=False, error=error)
 
     def payload(self) -> str:
-        """The JSON stored for exactly-once replays and sent to waiting callers."""
-        return dumps({"call_id": self.call_id, "ok": self.ok, "result": self.result, "error": self.error})
+        """The JSON stored for exactly-once replays and sent to waiting callers.
+
+        Made once (the call's record and its publication both need it), kept beside the fields."""
+        payload: str | None = self.__dict__.get(_PAYLOAD)
+        if payload is None:
+            payload = dumps({"call_id": self.call_id, "ok": self.ok, "result": self.result, "error": self.error})
+            object.__setattr__(self, _PAYLOAD, payload)
+        return payload
 
     @classmethod
     def from_payload(cls, raw: str | bytes) -> Outcome:

@@ -17,7 +17,7 @@ Threads:
                  of API processes that died holding WebSockets, and this worker's
                  heartbeat record (objects/coordination/workers.py: `solo workers ls`)
   call timer     interrupts user code past SOLO_CALL_TIME_LIMIT_S (objects/runtime/time_limit.py)
-  pool           drains, `worker_threads` at a time; a drain that waits on a call
+  drain threads  drains, `worker_threads` at a time (workers/drain_threads.py); a drain that waits on a call
                  to another object does not count, so waiting callers cannot starve
                  the objects they wait on of threads; a thread whose drain ends runs
                  the next ready one itself
@@ -77,6 +77,7 @@ from solo.objects.state.local_copy import discard_local_file
 from solo.objects.state.store import StateStore
 from solo.objects.tracing import Tracing, process_tracing
 from solo.workers.datadir import WorkerDir, claim_worker_dir
+from solo.workers.drain_threads import DrainThreads
 from solo.workers.transport import MailboxTransport, ReplyWaiter
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,9 @@ class ObjectHost:
         self._lock = threading.Lock()
         # Drains are submitted only while fewer than worker_threads run (_pump_locked); the pool
         # itself is larger so that drains waiting on other objects leave room for those objects.
-        self._pool = ThreadPoolExecutor(settings.worker_threads + MAX_WAITING_DRAINS, thread_name_prefix="solo-object")
+        self._pool: DrainThreads[_Owned] = DrainThreads(
+            self._drain, settings.worker_threads + MAX_WAITING_DRAINS, name_prefix="solo-object"
+        )
         # Idle evictions and the closing of objects whose lease was lost run on a thread of their own:
         # on_stop() and the stop's record in the shared database may take seconds, and the maintainer
         # must never wait on them (it keeps the leases alive; a stall of a TTL loses them all).
@@ -271,7 +274,7 @@ class ObjectHost:
         except redis.RedisError:
             pass
         self._evictor.shutdown(wait=True, cancel_futures=True)
-        self._pool.shutdown(wait=not stuck, cancel_futures=True)
+        self._pool.shutdown(wait=not stuck)
         if self._worker_dir is not None:
             self._worker_dir.release()
         log.info("object host %s stopped", self.worker_id)
@@ -353,7 +356,7 @@ class ObjectHost:
     def _pump_locked(self) -> None:
         while self._ready and self._active < self.settings.worker_threads:
             self._active += 1
-            self._pool.submit(self._drain, self._ready.popleft())
+            self._pool.submit(self._ready.popleft())
 
     @contextlib.contextmanager
     def _waiting_on_call(self) -> Iterator[None]:

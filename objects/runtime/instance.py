@@ -100,6 +100,11 @@ _ROLLBACK = "ROLLBACK" + _TAG
 _SAVEPOINT = "SAVEPOINT solo_call" + _TAG
 _ROLLBACK_TO_SAVEPOINT = "ROLLBACK TO solo_call" + _TAG
 _RELEASE_SAVEPOINT = "RELEASE solo_call" + _TAG
+_RECORD = "SELECT payload FROM _solo_calls WHERE call_id = ?"
+_OWN_METHODS = frozenset({FIRE_METHOD, SOCKET_METHOD, ACTION_METHOD})  # solo's, not the class's: alarms, sockets
+_EPOCH_AND_RECORD = (
+    "SELECT (SELECT value FROM _solo_meta WHERE key = 'epoch'), (SELECT payload FROM _solo_calls WHERE call_id = ?)"
+)
 
 
 class ObjectInstance:
@@ -378,12 +383,21 @@ class ObjectInstance:
         sends: list[Call] = []
         socket_messages: list[tuple[int, str]] = []
         try:
-            self._check_epoch(conn)
-            self._delete_sent(conn)
+            # The epoch check and the first call's exactly-once lookup in one statement: each of
+            # solo's statements lets go of the interpreter lock, which other threads then take.
+            stored, recorded = self._solo_sql(_EPOCH_AND_RECORD, (calls[0].call_id if calls else None,)).fetchone()
+            self._check_stored_epoch(0 if stored is None else int(stored))
+            wrote = self._delete_sent(conn)
             outcomes = []
-            for call in calls:
+            last = len(calls) - 1
+            for index, call in enumerate(calls):
+                if index:
+                    recorded = self._recorded(call)
                 with log_fields.bound(call_id=call.call_id):
-                    outcomes.append(self._run_one(conn, call, sends, socket_messages))
+                    outcome = self._run_one(
+                        conn, call, recorded, sends, socket_messages, last=index == last, first=not (index or wrote)
+                    )
+                outcomes.append(outcome)
             self._batches += 1
             if self._batches % _PRUNE_EVERY_BATCHES == 0 or self.clock_ms() >= self._next_prune_ms:
                 self._prune_call_records(conn)
@@ -414,17 +428,36 @@ class ObjectInstance:
         routed, self._unrouted = self._unrouted, []
         return BatchResult(outcomes, sends, alarms, [m for _, m in routed], max((s for s, _ in routed), default=0))
 
+    def _recorded(self, call: Call) -> str | bytes | None:
+        """The outcome recorded for the call id, if it ran before (exactly once: it is not run again)."""
+        row = self._solo_sql(_RECORD, (call.call_id,)).fetchone()
+        return None if row is None else row[0]
+
     def _run_one(
-        self, conn: sqlite3.Connection, call: Call, sends: list[Call], socket_messages: list[tuple[int, str]]
+        self,
+        conn: sqlite3.Connection,
+        call: Call,
+        recorded: str | bytes | None,
+        sends: list[Call],
+        socket_messages: list[tuple[int, str]],
+        *,
+        last: bool = False,
+        first: bool = False,
     ) -> Outcome:
-        recorded = self._solo_sql("SELECT payload FROM _solo_calls WHERE call_id = ?", (call.call_id,)).fetchone()
+        """Run one call of the batch in a savepoint of its own (`recorded`: its outcome, if it ran before).
+
+        The batch's last call leaves its savepoint to the COMMIT, which releases it. A method call
+        `first` to write in the transaction needs none: if it fails, the transaction itself is rolled
+        back and begun again, which undoes exactly its writes (_restart)."""
         if recorded is not None:
-            return Outcome.from_payload(recorded[0])
+            return Outcome.from_payload(recorded)
         if self.poison_after and call.crashes >= self.poison_after:
             return self._record(conn, call, self._poisoned(call))
         # A closing socket leaves the registry whether its close handler succeeds or not.
         closing = self._closing_socket(call) if call.method == SOCKET_METHOD else None
-        self._solo_sql(_SAVEPOINT)
+        savepoint = not (first and call.method not in _OWN_METHODS)  # alarms and sockets keep theirs
+        if savepoint:
+            self._solo_sql(_SAVEPOINT)
         scope = CallScope(call.call_id, [*call.chain, self.ref], self._record_send)
         fire: Fire | None = None
         is_fire = call.method == FIRE_METHOD
@@ -456,15 +489,26 @@ class ObjectInstance:
             sends.extend(scope.sends)
             if fire is not None:
                 self.alarms.fire_succeeded(fire)
-        else:  # its writes and its outbox entries go together
+        elif savepoint:  # its writes and its outbox entries go together
             self._solo_sql(_ROLLBACK_TO_SAVEPOINT)
             if fire is not None:  # after the rollback: the retry is recorded, the handler's writes are not
                 error = outcome.error or {}
                 self.alarms.fire_failed(fire, f"{error.get('type') or error.get('code')}: {error.get('message')}")
-        self._solo_sql(_RELEASE_SAVEPOINT)
+        else:
+            self._restart(conn)
+        if savepoint and not last:  # the next call's savepoint must not nest in this one
+            self._solo_sql(_RELEASE_SAVEPOINT)
         if is_fire:
             return outcome  # a fire runs at most once per occurrence because of its alarm's row
         return self._record(conn, call, outcome)
+
+    def _restart(self, conn: sqlite3.Connection) -> None:
+        """The failed call was the transaction's first write: roll it all back and begin again."""
+        if not conn.in_transaction:  # SQLite ended it (an interrupted write, a full disk): the batch fails
+            raise sqlite3.OperationalError("the batch's transaction was rolled back by SQLite")
+        self._solo_sql(_ROLLBACK)
+        self._solo_sql(_BEGIN)
+        self._check_epoch(conn)
 
     def _traced_run(self, call: Call, fire: Fire | None) -> contextlib.AbstractContextManager[Span | None]:
         """The call's run span (objects/tracing.py); an alarm's fire links to the call that set the alarm."""
@@ -541,7 +585,10 @@ class ObjectInstance:
             return self._result_too_large(
                 call, f"{recorded} bytes of JSON with its non-ASCII characters escaped; {held}"
             )
-        return Outcome.success(call.call_id, result)
+        # Printable ASCII as encoded (DEL is escaped in ASCII JSON): the payload's JSON holds these very
+        # bytes, so the result is not encoded again for it.
+        ascii_json = encoded.isascii() and b"\x7f" not in encoded
+        return Outcome.success(call.call_id, result, result_json=encoded.decode() if ascii_json else None)
 
     def _result_too_large(self, call: Call, size: str) -> Outcome:
         error = ResultTooLarge(f"{self.ref}.{call.method} returned {size}; its writes were rolled back")
@@ -863,12 +910,14 @@ class ObjectInstance:
             calls.append(call)
         return calls
 
-    def _delete_sent(self, conn: sqlite3.Connection) -> None:
+    def _delete_sent(self, conn: sqlite3.Connection) -> bool:
+        """Delete what was sent and routed; whether anything was to delete (the transaction wrote)."""
         if deletable := self._deletable_seq(take=True):
             self.sockets.delete_routed(deletable)
         for start in range(0, len(self._sent), 500):
             chunk = self._sent[start : start + 500]
             conn.execute(f"DELETE FROM _solo_outbox WHERE call_id IN ({','.join('?' * len(chunk))})", chunk)
+        return bool(deletable or self._sent)
 
     # -- internals ---------------------------------------------------------
 
@@ -992,7 +1041,9 @@ class ObjectInstance:
         return 0 if row is None else int(row[0])
 
     def _check_epoch(self, conn: sqlite3.Connection) -> None:
-        stored = self._meta("epoch")
+        self._check_stored_epoch(self._meta("epoch"))
+
+    def _check_stored_epoch(self, stored: int) -> None:
         if stored != self.epoch:
             raise OwnershipLost(f"object {self.object_id} now belongs to epoch {stored} (ours: {self.epoch})")
 

@@ -26,6 +26,10 @@ WAL_HEADER_BYTES = 32
 FRAME_HEADER_BYTES = 24
 _HEADER = struct.Struct(">IIIIII")  # magic, version, page size, checkpoint seq, salt-1, salt-2
 _FRAME = struct.Struct(">IIII")  # page number, db size after commit, salt-1, salt-2
+# What read_committed reads before it asks for the file's size: each system call lets go of the
+# interpreter lock, and a commit of a few pages is far smaller. Below glibc's threshold for
+# mapping an allocation of its own (128 KiB), so the buffer comes from the heap.
+_FIRST_READ_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,12 @@ class WalReader:
             if (salt1, salt2) != self._salts:  # a new log generation: start from its first frame
                 self._salts = (salt1, salt2)
                 self._offset = WAL_HEADER_BYTES
-            tail = os.pread(wal, max(os.fstat(wal).st_size - self._offset, 0), self._offset)
+            # Most commits' frames fit the first read; only a larger one asks the file's size for the rest.
+            tail = os.pread(wal, _FIRST_READ_BYTES, self._offset)
+            if len(tail) == _FIRST_READ_BYTES:
+                rest = os.fstat(wal).st_size - self._offset - len(tail)
+                if rest > 0:
+                    tail += os.pread(wal, rest, self._offset + len(tail))
         finally:
             os.close(wal)
         frame_bytes = FRAME_HEADER_BYTES + page_size

@@ -44,6 +44,30 @@ def test_a_rebuilt_image_is_byte_identical_to_the_live_database_across_checkpoin
     conn.close()
 
 
+@pytest.mark.parametrize("rows", [1, 15, 16, 17, 200])
+def test_a_commit_of_any_size_is_read_whole_up_to_its_commit_frame(tmp_path, rows):
+    # Given commits of one page up to far more than the reader's first read (64 KiB, 16 frames of 4 KiB)
+    path = tmp_path / "a.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    reader, image = WalReader(path), bytearray()
+    conn.execute("CREATE TABLE t (x)")
+    apply_frames(image, reader.read_committed().data, 4096)
+    for _ in range(2):
+        # When one transaction writes `rows` pages' worth
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO t VALUES (?)", [(bytes(4000),) for _ in range(rows)])
+        conn.execute("COMMIT")
+        frames = reader.read_committed()
+        # Then every frame of it is read, and nothing is left for the next read
+        assert frames is not None
+        apply_frames(image, frames.data, frames.page_size)
+        assert bytes(image) == conn.serialize()
+        assert reader.read_committed() is None
+    conn.close()
+
+
 def test_an_import_must_be_a_sound_database_this_code_knows(tmp_path):
     with pytest.raises(InvalidImage):
         check_image(b"not a database at all", 2)

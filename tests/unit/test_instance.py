@@ -308,6 +308,23 @@ def test_a_method_that_raises_changes_nothing_and_earlier_calls_in_the_batch_sta
     assert peek(instance.path, "SELECT count(*) FROM _solo_kv WHERE key = 'last'") == [(0,)]
 
 
+def test_a_failing_first_call_of_a_batch_changes_nothing_and_the_calls_after_it_commit(open_instance):
+    # The batch's first call writes in no savepoint: its failure rolls the transaction back and begins it again.
+    instance = open_instance(Fragile)
+    calls = [call(instance, "add_then_fail", text="lost"), call(instance, "add", text="kept"), call(instance, "count")]
+    outcomes = instance.run_batch(calls).outcomes
+    assert [o.ok for o in outcomes] == [False, True, True]
+    assert outcomes[1].result == 1 and outcomes[2].result == 1
+    assert peek(instance.path, "SELECT text FROM notes ORDER BY rowid") == [("kept",)]
+    assert peek(instance.path, "SELECT count(*) FROM _solo_kv WHERE key = 'last'") == [(0,)]
+    # Each call's outcome is recorded, the failure too: repeated, none runs again.
+    assert [o.ok for o in instance.run_batch(calls).outcomes] == [False, True, True]
+    assert peek(instance.path, "SELECT count(*) FROM _solo_calls") == [(3,)]
+    (alone,) = instance.run_batch([call(instance, "add_then_fail", text="lost again")]).outcomes
+    assert not alone.ok
+    assert run(instance, "add", text="next").result == 2
+
+
 def test_an_unexpected_exception_is_logged_with_its_message_and_only_its_type_goes_to_the_caller(open_instance, caplog):
     instance = open_instance(Fragile)
     failing = call(instance, "add_then_fail", text="secret text", kind="crash")

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from solo import DurableObject, rpc
-from solo.objects.calls import DEFAULT_MAX_RESULT_BYTES, MAX_RECORDED_RESULT_BYTES, Call, Outcome
+from solo.objects.calls import DEFAULT_MAX_RESULT_BYTES, MAX_RECORDED_RESULT_BYTES, Call, Outcome, dumps
 from solo.objects.errors import InvalidSettings
 from solo.objects.naming import new_call_id, object_id
 from solo.objects.runtime.instance import ObjectInstance
@@ -156,3 +156,12 @@ def test_solo_max_result_bytes_is_read_and_bounded_by_what_a_record_holds():
     for bad in ("0", "-1", str(MAX_RECORDED_RESULT_BYTES + 1)):
         with pytest.raises(InvalidSettings, match="SOLO_MAX_RESULT_BYTES"):
             Settings.from_env({"SOLO_MAX_RESULT_BYTES": bad})
+
+
+def test_an_outcome_made_from_its_encoded_result_has_the_payload_it_would_make_itself():
+    for result in [1, "x", {"a": [1, 2.5, None, True]}, '\x00\n"\\', [], {"k": "v" * 100}, 1e300]:
+        encoded = dumps(result)
+        made = Outcome.success("c1", result, result_json=encoded)
+        assert made.payload() == Outcome.success("c1", result).payload()
+        assert made == Outcome.success("c1", result)
+        assert Outcome.from_payload(made.payload()) == made
