@@ -62,13 +62,7 @@ def test_a_lost_connection_is_an_operational_error_and_the_next_gets_a_fresh_one
     engine = one_connection
     driver = DriverStatements(engine)
     lost = _backend_pid(engine)
-    admin = make_engine(postgres_url)
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": lost})
-            conn.commit()
-    finally:
-        admin.dispose()
+    _terminate(postgres_url, lost)
     with pytest.raises(sa.exc.OperationalError) as raised:  # what workers/host.py takes for "unreachable"
         driver.execute("SELECT 1", {})
     assert raised.value.connection_invalidated
