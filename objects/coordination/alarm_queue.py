@@ -216,7 +216,7 @@ class Wakeups:
         """Subscribe, if not yet, and wait for Redis to confirm it."""
         if self._pubsub is not None:
             return
-        pubsub = self._redis.pubsub()
+        pubsub = self._redis.pubsub()  # type: ignore[no-untyped-call]
         try:
             pubsub.subscribe(self._channel)
             deadline = time.monotonic() + timeout_s

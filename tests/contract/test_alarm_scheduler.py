@@ -137,9 +137,7 @@ def test_a_stale_entry_is_corrected_by_the_fire_it_causes(system, clock, redis_c
     assert [d.due_ms for d in queue.due(at, 10)] == [real_due]
 
 
-def test_an_alarm_due_before_the_longest_sleep_is_dispatched_on_the_first_pass_after_it_is_due(
-    system, clock, settings
-):
+def test_an_alarm_due_before_the_longest_sleep_is_dispatched_on_the_first_pass_after_it_is_due(system, clock, settings):
     name = uuid.uuid4().hex
     soon = 5
     assert soon < settings.scheduler_max_sleep_ms
