@@ -76,11 +76,9 @@ def announcement(
     return add, [m for m in latest if m not in add]
 
 
-def announce_args(channel: str, changes: tuple[dict[str, int], list[str]]) -> list[str | int] | None:
-    """announce.lua's arguments for an announcement's changes; None if there are none."""
+def announce_args(channel: str, changes: tuple[dict[str, int], list[str]]) -> list[str | int]:
+    """announce.lua's arguments for an announcement's changes."""
     add, drop = changes
-    if not add and not drop:
-        return None
     args: list[str | int] = [channel, len(add)]
     for member, due_ms in add.items():
         args += [due_ms, member]
@@ -105,12 +103,12 @@ class AlarmQueue:
 
         One round trip, which wakes the leading scheduler if an alarm is due before its next look;
         returns whether it did."""
-        args = announce_args(
-            self._channel, announcement(object_id, class_name, object_name, due, now_ms, self.horizon_ms)
-        )
-        if args is None:
+        add, drop = announcement(object_id, class_name, object_name, due, now_ms, self.horizon_ms)
+        if not add:  # only removals (a fire ran, an alarm was deleted): nothing comes due sooner
+            if drop:
+                self._redis.zrem(self._key, *drop)
             return False
-        return bool(self._announce(keys=[self._key, self._look_key], args=args))
+        return bool(self._announce(keys=[self._key, self._look_key], args=announce_args(self._channel, (add, drop))))
 
     def add_missing(self, alarms: Iterable[DueAlarm]) -> int:
         """Add alarms Redis does not know (after a restart or a lost announcement); returns how many."""
@@ -190,11 +188,12 @@ class AsyncAlarmQueue:
         self, object_id: str, class_name: str, object_name: str, due: Sequence[tuple[str, int | None]], now_ms: int
     ) -> bool:
         """As AlarmQueue.announce."""
-        args = announce_args(
-            self._channel, announcement(object_id, class_name, object_name, due, now_ms, self.horizon_ms)
-        )
-        if args is None:
+        add, drop = announcement(object_id, class_name, object_name, due, now_ms, self.horizon_ms)
+        if not add:
+            if drop:
+                await self._redis.zrem(self._key, *drop)
             return False
+        args = announce_args(self._channel, (add, drop))
         return bool(await self._announce(keys=[self._key, self._look_key], args=args))
 
 
