@@ -244,9 +244,13 @@ class Wakeups:
                 woken = True
 
     def close(self) -> None:
+        """Unsubscribe (its connection is closed): a scheduler that does not lead hears nothing."""
         if self._pubsub is not None:
             pubsub, self._pubsub = self._pubsub, None
-            pubsub.close()
+            try:
+                pubsub.close()
+            except redis.RedisError:
+                pass  # a dead connection: nothing to unsubscribe from
 
     def wake(self) -> None:
         """Wake the listener (the scheduler stopping its own wait)."""
