@@ -62,6 +62,9 @@ log = logging.getLogger(__name__)
 Dispatch = Callable[[str], None]
 DISPATCH_BATCH = 500
 COMPACTION_LOOK_MS = 5000  # how often a leading scheduler asks whether a compaction pass is due
+# A wake-up starts a pass no sooner than this after the last one began (the former poll interval): a
+# stream of alarms set due at once is dispatched in batches, not one pass per announcement (ADR 0018).
+WOKEN_PASS_GAP_MS = 10
 
 
 def fire_call(alarm: DueAlarm, now_ms: int) -> Call:
@@ -108,6 +111,8 @@ class Scheduler:
         # When to look at the time index next, as the last tick saw it (0: at once): the first entry
         # not yet due, or the longest sleep. An announcement of an alarm due sooner wakes us.
         self._next_look_ms = 0
+        self._last_pass_ms = 0  # when the last pass began
+        self.woken_pass_gap_ms = WOKEN_PASS_GAP_MS
         self.wakeups = Wakeups(client, keys)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -152,6 +157,7 @@ class Scheduler:
     def tick(self) -> int:
         """Dispatch every alarm due now; returns how many fires were sent."""
         now = self.clock_ms()
+        self._last_pass_ms = now
         if now >= self._next_refill_ms:
             self.refill()
         self.metrics.passes.inc()
@@ -291,7 +297,8 @@ class Scheduler:
         sleep_s = min(self.wait_s(), max(0.0, (self._next_lead_ms - self.clock_ms()) / 1000))
         if self.wakeups.wait(sleep_s):
             self.metrics.wakeups.inc()
-            self._next_look_ms = 0  # an alarm is due sooner than we meant to look
+            # An alarm is due sooner than we meant to look: look at once, or once the gap has passed.
+            self._next_look_ms = min(self._next_look_ms, self._last_pass_ms + self.woken_pass_gap_ms)
 
     def run(self) -> None:
         try:

@@ -15,7 +15,7 @@ from solo.objects.coordination.alarm_queue import Wakeups
 from solo.objects.coordination.keys import Keys
 from solo.testing import ManualClock
 from solo.testing.inprocess import InProcessSystem
-from solo.workers.scheduler import Scheduler
+from solo.workers.scheduler import WOKEN_PASS_GAP_MS, Scheduler
 
 SECOND = 1000
 FAR = 20 * SECOND  # within the horizon (60 s), beyond the longest sleep of the tests that want it far
@@ -46,6 +46,7 @@ def running_system(settings, redis_client, async_redis_client, clock):
         system.http = http
         system.sleeps = Sleeps(system.scheduler)
         system.scheduler.wakeups = system.sleeps
+        system.scheduler.woken_pass_gap_ms = 0  # a woken scheduler looks at once (the gap has its own test)
         try:
             yield system
         finally:
@@ -218,3 +219,24 @@ def test_a_new_leader_looks_at_once(long_sleep_system, clock, settings, redis_cl
         assert len(call(system, name, "fires")) == 1
     finally:
         successor.wakeups.close()
+
+
+def test_wake_ups_in_a_stream_start_a_pass_no_sooner_than_the_gap_after_the_last_one(long_sleep_system, clock):
+    system = long_sleep_system
+    gap_ms = system.scheduler.woken_pass_gap_ms = WOKEN_PASS_GAP_MS
+    first, second = uuid.uuid4().hex, uuid.uuid4().hex
+    step(system)  # a pass, then asleep: nothing waits
+    call(system, first, "set_alarm", at_ms=clock())  # due at once
+    step(system, woken=True)
+    assert system.scheduler.wait_s() == gap_ms / SECOND  # the last pass began just now
+
+    # When: another alarm due at once is set before the gap has passed
+    clock.advance(gap_ms // 2)
+    call(system, second, "set_alarm", at_ms=clock())
+    step(system)  # no wake-up (the first lowered the look to its time) and no pass: the gap has not passed
+    assert call(system, first, "fires") == []
+
+    # Then: one pass sends both
+    clock.advance(gap_ms // 2)
+    step(system)
+    assert len(call(system, first, "fires")) == 1 and len(call(system, second, "fires")) == 1
