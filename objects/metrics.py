@@ -212,6 +212,14 @@ class SchedulerMetrics:
             "Due alarms the scheduler took out of its time index: no live worker serves their class",
             registry=r,
         )
+        self.passes = Counter(
+            "solo_scheduler_passes", "Looks the scheduler took at its time index (each is one round trip)", registry=r
+        )
+        self.wakeups = Counter(
+            "solo_scheduler_wakeups",
+            "Sleeps of the scheduler cut short by an announcement of an alarm due sooner (or by stopping)",
+            registry=r,
+        )
         self.leading = Gauge("solo_scheduler_leading", "1 while this process is the scheduler, else 0", registry=r)
         self.compaction_passes = Counter("solo_compaction_passes", "Compaction passes run by this process", registry=r)
         self.compaction_seconds = Counter(

@@ -43,7 +43,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SOLO_ALARM_HORIZON_S": ("alarm_horizon_s", float),
     "SOLO_ALARM_REFILL_S": ("alarm_refill_s", float),
     "SOLO_ALARM_REDELIVER_S": ("alarm_redeliver_s", float),
-    "SOLO_SCHEDULER_POLL_MS": ("scheduler_poll_ms", int),
+    "SOLO_SCHEDULER_MAX_SLEEP_MS": ("scheduler_max_sleep_ms", int),
     "SOLO_CALL_TIME_LIMIT_S": ("call_time_limit_s", float),
     "SOLO_POISON_AFTER": ("poison_after", int),
     "SOLO_DRAIN_TIMEOUT_S": ("drain_timeout_s", float),
@@ -113,7 +113,9 @@ class Settings:
     alarm_horizon_s: float = 60.0  # alarms due within this are in Redis's time index
     alarm_refill_s: float = 5.0  # how often the scheduler re-reads the shared index
     alarm_redeliver_s: float = 30.0  # a dispatched fire not yet run is dispatched again after this
-    scheduler_poll_ms: int = 10  # longest sleep between looks at the time index
+    # Longest the leading scheduler sleeps between looks at the time index when no announcement wakes
+    # it (an alarm is due, or announced due sooner): bounds what a lost wake-up delays an alarm.
+    scheduler_max_sleep_ms: int = 1000
     call_time_limit_s: float = 30.0  # user code (a method, handler, on_start) running longer is interrupted
     poison_after: int = 3  # a call whose worker died or hung this often while running it is not run again
     drain_timeout_s: float = 30.0  # SIGTERM: how long running batches may take to finish before the worker exits
@@ -168,8 +170,8 @@ class Settings:
             problems.append("SOLO_ALARM_REFILL_S must be positive and at most half of SOLO_ALARM_HORIZON_S")
         if self.alarm_redeliver_s <= 0:
             problems.append("SOLO_ALARM_REDELIVER_S must be positive")
-        if not 1 <= self.scheduler_poll_ms <= 1000:
-            problems.append("SOLO_SCHEDULER_POLL_MS must be between 1 and 1000")
+        if not 10 <= self.scheduler_max_sleep_ms <= 60_000:
+            problems.append("SOLO_SCHEDULER_MAX_SLEEP_MS must be between 10 and 60000")
         if "|" in self.worker_id:
             problems.append("SOLO_WORKER_ID must not contain '|'")
         if not 0 < self.call_time_limit_s <= 3600:

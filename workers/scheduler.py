@@ -5,9 +5,12 @@ it runs as `solo scheduler` (the Procfile's `scheduler:`) and, unless
 SOLO_SCHEDULER_IN_WORKERS is off, inside every worker as a standby.
 
 The time index is a Redis sorted set of alarms due within the horizon
-(objects/coordination/alarm_queue.py). The scheduler sleeps until the earliest entry is due
-(at most SOLO_SCHEDULER_POLL_MS, so that a nearer alarm announced meanwhile is
-not missed), then for each due entry postpones it by SOLO_ALARM_REDELIVER_S and
+(objects/coordination/alarm_queue.py). The scheduler sleeps until the earliest entry is due,
+at most SOLO_SCHEDULER_MAX_SLEEP_MS; each pass records that next look in Redis, and an
+announcement of an alarm due before it wakes the scheduler at once through a pub/sub
+channel (docs/adr/0018-scheduler-woken-by-announcements.md), so an idle deployment's
+scheduler looks once per longest sleep instead of polling. A lost wake-up costs at most
+that sleep. Then for each due entry it postpones it by SOLO_ALARM_REDELIVER_S and
 enqueues a fire call, exactly as the API enqueues a call. The owner
 announces the alarm's next state once the fire has run, which replaces that
 score; if the fire is lost, the entry comes due again and is sent again. Extra
@@ -43,7 +46,7 @@ import redis
 from solo.objects.alarms import FIRE_METHOD
 from solo.objects.calls import Call
 from solo.objects.context import wall_clock_ms
-from solo.objects.coordination.alarm_queue import AlarmQueue, DueAlarm
+from solo.objects.coordination.alarm_queue import AlarmQueue, DueAlarm, Wakeups
 from solo.objects.coordination.keys import Keys
 from solo.objects.coordination.mailbox import Mailbox, MailboxConfig
 from solo.objects.coordination.singleton import Holding, SingletonLease
@@ -59,6 +62,9 @@ log = logging.getLogger(__name__)
 Dispatch = Callable[[str], None]
 DISPATCH_BATCH = 500
 COMPACTION_LOOK_MS = 5000  # how often a leading scheduler asks whether a compaction pass is due
+# A wake-up starts a pass no sooner than this after the last one began (the former poll interval): a
+# stream of alarms set due at once is dispatched in batches, not one pass per announcement (ADR 0018).
+WOKEN_PASS_GAP_MS = 10
 
 
 def fire_call(alarm: DueAlarm, now_ms: int) -> Call:
@@ -101,7 +107,13 @@ class Scheduler:
         self.clock_ms = clock_ms
         self.leading = False
         self._next_refill_ms = 0
-        self._next_due_ms: int | None = None  # of the first entry not yet due, as the last tick saw it
+        self._next_lead_ms = 0  # when to renew (or try to take) the lease next
+        # When to look at the time index next, as the last tick saw it (0: at once): the first entry
+        # not yet due, or the longest sleep. An announcement of an alarm due sooner wakes us.
+        self._next_look_ms = 0
+        self._last_pass_ms = 0  # when the last pass began
+        self.woken_pass_gap_ms = WOKEN_PASS_GAP_MS
+        self.wakeups = Wakeups(client, keys)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.compactor = compactor
@@ -119,6 +131,7 @@ class Scheduler:
         if holding == Holding.TAKEN:
             log.info("scheduler %s is now the scheduler", self.settings.worker_id)
             self._next_refill_ms = 0
+            self._next_look_ms = 0
         elif holding == Holding.NO and self.leading:
             log.info("scheduler %s lost the lease", self.settings.worker_id)
         self.leading = holding != Holding.NO
@@ -144,13 +157,19 @@ class Scheduler:
     def tick(self) -> int:
         """Dispatch every alarm due now; returns how many fires were sent."""
         now = self.clock_ms()
+        self._last_pass_ms = now
         if now >= self._next_refill_ms:
             self.refill()
+        self.metrics.passes.inc()
+        max_sleep_ms = self.settings.scheduler_max_sleep_ms
+        look_by = now + max_sleep_ms
         sent = 0
         while True:
             # One round trip gives what is due and when the next one is (for wait_s), and nothing else:
-            # reading every entry near the front cost each pass O(entries within the horizon).
-            due, self._next_due_ms = self.queue.due_and_next(now, DISPATCH_BATCH)
+            # reading every entry near the front cost each pass O(entries within the horizon). It also
+            # records our next look, from which on announcements of alarms due sooner wake us.
+            due, next_due = self.queue.due_and_next(now, DISPATCH_BATCH, look_by, 3 * max_sleep_ms)
+            self._next_look_ms = look_by if next_due is None else min(look_by, next_due)
             servable = self._drop_orphaned(due)
             if servable:
                 # The postponement and every fire in one more round trip, postponement first: a pass
@@ -161,6 +180,9 @@ class Scheduler:
                 for fire, enqueued in zip(fires, self.mailbox.enqueue_many(fires, pipe), strict=True):
                     if enqueued.decision == "dispatch":
                         self._dispatch(fire.object_id)
+            if servable:  # what was postponed comes due again then, unless announced meanwhile
+                redeliver_ms = now + int(self.settings.alarm_redeliver_s * 1000)
+                self._next_look_ms = min(self._next_look_ms, redeliver_ms)
             sent += len(servable)
             self.metrics.dispatched.inc(len(servable))
             if len(due) < DISPATCH_BATCH:
@@ -176,6 +198,8 @@ class Scheduler:
 
     def _drop_orphaned(self, due: list[DueAlarm]) -> list[DueAlarm]:
         """Take the alarms of classes no live worker serves out of the time index; the others go on."""
+        if not due:
+            return due
         served = self.served()
         if served is None:
             return due
@@ -222,12 +246,9 @@ class Scheduler:
         self._compaction.start()
 
     def wait_s(self) -> float:
-        """How long to sleep after a tick: until the next entry is due, at most the poll interval
-        (an alarm announced meanwhile may be due sooner)."""
-        poll_s = self.settings.scheduler_poll_ms / 1000
-        if self._next_due_ms is None:
-            return poll_s
-        return min(poll_s, max(0.0, (self._next_due_ms - self.clock_ms()) / 1000))
+        """How long to sleep after a tick: until the next entry is due, at most the longest sleep. An
+        alarm announced meanwhile due sooner cuts it short (`Wakeups`)."""
+        return max(0.0, (self._next_look_ms - self.clock_ms()) / 1000)
 
     # -- the thread --------------------------------------------------------------
 
@@ -237,6 +258,11 @@ class Scheduler:
 
     def stop(self) -> None:
         self._stopping.set()
+        if self.leading:
+            try:
+                self.wakeups.wake()  # cut its sleep short
+            except redis.RedisError:
+                pass
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self._compaction is not None:
@@ -249,28 +275,45 @@ class Scheduler:
             self.leading = False
             self.metrics.leading.set(0)
 
-    def run(self) -> None:
+    def step(self) -> None:
+        """One turn of the thread's loop: keep the lease (every third of its ttl); as the leader, look at
+        the time index when the last look said to, or at once when woken; then sleep until the next
+        look, a wake-up, or the lease's renewal, whichever comes first."""
+        now = self.clock_ms()
         renew_every_ms = self.settings.lease_ttl_ms // 3
-        next_lead_ms = 0
-        while not self._stopping.is_set():
-            try:
-                now = self.clock_ms()
-                if now >= next_lead_ms:
-                    next_lead_ms = now + renew_every_ms
-                    self.lead()
-                if not self.leading:
-                    self._stopping.wait(renew_every_ms / 1000)
-                    continue
-                if self.compaction_due():
-                    self.start_compaction()
-                self.tick()
-                self._stopping.wait(self.wait_s())
-            except redis.RedisError as exc:
-                log.warning("scheduler: Redis unavailable (%s); retrying", exc)
-                self.leading = False
-                self.metrics.leading.set(0)
-                next_lead_ms = 0
-                self._stopping.wait(0.5)
-            except Exception:
-                log.exception("scheduler step failed")
-                self._stopping.wait(0.5)
+        if now >= self._next_lead_ms:
+            self._next_lead_ms = now + renew_every_ms
+            self.lead()
+        if not self.leading:
+            self.wakeups.close()
+            self._stopping.wait(renew_every_ms / 1000)
+            return
+        # Listening before the pass that records our next look: no wake-up sent after it is missed.
+        self.wakeups.listen()
+        if self.compaction_due():
+            self.start_compaction()
+        if self.clock_ms() >= self._next_look_ms:
+            self.tick()
+        sleep_s = min(self.wait_s(), max(0.0, (self._next_lead_ms - self.clock_ms()) / 1000))
+        if self.wakeups.wait(sleep_s):
+            self.metrics.wakeups.inc()
+            # An alarm is due sooner than we meant to look: look at once, or once the gap has passed.
+            self._next_look_ms = min(self._next_look_ms, self._last_pass_ms + self.woken_pass_gap_ms)
+
+    def run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self.step()
+                except redis.RedisError as exc:
+                    log.warning("scheduler: Redis unavailable (%s); retrying", exc)
+                    self.leading = False
+                    self.metrics.leading.set(0)
+                    self.wakeups.close()
+                    self._next_lead_ms = 0
+                    self._stopping.wait(0.5)
+                except Exception:
+                    log.exception("scheduler step failed")
+                    self._stopping.wait(0.5)
+        finally:
+            self.wakeups.close()

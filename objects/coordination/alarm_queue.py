@@ -10,18 +10,27 @@ here two ways:
   repairs everything a Redis restart lost.
 A stale entry is harmless: a fire for an alarm that is no longer due is a no-op
 at the object, whose own table decides.
+
+The leading scheduler sleeps until its next look (the first entry's due time, or
+at most SOLO_SCHEDULER_MAX_SLEEP_MS), which each pass records in Redis. An
+announcement that adds an alarm due before that look publishes a wake-up on a
+channel the leader listens on (``Wakeups``), in the same script as the change
+(docs/adr/0018-scheduler-woken-by-announcements.md). A lost wake-up (Redis
+restarted, the leader's connection dropped) delays an alarm by at most the
+longest sleep.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 import redis
 import redis.asyncio
-from redis.client import Pipeline
+from redis.client import Pipeline, PubSub
 
 from solo.objects.coordination import scripts
 from solo.objects.coordination.keys import Keys
@@ -67,33 +76,39 @@ def announcement(
     return add, [m for m in latest if m not in add]
 
 
-def _queue_announcement(pipe: Any, key: str, changes: tuple[dict[str, int], list[str]]) -> bool:
-    """Queue an announcement's commands on a pipeline (sync or async); False if there are none."""
+def announce_args(channel: str, changes: tuple[dict[str, int], list[str]]) -> list[str | int]:
+    """announce.lua's arguments for an announcement's changes."""
     add, drop = changes
-    if add:
-        pipe.zadd(key, add)
-    if drop:
-        pipe.zrem(key, *drop)
-    return bool(add or drop)
+    args: list[str | int] = [channel, len(add)]
+    for member, due_ms in add.items():
+        args += [due_ms, member]
+    return args + drop
 
 
 class AlarmQueue:
     def __init__(self, client: redis.Redis, keys: Keys, horizon_ms: int) -> None:
         self._redis = client
         self._key = keys.alarms_due
+        self._look_key = keys.scheduler_look
+        self._channel = keys.scheduler_wake
         self.horizon_ms = horizon_ms
+        self._announce = client.register_script(scripts.source("announce"))
         self._postpone = client.register_script(scripts.source("postpone"))
         self._due_and_next = client.register_script(scripts.source("due_and_next"))
 
     def announce(
         self, object_id: str, class_name: str, object_name: str, due: Sequence[tuple[str, int | None]], now_ms: int
-    ) -> None:
-        """Set each named alarm's due time; drop those with none (done, deleted, dropped) or past the horizon."""
-        pipe = self._redis.pipeline(transaction=False)
-        if _queue_announcement(
-            pipe, self._key, announcement(object_id, class_name, object_name, due, now_ms, self.horizon_ms)
-        ):
-            pipe.execute()
+    ) -> bool:
+        """Set each named alarm's due time; drop those with none (done, deleted, dropped) or past the horizon.
+
+        One round trip, which wakes the leading scheduler if an alarm is due before its next look;
+        returns whether it did."""
+        add, drop = announcement(object_id, class_name, object_name, due, now_ms, self.horizon_ms)
+        if not add:  # only removals (a fire ran, an alarm was deleted): nothing comes due sooner
+            if drop:
+                self._redis.zrem(self._key, *drop)
+            return False
+        return bool(self._announce(keys=[self._key, self._look_key], args=announce_args(self._channel, (add, drop))))
 
     def add_missing(self, alarms: Iterable[DueAlarm]) -> int:
         """Add alarms Redis does not know (after a restart or a lost announcement); returns how many."""
@@ -114,11 +129,19 @@ class AlarmQueue:
         )
         return [DueAlarm.parse(member, score) for member, score in entries]
 
-    def due_and_next(self, now_ms: int, limit: int) -> tuple[list[DueAlarm], int | None]:
+    def due_and_next(
+        self, now_ms: int, limit: int, look_by_ms: int, look_ttl_ms: int
+    ) -> tuple[list[DueAlarm], int | None]:
         """Up to `limit` entries due by `now_ms`, and the due time of the first one not yet due (None if
         there is none), in one round trip. Only what is due comes back, with one score: a pass costs
-        the same whether 1 or 100,000 alarms are waiting within the horizon."""
-        due, after = cast(list[list[bytes | str]], self._due_and_next(keys=[self._key], args=[now_ms, limit]))
+        the same whether 1 or 100,000 alarms are waiting within the horizon.
+
+        Records the caller's next look, that due time or `look_by_ms` if sooner (for `look_ttl_ms`):
+        from then on, an announcement of an alarm due before it wakes the caller."""
+        due, after = cast(
+            list[list[bytes | str]],
+            self._due_and_next(keys=[self._key, self._look_key], args=[now_ms, limit, look_by_ms, look_ttl_ms]),
+        )
         # A script's reply is flat, scores as strings: member, score, member, score, ...
         alarms = [DueAlarm.parse(due[i], float(due[i + 1])) for i in range(0, len(due), 2)]
         return alarms, int(float(after[1])) if after else None
@@ -156,14 +179,79 @@ class AsyncAlarmQueue:
     def __init__(self, client: redis.asyncio.Redis, keys: Keys, horizon_ms: int) -> None:
         self._redis = client
         self._key = keys.alarms_due
+        self._look_key = keys.scheduler_look
+        self._channel = keys.scheduler_wake
         self.horizon_ms = horizon_ms
+        self._announce = client.register_script(scripts.source("announce"))
 
     async def announce(
         self, object_id: str, class_name: str, object_name: str, due: Sequence[tuple[str, int | None]], now_ms: int
-    ) -> None:
+    ) -> bool:
         """As AlarmQueue.announce."""
-        pipe = self._redis.pipeline(transaction=False)
-        if _queue_announcement(
-            pipe, self._key, announcement(object_id, class_name, object_name, due, now_ms, self.horizon_ms)
-        ):
-            await pipe.execute()
+        add, drop = announcement(object_id, class_name, object_name, due, now_ms, self.horizon_ms)
+        if not add:
+            if drop:
+                await self._redis.zrem(self._key, *drop)
+            return False
+        args = announce_args(self._channel, (add, drop))
+        return bool(await self._announce(keys=[self._key, self._look_key], args=args))
+
+
+class Wakeups:
+    """The leading scheduler's end of the wake channel: a subscription it waits on between passes.
+
+    Subscribed (and confirmed) before the pass that records the next look, so no wake-up sent
+    after that pass's read is missed while the connection lives. A wake-up lost anyway (the
+    connection dropped and was made again) costs at most the sleep it would have cut short;
+    a resubscription is treated as a wake-up, so the pass after it reads the index at once.
+    """
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self._redis = client
+        self._channel = keys.scheduler_wake
+        self._pubsub: PubSub | None = None
+
+    def listen(self, timeout_s: float = 5.0) -> None:
+        """Subscribe, if not yet, and wait for Redis to confirm it."""
+        if self._pubsub is not None:
+            return
+        pubsub = self._redis.pubsub()  # type: ignore[no-untyped-call]
+        try:
+            pubsub.subscribe(self._channel)
+            deadline = time.monotonic() + timeout_s
+            while (message := pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))) is None or (
+                message["type"] != "subscribe"
+            ):
+                if time.monotonic() >= deadline:
+                    raise redis.TimeoutError("the scheduler's wake channel was not confirmed")
+        except BaseException:
+            pubsub.close()
+            raise
+        self._pubsub = pubsub
+
+    def wait(self, timeout_s: float) -> bool:
+        """Until a wake-up comes or `timeout_s` passes; True if woken. Takes every wake-up waiting."""
+        pubsub = self._pubsub
+        assert pubsub is not None, "listen() first"
+        deadline = time.monotonic() + timeout_s
+        woken = False
+        while True:
+            message = pubsub.get_message(timeout=0.0 if woken else max(0.0, deadline - time.monotonic()))
+            if message is None:
+                if woken or time.monotonic() >= deadline:
+                    return woken
+            elif message["type"] in ("message", "subscribe"):  # subscribe: made again, wake-ups may be lost
+                woken = True
+
+    def close(self) -> None:
+        """Unsubscribe (its connection is closed): a scheduler that does not lead hears nothing."""
+        if self._pubsub is not None:
+            pubsub, self._pubsub = self._pubsub, None
+            try:
+                pubsub.close()
+            except redis.RedisError:
+                pass  # a dead connection: nothing to unsubscribe from
+
+    def wake(self) -> None:
+        """Wake the listener (the scheduler stopping its own wait)."""
+        self._redis.publish(self._channel, "stop")

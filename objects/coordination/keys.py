@@ -103,6 +103,20 @@ class Keys:
         return f"{self.prefix}:scheduler"
 
     @property
+    def scheduler_look(self) -> str:
+        """STRING, the moment (ms) the leading scheduler looks at the time index next, at the latest.
+
+        Written by each pass (``due_and_next.lua``); an announcement of an alarm due before it
+        lowers it and publishes on ``scheduler_wake`` (``announce.lua``). Missing: every
+        announcement that adds an alarm publishes."""
+        return f"{self.prefix}:scheduler:look"
+
+    @property
+    def scheduler_wake(self) -> str:
+        """Pub/sub channel the leading scheduler listens on: an alarm is due before its next look."""
+        return f"{self.prefix}:scheduler:wake"
+
+    @property
     def compaction(self) -> str:
         """Set, with SOLO_COMPACT_INTERVAL_S to live, when the scheduler starts a compaction pass:
         while it exists no scheduler starts another, whichever holds the lease."""
