@@ -7,6 +7,7 @@ variable is listed in README.md.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -17,6 +18,14 @@ from typing import Any
 from solo.objects.calls import DEFAULT_MAX_RESULT_BYTES, MAX_RECORDED_RESULT_BYTES
 from solo.objects.errors import InvalidSettings
 from solo.objects.naming import is_tenant
+
+log = logging.getLogger(__name__)
+
+# Variables an earlier version read, and what took their place: set, they are named in a warning.
+RETIRED = {
+    "SOLO_SCHEDULER_POLL_MS": "the scheduler sleeps until its next look and is woken for a nearer alarm;"
+    " SOLO_SCHEDULER_MAX_SLEEP_MS bounds the sleep (ADR 0018)",
+}
 
 # environment variable -> (field name, parser)
 _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
@@ -206,6 +215,9 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         environ = os.environ if environ is None else environ
+        for var, instead in RETIRED.items():
+            if environ.get(var):
+                log.warning("%s is no longer read: %s", var, instead)
         values: dict[str, Any] = {}
         for var, (name, parse) in _ENV.items():
             raw = environ.get(var)
