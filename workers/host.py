@@ -12,10 +12,12 @@ Threads:
   wake listener  BLMPOP on this worker's wake list: objects it owns that got a call
   reply listener BLPOP on this worker's reply list: outcomes of calls its objects
                  made to other objects (workers/transport.py)
-  maintainer     the lease heartbeat, idle eviction, the sweeper that re-dispatches
-                 objects whose owner died or whose activation was lost, the reaper
-                 of API processes that died holding WebSockets, and this worker's
-                 heartbeat record (objects/coordination/workers.py: `solo workers ls`)
+  heartbeat      the lease heartbeat, and this worker's heartbeat record
+                 (objects/coordination/workers.py: `solo workers ls`), on a thread of
+                 their own so that no maintenance holds them up (ADR 0023)
+  maintainer     idle eviction, the sweeper that re-dispatches objects whose owner
+                 died or whose activation was lost, the reaper of API processes that
+                 died holding WebSockets, and user code stuck past its interrupt
   call timer     interrupts user code past SOLO_CALL_TIME_LIMIT_S (objects/runtime/time_limit.py)
   drain threads  drains, `worker_threads` at a time (workers/drain_threads.py); a drain that waits on a call
                  to another object does not count, so waiting callers cannot starve
