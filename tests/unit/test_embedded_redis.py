@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 import redis
 
-from solo.cli.dev import embedded_redis, free_port, serve_in_background
-
 MIB = 1024 * 1024
-
-
-@pytest.fixture
-def embedded_url():
-    port = free_port()
-    server = embedded_redis(port)
-    serve_in_background(server)
-    yield f"redis://127.0.0.1:{port}/0"
-    server.shutdown()
-    server.server_close()
 
 
 def test_a_reply_larger_than_the_socket_buffers_arrives_whole(embedded_url):

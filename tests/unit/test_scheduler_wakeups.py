@@ -3,9 +3,6 @@ Redis carries it (the scheduler's loop on a fake clock: tests/contract/test_sche
 
 from __future__ import annotations
 
-import pytest
-
-from solo.cli.dev import embedded_redis, free_port, serve_in_background
 from solo.objects.coordination.alarm_queue import AlarmQueue, Wakeups
 from solo.objects.coordination.keys import Keys
 from solo.objects.coordination.redis_clients import sync_client
@@ -49,16 +46,6 @@ def test_every_wake_up_waiting_is_taken_by_one_wait_and_a_pong_is_none():
     assert waiting_on(pubsub).wait(5.0)
     assert pubsub.messages == [] and pubsub.timeouts[-1] == 0.0  # after the first, none is waited for
     assert not waiting_on(ScriptedPubSub({"type": "pong", "data": b""})).wait(0.0)
-
-
-@pytest.fixture
-def embedded_url():
-    port = free_port()
-    server = embedded_redis(port)
-    serve_in_background(server)
-    yield f"redis://127.0.0.1:{port}/0"
-    server.shutdown()
-    server.server_close()
 
 
 def test_solo_devs_embedded_redis_carries_a_wake_up_from_an_announcement(embedded_url):
