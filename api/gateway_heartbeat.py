@@ -57,7 +57,7 @@ class GatewayHeartbeat:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_turned = time.monotonic()
         self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._thread: threading.Thread | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._stalled = False
 
@@ -66,16 +66,15 @@ class GatewayHeartbeat:
         self._loop = asyncio.get_running_loop()
         self._loop_turned = time.monotonic()
         self._ticker = asyncio.create_task(self._tick(), name="solo-gateway-loop-tick")
-        thread = threading.Thread(target=self._run, name="solo-gateway-heartbeat", daemon=True)
-        self._threads = [thread]
-        thread.start()
+        self._thread = threading.Thread(target=self._run, name="solo-gateway-heartbeat", daemon=True)
+        self._thread.start()
 
     async def stop(self) -> None:
         self._stopping.set()
         if self._ticker is not None:
             self._ticker.cancel()
-        for thread in self._threads:
-            await asyncio.to_thread(thread.join)
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
 
     async def _tick(self) -> None:
         while True:

@@ -95,6 +95,7 @@ class SocketGateway:
         self._sockets: dict[str, _Socket] = {}
         self._held = 0  # sockets with `held` set
         self._restoring = False
+        self._first_beat = beat.beat
         self.heartbeat = GatewayHeartbeat(
             beat.beat, active=lambda: self._known, held=lambda: self._held, on_lost=self._lost
         )
@@ -188,7 +189,7 @@ class SocketGateway:
             # Held before the connect event is queued: if this process dies from here on, the reaper
             # closes the socket at its object, accepted or not.
             if not self._known:
-                await self.gateway.heartbeat()
+                await asyncio.to_thread(self._first_beat)  # in the index before its first socket's entry
                 self._known = True
             await self.gateway.hold(sock.id, address)
             sock.held = True

@@ -135,21 +135,13 @@ class GatewayBeat:
 
 
 class AsyncGateway:
-    """One API process's side (api/sockets.py): its sockets, its inbox, and its first heartbeat."""
+    """One API process's side (api/sockets.py): its sockets and its inbox."""
 
     def __init__(self, client: redis.asyncio.Redis, keys: Keys, gateway_id: str) -> None:
         self._redis = client
         self._keys = keys
         self.gateway_id = gateway_id
         self.inbox = keys.gateway_inbox(gateway_id)
-        self._beat = client.register_script(scripts.source("gateway_beat"))
-
-    async def heartbeat(self) -> None:
-        """`GatewayBeat.beat` on the event loop: before this process holds its first socket."""
-        await self._beat(
-            keys=[self._keys.gateways, self._keys.gateway_sockets(self.gateway_id)],
-            args=[self.gateway_id, GATEWAY_TTL_MS],
-        )
 
     async def restore(self, held: dict[str, Address]) -> None:
         """Write the hash of `held` sockets again, after Redis or a reaper lost it."""
