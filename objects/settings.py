@@ -111,8 +111,8 @@ class Settings:
     call_record_ttl_s: int = 24 * 3600
     worker_threads: int = 16
     batch_size: int = 128
-    # Each open object file takes three descriptors (the cap is lowered to what the open-file limit
-    # holds, workers/process.py) and about 240 KiB; reopening a closed one costs its call about 1 ms of CPU.
+    # Each open object file takes two descriptors (the cap is lowered to what the open-file limit
+    # holds, workers/process.py) and about 240 KiB; reopening a closed one costs its call about 0.2 ms of CPU.
     max_open_databases: int = 10_000
     dramatiq_timeout_ms: int = 100
     worker_id: str = field(default_factory=_default_worker_id)

@@ -36,7 +36,7 @@ from solo.workers.scheduler import Scheduler
 log = logging.getLogger(__name__)
 
 
-FILES_PER_DATABASE = 3  # an open SQLite database in WAL mode: the file, its -wal and its -shm
+FILES_PER_DATABASE = 2  # an open object: its file and its -wal (no -shm: objects/runtime/connection.py)
 FILES_RESERVED = 256  # sockets, logs and everything else a worker opens
 
 
@@ -51,7 +51,7 @@ def raise_open_file_limit(wanted: int) -> int:
 
 
 def fit_open_databases(settings: Settings, file_limit: int) -> Settings:
-    """Open no more databases than `file_limit` open files hold (each takes three)."""
+    """Open no more databases than `file_limit` open files hold (each takes FILES_PER_DATABASE)."""
     fits = max(16, (file_limit - FILES_RESERVED) // FILES_PER_DATABASE)
     if fits >= settings.max_open_databases:
         return settings

@@ -23,14 +23,19 @@ The soft heap limit is process-wide in SQLite: a worker sets it once at start
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import logging
 import os
+import shutil
 import sqlite3
+import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from solo.objects.sql import EXPR_DEPTH_LIMIT, FUNCTIONS, SQL_LENGTH_LIMIT, VALUE_LENGTH_LIMIT
 
@@ -45,6 +50,16 @@ LIMITS = {
 
 # WAL mode: commits are not synced, checkpoints are (before a closed file is marked clean)
 SYNCHRONOUS = "NORMAL"
+
+# SQLite's "unix-none" VFS takes no file locks and keeps no list of open files. The default "unix" VFS
+# walks a process-wide list of every database it holds open, under one mutex, on each open: with
+# thousands of objects open, that walk was a worker's largest cost (ADR 0024). Nothing else may
+# open an object's file: its worker's directory is the worker's alone (workers/datadir.py), and
+# within the process _OpenFiles refuses a second connection to a file already open. With no
+# shared memory in this VFS, WAL mode needs EXCLUSIVE locking: the WAL's index lives in the
+# connection's heap, no -shm file is made, and a transaction takes no lock. An open object holds
+# two descriptors: its file and its WAL.
+OBJECT_VFS = "unix-none"
 
 # sqlite3.h; Python 3.12 has them as sqlite3.SQLITE_DBCONFIG_*
 _DBCONFIG_ENABLE_FTS3_TOKENIZER = 1004
@@ -68,6 +83,7 @@ def open_object_connection(path: Path) -> tuple[sqlite3.Connection, bool]:
         for name, arguments in _functions_refused():
             conn.create_function(name, arguments, _refused_function)
         conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA locking_mode=EXCLUSIVE")  # before the first read: no shared memory is asked for
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
         conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoint only frames that were shipped (state/shipper.py)
@@ -76,6 +92,24 @@ def open_object_connection(path: Path) -> tuple[sqlite3.Connection, bool]:
         conn.close()
         raise
     return conn, defensive
+
+
+@contextlib.contextmanager
+def reading_copy(path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection to a copy of an object's file and WAL (for tests and diagnostics).
+
+    Never a second connection to the file itself: one that closed last would checkpoint and
+    remove the WAL under the object's own connection (OBJECT_VFS takes no locks that would tell)."""
+    with tempfile.TemporaryDirectory(prefix="solo-copy-") as directory:
+        copy = Path(directory) / path.name
+        shutil.copyfile(path, copy)
+        with contextlib.suppress(FileNotFoundError):
+            shutil.copyfile(f"{path}-wal", f"{copy}-wal")
+        conn = sqlite3.connect(copy)
+        try:
+            yield conn
+        finally:
+            conn.close()
 
 
 def sync_file(path: Path) -> None:
@@ -127,8 +161,61 @@ def _refused_function(*_args: Any) -> None:
 # -- defensive mode ----------------------------------------------------------------
 
 
+class FileInUse(sqlite3.OperationalError):
+    """The object's file is already open on another connection in this process."""
+
+
+class _OpenFiles:
+    """The object files this process holds open. With no file locks (OBJECT_VFS), two connections
+    to one file would each keep their own WAL index and overwrite each other's frames; the second
+    is refused instead, as a lock would have refused it."""
+
+    _lock = threading.Lock()
+    _paths: set[str] = set()
+
+    @classmethod
+    def take(cls, path: str) -> None:
+        with cls._lock:
+            if path in cls._paths:
+                raise FileInUse(f"{path} is open on another connection in this process")
+            cls._paths.add(path)
+
+    @classmethod
+    def give_back(cls, path: str) -> None:
+        with cls._lock:
+            cls._paths.discard(path)
+
+
+class _ObjectConnection(sqlite3.Connection):
+    """A connection that gives its file back to _OpenFiles when it closes."""
+
+    solo_path = ""
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self.solo_path:
+                _OpenFiles.give_back(self.solo_path)
+                self.solo_path = ""
+
+
 def _connect(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    key = os.path.abspath(path)
+    _OpenFiles.take(key)
+    try:
+        conn = sqlite3.connect(
+            f"file:{quote(key)}?vfs={OBJECT_VFS}",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+            factory=_ObjectConnection,
+        )
+    except BaseException:
+        _OpenFiles.give_back(key)
+        raise
+    conn.solo_path = key
+    return conn
 
 
 def _connect_defensive(path: Path) -> sqlite3.Connection:

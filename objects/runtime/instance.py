@@ -51,7 +51,13 @@ from solo.objects.naming import DEFAULT_TENANT
 from solo.objects.registry import registry
 from solo.objects.remote import CallScope, ObjectDirectory, Transport, cycle_error
 from solo.objects.runtime import log_fields
-from solo.objects.runtime.connection import SYNCHRONOUS, open_object_connection, out_of_space, sync_file
+from solo.objects.runtime.connection import (
+    SYNCHRONOUS,
+    open_object_connection,
+    out_of_space,
+    reading_copy,
+    sync_file,
+)
 from solo.objects.runtime.time_limit import CallTimer, Running
 from solo.objects.shared import NoSharedDatabase, SharedDatabase
 from solo.objects.sql import SqlHandle, UserCodeGuard, split_statements
@@ -1137,9 +1143,6 @@ def _clip(message: str) -> str:
 
 
 def recorded_outcomes(path: Path) -> dict[str, Outcome]:
-    """Every recorded outcome in an object's file (for tests and diagnostics)."""
-    conn = sqlite3.connect(path)
-    try:
+    """Every recorded outcome in an object's file (for tests and diagnostics), read from a copy."""
+    with reading_copy(path) as conn:
         return {cid: Outcome.from_payload(p) for cid, p in conn.execute("SELECT call_id, payload FROM _solo_calls")}
-    finally:
-        conn.close()

@@ -238,6 +238,8 @@ def test_a_worker_killed_after_a_complete_that_claimed_the_next_batch_loses_noth
     assert killed.step() == 2
     assert killed.claimed == calls[2:]
     world.mailbox._redis.delete(world.keys.lease(killed.object_id))  # noqa: SLF001  its lease lapsed
+    assert killed.instance is not None
+    killed.instance.suspend()  # its process is gone, and the file it held open with it
 
     # When: the next owner takes the object over
     successor_lease = lease_value("w2", "g1")

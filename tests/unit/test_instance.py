@@ -13,7 +13,7 @@ from solo.examples.counter import Counter
 from solo.objects.calls import Call, Outcome
 from solo.objects.errors import DiskFull, OwnershipLost, SchemaTooNew, StartFailed
 from solo.objects.naming import new_call_id, object_id
-from solo.objects.runtime.connection import out_of_space
+from solo.objects.runtime.connection import FileInUse, out_of_space, reading_copy
 from solo.objects.runtime.instance import ObjectInstance, recorded_outcomes
 from solo.objects.sql import SqlHandle
 from tests.objects import Bulky, Fragile, Ledger
@@ -68,12 +68,9 @@ def run(instance: ObjectInstance, method: str, **args) -> Outcome:
 
 
 def peek(path: Path, sql: str, params=()) -> list[tuple]:
-    """Read the object's file from outside, as another process would."""
-    conn = sqlite3.connect(path)
-    try:
+    """Read a copy of the object's file (a second connection to the file itself is refused)."""
+    with reading_copy(path) as conn:
         return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def meta(path: Path, key: str) -> int | None:
@@ -518,18 +515,17 @@ def test_a_failed_call_is_also_answered_from_its_record(open_instance):
 # -- fencing --------------------------------------------------------------------
 
 
-def test_an_older_owner_cannot_commit_once_a_newer_epoch_has_hydrated(open_instance):
+def test_a_newer_owner_cannot_open_the_file_an_older_owner_holds_open_in_this_process(open_instance):
+    # Object files take no locks (connection.OBJECT_VFS): the process refuses a second connection.
     old = open_instance(Counter, epoch=1)
     assert run(old, "increment").result == 1
-    new = open_instance(Counter, epoch=2, like=old)
+    new = open_instance(Counter, epoch=2, like=old, hydrate=False)
 
-    late = call(old, "increment", by=100)
-    with pytest.raises(OwnershipLost):
-        old.run_batch([late])
-    assert late.call_id not in recorded_outcomes(old.path)
-    assert meta(old.path, "epoch") == 2
-    assert run(new, "get").result == 1
-    assert run(new, "increment").result == 2
+    with pytest.raises(FileInUse):
+        new.hydrate()
+    assert not new.is_open
+    assert meta(old.path, "epoch") == 1
+    assert run(old, "increment").result == 2
 
 
 def test_a_suspended_older_owner_cannot_resume_after_a_takeover(open_instance):
@@ -538,9 +534,15 @@ def test_a_suspended_older_owner_cannot_resume_after_a_takeover(open_instance):
     old.suspend()
     new = open_instance(Counter, epoch=2, like=old)
 
-    with pytest.raises(OwnershipLost):
-        old.run_batch([call(old, "increment", by=100)])
+    late = call(old, "increment", by=100)
+    with pytest.raises(FileInUse):  # the newer owner holds the file open
+        old.run_batch([late])
+    new.suspend()
+    with pytest.raises(OwnershipLost):  # the file holds the newer epoch
+        old.run_batch([late])
+    assert late.call_id not in recorded_outcomes(old.path)
     assert meta(old.path, "epoch") == 2
+    old.close()  # as its host does once it lost ownership
     assert run(new, "get").result == 1
 
 
