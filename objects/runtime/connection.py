@@ -158,7 +158,7 @@ def _refused_function(*_args: Any) -> None:
     raise sqlite3.OperationalError("this function is not available to objects")
 
 
-# -- defensive mode ----------------------------------------------------------------
+# -- one connection per file -------------------------------------------------------
 
 
 class FileInUse(sqlite3.OperationalError):
@@ -216,6 +216,9 @@ def _connect(path: Path) -> sqlite3.Connection:
         raise
     conn.solo_path = key
     return conn
+
+
+# -- defensive mode ----------------------------------------------------------------
 
 
 def _connect_defensive(path: Path) -> sqlite3.Connection:
