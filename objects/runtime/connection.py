@@ -1,4 +1,7 @@
-"""An object's SQLite connection: journal settings, limits, defensive mode; and SQLite's heap limit.
+"""An object's SQLite connection: journal settings, no file locks, limits, defensive mode; and SQLite's heap limit.
+
+The file is opened without file locks (OBJECT_VFS, below), one connection per file in a process
+(_OpenFiles); anything else that reads it reads a copy (reading_copy).
 
 What an object's SQL may ask for is decided by the authorizer (objects/sql.py). This module
 sets what the connection itself enforces, whatever the statement:
