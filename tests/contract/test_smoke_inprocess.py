@@ -48,6 +48,8 @@ def test_objects_called_at_once_keep_their_counts_while_files_close_for_room(
 
         # Then every call ran once, in order per object, and nothing is left marked running
         assert [increment(name) for name in names] == [4] * len(names)
+        # (a reply leaves before its drain ends: settle, which times out on a drain left marked running)
+        system.settle()
         assert len(system.host._open) <= 16
         assert system.host.owned_count == 40
         assert not any(entry.running for entry in system.host._owned.values())
