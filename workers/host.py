@@ -117,6 +117,7 @@ class _Owned:
     lost: bool = False  # the heartbeat's check found the lease taken while a drain was running
     evict: bool = False  # an operator asked for the activation to end after its batch
     closing: bool = False  # an idle eviction is queued on the evictor thread
+    wanted: bool = False  # gone, and asked for again while its file still closed: taken again after
     last_active: float = field(default_factory=time.monotonic)
 
     @property
@@ -319,7 +320,9 @@ class ObjectHost:
             taking = self._accepting and now >= self._database_unreachable_until
             for object_id in dict.fromkeys(object_ids):
                 entry = self._owned.get(object_id)
-                if entry is not None:
+                if entry is not None and entry.gone:
+                    entry.wanted = True  # its file still closes here: taken again once closed (_forget)
+                elif entry is not None:
                     self._schedule_locked(entry)
                 elif not taking:
                     continue  # another worker takes it: its activation is sent again after the grace period
@@ -529,26 +532,40 @@ class ObjectHost:
         """Drop an object at once: close it (`discard`: and remove its file), and give its lease back
         if `release` says how.
 
+        The object stays held here, gone, until its file is closed: a new activation of it (its lease
+        lost and then free again, say) would rebuild the file under the open connection, and the old
+        close would then remove the new WAL and mark the new file clean. One asked for meanwhile is
+        started once the close ends.
+
         `why` is one of metrics.EVICTION_REASONS; `reason` says more, for the log; `record_stop`:
         Activation.close's."""
         with self._lock:
             if entry.gone:
                 return
             entry.gone = True
-            self._owned.pop(entry.object_id, None)
             self._open.pop(entry.object_id, None)
-        self.metrics.evictions.labels(why).inc()
-        log.info("dropping %s: %s", entry.activation.ref, reason)
-        if release:
-            entry.activation.hand_back()
-        entry.activation.close(discard=discard, record_stop=record_stop)
-        if release:
+        try:
+            self.metrics.evictions.labels(why).inc()
+            log.info("dropping %s: %s", entry.activation.ref, reason)
+            if release:
+                entry.activation.hand_back()
+            entry.activation.close(discard=discard, record_stop=record_stop)
+            if release:
+                try:
+                    result = self.leases.release(entry.object_id, entry.lease, release)
+                    if result == RELEASED_WITH_CALLS and release == "drain":
+                        self._dispatch(entry.object_id)
+                except redis.RedisError:
+                    log.exception("could not release %s; its lease will lapse", entry.activation.ref)
+        finally:
+            with self._lock:
+                if self._owned.get(entry.object_id) is entry:
+                    del self._owned[entry.object_id]
+        if entry.wanted:
             try:
-                result = self.leases.release(entry.object_id, entry.lease, release)
-                if result == RELEASED_WITH_CALLS and release == "drain":
-                    self._dispatch(entry.object_id)
+                self.activate_many([entry.object_id])
             except redis.RedisError:
-                log.exception("could not release %s; its lease will lapse", entry.activation.ref)
+                log.warning("could not take %s again; the sweeper sends it again", entry.activation.ref)
 
     def _release(self, entry: _Owned, *, mode: ReleaseMode) -> None:
         """Evict (mode idle: only if nothing is queued) or hand off (mode drain)."""
@@ -756,7 +773,7 @@ class ObjectHost:
             idle = [
                 o
                 for o in self._owned.values()
-                if not o.running and not o.closing and not o.lost and o.last_active < cutoff
+                if not o.running and not o.closing and not o.lost and not o.gone and o.last_active < cutoff
             ]
             for entry in idle:
                 entry.closing = True

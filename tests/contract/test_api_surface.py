@@ -5,6 +5,7 @@ on_stop() before a graceful eviction, and crossing calls between objects that fa
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -258,6 +259,52 @@ def test_a_lost_lease_is_closed_off_the_lease_maintainer_so_a_slow_database_hold
         closed.set()
         while not entry.gone:  # the evictor finishes the close
             threading.Event().wait(0.01)
+
+
+def test_an_object_called_while_its_lost_lease_closes_here_is_taken_again_only_once_its_file_is_closed(
+    system, redis_client
+):
+    # Given a counter at 1 whose lease was taken while its worker was paused, its close still running
+    name = fresh("retaken")
+    closing, closed = threading.Event(), threading.Event()
+    with system.running() as http:
+        assert http.post(f"/v1/objects/Counter/{name}/increment").json()["result"] == 1
+        object_id = object_id_of(http, "Counter", name)
+        entry = system.host._owned[object_id]  # noqa: SLF001
+        close = entry.activation.close
+
+        def slow_close(**kwargs) -> None:
+            closing.set()
+            assert closed.wait(60)
+            close(**kwargs)
+
+        entry.activation.close = slow_close
+        keys = Keys(system.settings.key_prefix)
+        redis_client.delete(keys.alive(system.host.worker_id))
+        redis_client.set(keys.lease(object_id), lease_value("another-worker", "g1"))
+        answers: list = []
+        try:
+            system.host._keep_leases_alive()  # noqa: SLF001
+            assert closing.wait(60)
+
+            # When the other worker lets it go having shipped nothing, and a call reaches this worker
+            redis_client.delete(keys.lease(object_id))
+            caller = threading.Thread(target=lambda: answers.append(http.post(f"/v1/objects/Counter/{name}/increment")))
+            caller.start()
+            deadline = time.monotonic() + 60
+            while not entry.wanted and system.host._owned.get(object_id) in (None, entry):  # noqa: SLF001
+                assert time.monotonic() < deadline, "the call never reached the worker"
+                time.sleep(0.005)
+
+            # Then no new activation of it starts here (rebuilding its file) while the old one still has
+            # it open; it is taken again once the close ends, and the call runs once, on the state it had
+            assert system.host._owned.get(object_id) is entry  # noqa: SLF001
+        finally:
+            closed.set()
+        caller.join(60)
+        assert answers[0].status_code == 200, answers[0].text
+        assert answers[0].json()["result"] == 2
+        assert http.post(f"/v1/objects/Counter/{name}/increment").json()["result"] == 3
 
 
 def object_id_of(http, class_name: str, name: str) -> str:
