@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection
 
 from solo.api.auth import acting_tenant
 from solo.api.errors import InvalidIdempotencyKey
+from solo.api.group_dispatch import GroupDispatch
 from solo.api.group_enqueue import GroupEnqueue
 from solo.api.replies import ReplyListener
 from solo.objects.calls import Call, Outcome
@@ -38,7 +39,7 @@ class CallService:
         registry: ClassRegistry,
         enqueues: GroupEnqueue,
         replies: ReplyListener,
-        dispatch: Callable[[str], None],
+        dispatch: Callable[..., None],
         secret: Callable[[], bytes],
         metrics: ApiMetrics | None = None,
         tracing: Tracing = OFF,
@@ -49,7 +50,7 @@ class CallService:
         self.registry = registry
         self.enqueues = enqueues
         self.replies = replies
-        self._dispatch = dispatch
+        self.dispatches = GroupDispatch(dispatch)  # dispatch(*object_ids): activations, sent a turn's at once
         self.metrics = metrics or ApiMetrics()
         self.tracing = tracing
 
@@ -110,7 +111,7 @@ class CallService:
             self.metrics.refused("mailbox_full", call.tenant)
             raise
         if enqueued.decision == "dispatch":
-            await asyncio.to_thread(self._dispatch, call.object_id)
+            await self.dispatches.dispatch(call.object_id)
         return enqueued.outcome
 
     async def call(self, call: Call, timeout_s: float) -> Outcome:

@@ -84,7 +84,7 @@ from solo.workers.transport import MailboxTransport, ReplyWaiter
 
 log = logging.getLogger(__name__)
 
-Dispatch = Callable[[str], None]  # send an activation for an object id
+Dispatch = Callable[..., None]  # dispatch(*object_ids): send activations for these objects (workers/broker.py)
 
 # Threads beyond worker_threads for drains blocked in a call to another object. Past this many
 # waiting callers, new drains queue behind them (and a wait can end only by its timeout).
@@ -305,9 +305,9 @@ class ObjectHost:
 
     # -- activation and wake-ups --------------------------------------------
 
-    def activate(self, object_id: str) -> None:
-        """Run an object's queued calls here, taking its lease if nobody holds it."""
-        self.activate_many([object_id])
+    def activate(self, *object_ids: str) -> None:
+        """The activation actor: run these objects' queued calls here, taking the leases nobody holds."""
+        self.activate_many(object_ids)
 
     def activate_many(self, object_ids: Sequence[str]) -> None:
         """Run these objects' queued calls here, taking the leases nobody holds.

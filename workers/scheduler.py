@@ -59,7 +59,7 @@ from solo.objects.state.compactor import Compactor
 
 log = logging.getLogger(__name__)
 
-Dispatch = Callable[[str], None]
+Dispatch = Callable[..., None]  # dispatch(*object_ids): send activations for these objects (workers/broker.py)
 DISPATCH_BATCH = 500
 COMPACTION_LOOK_MS = 5000  # how often a leading scheduler asks whether a compaction pass is due
 # A wake-up starts a pass no sooner than this after the last one began (the former poll interval): a
@@ -177,9 +177,10 @@ class Scheduler:
                 pipe = self.client.pipeline(transaction=False)
                 self.queue.postpone(servable, now + int(self.settings.alarm_redeliver_s * 1000), pipe)
                 fires = [fire_call(alarm, now) for alarm in servable]
-                for fire, enqueued in zip(fires, self.mailbox.enqueue_many(fires, pipe), strict=True):
-                    if enqueued.decision == "dispatch":
-                        self._dispatch(fire.object_id)
+                enqueues = self.mailbox.enqueue_many(fires, pipe)
+                wanted = [fire.object_id for fire, e in zip(fires, enqueues, strict=True) if e.decision == "dispatch"]
+                if wanted:  # their activations in as few messages as they fit in
+                    self._dispatch(*dict.fromkeys(wanted))
             if servable:  # what was postponed comes due again then, unless announced meanwhile
                 redeliver_ms = now + int(self.settings.alarm_redeliver_s * 1000)
                 self._next_look_ms = min(self._next_look_ms, redeliver_ms)

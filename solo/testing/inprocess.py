@@ -84,8 +84,8 @@ class InProcessSystem:
             tracing=self.tracing,
         )
 
-    def _activate(self, object_id: str) -> None:
-        self.host.activate(object_id)
+    def _activate(self, *object_ids: str) -> None:
+        self.host.activate(*object_ids)
 
     # -- lifecycle ---------------------------------------------------------
 

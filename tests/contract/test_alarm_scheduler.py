@@ -229,3 +229,18 @@ def test_a_pass_sends_every_due_fire_in_one_round_trip_not_one_per_alarm(system,
     assert one_by_one == []
     assert all(len(call(system, name, "fires")) == 1 for name in names)
     assert system.scheduler.tick() == 0  # postponed in the same round trip, then done and announced
+
+
+def test_the_activations_a_pass_asks_for_go_out_in_one_dispatch(system, clock, monkeypatch):
+    # Given 40 alarms due at the same moment, of objects nobody holds
+    due = [DueAlarm(uuid.uuid4().hex, "Alarmed", f"burst-{i}", "_alarm", clock() + SECOND) for i in range(40)]
+    system.scheduler.queue.add_missing(due)
+    sent: list[tuple[str, ...]] = []
+    dispatch = system.scheduler._dispatch  # noqa: SLF001
+    monkeypatch.setattr(system.scheduler, "_dispatch", lambda *ids: sent.append(ids) or dispatch(*ids))
+    # When they come due
+    clock.set(due[0].due_ms)
+    assert system.scheduler.tick() == 40
+    # Then one dispatch asks for all 40 activations (Dramatiq's puts them in as few messages as fit)
+    assert len(sent) == 1 and sorted(sent[0]) == sorted(alarm.object_id for alarm in due)
+    system.settle()
