@@ -29,7 +29,7 @@ import uuid
 import sqlalchemy as sa
 
 from bench.common import CPU_COLUMNS, System, counter_paths, cpu_columns, goal, print_table, warm, write_result
-from bench.cpu import stack_meter
+from bench.cpu import context_switches, stack_meter
 from bench.loadgen import post_each
 from solo.objects.state.schema import normalize_url
 
@@ -45,6 +45,7 @@ COLUMNS = [
     ("errors", "errors", ""),
     ("recorded", "activation rows", ","),
     ("pg_xacts", "Postgres transactions per activation", ".2f"),
+    ("worker_switches", "worker context switches per activation", ".1f"),
     *[(key, header.replace("call", "activation"), spec) for key, header, spec in CPU_COLUMNS],
 ]
 
@@ -73,11 +74,14 @@ def one_round(system: System, number: int, objects: int, connections: int) -> di
     rows_before, xacts_before = ledger(system.database_url, system.db_name)
     idle = xacts_before - idle_before  # a reading's own, and what runs meanwhile with no activation
     meter = stack_meter(system)
+    (worker,) = system.pids()["workers"]
+    switches_before = context_switches(worker)
     meter.start()
     started = time.perf_counter()
     replies = asyncio.run(post_each(system.url, [(p, b"{}") for p in paths], connections))
     seconds = time.perf_counter() - started
     used = meter.stop()
+    switches = context_switches(worker) - switches_before
     answered = [json.loads(body)["result"] for status, body in replies if status == 200]
     rows_after, xacts_after = ledger(system.database_url, system.db_name)
     return {
@@ -88,6 +92,7 @@ def one_round(system: System, number: int, objects: int, connections: int) -> di
         "errors": objects - sum(result == 1 for result in answered),
         "recorded": rows_after - rows_before,
         "pg_xacts": round((xacts_after - xacts_before - idle) / objects, 2),
+        "worker_switches": round(switches / objects, 1),
         **cpu_columns(used, objects, seconds),
     }
 
@@ -141,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
                 "Postgres transactions: pg_stat_database's commits and rollbacks of the run's database over the "
                 "round, per activation (an autocommitted statement is one; the round's call is included), less "
                 "what as long an interval with no activation counted (the readings' own, the scheduler's). "
-                "CPU ms per activation by process role, over the round.",
+                "CPU ms per activation by process role, over the round. Worker context switches: the times the "
+                "worker's threads gave up the CPU (waiting for the GIL, a lock, a queue or I/O, or preempted) over "
+                "the round, per activation (/proc/<pid>/task/*/status).",
             ],
         },
     )
