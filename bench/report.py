@@ -29,6 +29,7 @@ SCENARIOS = [
     "hot",
     "cold",
     "activations",
+    "drain",
     "import_memory",
     "durability",
     "failover",

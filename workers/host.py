@@ -261,8 +261,7 @@ class ObjectHost:
                 len(stuck),
                 ", ".join(stuck[:10]),
             )
-        for entry in owned:
-            self._release(entry, mode="drain")
+        self._release_all()
         self._stopping.set()
         try:  # unblock the wake listener's BLPOP instead of waiting out its timeout
             self._redis.rpush(self.keys.wake(self.worker_id), "")
@@ -566,6 +565,22 @@ class ObjectHost:
                 self.activate_many([entry.object_id])
             except redis.RedisError:
                 log.warning("could not take %s again; the sweeper sends it again", entry.activation.ref)
+
+    def _release_all(self) -> None:
+        """At stop: hand off every object held here and not running, worker_threads at a time.
+
+        Each release waits on on_stop(), the file's close and two round trips (Postgres, Redis); one
+        after another, a worker holding 3,000 objects took 10 s to stop. An object whose file was
+        closing for another's room meanwhile (marked running) goes in the next pass; one still
+        running (stuck in user code) is left, its lease lapsing once the heartbeat stops."""
+        release = functools.partial(self._release, mode="drain")
+        with ThreadPoolExecutor(self.settings.worker_threads, thread_name_prefix="solo-release") as pool:
+            while True:
+                with self._lock:
+                    left = [o for o in self._owned.values() if not o.gone and not o.running]
+                if not left:
+                    return
+                list(pool.map(release, left))
 
     def _release(self, entry: _Owned, *, mode: ReleaseMode) -> None:
         """Evict (mode idle: only if nothing is queued) or hand off (mode drain)."""

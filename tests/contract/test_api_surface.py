@@ -211,6 +211,25 @@ def test_on_stop_runs_when_the_worker_drains(settings, redis_client, async_redis
         assert http.post(f"/v1/objects/SurfaceProbe/{name}/notes").json()["result"] == ["stopped"]
 
 
+def test_every_object_is_handed_off_with_its_on_stop_when_a_worker_holding_more_than_its_open_files_drains(
+    settings, redis_client, async_redis_client
+):
+    # Given a worker that keeps 16 files open holding 40 objects (stops release several at a time,
+    # and reopening one file for its on_stop() closes another's)
+    names = [fresh("drained") for _ in range(40)]
+    settings = settings.with_changes(lease_ttl_ms=15_000, max_open_databases=16)
+    with InProcessSystem(settings, redis_client, async_redis_client).running() as http:
+        for name in names:
+            assert http.post(f"/v1/objects/SurfaceProbe/{name}/notes").json()["result"] == []
+        ids = [object_id_of(http, "SurfaceProbe", name) for name in names]
+    # Then each gave its lease back, and had run on_stop() once and shipped it
+    keys = Keys(settings.key_prefix)
+    assert not any(redis_client.exists(keys.lease(object_id)) for object_id in ids)
+    with InProcessSystem(settings, redis_client, async_redis_client).running() as http:
+        for name in names:
+            assert http.post(f"/v1/objects/SurfaceProbe/{name}/notes").json()["result"] == ["stopped"]
+
+
 def test_an_idle_eviction_runs_off_the_lease_maintainer_so_a_slow_on_stop_holds_no_lease_up(system):
     name = fresh("slowstop")
     gate = _STOP_GATES[name] = threading.Event()
