@@ -255,28 +255,16 @@ def test_an_idle_eviction_runs_off_the_lease_maintainer_so_a_slow_on_stop_holds_
 
 def test_a_lost_lease_is_closed_off_the_lease_maintainer_so_a_slow_database_holds_no_lease_up(system, redis_client):
     name = fresh("lost")
-    closing, closed = threading.Event(), threading.Event()
     with system.running() as http:
         assert http.post(f"/v1/objects/SlowStop/{name}/ping").json()["result"] == "pong"
-        object_id = object_id_of(http, "SlowStop", name)
-        entry = system.host._owned[object_id]  # noqa: SLF001
-        close = entry.activation.close
-
-        def slow_close(**kwargs) -> None:  # the stop's record waits, as on a locked or slow database
-            closing.set()
-            assert closed.wait(60)
-            close(**kwargs)
-
-        entry.activation.close = slow_close
-        keys = Keys(system.settings.key_prefix)
-        # The worker was paused past its heartbeat's TTL, and another took the object meanwhile.
-        redis_client.delete(keys.alive(system.host.worker_id))
-        redis_client.set(keys.lease(object_id), lease_value("another-worker", "g1"))
+        # The worker was paused past its heartbeat's TTL, and another took the object meanwhile;
+        # the stop's record waits, as on a locked or slow database.
+        entry, closing, closed = taken_while_paused_with_a_slow_close(system, redis_client, http, "SlowStop", name)
         # The maintainer's step finds the heartbeat lapsed, the lease taken, and returns while the close still waits.
         system.host._keep_leases_alive()  # noqa: SLF001
         assert entry.lost and closing.wait(60)
         closed.set()
-        while not entry.gone:  # the evictor finishes the close
+        while system.host.owns(entry.object_id):  # the evictor finishes the close
             threading.Event().wait(0.01)
 
 
@@ -285,22 +273,10 @@ def test_an_object_called_while_its_lost_lease_closes_here_is_taken_again_only_o
 ):
     # Given a counter at 1 whose lease was taken while its worker was paused, its close still running
     name = fresh("retaken")
-    closing, closed = threading.Event(), threading.Event()
     with system.running() as http:
         assert http.post(f"/v1/objects/Counter/{name}/increment").json()["result"] == 1
-        object_id = object_id_of(http, "Counter", name)
-        entry = system.host._owned[object_id]  # noqa: SLF001
-        close = entry.activation.close
-
-        def slow_close(**kwargs) -> None:
-            closing.set()
-            assert closed.wait(60)
-            close(**kwargs)
-
-        entry.activation.close = slow_close
-        keys = Keys(system.settings.key_prefix)
-        redis_client.delete(keys.alive(system.host.worker_id))
-        redis_client.set(keys.lease(object_id), lease_value("another-worker", "g1"))
+        entry, closing, closed = taken_while_paused_with_a_slow_close(system, redis_client, http, "Counter", name)
+        object_id, keys = entry.object_id, Keys(system.settings.key_prefix)
         answers: list = []
         try:
             system.host._keep_leases_alive()  # noqa: SLF001
@@ -324,6 +300,26 @@ def test_an_object_called_while_its_lost_lease_closes_here_is_taken_again_only_o
         assert answers[0].status_code == 200, answers[0].text
         assert answers[0].json()["result"] == 2
         assert http.post(f"/v1/objects/Counter/{name}/increment").json()["result"] == 3
+
+
+def taken_while_paused_with_a_slow_close(system, redis_client, http, class_name: str, name: str):
+    """The object's lease taken by another worker while this one's heartbeat had lapsed (a pause), and
+    its close held until the test sets `closed`: (the host's entry, closing, closed)."""
+    object_id = object_id_of(http, class_name, name)
+    entry = system.host._owned[object_id]  # noqa: SLF001
+    closing, closed = threading.Event(), threading.Event()
+    close = entry.activation.close
+
+    def slow_close(**kwargs) -> None:
+        closing.set()
+        assert closed.wait(60)
+        close(**kwargs)
+
+    entry.activation.close = slow_close
+    keys = Keys(system.settings.key_prefix)
+    redis_client.delete(keys.alive(system.host.worker_id))
+    redis_client.set(keys.lease(object_id), lease_value("another-worker", "g1"))
+    return entry, closing, closed
 
 
 def object_id_of(http, class_name: str, name: str) -> str:
