@@ -50,7 +50,7 @@ class CallService:
         self.registry = registry
         self.enqueues = enqueues
         self.replies = replies
-        self.dispatches = GroupDispatch(dispatch)  # dispatch(*object_ids): activations, sent a turn's at once
+        self.dispatches = GroupDispatch(dispatch)  # dispatch(*object_ids): activations, sent together
         self.metrics = metrics or ApiMetrics()
         self.tracing = tracing
 
