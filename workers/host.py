@@ -581,6 +581,8 @@ class ObjectHost:
                 if not left:
                     return
                 list(pool.map(release, left))
+                if not any(o.gone for o in left):  # each had a drain start meanwhile: let them end, not spin
+                    time.sleep(0.01)
 
     def _release(self, entry: _Owned, *, mode: ReleaseMode) -> None:
         """Evict (mode idle: only if nothing is queued) or hand off (mode drain)."""
